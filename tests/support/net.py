@@ -1,0 +1,46 @@
+"""Loopback helpers: free ports, four-letter words, waiting for a listener."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def four_letter(host: str, port: int, cmd: str, timeout: float = 5.0) -> str:
+    """Send a four-letter word and return everything the server writes before closing."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(cmd.encode())
+        chunks = []
+        while True:
+            try:
+                b = s.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                break
+            if not b:
+                break
+            chunks.append(b)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def wait_for_ruok(host: str, port: int, timeout: float = 30.0, proc=None) -> None:
+    """Block until the server answers `imok` and serves requests (srvr), or raise with a reason."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering ruok")
+        try:
+            if four_letter(host, port, "ruok", timeout=1.0) == "imok" and "not currently serving" not in \
+                    four_letter(host, port, "srvr", timeout=1.0):
+                return
+        except OSError as e:
+            last = e
+        time.sleep(0.05)
+    raise TimeoutError(f"no imok from {host}:{port} within {timeout}s ({last})")
