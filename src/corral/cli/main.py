@@ -1,0 +1,40 @@
+"""`corral`: the server and the tools around it."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import FULL_VERSION
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(FULL_VERSION, prog_name="corral")
+def main() -> None:
+    """corral: a ZooKeeper-compatible coordination service."""
+
+
+@main.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
+def server(config: str | None, log_level: str) -> None:
+    """Run a server in the foreground from a zoo.cfg file (no file: 127.0.0.1:2181, data in ./data)."""
+    from ..server.config import ConfigError, ServerConfig, load
+    from ..server.main import run, setup_logging
+
+    setup_logging(log_level)
+    try:
+        cfg = load(config) if config else ServerConfig.embedded()
+    except ConfigError as e:
+        click.echo(f"corral: bad configuration: {e}", err=True)
+        sys.exit(2)
+    try:
+        run(cfg)
+    except OSError as e:
+        click.echo(f"corral: cannot serve on {cfg.client_port_address}:{cfg.client_port}: {e.strerror}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

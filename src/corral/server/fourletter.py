@@ -1,0 +1,270 @@
+"""Four-letter words on the client port, in ZooKeeper's output formats (`server/command/*.java`).
+
+Monitoring tools parse these (zkServer.sh status reads `Mode:` from srvr; exporters read `mntr`,
+`zookeeper.version=` from envi), so field names and line shapes follow ZooKeeper exactly; the version
+reports the ZooKeeper release whose protocol corral speaks, then corral's own.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import resource
+import socket
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import FULL_VERSION
+
+if TYPE_CHECKING:
+    from .connection import ClientConnection
+    from .server import CorralServer
+
+FOUR_LETTER_WORDS = frozenset(w.encode() for w in (
+    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "hash", "isro", "mntr", "ruok", "srst", "srvr",
+    "stat", "stmk", "wchc", "wchp", "wchs"))
+
+_BUILT = datetime.fromtimestamp(Path(__file__).stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def full_version() -> str:
+    return f"{FULL_VERSION}, built on {_BUILT}"
+
+
+def _java_double(v: float) -> str:
+    """Java's Double.toString for the common cases (`0.0`, `1.5`)."""
+    return repr(float(v))
+
+
+def _hex(v: int) -> str:
+    return "0x%x" % (v & 0xFFFFFFFFFFFFFFFF)
+
+
+def _java_date(ms: int) -> str:
+    return time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(ms / 1000))
+
+
+def _dir_size(p: Path) -> int:
+    total = 0
+    try:
+        for f in p.rglob("*"):
+            if f.is_file():
+                total += f.stat().st_size
+    except OSError:
+        pass
+    return total
+
+
+def _conn_brief(c: ClientConnection) -> str:
+    return f" /{c.peer[0]}:{c.peer[1]}[{1 if c.session_id else 0}](queued=0,recved={c.recved},sent={c.sent})"
+
+
+def _conn_full(c: ClientConnection, srv: CorralServer) -> str:
+    if not c.session_id:
+        return _conn_brief(c)
+    avg = c.total_lat // c.count_lat if c.count_lat else 0
+    est = int(srv.wall_ms() - (time.monotonic() - c.established) * 1000)
+    lresp = int(srv.wall_ms() - (time.monotonic() - c.last_resp) * 1000) if c.last_resp else 0
+    timeout = c.session.timeout if c.session else 0
+    return (f" /{c.peer[0]}:{c.peer[1]}[1](queued=0,recved={c.recved},sent={c.sent},sid={_hex(c.session_id)},"
+            f"lop={c.last_op},est={est},to={timeout},lcxid={_hex(c.last_cxid)},lzxid={_hex(c.last_zxid)},"
+            f"lresp={lresp},llat={c.last_lat},minlat={max(c.min_lat, 0)},avglat={avg},maxlat={c.max_lat})")
+
+
+def _server_summary(srv: CorralServer) -> list[str]:
+    st = srv.stats
+    return [
+        f"Latency min/avg/max: {st.min_latency()}/{_java_double(st.avg_latency())}/{st.max_latency}",
+        f"Received: {st.packets_received}",
+        f"Sent: {st.packets_sent}",
+        f"Connections: {len(srv.connections)}",
+        f"Outstanding: {srv.pipeline.outstanding}",
+        f"Zxid: {_hex(srv.tree.last_zxid)}",
+        f"Mode: {srv.mode}",
+        f"Node count: {srv.tree.node_count()}",
+    ]
+
+
+def srvr(srv: CorralServer, conn: ClientConnection) -> str:
+    return "\n".join([f"Zookeeper version: {full_version()}", *_server_summary(srv)]) + "\n"
+
+
+def stat(srv: CorralServer, conn: ClientConnection) -> str:
+    lines = [f"Zookeeper version: {full_version()}", "Clients:"]
+    lines += [_conn_brief(c) for c in srv.connections]
+    lines.append("")
+    lines += _server_summary(srv)
+    return "\n".join(lines) + "\n"
+
+
+def cons(srv: CorralServer, conn: ClientConnection) -> str:
+    return "\n".join(_conn_full(c, srv) for c in srv.connections) + "\n\n"
+
+
+def conf(srv: CorralServer, conn: ClientConnection) -> str:
+    cfg = srv.config
+    data = cfg.data_dir.resolve() / "version-2"
+    logd = cfg.log_dir.resolve() / "version-2"
+    lines = [
+        f"clientPort={cfg.client_port}",
+        "secureClientPort=-1",
+        f"dataDir={data}",
+        f"dataDirSize={_dir_size(data)}",
+        f"dataLogDir={logd}",
+        f"dataLogSize={_dir_size(logd)}",
+        f"tickTime={cfg.tick_time}",
+        f"maxClientCnxns={cfg.max_client_cnxns}",
+        f"minSessionTimeout={cfg.min_timeout}",
+        f"maxSessionTimeout={cfg.max_timeout}",
+        "clientPortListenBacklog=-1",
+        f"serverId={srv.server_id if srv.mode != 'standalone' else 0}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def envi(srv: CorralServer, conn: ClientConnection) -> str:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    lines = [
+        "Environment:",
+        f"zookeeper.version={full_version()}",
+        f"host.name={socket.gethostname()}",
+        f"python.version={platform.python_version()}",
+        f"python.implementation={platform.python_implementation()}",
+        f"python.executable={sys.executable}",
+        f"os.name={platform.system()}",
+        f"os.arch={platform.machine()}",
+        f"os.version={platform.release()}",
+        f"user.name={_user()}",
+        f"user.home={Path.home()}",
+        f"user.dir={os.getcwd()}",
+        f"os.memory.maxrss={ru.ru_maxrss // 1024}MB",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "?"
+
+
+def _fds() -> tuple[int, int]:
+    try:
+        open_fds = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        open_fds = -1
+    return open_fds, resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def mntr(srv: CorralServer, conn: ClientConnection) -> str:
+    st = srv.stats
+    tree = srv.tree
+    open_fds, max_fds = _fds()
+    rows: list[tuple[str, object]] = [
+        ("zk_version", full_version()),
+        ("zk_server_state", srv.mode),
+        ("zk_avg_latency", _java_double(st.avg_latency())),
+        ("zk_max_latency", st.max_latency),
+        ("zk_min_latency", st.min_latency()),
+        ("zk_packets_received", st.packets_received),
+        ("zk_packets_sent", st.packets_sent),
+        ("zk_num_alive_connections", len(srv.connections)),
+        ("zk_outstanding_requests", srv.pipeline.outstanding),
+        ("zk_znode_count", tree.node_count()),
+        ("zk_watch_count", tree.watches.count()),
+        ("zk_ephemerals_count", tree.ephemeral_count()),
+        ("zk_approximate_data_size", tree.data_size),
+        ("zk_open_file_descriptor_count", open_fds),
+        ("zk_max_file_descriptor_count", max_fds),
+        ("zk_global_sessions", len(srv.sessions)),
+        ("zk_local_sessions", 0),
+        ("zk_uptime", int((time.monotonic() - srv.started_mono) * 1000)),
+        ("zk_last_processed_zxid", tree.last_zxid),
+    ]
+    rows += srv.extra_metrics()
+    return "".join(f"{k}\t{v}\n" for k, v in rows)
+
+
+def wchs(srv: CorralServer, conn: ClientConnection) -> str:
+    t = srv.tree.watches.data
+    return f"{len(t.by_watcher)} connections watching {len(t.by_path)} paths\nTotal watches:{t.count()}\n"
+
+
+def wchc(srv: CorralServer, conn: ClientConnection) -> str:
+    out = []
+    for w, paths in srv.tree.watches.data.by_watcher.items():
+        out.append(_hex(getattr(w, "session_id", 0)))
+        out += [f"\t{p}" for p in sorted(paths)]
+    return "\n".join(out) + "\n"
+
+
+def wchp(srv: CorralServer, conn: ClientConnection) -> str:
+    out = []
+    for path, ws in srv.tree.watches.data.by_path.items():
+        out.append(path)
+        out += [f"\t{_hex(getattr(w, 'session_id', 0))}" for w in ws]
+    return "\n".join(out) + "\n"
+
+
+def dump(srv: CorralServer, conn: ClientConnection) -> str:
+    sessions = srv.sessions
+    lines = ["SessionTracker dump:", f"Session Sets ({len(sessions.buckets)})/({len(sessions)}):"]
+    mono_to_wall = srv.wall_ms() - srv.now_ms()
+    for t in sorted(sessions.buckets):
+        ids = sessions.buckets[t]
+        lines.append(f"{len(ids)} expire at {_java_date(int(t + mono_to_wall))}:")
+        lines += [f"\t{_hex(s)}" for s in sorted(ids)]
+    eph = srv.tree.ephemerals
+    lines.append("ephemeral nodes dump:")
+    lines.append(f"Sessions with Ephemerals ({len(eph)}):")
+    for sid in sorted(eph):
+        lines.append(f"{_hex(sid)}:")
+        lines += [f"\t{p}" for p in sorted(eph[sid])]
+    lines.append("Connections dump:")
+    lines.append(f"Connections Sets (1)/({len(srv.connections)})")
+    return "\n".join(lines) + "\n"
+
+
+def dirs(srv: CorralServer, conn: ClientConnection) -> str:
+    cfg = srv.config
+    return (f"datadir_size: {_dir_size(cfg.data_dir.resolve() / 'version-2')}\n"
+            f"logdir_size: {_dir_size(cfg.log_dir.resolve() / 'version-2')}\n")
+
+
+def srst(srv: CorralServer, conn: ClientConnection) -> str:
+    srv.stats.reset()
+    return "Server stats reset.\n"
+
+
+def crst(srv: CorralServer, conn: ClientConnection) -> str:
+    for c in srv.connections:
+        c.recved = c.sent = c.count_lat = c.total_lat = c.max_lat = 0
+        c.min_lat = -1
+    return "Connection stats reset.\n"
+
+
+COMMANDS = {
+    "ruok": lambda s, c: "imok",
+    "isro": lambda s, c: "rw",
+    "gtmk": lambda s, c: "306\n",
+    "stmk": lambda s, c: "306\n",
+    "hash": lambda s, c: "",
+    "srvr": srvr,
+    "stat": stat,
+    "cons": cons,
+    "conf": conf,
+    "envi": envi,
+    "mntr": mntr,
+    "wchs": wchs,
+    "wchc": wchc,
+    "wchp": wchp,
+    "dump": dump,
+    "dirs": dirs,
+    "srst": srst,
+    "crst": crst,
+}

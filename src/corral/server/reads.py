@@ -1,0 +1,236 @@
+"""Read requests, served from the local tree (ZooKeeper's FinalRequestProcessor for reads).
+
+Each handler gets the frame body (after the 8-byte request header) and returns the reply frame.
+Watches are registered here, after the ACL check and before the reply is queued.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..protocol import (
+    AddWatchMode,
+    AddWatchRequest,
+    CheckWatchesRequest,
+    DecodeError,
+    Err,
+    GetACLRequest,
+    GetAllChildrenNumberRequest,
+    GetEphemeralsRequest,
+    MultiHeader,
+    OpCode,
+    Perms,
+    RemoveWatchesRequest,
+    SetWatches,
+    SetWatches2,
+)
+from ..protocol.jute import read_ustring
+from ..tree.watches import STANDARD
+from . import replies
+from .replies import MULTI_END, MULTI_HEADER, error, frame, pack_hdr, pack_i, string_vector
+
+if TYPE_CHECKING:
+    from .connection import ClientConnection
+
+
+
+def _path_and_watch(body: bytes) -> tuple[str, bool]:
+    path, off = read_ustring(body, 0)
+    if off >= len(body) or path is None:
+        raise DecodeError("truncated path/watch request")
+    return path, body[off] != 0
+
+
+def get_data(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+    path, watch = _path_and_watch(body)
+    tree = conn.server.tree
+    node = tree.nodes.get(path)
+    if node is None:
+        return error(xid, tree.last_zxid, Err.NONODE)
+    if not conn.can(node.acl, Perms.READ):
+        return error(xid, tree.last_zxid, Err.NOAUTH)
+    if watch:
+        tree.watches.data.add(path, conn, STANDARD)
+    data = node.data
+    stat = node.pack_stat()
+    if data is None:
+        return pack_hdr(88, xid, tree.last_zxid, 0) + b"\xff\xff\xff\xff" + stat
+    return pack_hdr(88 + len(data), xid, tree.last_zxid, 0) + pack_i(len(data)) + data + stat
+
+
+def exists(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+    path, watch = _path_and_watch(body)
+    tree = conn.server.tree
+    if "\0" in path:
+        return error(xid, tree.last_zxid, Err.BADARGUMENTS)
+    node = tree.nodes.get(path)
+    if node is not None and not conn.can(node.acl, Perms.READ):
+        return error(xid, tree.last_zxid, Err.NOAUTH)
+    if watch:
+        tree.watches.data.add(path, conn, STANDARD)
+    if node is None:
+        return error(xid, tree.last_zxid, Err.NONODE)
+    return pack_hdr(84, xid, tree.last_zxid, 0) + node.pack_stat()
+
+
+def _children(conn: ClientConnection, xid: int, body: bytes, with_stat: bool) -> bytes:
+    path, watch = _path_and_watch(body)
+    tree = conn.server.tree
+    node = tree.nodes.get(path)
+    if node is None:
+        return error(xid, tree.last_zxid, Err.NONODE)
+    if not conn.can(node.acl, Perms.READ):
+        return error(xid, tree.last_zxid, Err.NOAUTH)
+    if watch:
+        tree.watches.child.add(path, conn, STANDARD)
+    body_out = string_vector(node.children)
+    if with_stat:
+        body_out += node.pack_stat()
+    return frame(xid, tree.last_zxid, 0, body_out)
+
+
+def get_children(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+    return _children(conn, xid, body, False)
+
+
+def get_children2(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+    return _children(conn, xid, body, True)
+
+
+def get_acl(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+    req = GetACLRequest.from_bytes(body)
+    tree = conn.server.tree
+    node = tree.nodes.get(req.path or "")
+    if node is None:
+        return error(xid, tree.last_zxid, Err.NONODE)
+    can_admin = conn.can(node.acl, Perms.ADMIN)
+    if not can_admin and not conn.can(node.acl, Perms.READ):
+        return error(xid, tree.last_zxid, Err.NOAUTH)
+    acl = node.acl
+    if not can_admin:
+        # Without ADMIN, digest hashes are masked (ZOOKEEPER-1392).
+        acl = tuple((p, s, i.split(":", 1)[0] + ":x" if s == "digest" else i) for p, s, i in acl)
+    out = bytearray(pack_i(len(acl)))
+    for perms, scheme, ident in acl:
+        out += pack_i(perms)
+        out += replies.ustring(scheme)
+        out += replies.ustring(ident)
+    out += node.pack_stat()
+    return frame(xid, tree.last_zxid, 0, bytes(out))
+
+
+def get_ephemerals(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+    req = GetEphemeralsRequest.from_bytes(body)
+    tree = conn.server.tree
+    prefix = req.prefixPath
+    paths = tree.ephemerals.get(conn.session_id, set())
+    if prefix and prefix != "/":
+        paths = {p for p in paths if p.startswith(prefix)}
+    return frame(xid, tree.last_zxid, 0, string_vector(sorted(paths)))
+
+
+def get_all_children_number(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+    req = GetAllChildrenNumberRequest.from_bytes(body)
+    tree = conn.server.tree
+    node = tree.nodes.get(req.path or "")
+    if node is None:
+        return error(xid, tree.last_zxid, Err.NONODE)
+    if not conn.can(node.acl, Perms.READ):
+        return error(xid, tree.last_zxid, Err.NOAUTH)
+    return frame(xid, tree.last_zxid, 0, pack_i(tree.count_descendants(req.path or "")))
+
+
+def set_watches(conn: ClientConnection, xid: int, body: bytes, v2: bool) -> bytes:
+    tree = conn.server.tree
+    if v2:
+        r2 = SetWatches2.from_bytes(body)
+        rel, data, exist, child = r2.relativeZxid, r2.dataWatches, r2.existWatches, r2.childWatches
+        pers, rec = r2.persistentWatches or [], r2.persistentRecursiveWatches or []
+    else:
+        r1 = SetWatches.from_bytes(body)
+        rel, data, exist, child, pers, rec = r1.relativeZxid, r1.dataWatches, r1.existWatches, r1.childWatches, [], []
+    tree.set_watches(rel, data or [], exist or [], child or [], pers, rec, conn)
+    return error(xid, tree.last_zxid, 0)
+
+
+def add_watch(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+    req = AddWatchRequest.from_bytes(body)
+    tree = conn.server.tree
+    if req.mode not in (AddWatchMode.PERSISTENT, AddWatchMode.PERSISTENT_RECURSIVE) or req.path is None:
+        return error(xid, tree.last_zxid, Err.BADARGUMENTS)
+    tree.watches.add_persistent(req.path, conn, recursive=req.mode == AddWatchMode.PERSISTENT_RECURSIVE)
+    return frame(xid, tree.last_zxid, 0, pack_i(0))
+
+
+def check_watches(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+    req = CheckWatchesRequest.from_bytes(body)
+    tree = conn.server.tree
+    ok = tree.watches.contains(req.path or "", conn, req.type)
+    return error(xid, tree.last_zxid, 0 if ok else Err.NOWATCHER)
+
+
+def remove_watches(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+    req = RemoveWatchesRequest.from_bytes(body)
+    tree = conn.server.tree
+    ok = tree.watches.remove(req.path or "", conn, req.type)
+    return error(xid, tree.last_zxid, 0 if ok else Err.NOWATCHER)
+
+
+def who_am_i(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+    out = bytearray(pack_i(len(conn.auth)))
+    for scheme, ident in conn.auth:
+        out += replies.ustring(scheme)
+        out += replies.ustring(ident.split(":", 1)[0] if scheme == "digest" else ident)
+    return frame(xid, conn.server.tree.last_zxid, 0, bytes(out))
+
+
+def multi_read(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+    """Each op answered on its own: errors become ErrorResults, the header err stays 0."""
+    tree = conn.server.tree
+    out = bytearray()
+    off = 0
+    ops: list[tuple[int, str]] = []
+    while True:
+        mh, off = MultiHeader.deserialize(body, off)
+        if mh.done:
+            break
+        if mh.type not in (OpCode.getData, OpCode.getChildren):
+            raise DecodeError("Mixing different kind of ops")
+        path, off = read_ustring(body, off)
+        if off >= len(body):
+            raise DecodeError("truncated multiRead op")
+        off += 1  # watch flag: ignored inside multiRead
+        ops.append((mh.type, path or ""))
+    for t, path in ops:
+        node = tree.nodes.get(path)
+        err = 0
+        if node is None:
+            err = Err.NONODE
+        elif not conn.can(node.acl, Perms.READ):
+            err = Err.NOAUTH
+        if err:
+            out += MULTI_HEADER.pack(-1, False, err) + pack_i(err)
+        elif t == OpCode.getData:
+            out += MULTI_HEADER.pack(OpCode.getData, False, 0) + replies.buffer(node.data) + node.pack_stat()
+        else:
+            out += MULTI_HEADER.pack(OpCode.getChildren, False, 0) + string_vector(node.children)
+    out += MULTI_END
+    return frame(xid, tree.last_zxid, 0, bytes(out))
+
+
+HANDLERS = {
+    OpCode.getData: get_data,
+    OpCode.exists: exists,
+    OpCode.getChildren: get_children,
+    OpCode.getChildren2: get_children2,
+    OpCode.getACL: get_acl,
+    OpCode.getEphemerals: get_ephemerals,
+    OpCode.getAllChildrenNumber: get_all_children_number,
+    OpCode.setWatches: lambda c, x, b: set_watches(c, x, b, False),
+    OpCode.setWatches2: lambda c, x, b: set_watches(c, x, b, True),
+    OpCode.addWatch: add_watch,
+    OpCode.checkWatches: check_watches,
+    OpCode.removeWatches: remove_watches,
+    OpCode.whoAmI: who_am_i,
+    OpCode.multiRead: multi_read,
+}

@@ -1,0 +1,106 @@
+"""Reply frames, built with precompiled structs (the bytes a client reads after the length prefix).
+
+When `err != 0` ZooKeeper sends the header alone; clients never read a body then.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..protocol import Err, KeeperState, OpCode, Xid
+from ..tree import ApplyResult
+
+_HDR = struct.Struct(">iiqi")  # frame length, xid, zxid, err
+_I = struct.Struct(">i")
+_MH = struct.Struct(">i?i")  # MultiHeader
+_EVENT = struct.Struct(">iiqiii")  # length, xid=-1, zxid, err=0, type, state
+_MULTI_END = _MH.pack(-1, True, -1)
+pack_hdr = _HDR.pack
+pack_i = _I.pack
+
+
+def frame(xid: int, zxid: int, err: int, body: bytes = b"") -> bytes:
+    return pack_hdr(16 + len(body), xid, zxid, err) + body
+
+
+def error(xid: int, zxid: int, err: int) -> bytes:
+    return pack_hdr(16, xid, zxid, err)
+
+
+def ustring(s: str) -> bytes:
+    b = s.encode("utf-8", "surrogatepass")
+    return pack_i(len(b)) + b
+
+
+def buffer(b: bytes | None) -> bytes:
+    return b"\xff\xff\xff\xff" if b is None else pack_i(len(b)) + b
+
+
+def string_vector(items) -> bytes:
+    parts = [pack_i(len(items))]
+    for s in items:
+        b = s.encode("utf-8", "surrogatepass")
+        parts.append(pack_i(len(b)))
+        parts.append(b)
+    return b"".join(parts)
+
+
+def notification(event_type: int, path: str, zxid: int) -> bytes:
+    b = path.encode("utf-8", "surrogatepass")
+    return _EVENT.pack(28 + len(b), Xid.NOTIFICATION, zxid, 0, event_type, KeeperState.SyncConnected) \
+        + pack_i(len(b)) + b
+
+
+def write_body(op: int, res: ApplyResult, req_path: str | None) -> bytes:
+    """The response body of a successful write (`op` is the client's opcode)."""
+    if op == OpCode.create:
+        return ustring(res.path or "")
+    if op in (OpCode.create2, OpCode.createContainer, OpCode.createTTL):
+        return ustring(res.path or "") + (res.stat or b"")
+    if op in (OpCode.setData, OpCode.setACL):
+        return res.stat or b""
+    if op == OpCode.multi:
+        return multi_body(res)
+    return b""
+
+
+def multi_body(res: ApplyResult) -> bytes:
+    out = bytearray()
+    for sub in res.multi:
+        t = sub.type
+        if t == OpCode.error:
+            out += _MH.pack(-1, False, sub.err)
+            out += pack_i(sub.err)
+        elif t == OpCode.create:
+            out += _MH.pack(OpCode.create, False, 0)
+            out += ustring(sub.path or "")
+        elif t in (OpCode.create2, OpCode.createContainer, OpCode.createTTL):
+            out += _MH.pack(OpCode.create2, False, 0)
+            out += ustring(sub.path or "")
+            out += sub.stat or b""
+        elif t in (OpCode.delete, OpCode.deleteContainer):
+            out += _MH.pack(OpCode.delete, False, 0)
+        elif t == OpCode.setData:
+            out += _MH.pack(OpCode.setData, False, 0)
+            out += sub.stat or b""
+        elif t == OpCode.check:
+            out += _MH.pack(OpCode.check, False, 0)
+        else:  # pragma: no cover - prepare only emits the types above
+            out += _MH.pack(-1, False, Err.SYSTEMERROR)
+            out += pack_i(Err.SYSTEMERROR)
+    out += _MULTI_END
+    return bytes(out)
+
+
+MULTI_HEADER = _MH
+MULTI_END = _MULTI_END
+
+
+
+
+def connect_response(timeout: int, session_id: int, passwd: bytes, with_readonly: bool) -> bytes:
+    """ConnectResponse frame: 37 bytes of payload with readOnly, 36 for clients that omitted it."""
+    body = struct.pack(">iiqi", 0, timeout, session_id, len(passwd)) + passwd
+    if with_readonly:
+        body += b"\0"
+    return pack_i(len(body)) + body

@@ -1,0 +1,234 @@
+"""The standalone server: one event loop owning the tree, the sessions and the commit pipeline.
+
+Wiring only: request semantics live in `corral.txn` (prepare) and `corral.tree` (apply, reads),
+sessions in `sessions.py`, the client socket protocol in `connection.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+
+from ..protocol import CloseSessionTxn, ConnectRequest, OpCode, Record, TxnHeader
+from ..tree import ApplyResult, DataTree
+from ..txn import Preparer
+from . import fourletter
+from .config import ServerConfig
+from .connection import CLOSED, ClientConnection
+from .pipeline import CommitPipeline
+from .sessions import SessionTracker
+
+log = logging.getLogger("corral.server")
+
+
+class ServerStats:
+    """Counters behind srvr/stat/mntr (ZooKeeper's ServerStats)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.packets_received = 0
+        self.packets_sent = 0
+        self.min_lat = -1
+        self.max_latency = 0
+        self.total_lat = 0
+        self.count = 0
+
+    def latency(self, ms: int) -> None:
+        if self.min_lat < 0 or ms < self.min_lat:
+            self.min_lat = ms
+        if ms > self.max_latency:
+            self.max_latency = ms
+        self.total_lat += ms
+        self.count += 1
+
+    def min_latency(self) -> int:
+        return max(self.min_lat, 0)
+
+    def avg_latency(self) -> float:
+        return self.total_lat / self.count if self.count else 0.0
+
+
+class CorralServer:
+    def __init__(self, config: ServerConfig, server_id: int = 1) -> None:
+        self.config = config
+        self.server_id = server_id
+        self.mode = "standalone"
+        self.tree = DataTree()
+        self.sessions = SessionTracker(config.tick_time, server_id, int(time.time() * 1000))
+        self.preparer = Preparer(self.tree, self.sessions.valid, config.extended_types)
+        self.pipeline = CommitPipeline(self)
+        self.connections: set[ClientConnection] = set()
+        self._per_ip: Counter[str] = Counter()
+        self._dirty: set[ClientConnection] = set()
+        self.stats = ServerStats()
+        self.started_mono = time.monotonic()
+        self._listener: asyncio.AbstractServer | None = None
+        self._tick_handle: asyncio.TimerHandle | None = None
+
+    # ---- clocks -------------------------------------------------------------------------------
+
+    @staticmethod
+    def now_ms() -> int:
+        """Monotonic milliseconds: session expiry must not jump with the wall clock."""
+        return int(time.monotonic() * 1000)
+
+    @staticmethod
+    def wall_ms() -> int:
+        """Wall-clock milliseconds for txn times (ctime/mtime), as ZooKeeper's leader stamps them."""
+        return int(time.time() * 1000)
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        self._listener = await loop.create_server(
+            lambda: ClientConnection(self), cfg.client_port_address, cfg.client_port,
+            reuse_address=True, backlog=1024)
+        self._tick_handle = loop.call_later(cfg.tick_time / 1000, self._tick)
+        log.info("event=serving address=%s port=%d mode=%s tickTime=%d minSessionTimeout=%d "
+                 "maxSessionTimeout=%d maxClientCnxns=%d jute.maxbuffer=%d", cfg.client_port_address,
+                 cfg.client_port, self.mode, cfg.tick_time, cfg.min_timeout, cfg.max_timeout,
+                 cfg.max_client_cnxns, cfg.jute_max_buffer)
+
+    @property
+    def port(self) -> int:
+        assert self._listener is not None
+        return self._listener.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+        if self._listener is not None:
+            self._listener.close()
+        for c in list(self.connections):
+            c.close()
+        if self._listener is not None:
+            await self._listener.wait_closed()
+        log.info("event=stopped sessions=%d znodes=%d zxid=0x%x", len(self.sessions), self.tree.node_count(),
+                 self.tree.last_zxid)
+
+    # ---- connections --------------------------------------------------------------------------
+
+    def add_connection(self, conn: ClientConnection) -> None:
+        self.connections.add(conn)
+        self._per_ip[conn.peer[0]] += 1
+
+    def remove_connection(self, conn: ClientConnection) -> None:
+        if conn in self.connections:
+            self.connections.discard(conn)
+            self._per_ip[conn.peer[0]] -= 1
+            if self._per_ip[conn.peer[0]] <= 0:
+                del self._per_ip[conn.peer[0]]
+        self._dirty.discard(conn)
+
+    def count_from(self, ip: str) -> int:
+        return self._per_ip.get(ip, 0)
+
+    def mark_dirty(self, conn: ClientConnection) -> None:
+        self._dirty.add(conn)
+
+    def flush_dirty(self) -> None:
+        dirty = self._dirty
+        if dirty:
+            self._dirty = set()
+            for c in dirty:
+                c.flush()
+
+    def four_letter(self, conn: ClientConnection, cmd: str, rest: bytes) -> None:
+        if not self.config.four_letter_allowed(cmd):
+            text = f"{cmd} is not executed because it is not in the whitelist.\n"
+        else:
+            try:
+                text = fourletter.COMMANDS[cmd](self, conn)
+            except Exception as e:  # a monitoring command must never take the server down
+                log.exception("event=four_letter_failed cmd=%s", cmd)
+                text = f"error: {e}\n"
+        conn.out += text.encode()
+        conn.close()
+
+    # ---- sessions -----------------------------------------------------------------------------
+
+    def negotiate_timeout(self, requested: int) -> int:
+        cfg = self.config
+        return max(cfg.min_timeout, min(cfg.max_timeout, requested))
+
+    def connect(self, conn: ClientConnection, req: ConnectRequest) -> None:
+        """ZooKeeperServer.processConnectRequest."""
+        tree = self.tree
+        if req.lastZxidSeen > tree.last_zxid:
+            conn.close(f"refusing session: client has seen zxid 0x{req.lastZxidSeen:x}, our last zxid is "
+                       f"0x{tree.last_zxid:x}; client must try another server")
+            return
+        timeout = self.negotiate_timeout(req.timeOut)
+        now = self.now_ms()
+        if req.sessionId == 0:
+            sid = self.sessions.new_id()
+            session = self.sessions.add(sid, timeout, now)
+            session.conn = conn
+            hdr, txn = self.preparer.session_txn(sid, OpCode.createSession, timeout, self.wall_ms())
+            log.info("event=session_created session=0x%x timeout=%d peer=%s:%s",
+                     sid & 0xFFFFFFFFFFFFFFFF, timeout, *conn.peer)
+            self.pipeline.submit(hdr, txn, lambda h, r: conn.established_session(session, timeout))
+            return
+        session = self.sessions.get(req.sessionId)
+        if session is None or session.closing:
+            conn.refuse_session(f"session 0x{req.sessionId & 0xFFFFFFFFFFFFFFFF:x} expired or unknown")
+            return
+        if req.passwd != session.passwd:
+            conn.refuse_session(f"wrong password for session 0x{req.sessionId & 0xFFFFFFFFFFFFFFFF:x}")
+            return
+        old = session.conn
+        if old is not None and old is not conn and old.state != CLOSED:
+            old.close("client reconnected on another connection")
+        session.timeout = timeout
+        session.conn = conn
+        self.sessions.touch(session.id, now)
+        log.info("event=session_reconnected session=0x%x timeout=%d peer=%s:%s",
+                 session.id & 0xFFFFFFFFFFFFFFFF, timeout, *conn.peer)
+        conn.established_session(session, timeout)
+
+    def close_session(self, conn: ClientConnection, xid: int) -> None:
+        session = conn.session
+        assert session is not None
+        self.sessions.set_closing(session.id)
+        conn.queue_close_marker()
+        hdr, txn = self.preparer.session_txn(session.id, OpCode.closeSession, 0, self.wall_ms())
+        log.info("event=session_closing session=0x%x reason=client_request", session.id & 0xFFFFFFFFFFFFFFFF)
+        self.pipeline.submit(hdr, txn, lambda h, r: conn.session_closed(xid, h.zxid if h else 0))
+
+    def _expire(self) -> None:
+        for session in self.sessions.expired(self.now_ms()):
+            log.info("event=session_expired session=0x%x timeout=%d", session.id & 0xFFFFFFFFFFFFFFFF,
+                     session.timeout)
+            hdr, txn = self.preparer.session_txn(session.id, OpCode.closeSession, 0, self.wall_ms())
+            conn = session.conn
+            self.pipeline.submit(hdr, txn, lambda h, r, c=conn: c is not None and c.close("session expired"))
+
+    def after_apply(self, hdr: TxnHeader, txn: Record | None, res: ApplyResult) -> None:
+        if hdr.type == OpCode.closeSession:
+            self.sessions.remove(hdr.clientId)
+            if isinstance(txn, CloseSessionTxn) and txn.paths2Delete:
+                log.info("event=ephemerals_deleted session=0x%x count=%d", hdr.clientId & 0xFFFFFFFFFFFFFFFF,
+                         len(txn.paths2Delete))
+
+    def _tick(self) -> None:
+        cfg = self.config
+        try:
+            self._expire()
+            limit = cfg.sessionless_cnxn_timeout / 1000
+            now = time.monotonic()
+            for c in list(self.connections):
+                if c.session is None and c.state != CLOSED and now - c.created > limit:
+                    c.close(f"no session established within {cfg.sessionless_cnxn_timeout} ms")
+        except Exception:
+            log.exception("event=tick_failed")
+        finally:
+            self._tick_handle = asyncio.get_running_loop().call_later(cfg.tick_time / 1000, self._tick)
+
+    def extra_metrics(self) -> list[tuple[str, object]]:
+        return []

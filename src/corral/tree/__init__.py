@@ -1,0 +1,6 @@
+"""The znode tree, its watches and ACL rules: pure state, applied to by committed transactions."""
+
+from .datatree import ApplyResult, DataTree, Node
+from .watches import WatchManager, WatchTable
+
+__all__ = ["ApplyResult", "DataTree", "Node", "WatchManager", "WatchTable"]

@@ -1,0 +1,328 @@
+"""The in-memory znode tree: nodes, full Stat bookkeeping, ephemerals by session, watches.
+
+`apply(header, txn)` is the only way committed state changes: deterministic, no clocks, no I/O;
+`time` and `zxid` come in the TxnHeader, so every replica applying the same transactions ends with
+the same tree. Watches fire while applying, so a watcher's notification is queued before any reply
+that reveals the change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..protocol import (
+    STAT_STRUCT,
+    CheckVersionTxn,
+    CloseSessionTxn,
+    CreateContainerTxn,
+    CreateSessionTxn,
+    CreateTTLTxn,
+    CreateTxn,
+    DeleteTxn,
+    Err,
+    ErrorTxn,
+    EventType,
+    MultiTxn,
+    OpCode,
+    Record,
+    SetACLTxn,
+    SetDataTxn,
+    Stat,
+    TxnHeader,
+)
+from . import acl as aclmod
+from .acl import AclList
+from .watches import STANDARD, Watcher, WatchManager
+
+CONTAINER_OWNER = -0x8000000000000000  # Long.MIN_VALUE: EphemeralType.CONTAINER
+TTL_MASK = -0x100000000000000  # 0xFF00000000000000 as a signed long
+SPECIAL_PATHS = frozenset({"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"})
+
+
+def i32(v: int) -> int:
+    """Wrap like a Java int (cversion and versions overflow as in ZooKeeper)."""
+    return ((v + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+
+
+def client_owner(owner: int) -> int:
+    """ephemeralOwner as clients see it: containers and TTL nodes report 0."""
+    if owner == CONTAINER_OWNER or (owner < 0 and owner & TTL_MASK == TTL_MASK):
+        return 0
+    return owner
+
+
+class Node:
+    """One znode. `cversion` is ZooKeeper's stored count of child creates (see `stat()`)."""
+
+    __slots__ = (
+        "acl",
+        "aversion",
+        "children",
+        "ctime",
+        "current_cversion",
+        "cversion",
+        "czxid",
+        "data",
+        "ephemeral_owner",
+        "mtime",
+        "mzxid",
+        "pzxid",
+        "version",
+    )
+
+    def __init__(self, data: bytes | None, acl: AclList, zxid: int, time: int, owner: int) -> None:
+        self.data = data  # None when the client sent a null buffer: getData returns null, as in ZooKeeper
+        self.acl = acl
+        self.czxid = self.mzxid = self.pzxid = zxid
+        self.ctime = self.mtime = time
+        self.version = self.cversion = self.aversion = 0
+        self.ephemeral_owner = owner
+        self.children: set[str] = set()
+
+    def stat(self) -> Stat:
+        n = len(self.children)
+        return Stat(self.czxid, self.mzxid, self.ctime, self.mtime, self.version, i32(self.cversion * 2 - n),
+                    self.aversion, client_owner(self.ephemeral_owner), len(self.data or b""), n, self.pzxid)
+
+    def pack_stat(self) -> bytes:
+        """The 68-byte wire Stat, without building a Stat object (the read hot path)."""
+        n = len(self.children)
+        return STAT_STRUCT.pack(self.czxid, self.mzxid, self.ctime, self.mtime, self.version,
+                                i32(self.cversion * 2 - n), self.aversion, client_owner(self.ephemeral_owner),
+                                len(self.data or b""), n, self.pzxid)
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """What applying one txn produced, for the reply: error, created path, the node's wire Stat as it
+    was right after this txn (a later op in the same multi or batch must not show through), sub-results."""
+
+    type: int
+    err: int = 0
+    path: str | None = None
+    stat: bytes | None = None
+    multi: list[ApplyResult] = field(default_factory=list)
+
+
+class DataTree:
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self.ephemerals: dict[int, set[str]] = {}
+        self.sessions: dict[int, int] = {}  # session id → timeout (ms), as the log and snapshots hold them
+        self.last_zxid = 0
+        self.watches = WatchManager()
+        self.data_size = 0  # approximate_data_size: path lengths + data lengths
+        root = self._new(b"", aclmod.OPEN_ACL_UNSAFE, 0, 0, 0)
+        self.nodes["/"] = root
+        self._add_system("/zookeeper", aclmod.OPEN_ACL_UNSAFE)
+        self._add_system("/zookeeper/quota", aclmod.OPEN_ACL_UNSAFE)
+        cfg = self._add_system("/zookeeper/config", aclmod.READ_ACL_UNSAFE)
+        cfg.aversion = -1
+
+    @staticmethod
+    def _new(data: bytes | None, acl: AclList, zxid: int, time: int, owner: int) -> Node:
+        return Node(data, aclmod.intern(acl), zxid, time, owner)
+
+    def _add_system(self, path: str, acl: AclList) -> Node:
+        """System nodes are linked in without a create, so their parents' cversion stays 0 (→ -1, -2)."""
+        node = self._new(b"", acl, 0, 0, 0)
+        self.nodes[path] = node
+        parent, _, name = path.rpartition("/")
+        self.nodes[parent or "/"].children.add(name)
+        self.data_size += len(path)
+        return node
+
+    # ---- reads ----------------------------------------------------------------------------
+
+    def get(self, path: str) -> Node | None:
+        return self.nodes.get(path)
+
+    def node_count(self) -> int:
+        """As ZooKeeper counts: its map also holds the root under "" (a fresh tree reports 5)."""
+        return len(self.nodes) + 1
+
+    def ephemeral_count(self) -> int:
+        return sum(len(s) for s in self.ephemerals.values())
+
+    def count_descendants(self, path: str) -> int:
+        node = self.nodes.get(path)
+        if node is None:
+            return 0
+        total = 0
+        stack = [(path, node)]
+        while stack:
+            p, n = stack.pop()
+            prefix = p if p != "/" else ""
+            for c in n.children:
+                cp = prefix + "/" + c
+                total += 1
+                cn = self.nodes[cp]
+                if cn.children:
+                    stack.append((cp, cn))
+        return total
+
+    # ---- apply ----------------------------------------------------------------------------
+
+    def apply(self, hdr: TxnHeader, txn: Record | None) -> ApplyResult:
+        """Apply one committed transaction. Failed writes arrive as ErrorTxn and change nothing."""
+        if hdr.zxid > self.last_zxid:
+            self.last_zxid = hdr.zxid
+        return self._apply(hdr.type, txn, hdr.clientId, hdr.zxid, hdr.time)
+
+    def _apply(self, type_: int, txn: Record | None, session: int, zxid: int, time: int) -> ApplyResult:
+        r = ApplyResult(type_)
+        try:
+            if type_ in (OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL):
+                assert isinstance(txn, CreateTxn | CreateContainerTxn | CreateTTLTxn)
+                if isinstance(txn, CreateTxn):
+                    owner = session if txn.ephemeral else 0
+                elif isinstance(txn, CreateContainerTxn):
+                    owner = CONTAINER_OWNER
+                else:
+                    owner = TTL_MASK | (txn.ttl & 0xFFFFFFFFFF)
+                node = self.create_node(txn.path, txn.data, tuple(aclmod.from_records(txn.acl)),
+                                        owner, txn.parentCVersion, zxid, time)
+                r.path = txn.path
+                r.stat = node.pack_stat()
+            elif type_ in (OpCode.delete, OpCode.deleteContainer):
+                assert isinstance(txn, DeleteTxn)
+                self.delete_node(txn.path, zxid)
+            elif type_ == OpCode.setData:
+                assert isinstance(txn, SetDataTxn)
+                r.stat = self.set_data(txn.path, txn.data, txn.version, zxid, time).pack_stat()
+            elif type_ == OpCode.setACL:
+                assert isinstance(txn, SetACLTxn)
+                node = self.nodes[txn.path]
+                node.acl = aclmod.intern(tuple(aclmod.from_records(txn.acl)))
+                node.aversion = txn.version
+                r.stat = node.pack_stat()
+            elif type_ == OpCode.createSession:
+                assert isinstance(txn, CreateSessionTxn)
+                self.sessions[session] = txn.timeOut
+            elif type_ == OpCode.closeSession:
+                paths = txn.paths2Delete if isinstance(txn, CloseSessionTxn) and txn.paths2Delete is not None \
+                    else sorted(self.ephemerals.get(session, ()))
+                for p in paths:
+                    if p in self.nodes:
+                        self.delete_node(p, zxid)
+                self.ephemerals.pop(session, None)
+                self.sessions.pop(session, None)
+            elif type_ == OpCode.error:
+                assert isinstance(txn, ErrorTxn)
+                r.err = txn.err
+            elif type_ == OpCode.check:
+                assert isinstance(txn, CheckVersionTxn)
+            elif type_ == OpCode.multi:
+                assert isinstance(txn, MultiTxn)
+                self._apply_multi(txn, r, session, zxid, time)
+        except KeyError:
+            # Replaying a fuzzy snapshot's overlap can meet changes already applied; live state never does.
+            r.err = Err.NONODE
+        return r
+
+    def _apply_multi(self, txn: MultiTxn, r: ApplyResult, session: int, zxid: int, time: int) -> None:
+        from ..txn.codec import decode_txn  # late import: txn builds on tree
+
+        subs = txn.txns or []
+        failed = any(t.type == OpCode.error for t in subs)
+        post_failed = False
+        for t in subs:
+            rec = decode_txn(t.type, t.data or b"")
+            ttype = t.type
+            if t.type == OpCode.error:
+                post_failed = True
+            elif failed:
+                rec = ErrorTxn(Err.RUNTIMEINCONSISTENCY if post_failed else Err.OK)
+                ttype = OpCode.error
+            sub = self._apply(ttype, rec, session, zxid, time)
+            r.multi.append(sub)
+            if sub.err and not r.err:
+                r.err = sub.err
+
+    def create_node(self, path: str, data: bytes | None, acl: AclList, owner: int, parent_cversion: int,
+                    zxid: int, time: int) -> Node:
+        i = path.rfind("/")
+        parent_path = path[:i] if i > 0 else "/"
+        name = path[i + 1:]
+        parent = self.nodes[parent_path]
+        if name in parent.children:
+            # Idempotent replay (fuzzy snapshot): the node is already there.
+            return self.nodes[path]
+        if parent_cversion == -1:
+            parent_cversion = parent.cversion + 1
+        if parent_cversion > parent.cversion:
+            parent.cversion = parent_cversion
+            parent.pzxid = zxid
+        node = self._new(data, acl, zxid, time, owner)
+        parent.children.add(name)
+        self.nodes[path] = node
+        self.data_size += len(path) + len(data or b"")
+        if owner > 0:
+            eph = self.ephemerals.get(owner)
+            if eph is None:
+                eph = self.ephemerals[owner] = set()
+            eph.add(path)
+        self.watches.data.trigger(path, EventType.NodeCreated, zxid)
+        self.watches.child.trigger(parent_path, EventType.NodeChildrenChanged, zxid)
+        return node
+
+    def delete_node(self, path: str, zxid: int) -> None:
+        i = path.rfind("/")
+        parent_path = path[:i] if i > 0 else "/"
+        node = self.nodes.pop(path)
+        parent = self.nodes[parent_path]
+        parent.children.discard(path[i + 1:])
+        if zxid > parent.pzxid:
+            parent.pzxid = zxid
+        self.data_size -= len(path) + len(node.data or b"")
+        owner = node.ephemeral_owner
+        if owner > 0:
+            eph = self.ephemerals.get(owner)
+            if eph is not None:
+                eph.discard(path)
+                if not eph:
+                    del self.ephemerals[owner]
+        fired = self.watches.data.trigger(path, EventType.NodeDeleted, zxid)
+        self.watches.child.trigger(path, EventType.NodeDeleted, zxid, suppress=fired)
+        self.watches.child.trigger(parent_path, EventType.NodeChildrenChanged, zxid)
+
+    def set_data(self, path: str, data: bytes | None, version: int, zxid: int, time: int) -> Node:
+        node = self.nodes[path]
+        self.data_size += len(data or b"") - len(node.data or b"")
+        node.data = data
+        node.version = version
+        node.mzxid = zxid
+        node.mtime = time
+        self.watches.data.trigger(path, EventType.NodeDataChanged, zxid)
+        return node
+
+    # ---- watches --------------------------------------------------------------------------
+
+    def set_watches(self, relative_zxid: int, data: list[str], exist: list[str], child: list[str],
+                    persistent: list[str], recursive: list[str], watcher: Watcher) -> None:
+        """Re-register a reconnecting client's watches, firing what it missed (DataTree.setWatches)."""
+        for p in data:
+            node = self.nodes.get(p)
+            if node is None:
+                watcher.process(EventType.NodeDeleted, p, -1)
+            elif node.mzxid > relative_zxid:
+                watcher.process(EventType.NodeDataChanged, p, -1)
+            else:
+                self.watches.data.add(p, watcher, STANDARD)
+        for p in exist:
+            if p in self.nodes:
+                watcher.process(EventType.NodeCreated, p, -1)
+            else:
+                self.watches.data.add(p, watcher, STANDARD)
+        for p in child:
+            node = self.nodes.get(p)
+            if node is None:
+                watcher.process(EventType.NodeDeleted, p, -1)
+            elif node.pzxid > relative_zxid:
+                watcher.process(EventType.NodeChildrenChanged, p, -1)
+            else:
+                self.watches.child.add(p, watcher, STANDARD)
+        for p in persistent:
+            self.watches.add_persistent(p, watcher, recursive=False)
+        for p in recursive:
+            self.watches.add_persistent(p, watcher, recursive=True)

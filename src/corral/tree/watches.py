@@ -1,0 +1,156 @@
+"""Watch tables with ZooKeeper's trigger rules (`WatchManager`, `WatcherMode`).
+
+A watcher is any object with `process(event_type, path, zxid)`; the server's connection is one, the
+simulator's fake client another. One table holds data watches, another child watches (the tree owns
+both). Modes are bits so a connection can hold a one-shot and a persistent watch on the same path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from ..protocol import WatcherType
+
+STANDARD = 1
+PERSISTENT = 2
+RECURSIVE = 4
+
+class Watcher(Protocol):
+    def process(self, event_type: int, path: str, zxid: int) -> None: ...
+
+class WatchTable:
+    """path → {watcher: mode bits}, plus the reverse index for dropping a closed connection."""
+
+    __slots__ = ("by_path", "by_watcher", "recursive")
+
+    def __init__(self) -> None:
+        self.by_path: dict[str, dict[Watcher, int]] = {}
+        self.by_watcher: dict[Watcher, set[str]] = {}
+        self.recursive = 0
+
+    def add(self, path: str, watcher: Watcher, mode: int = STANDARD) -> None:
+        ws = self.by_path.get(path)
+        if ws is None:
+            ws = self.by_path[path] = {}
+        old = ws.get(watcher, 0)
+        if mode & RECURSIVE and not old & RECURSIVE:
+            self.recursive += 1
+        ws[watcher] = old | mode
+        paths = self.by_watcher.get(watcher)
+        if paths is None:
+            paths = self.by_watcher[watcher] = set()
+        paths.add(path)
+
+    def _drop(self, path: str, watcher: Watcher) -> None:
+        ws = self.by_path.get(path)
+        if ws is not None:
+            mode = ws.pop(watcher, 0)
+            if mode & RECURSIVE:
+                self.recursive -= 1
+            if not ws:
+                del self.by_path[path]
+        paths = self.by_watcher.get(watcher)
+        if paths is not None:
+            paths.discard(path)
+            if not paths:
+                del self.by_watcher[watcher]
+
+    def trigger(self, path: str, event_type: int, zxid: int,
+                suppress: set[Watcher] | None = None) -> set[Watcher]:
+        """Fire `event_type` for `path`; one-shot watches are removed. Returns who was notified."""
+        fired: set[Watcher] = set()
+        ws = self.by_path.get(path)
+        if ws:
+            for w, mode in list(ws.items()):
+                if mode & (STANDARD | PERSISTENT | RECURSIVE):
+                    fired.add(w)
+                if mode & STANDARD:
+                    rest = mode & ~STANDARD
+                    if rest:
+                        ws[w] = rest
+                    else:
+                        self._drop(path, w)
+        if self.recursive:
+            p = path
+            while p != "/":
+                i = p.rfind("/")
+                p = p[:i] if i > 0 else "/"
+                pws = self.by_path.get(p)
+                if pws:
+                    for w, mode in pws.items():
+                        if mode & RECURSIVE:
+                            fired.add(w)
+        if suppress:
+            fired -= suppress
+        for w in fired:
+            w.process(event_type, path, zxid)
+        return fired
+
+    def remove_watcher(self, watcher: Watcher) -> None:
+        for path in list(self.by_watcher.get(watcher, ())):
+            self._drop(path, watcher)
+
+    def has(self, path: str, watcher: Watcher, mode_mask: int) -> bool:
+        return bool(self.by_path.get(path, {}).get(watcher, 0) & mode_mask)
+
+    def remove(self, path: str, watcher: Watcher, mode_mask: int) -> bool:
+        ws = self.by_path.get(path)
+        if not ws or not ws.get(watcher, 0) & mode_mask:
+            return False
+        rest = ws[watcher] & ~mode_mask
+        if rest:
+            if ws[watcher] & RECURSIVE and not rest & RECURSIVE:
+                self.recursive -= 1
+            ws[watcher] = rest
+        else:
+            self._drop(path, watcher)
+        return True
+
+    def count(self) -> int:
+        return sum(len(ws) for ws in self.by_path.values())
+
+    def paths_of(self, watcher: Watcher) -> Iterable[str]:
+        return self.by_watcher.get(watcher, ())
+
+class WatchManager:
+    """The tree's two tables and the operations on both (add, remove, setWatches catch-up)."""
+
+    def __init__(self) -> None:
+        self.data = WatchTable()
+        self.child = WatchTable()
+
+    def remove_watcher(self, watcher: Watcher) -> None:
+        self.data.remove_watcher(watcher)
+        self.child.remove_watcher(watcher)
+
+    def add_persistent(self, path: str, watcher: Watcher, recursive: bool) -> None:
+        if recursive:
+            self.data.add(path, watcher, RECURSIVE)
+        else:
+            self.data.add(path, watcher, PERSISTENT)
+            self.child.add(path, watcher, PERSISTENT)
+
+    def _masks(self, wtype: int) -> list[tuple[WatchTable, int]]:
+        if wtype == WatcherType.Children:
+            return [(self.child, STANDARD)]
+        if wtype == WatcherType.Data:
+            return [(self.data, STANDARD)]
+        if wtype == WatcherType.Persistent:
+            return [(self.data, PERSISTENT), (self.child, PERSISTENT)]
+        if wtype == WatcherType.PersistentRecursive:
+            return [(self.data, RECURSIVE)]
+        return [(self.data, STANDARD | PERSISTENT | RECURSIVE), (self.child, STANDARD | PERSISTENT)]
+
+    def contains(self, path: str, watcher: Watcher, wtype: int) -> bool:
+        return any(t.has(path, watcher, m) for t, m in self._masks(wtype))
+
+    def remove(self, path: str, watcher: Watcher, wtype: int) -> bool:
+        removed = False
+        for t, m in self._masks(wtype):
+            removed = t.remove(path, watcher, m) or removed
+        return removed
+
+    def count(self) -> int:
+        return self.data.count() + self.child.count()
+

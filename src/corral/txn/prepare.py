@@ -1,0 +1,369 @@
+"""Request → transaction (ZooKeeper's PrepRequestProcessor), against the latest *pending* state.
+
+Writes are validated in arrival order against the tree plus the changes of transactions that were
+prepared but are not applied yet (`ChangeRecord`s), so pipelined writes see each other: two creates
+in flight under one parent get consecutive sequence numbers, a delete right after a create finds
+the node. Every accepted write consumes a zxid, failed ones too (as an ErrorTxn), exactly as in
+ZooKeeper; `committed(zxid)` drops the records once the tree holds their effect.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from ..protocol import (
+    CheckVersionRequest,
+    CheckVersionTxn,
+    CloseSessionTxn,
+    CreateContainerTxn,
+    CreateMode,
+    CreateRequest,
+    CreateSessionTxn,
+    CreateTTLRequest,
+    CreateTTLTxn,
+    CreateTxn,
+    DeleteRequest,
+    DeleteTxn,
+    Err,
+    ErrorTxn,
+    InvalidPath,
+    MultiTxn,
+    OpCode,
+    Perms,
+    Record,
+    SetACLRequest,
+    SetACLTxn,
+    SetDataRequest,
+    SetDataTxn,
+    Txn,
+    TxnHeader,
+    validate_path,
+)
+from ..tree import acl as aclmod
+from ..tree.acl import AclList, AuthId
+from ..tree.datatree import CONTAINER_OWNER, SPECIAL_PATHS, TTL_MASK, DataTree, i32
+
+MAX_TTL = 0xFF_FFFF_FFFF
+
+
+class KeeperError(Exception):
+    """A request refused with a ZooKeeper error code."""
+
+    def __init__(self, code: int, path: str | None = None) -> None:
+        super().__init__(code, path)
+        self.code = code
+        self.path = path
+
+
+class ChangeRecord:
+    """The pending state of one path: `exists` False means a delete is in flight."""
+
+    __slots__ = ("acl", "aversion", "child_count", "cversion", "exists", "owner", "path", "version", "zxid")
+
+    def __init__(self, zxid: int, path: str, exists: bool, version: int = 0, cversion: int = 0,
+                 aversion: int = 0, owner: int = 0, child_count: int = 0, acl: AclList = ()) -> None:
+        self.zxid = zxid
+        self.path = path
+        self.exists = exists
+        self.version = version
+        self.cversion = cversion
+        self.aversion = aversion
+        self.owner = owner
+        self.child_count = child_count
+        self.acl = acl
+
+    def duplicate(self, zxid: int) -> ChangeRecord:
+        return ChangeRecord(zxid, self.path, self.exists, self.version, self.cversion, self.aversion,
+                            self.owner, self.child_count, self.acl)
+
+
+def _check_version(current: int, expected: int, path: str) -> int:
+    if expected != -1 and expected != current:
+        raise KeeperError(Err.BADVERSION, path)
+    return i32(current + 1)
+
+
+def _validate(path: str | None) -> str:
+    try:
+        validate_path(path)
+    except InvalidPath:
+        raise KeeperError(Err.BADARGUMENTS, path)
+    assert path is not None
+    return path
+
+
+def _parent_of_raw(path: str | None) -> str:
+    """ZooKeeper's `path.substring(0, lastSlash)` (the root's children have parent "")."""
+    if path is None:
+        raise KeeperError(Err.BADARGUMENTS, path)
+    i = path.rfind("/")
+    if i == -1 or "\0" in path:
+        raise KeeperError(Err.BADARGUMENTS, path)
+    return path[:i]
+
+
+class Preparer:
+    """Turns write requests into transactions; owns the zxid counter and the pending changes."""
+
+    def __init__(self, tree: DataTree, session_valid: Callable[[int], bool] | None = None,
+                 extended_types: bool = False) -> None:
+        self.tree = tree
+        self.outstanding: deque[ChangeRecord] = deque()
+        self.by_path: dict[str, ChangeRecord] = {}
+        self.last_zxid = tree.last_zxid  # last zxid handed out
+        self.session_valid = session_valid or (lambda sid: True)
+        self.extended_types = extended_types
+
+    # ---- pending state --------------------------------------------------------------------
+
+    def record(self, path: str) -> ChangeRecord:
+        """The latest state of `path` (pending or committed); NoNode if it does not exist."""
+        if path == "":
+            path = "/"
+        rec = self.by_path.get(path)
+        if rec is None:
+            n = self.tree.nodes.get(path)
+            if n is None:
+                raise KeeperError(Err.NONODE, path)
+            return ChangeRecord(-1, path, True, n.version, n.cversion, n.aversion, n.ephemeral_owner,
+                                len(n.children), n.acl)
+        if not rec.exists:
+            raise KeeperError(Err.NONODE, path)
+        return rec
+
+    def _add(self, rec: ChangeRecord, saved: dict[str, ChangeRecord | None] | None) -> None:
+        if saved is not None and rec.path not in saved:
+            saved[rec.path] = self.by_path.get(rec.path)
+        self.outstanding.append(rec)
+        self.by_path[rec.path] = rec
+
+    def committed(self, zxid: int) -> None:
+        """The tree has applied everything up to `zxid`: forget those pending changes."""
+        out = self.outstanding
+        by_path = self.by_path
+        while out and out[0].zxid <= zxid:
+            rec = out.popleft()
+            if by_path.get(rec.path) is rec:
+                del by_path[rec.path]
+
+    def reset(self) -> None:
+        """Drop all pending changes (after a leader change or a restart)."""
+        self.outstanding.clear()
+        self.by_path.clear()
+        self.last_zxid = max(self.last_zxid, self.tree.last_zxid)
+
+    def next_zxid(self) -> int:
+        self.last_zxid += 1
+        return self.last_zxid
+
+    # ---- the entry point ------------------------------------------------------------------
+
+    def prepare(self, session: int, cxid: int, op: int, req: Record | None, auth: list[AuthId],
+                time: int) -> tuple[TxnHeader, Record | None]:
+        """One write request → (header, txn). Errors become an ErrorTxn with the same zxid."""
+        zxid = self.next_zxid()
+        try:
+            if op == OpCode.multi:
+                txn = self._multi(session, req, auth, zxid, time)  # type: ignore[arg-type]
+            else:
+                self.check_session(session)
+                txn = self._one(session, op, req, auth, zxid, time, None)
+            return TxnHeader(session, cxid, zxid, time, op), txn
+        except KeeperError as e:
+            return TxnHeader(session, cxid, zxid, time, OpCode.error), ErrorTxn(e.code)
+
+    def session_txn(self, session: int, op: int, timeout: int, time: int) -> tuple[TxnHeader, Record | None]:
+        """createSession / closeSession transactions, issued by the server itself."""
+        zxid = self.next_zxid()
+        if op == OpCode.createSession:
+            return TxnHeader(session, 0, zxid, time, op), CreateSessionTxn(timeout)
+        paths = set(self.tree.ephemerals.get(session, ()))
+        for c in self.outstanding:
+            if not c.exists:
+                paths.discard(c.path)
+            elif c.owner == session:
+                paths.add(c.path)
+        ordered = sorted(paths)
+        for p in ordered:
+            self._delete_record(p, zxid, None)
+        return TxnHeader(session, 0, zxid, time, op), CloseSessionTxn(ordered)
+
+    def check_session(self, session: int) -> None:
+        if not self.session_valid(session):
+            raise KeeperError(Err.SESSIONEXPIRED)
+
+    def _delete_record(self, path: str, zxid: int, saved: dict | None) -> None:
+        try:
+            parent = self.record(path[:path.rfind("/")]).duplicate(zxid)
+            parent.child_count -= 1
+            self._add(parent, saved)
+        except KeeperError:
+            pass
+        self._add(ChangeRecord(zxid, path, False), saved)
+
+    def _one(self, session: int, op: int, req: Record | None, auth: list[AuthId], zxid: int, time: int,
+             saved: dict | None) -> Record:
+        if op in (OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL):
+            return self._create(session, op, req, auth, zxid, saved)
+        if op == OpCode.delete:
+            assert isinstance(req, DeleteRequest)
+            path = req.path
+            parent_path = _parent_of_raw(path)
+            assert path is not None
+            if path in SPECIAL_PATHS:
+                raise KeeperError(Err.BADARGUMENTS, path)
+            parent = self.record(parent_path)
+            if not aclmod.check_acl(parent.acl, Perms.DELETE, auth):
+                raise KeeperError(Err.NOAUTH, path)
+            node = self.record(path)
+            _check_version(node.version, req.version, path)
+            if node.child_count > 0:
+                raise KeeperError(Err.NOTEMPTY, path)
+            self._delete_record(path, zxid, saved)
+            return DeleteTxn(path)
+        if op == OpCode.deleteContainer:
+            assert isinstance(req, DeleteRequest)
+            path = req.path
+            parent_path = _parent_of_raw(path)
+            assert path is not None
+            if path in SPECIAL_PATHS:
+                raise KeeperError(Err.BADARGUMENTS, path)
+            node = self.record(path)
+            if node.child_count > 0:
+                raise KeeperError(Err.NOTEMPTY, path)
+            if node.owner > 0:
+                raise KeeperError(Err.BADVERSION, path)  # refuses plain ephemerals, as ZooKeeper does
+            self.record(parent_path)
+            self._delete_record(path, zxid, saved)
+            return DeleteTxn(path)
+        if op == OpCode.setData:
+            assert isinstance(req, SetDataRequest)
+            path = _validate(req.path)
+            node = self.record(path)
+            if not aclmod.check_acl(node.acl, Perms.WRITE, auth):
+                raise KeeperError(Err.NOAUTH, path)
+            version = _check_version(node.version, req.version, path)
+            node = node.duplicate(zxid)
+            node.version = version
+            self._add(node, saved)
+            return SetDataTxn(path, req.data, version)
+        if op == OpCode.setACL:
+            assert isinstance(req, SetACLRequest)
+            path = _validate(req.path)
+            try:
+                acl = aclmod.fixup_acl(req.acl, auth)
+            except aclmod.InvalidACLError:
+                raise KeeperError(Err.INVALIDACL, path)
+            node = self.record(path)
+            if not aclmod.check_acl(node.acl, Perms.ADMIN, auth):
+                raise KeeperError(Err.NOAUTH, path)
+            version = _check_version(node.aversion, req.version, path)
+            node = node.duplicate(zxid)
+            node.aversion = version
+            node.acl = acl
+            self._add(node, saved)
+            return SetACLTxn(path, aclmod.to_records(acl), version)
+        if op == OpCode.check:
+            assert isinstance(req, CheckVersionRequest)
+            path = _validate(req.path)
+            node = self.record(path)
+            if not aclmod.check_acl(node.acl, Perms.READ, auth):
+                raise KeeperError(Err.NOAUTH, path)
+            return CheckVersionTxn(path, _check_version(node.version, req.version, path))
+        if op == OpCode.reconfig:
+            raise KeeperError(Err.RECONFIGDISABLED)
+        raise KeeperError(Err.UNIMPLEMENTED)
+
+    def error_txn(self, session: int, cxid: int, code: int, time: int) -> tuple[TxnHeader, Record]:
+        """A write whose body could not be decoded still consumes a zxid (ZooKeeper: MarshallingError)."""
+        return TxnHeader(session, cxid, self.next_zxid(), time, OpCode.error), ErrorTxn(code)
+
+    def _create(self, session: int, op: int, req: Record | None, auth: list[AuthId], zxid: int,
+                saved: dict | None) -> Record:
+        assert isinstance(req, CreateRequest | CreateTTLRequest)
+        path = req.path
+        try:
+            mode = CreateMode(req.flags)
+        except ValueError:
+            raise KeeperError(Err.BADARGUMENTS, path)
+        ttl = req.ttl if isinstance(req, CreateTTLRequest) else -1
+        if mode.ttl and not self.extended_types:
+            raise KeeperError(Err.UNIMPLEMENTED, path)
+        if mode.ttl:
+            if not 0 < ttl <= MAX_TTL:
+                raise KeeperError(Err.BADARGUMENTS, path)
+        elif ttl >= 0:
+            raise KeeperError(Err.BADARGUMENTS, path)
+        parent_path = _parent_of_raw(path)
+        assert path is not None
+        try:
+            acl = aclmod.fixup_acl(req.acl, auth)
+        except aclmod.InvalidACLError:
+            raise KeeperError(Err.INVALIDACL, path)
+        parent = self.record(parent_path)
+        if not aclmod.check_acl(parent.acl, Perms.CREATE, auth):
+            raise KeeperError(Err.NOAUTH, path)
+        parent_cversion = parent.cversion
+        if mode.sequential:
+            path = f"{path}{parent_cversion:010d}"
+        path = _validate(path)
+        try:
+            self.record(path)
+            raise KeeperError(Err.NODEEXISTS, path)
+        except KeeperError as e:
+            if e.code != Err.NONODE:
+                raise
+        if parent.owner > 0:
+            raise KeeperError(Err.NOCHILDRENFOREPHEMERALS, path)
+        new_cversion = i32(parent_cversion + 1)
+        if mode.container:
+            owner = CONTAINER_OWNER
+        elif mode.ttl:
+            owner = TTL_MASK | ttl
+        elif mode.ephemeral:
+            owner = session
+        else:
+            owner = 0
+        parent = parent.duplicate(zxid)
+        parent.child_count += 1
+        parent.cversion = new_cversion
+        self._add(parent, saved)
+        self._add(ChangeRecord(zxid, path, True, 0, 0, 0, owner, 0, acl), saved)
+        acl_records = aclmod.to_records(acl)
+        if mode.container:
+            return CreateContainerTxn(path, req.data, acl_records, new_cversion)
+        if mode.ttl:
+            return CreateTTLTxn(path, req.data, acl_records, new_cversion, ttl)
+        return CreateTxn(path, req.data, acl_records, mode.ephemeral, new_cversion)
+
+    def _multi(self, session: int, ops: list[tuple[int, Record]], auth: list[AuthId], zxid: int,
+               time: int) -> MultiTxn:
+        """All-or-nothing: one zxid; on the first failure the multi's pending changes are rolled back."""
+        saved: dict[str, ChangeRecord | None] = {}
+        txns: list[Txn] = []
+        failed = False
+        for op, sub in ops:
+            if failed:
+                txns.append(Txn(OpCode.error, ErrorTxn(Err.RUNTIMEINCONSISTENCY).to_bytes()))
+                continue
+            try:
+                self.check_session(session)
+                rec = self._one(session, op, sub, auth, zxid, time, saved)
+                txns.append(Txn(op, rec.to_bytes()))
+            except KeeperError as e:
+                failed = True
+                txns.append(Txn(OpCode.error, ErrorTxn(e.code).to_bytes()))
+                self._rollback(zxid, saved)
+        return MultiTxn(txns)
+
+    def _rollback(self, zxid: int, saved: dict[str, ChangeRecord | None]) -> None:
+        out = self.outstanding
+        while out and out[-1].zxid == zxid:
+            out.pop()
+        for path, prev in saved.items():
+            if prev is None:
+                self.by_path.pop(path, None)
+            else:
+                self.by_path[path] = prev
+        saved.clear()
