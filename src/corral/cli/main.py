@@ -29,11 +29,28 @@ def server(config: str | None, log_level: str) -> None:
     except ConfigError as e:
         click.echo(f"corral: bad configuration: {e}", err=True)
         sys.exit(2)
+    from ..persistence import RecoveryError
+
     try:
-        run(cfg)
+        code = run(cfg)
+    except RecoveryError as e:
+        click.echo(f"corral: cannot recover the data directory: {e}", err=True)
+        sys.exit(3)
     except OSError as e:
-        click.echo(f"corral: cannot serve on {cfg.client_port_address}:{cfg.client_port}: {e.strerror}", err=True)
+        click.echo(f"corral: cannot serve on {cfg.client_port_address}:{cfg.client_port}: {e}", err=True)
         sys.exit(1)
+    sys.exit(code)
+
+
+def _register() -> None:
+    from .tools import log_cmd, purge_cmd, snapshot_cmd
+
+    main.add_command(log_cmd)
+    main.add_command(snapshot_cmd)
+    main.add_command(purge_cmd)
+
+
+_register()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -194,9 +194,12 @@ class ClientConnection(asyncio.Protocol):
             payload = bytes(buf[off + 4:end])
             off = end
             if self.state == HANDSHAKE:
+                # The session may be established synchronously (a reconnect), and that resumes parsing
+                # from the start of `buf`: drop the handshake bytes first and let that call take over.
+                del buf[:end]
                 self._handshake(payload)
-            else:
-                self._request(payload)
+                return
+            self._request(payload)
         if off:
             del buf[:off]
 

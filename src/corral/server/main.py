@@ -22,24 +22,24 @@ def setup_logging(level: str = "INFO") -> None:
     )
 
 
-async def serve(config: ServerConfig) -> None:
+async def serve(config: ServerConfig) -> int:
     server = CorralServer(config)
     await server.start()
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+        loop.add_signal_handler(sig, server.request_stop)
+    await server.wait_stopped()
     log.info("event=shutdown_requested")
     await server.stop()
+    return server.exit_code
 
 
-def run(config: ServerConfig) -> None:
-    log.info("event=starting version=%s config=%s", FULL_VERSION, config.source)
+def run(config: ServerConfig) -> int:
+    log.info("event=starting version=%s config=%s dataDir=%s dataLogDir=%s", FULL_VERSION, config.source,
+             config.data_dir, config.log_dir)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        asyncio.run(serve(config))
-    else:
-        log.info("event=event_loop impl=uvloop")
-        uvloop.run(serve(config))
+        return asyncio.run(serve(config))
+    log.info("event=event_loop impl=uvloop")
+    return uvloop.run(serve(config))

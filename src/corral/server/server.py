@@ -11,6 +11,7 @@ import logging
 import time
 from collections import Counter
 
+from ..persistence import Recovered, recover
 from ..protocol import CloseSessionTxn, ConnectRequest, OpCode, Record, TxnHeader
 from ..tree import ApplyResult, DataTree
 from ..txn import Preparer
@@ -19,6 +20,7 @@ from .config import ServerConfig
 from .connection import CLOSED, ClientConnection
 from .pipeline import CommitPipeline
 from .sessions import SessionTracker
+from .storage import Storage
 
 log = logging.getLogger("corral.server")
 
@@ -53,14 +55,28 @@ class ServerStats:
 
 
 class CorralServer:
-    def __init__(self, config: ServerConfig, server_id: int = 1) -> None:
+    def __init__(self, config: ServerConfig, server_id: int = 1, persist: bool = True) -> None:
+        """`persist=False` runs purely in memory (unit tests); a real server always logs."""
         self.config = config
         self.server_id = server_id
         self.mode = "standalone"
-        self.tree = DataTree()
+        self.storage: Storage | None = None
+        self.recovered: Recovered | None = None
+        if persist:
+            self.recovered = recover(config.data_dir, config.log_dir)
+            self.tree = self.recovered.tree
+            self.storage = Storage(config)
+        else:
+            self.tree = DataTree()
         self.sessions = SessionTracker(config.tick_time, server_id, int(time.time() * 1000))
+        now = self.now_ms()
+        for sid, timeout in self.tree.sessions.items():
+            # Restored sessions get a full timeout from now to reconnect, as in ZooKeeper.
+            self.sessions.add(sid, timeout, now)
         self.preparer = Preparer(self.tree, self.sessions.valid, config.extended_types)
-        self.pipeline = CommitPipeline(self)
+        self.pipeline = CommitPipeline(self, self.storage)
+        self.exit_code = 0
+        self._stop_event: asyncio.Event | None = None
         self.connections: set[ClientConnection] = set()
         self._per_ip: Counter[str] = Counter()
         self._dirty: set[ClientConnection] = set()
@@ -90,6 +106,12 @@ class CorralServer:
             lambda: ClientConnection(self), cfg.client_port_address, cfg.client_port,
             reuse_address=True, backlog=1024)
         self._tick_handle = loop.call_later(cfg.tick_time / 1000, self._tick)
+        self._stop_event = asyncio.Event()
+        if self.storage is not None:
+            self.storage.start_autopurge()
+            if self.recovered is not None and self.recovered.replayed:
+                # Like ZooKeeper, start from a fresh snapshot so the next recovery replays little.
+                self.storage.take_snapshot(self.tree)
         log.info("event=serving address=%s port=%d mode=%s tickTime=%d minSessionTimeout=%d "
                  "maxSessionTimeout=%d maxClientCnxns=%d jute.maxbuffer=%d", cfg.client_port_address,
                  cfg.client_port, self.mode, cfg.tick_time, cfg.min_timeout, cfg.max_timeout,
@@ -109,6 +131,10 @@ class CorralServer:
             c.close()
         if self._listener is not None:
             await self._listener.wait_closed()
+        if self.storage is not None:
+            while self.pipeline.writing:
+                await asyncio.sleep(0.01)
+            self.storage.close()
         log.info("event=stopped sessions=%d znodes=%d zxid=0x%x", len(self.sessions), self.tree.node_count(),
                  self.tree.last_zxid)
 
@@ -231,4 +257,21 @@ class CorralServer:
             self._tick_handle = asyncio.get_running_loop().call_later(cfg.tick_time / 1000, self._tick)
 
     def extra_metrics(self) -> list[tuple[str, object]]:
-        return []
+        return self.storage.metrics() if self.storage is not None else []
+
+    def fatal(self, reason: str) -> None:
+        """Stop serving at once: used when durability cannot be guaranteed any more."""
+        log.critical("event=fatal reason=%s", reason)
+        self.exit_code = 1
+        for c in list(self.connections):
+            c.close()
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+    async def wait_stopped(self) -> None:
+        assert self._stop_event is not None
+        await self._stop_event.wait()
+
+    def request_stop(self) -> None:
+        if self._stop_event is not None:
+            self._stop_event.set()

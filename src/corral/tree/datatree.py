@@ -105,13 +105,17 @@ class ApplyResult:
 
 
 class DataTree:
-    def __init__(self) -> None:
+    def __init__(self, system_nodes: bool = True) -> None:
+        """A fresh tree has `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`; a tree being
+        loaded from a snapshot starts empty (`system_nodes=False`) and gets them from the file."""
         self.nodes: dict[str, Node] = {}
         self.ephemerals: dict[int, set[str]] = {}
         self.sessions: dict[int, int] = {}  # session id → timeout (ms), as the log and snapshots hold them
         self.last_zxid = 0
         self.watches = WatchManager()
         self.data_size = 0  # approximate_data_size: path lengths + data lengths
+        if not system_nodes:
+            return
         root = self._new(b"", aclmod.OPEN_ACL_UNSAFE, 0, 0, 0)
         self.nodes["/"] = root
         self._add_system("/zookeeper", aclmod.OPEN_ACL_UNSAFE)
@@ -133,6 +137,18 @@ class DataTree:
         return node
 
     # ---- reads ----------------------------------------------------------------------------
+
+    def load_node(self, path: str, node: Node) -> None:
+        """Insert a node read from a snapshot (parents come first, in pre-order)."""
+        node.acl = aclmod.intern(node.acl)
+        self.nodes[path] = node
+        if path != "/":
+            i = path.rfind("/")
+            self.nodes[path[:i] if i > 0 else "/"].children.add(path[i + 1:])
+        self.data_size += len(path) + len(node.data or b"")
+        owner = node.ephemeral_owner
+        if owner > 0:
+            self.ephemerals.setdefault(owner, set()).add(path)
 
     def get(self, path: str) -> Node | None:
         return self.nodes.get(path)

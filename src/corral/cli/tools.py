@@ -1,0 +1,166 @@
+"""`corral log`, `corral snapshot`, `corral purge`: the zkTxnLogToolkit / zkSnapShotToolkit / zkCleanup
+equivalents. Exit status: 0 good, 1 corrupt (with file and offset on stderr), 2 usage errors."""
+
+from __future__ import annotations
+
+import base64
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ..protocol import OpCode, Record
+from ..tree.datatree import client_owner
+
+
+def _ts(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d} UTC"
+
+
+def _op_name(t: int) -> str:
+    try:
+        return OpCode(t).name
+    except ValueError:
+        return str(t)
+
+
+def _describe(txn: Record | None) -> str:
+    if txn is None:
+        return ""
+    parts = []
+    for name, _ in txn.FIELDS:
+        v = getattr(txn, name)
+        if isinstance(v, bytes):
+            v = "#" + v.hex() if len(v) <= 64 else f"#{v[:64].hex()}…({len(v)} bytes)"
+        elif isinstance(v, list):
+            v = "[" + ", ".join(_describe(e) if isinstance(e, Record) else repr(e) for e in v) + "]"
+        elif isinstance(v, Record):
+            v = _describe(v)
+        parts.append(f"{name}={v}")
+    return "{" + ", ".join(parts) + "}"
+
+
+@click.group("log")
+def log_cmd() -> None:
+    """Inspect transaction log files (log.<zxid>)."""
+
+
+def _scan_or_exit(path: Path):
+    from ..persistence.txnlog import LogCorruptError, scan
+
+    try:
+        return scan(path, last_file=True)
+    except LogCorruptError as e:
+        click.echo(f"corral: {e}", err=True)
+        sys.exit(1)
+    except OSError as e:
+        click.echo(f"corral: cannot read {path}: {e.strerror}", err=True)
+        sys.exit(2)
+
+
+@log_cmd.command("dump")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def log_dump(files: tuple[Path, ...]) -> None:
+    """Print every transaction, one line each."""
+    from ..persistence.txnlog import decode_txn_payload
+
+    status = 0
+    for path in files:
+        records, torn = _scan_or_exit(path)
+        click.echo(f"ZooKeeper Transactional Log File with dbid 0 txnlog format version 2 ({path})")
+        for i, rec in enumerate(records, 1):
+            hdr, txn = decode_txn_payload(rec.payload)
+            sid, cx = hdr.clientId & 0xFFFFFFFFFFFFFFFF, hdr.cxid & 0xFFFFFFFF
+            click.echo(f"{_ts(hdr.time)} session 0x{sid:x} cxid 0x{cx:x} "
+                       f"zxid 0x{hdr.zxid:x} {_op_name(hdr.type)} {_describe(txn)}")
+            if i % 100000 == 0:
+                click.echo(f"... {i} transactions", err=True)
+        if torn is not None:
+            click.echo(f"corral: {path}: incomplete record at offset {torn} (torn tail)", err=True)
+            status = 1
+        click.echo(f"EOF reached after {len(records)} txns.")
+    sys.exit(status)
+
+
+@log_cmd.command("verify")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def log_verify(files: tuple[Path, ...]) -> None:
+    """Check every record's checksum and zxid order."""
+    status = 0
+    for path in files:
+        records, torn = _scan_or_exit(path)
+        if torn is not None:
+            click.echo(f"{path}: {len(records)} valid records, then an incomplete record at offset {torn}", err=True)
+            status = 1
+        else:
+            first = f"0x{records[0].zxid:x}" if records else "-"
+            last = f"0x{records[-1].zxid:x}" if records else "-"
+            click.echo(f"{path}: OK, {len(records)} records, zxid {first}..{last}")
+    sys.exit(status)
+
+
+@click.group("snapshot")
+def snapshot_cmd() -> None:
+    """Inspect snapshot files (snapshot.<zxid>)."""
+
+
+def _load_or_exit(path: Path):
+    from ..persistence import SnapshotCorruptError, read_snapshot
+
+    try:
+        return read_snapshot(path, progress=lambda n: click.echo(f"... {n} znodes", err=True))
+    except SnapshotCorruptError as e:
+        click.echo(f"corral: {e}", err=True)
+        sys.exit(1)
+    except OSError as e:
+        click.echo(f"corral: cannot read {path}: {e.strerror}", err=True)
+        sys.exit(2)
+
+
+@snapshot_cmd.command("dump")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-d", "--data", is_flag=True, help="Also print each znode's data (base64).")
+def snapshot_dump(file: Path, data: bool) -> None:
+    """Print every znode with its Stat, then the sessions."""
+    tree = _load_or_exit(file)
+    click.echo(f"ZNode Details (count={tree.node_count()}), snapshot valid at zxid 0x{tree.last_zxid:x}:")
+    for path in sorted(tree.nodes):
+        n = tree.nodes[path]
+        st = n.stat()
+        click.echo(path)
+        click.echo(f"  cZxid = 0x{st.czxid:x}\n  ctime = {_ts(st.ctime)}\n  mZxid = 0x{st.mzxid:x}\n"
+                   f"  mtime = {_ts(st.mtime)}\n  pZxid = 0x{st.pzxid:x}\n  cversion = {st.cversion}\n"
+                   f"  dataVersion = {st.version}\n  aclVersion = {st.aversion}\n"
+                   f"  ephemeralOwner = 0x{client_owner(n.ephemeral_owner) & 0xFFFFFFFFFFFFFFFF:x}\n"
+                   f"  dataLength = {st.dataLength}")
+        if data:
+            click.echo(f"  data = {base64.b64encode(n.data).decode() if n.data is not None else 'null'}")
+    click.echo(f"Session Details (sid, timeout, ephemeralCount): {len(tree.sessions)}")
+    for sid, timeout in sorted(tree.sessions.items()):
+        click.echo(f"0x{sid & 0xFFFFFFFFFFFFFFFF:x}, {timeout}, {len(tree.ephemerals.get(sid, ()))}")
+
+
+@snapshot_cmd.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def snapshot_verify(file: Path) -> None:
+    """Check the checksum and structure of a snapshot."""
+    tree = _load_or_exit(file)
+    click.echo(f"{file}: OK, zxid 0x{tree.last_zxid:x}, {tree.node_count()} znodes, {len(tree.sessions)} sessions")
+
+
+@click.command("purge")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--log-dir", type=click.Path(file_okay=False, path_type=Path), help="dataLogDir, if not dataDir.")
+@click.option("-n", "--count", default=3, show_default=True, help="Snapshots to keep (at least 3).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+def purge_cmd(data_dir: Path, log_dir: Path | None, count: int, dry_run: bool) -> None:
+    """Delete old snapshots and the logs no retained snapshot needs (like zkCleanup.sh -n)."""
+    from ..persistence.purge import plan, purge
+
+    logs = log_dir or data_dir
+    doomed = plan(data_dir, logs, count) if dry_run else purge(data_dir, logs, count)
+    for p in doomed:
+        click.echo(("would remove " if dry_run else "removed ") + str(p))
+    verb = "to remove" if dry_run else "removed"
+    click.echo(f"{len(doomed)} files {verb}; kept the newest {max(3, count)} snapshots")

@@ -1,0 +1,222 @@
+"""The transaction log: append-only files of checksummed records, written in groups.
+
+Record layout (ZooKeeper's FileTxnLog): `long Adler32(payload) | int len | payload | 'B'`, where
+payload = TxnHeader + txn record. A file starts with FileHeader("ZKLG", 2, 0) and is named after the
+first zxid it holds. `append` writes a whole group with one write and covers it with one fdatasync;
+it runs on a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..protocol import DecodeError, FileHeader, Record, TxnHeader
+from ..txn import decode_txn
+from .files import FORMAT_VERSION, LOG_MAGIC, LOG_PREFIX, fsync_dir, list_files
+
+log = logging.getLogger("corral.txnlog")
+
+_REC = struct.Struct(">qi")  # checksum, length
+EOR = 0x42
+HEADER = FileHeader(LOG_MAGIC, FORMAT_VERSION, 0).to_bytes()
+MAX_RECORD = 0x7FFFFFFF
+
+
+class LogCorruptError(Exception):
+    """A record that fails its checksum where a torn tail cannot explain it."""
+
+    def __init__(self, path: Path, offset: int, reason: str) -> None:
+        super().__init__(f"{path}: corrupt transaction log at offset {offset}: {reason}")
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+
+
+def frame_record(payload: bytes) -> bytes:
+    return _REC.pack(zlib.adler32(payload), len(payload)) + payload + b"B"
+
+
+def encode_txn_payload(hdr: TxnHeader, txn: Record | None) -> bytes:
+    out = bytearray()
+    hdr.serialize(out)
+    if txn is not None:
+        txn.serialize(out)
+    return bytes(out)
+
+
+def decode_txn_payload(payload: bytes) -> tuple[TxnHeader, Record | None]:
+    hdr, off = TxnHeader.deserialize(payload, 0)
+    return hdr, decode_txn(hdr.type, payload[off:])
+
+
+@dataclass
+class LogRecord:
+    offset: int
+    end: int
+    zxid: int
+    payload: bytes
+
+
+def _record_at(data: bytes | memoryview, off: int) -> tuple[bytes, int] | None:
+    """The valid record starting at `off` as (payload, end), or None."""
+    n = len(data)
+    if off + 12 > n:
+        return None
+    crc, length = _REC.unpack_from(data, off)
+    if length <= 0 or off + 12 + length + 1 > n:
+        return None
+    payload = bytes(data[off + 12:off + 12 + length])
+    if data[off + 12 + length] != EOR or zlib.adler32(payload) != crc & 0xFFFFFFFF:
+        return None
+    return payload, off + 12 + length + 1
+
+
+def _valid_record_after(data: bytes, start: int, min_zxid: int) -> int | None:
+    """Offset of a checksum-valid record after `start` (so the damage is not a torn tail), or None."""
+    n = len(data)
+    if not data[start:].strip(b"\0"):
+        return None
+    off = start + 1
+    while off + 13 <= n:
+        rec = _record_at(data, off)
+        if rec is not None:
+            try:
+                hdr = TxnHeader.deserialize(rec[0], 0)[0]
+            except DecodeError:
+                hdr = None
+            if hdr is not None and hdr.zxid > min_zxid:
+                return off
+        off += 1
+    return None
+
+
+def scan(path: Path, last_file: bool) -> tuple[list[LogRecord], int | None]:
+    """Read every record of one log file.
+
+    Returns (records, torn_at): `torn_at` is the offset where a torn tail starts (only possible in the
+    last file: an incomplete or checksum-failing record with nothing valid after it). Damage that a
+    later valid record proves is not a tail raises LogCorruptError naming file and offset.
+    """
+    data = path.read_bytes()
+    if len(data) < len(HEADER):
+        if last_file:
+            return [], 0
+        raise LogCorruptError(path, 0, "file shorter than its header")
+    try:
+        fh = FileHeader.from_bytes(data)
+    except DecodeError:
+        raise LogCorruptError(path, 0, "unreadable file header")
+    if fh.magic != LOG_MAGIC:
+        raise LogCorruptError(path, 0, f"bad magic 0x{fh.magic:x}")
+    off = len(HEADER)
+    records: list[LogRecord] = []
+    last_zxid = -1
+    n = len(data)
+    while off < n:
+        if off + 12 <= n and _REC.unpack_from(data, off) == (0, 0) and not data[off:].strip(b"\0"):
+            break  # zero padding: the end of the log (ZooKeeper preallocates)
+        rec = _record_at(data, off)
+        if rec is None:
+            after = _valid_record_after(data, off, last_zxid)
+            if after is not None or not last_file:
+                raise LogCorruptError(path, off, "record fails its checksum" if after is not None
+                                      else "damaged record in a log file that is not the last one")
+            return records, off
+        payload, end = rec
+        try:
+            hdr = TxnHeader.deserialize(payload, 0)[0]
+        except DecodeError:
+            raise LogCorruptError(path, off, "unreadable txn header")
+        if hdr.zxid <= last_zxid:
+            raise LogCorruptError(path, off, f"zxid 0x{hdr.zxid:x} does not increase")
+        last_zxid = hdr.zxid
+        records.append(LogRecord(off, end, hdr.zxid, payload))
+        off = end
+    return records, None
+
+
+def iter_logs(log_dir: Path, after_zxid: int) -> Iterator[tuple[Path, list[LogRecord], int | None]]:
+    """Every log file that may hold a txn after `after_zxid`: the last one starting at or before it,
+    and all later ones."""
+    files = list_files(log_dir, LOG_PREFIX)
+    start = 0
+    for i, (z, _) in enumerate(files):
+        if z <= after_zxid + 1:
+            start = i
+    for i in range(start, len(files)):
+        path = files[i][1]
+        recs, torn = scan(path, last_file=(i == len(files) - 1))
+        yield path, recs, torn
+
+
+class TxnLogWriter:
+    """Appends groups of records; owned by one worker thread at a time (calls are serialised)."""
+
+    def __init__(self, log_dir: Path, force_sync: bool = True, roll_bytes: int = 64 << 20) -> None:
+        self.dir = Path(log_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.force_sync = force_sync
+        self.roll_bytes = roll_bytes
+        self.fd: int | None = None
+        self.path: Path | None = None
+        self.size = 0
+        self.roll_requested = False
+        self.fsyncs = 0
+        self.appended = 0
+
+    def roll(self) -> None:
+        """The next append starts a new file (done when a snapshot is taken, as ZooKeeper does)."""
+        self.roll_requested = True
+
+    def _open(self, first_zxid: int) -> None:
+        self.close()
+        path = self.dir / f"{LOG_PREFIX}{first_zxid:x}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        os.write(fd, HEADER)
+        if self.force_sync:
+            os.fsync(fd)
+            fsync_dir(self.dir)
+        self.fd, self.path, self.size = fd, path, len(HEADER)
+        self.roll_requested = False
+        log.info("event=txnlog_opened file=%s", path)
+
+    def append(self, batch: list[tuple[int, bytes]]) -> None:
+        """Write (zxid, payload) records and make them durable with one fdatasync."""
+        if not batch:
+            return
+        if self.fd is None or self.roll_requested or self.size >= self.roll_bytes:
+            self._open(batch[0][0])
+        data = b"".join(frame_record(p) for _, p in batch)
+        assert self.fd is not None
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+        self.size += len(data)
+        self.appended += len(batch)
+        if self.force_sync:
+            os.fdatasync(self.fd)
+            self.fsyncs += 1
+
+    def close(self) -> None:
+        if self.fd is not None:
+            try:
+                if self.force_sync:
+                    os.fdatasync(self.fd)
+            finally:
+                os.close(self.fd)
+            self.fd = None
+
+
+def truncate_tail(path: Path, offset: int) -> None:
+    """Cut a torn tail off (the bytes after the last complete record were never acknowledged)."""
+    with open(path, "r+b") as f:
+        f.truncate(offset)
+        f.flush()
+        os.fsync(f.fileno())
