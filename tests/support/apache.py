@@ -100,9 +100,8 @@ class ApacheZooKeeper:
                f"-Dlog4j.configuration=file:{conf}/log4j.properties",
                "-Dzookeeper.admin.enableServer=false", "-cp", cp,
                "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(conf / "zoo.cfg")]
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for_ruok(self.host, self.port, timeout=timeout, proc=self.proc)
         except Exception:

@@ -53,10 +53,9 @@ class CorralProcess:
         cfg = self.write_config()
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "corral", "server", str(cfg)],
-                                     stdout=log, stderr=subprocess.STDOUT, env=env)
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "corral", "server", str(cfg)],
+                                         stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             wait_for_ruok(self.host, self.port, timeout=timeout, proc=self.proc)
         except Exception:

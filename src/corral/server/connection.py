@@ -22,6 +22,7 @@ from ..protocol import (
     Err,
     OpCode,
     Record,
+    SyncRequest,
     TxnHeader,
     Xid,
     decode_connect_request,
@@ -275,7 +276,8 @@ class ClientConnection(asyncio.Protocol):
                 self._reject(xid, op, code)
 
     def _reject(self, xid: int, op: int, code: int) -> None:
-        self.send(replies.error(xid, self.server.tree.last_zxid, code))
+        # ZooKeeper answers an invalid request with zxid -1 before closing.
+        self.send(replies.error(xid, -1, code))
         self.close(f"unsupported opcode {op}", logging.WARNING)
 
     def _read(self, xid: int, op: int, body: bytes, t0: float) -> None:
@@ -300,18 +302,23 @@ class ClientConnection(asyncio.Protocol):
         self._latency(t0, srv.tree.last_zxid)
 
     def _auth(self, xid: int, body: bytes) -> None:
+        """addauth: the reply carries the request's xid (clients use -4) and zxid 0, as in ZooKeeper."""
         srv = self.server
         try:
             pkt = AuthPacket.from_bytes(body)
+        except DecodeError as e:
+            self.close(f"undecodable auth packet: {e}", logging.WARNING)
+            return
+        try:
             ids = aclmod.authenticate(pkt.scheme, pkt.auth, srv.config.super_digest)
-        except (DecodeError, aclmod.AuthFailedError) as e:
-            self.send(replies.error(Xid.AUTH, 0, Err.AUTHFAILED))
+        except aclmod.AuthFailedError as e:
+            self.send(replies.error(xid, 0, Err.AUTHFAILED))
             self.close(f"authentication failed: {e}", logging.WARNING)
             return
         for i in ids:
             if i not in self.auth:
                 self.auth.append(i)
-        self.send(replies.error(Xid.AUTH, 0, 0))
+        self.send(replies.error(xid, 0, 0))
 
     def can(self, acl: aclmod.AclList, perm: int) -> bool:
         return self.server.config.skip_acl or aclmod.check_acl(acl, perm, self.auth)
@@ -334,9 +341,13 @@ class ClientConnection(asyncio.Protocol):
     def _barrier(self, xid: int, op: int, body: bytes) -> None:
         """sync: answered once everything submitted before it is applied."""
         try:
-            path = reads.read_ustring(body, 0)[0]
+            path = SyncRequest.from_bytes(body).path
         except DecodeError:
-            path = None
+            if self.deferred:
+                self.deferred.append((xid, OpCode.sync, body, time.monotonic()))
+            else:
+                self.send(replies.error(xid, self.server.tree.last_zxid, Err.MARSHALLINGERROR))
+            return
         self.deferred.append(_WRITE_MARK)
         t0 = time.monotonic()
         self.server.pipeline.submit(None, None, lambda h, r: self._sync_done(xid, path, t0))
@@ -345,7 +356,7 @@ class ClientConnection(asyncio.Protocol):
         if self.state == CLOSED:
             return
         zxid = self.server.tree.last_zxid
-        self.send(replies.frame(xid, zxid, 0, replies.ustring(path or "")))
+        self.send(replies.frame(xid, zxid, 0, replies.buffer(None) if path is None else replies.ustring(path)))
         self._latency(t0, zxid)
         self._next_after_write()
 
@@ -368,7 +379,9 @@ class ClientConnection(asyncio.Protocol):
             d.popleft()
         while d and d[0] is not _WRITE_MARK and self.state == CONNECTED:
             xid, op, body, t0 = d.popleft()
-            if op in reads.HANDLERS or op in (OpCode.ping, OpCode.auth):
+            if op == OpCode.sync:  # only an undecodable sync is ever deferred
+                self.send(replies.error(xid, self.server.tree.last_zxid, Err.MARSHALLINGERROR))
+            elif op in reads.HANDLERS or op in (OpCode.ping, OpCode.auth):
                 self._read(xid, op, body, t0)
             else:
                 self._reject(xid, op, Err.AUTHFAILED if op == OpCode.sasl else Err.UNIMPLEMENTED)

@@ -104,8 +104,8 @@ def fixup_acl(acl: list[ACL] | None, auth: list[AuthId]) -> AclList:
             seen.append(e)
     out: list[AclEntry] = []
     for perms, scheme, ident in seen:
-        if scheme is None or ident is None:
-            raise InvalidACLError("null id")
+        if scheme is None:
+            raise InvalidACLError("null scheme")  # a null id is fine for `auth` (kazoo sends "" as null)
         if scheme == "world" and ident == "anyone":
             out.append((perms, scheme, ident))
         elif scheme == "auth":
@@ -116,7 +116,7 @@ def fixup_acl(acl: list[ACL] | None, auth: list[AuthId]) -> AclList:
                     out.append((perms, s, i))
             if not found:
                 raise InvalidACLError("auth scheme without authenticated ids")
-        elif _valid_id(scheme, ident):
+        elif ident is not None and _valid_id(scheme, ident):
             out.append((perms, scheme, ident))
         else:
             raise InvalidACLError(f"invalid id {scheme}:{ident}")
