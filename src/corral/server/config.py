@@ -56,6 +56,9 @@ class ServerConfig:
     extended_types: bool = False
     super_digest: str | None = None
     global_outstanding_limit: int = 1000
+    container_check_interval: int = 60000
+    container_max_per_minute: int = 10000
+    container_max_never_used: int = 0
     servers: dict[int, ServerSpec] = field(default_factory=dict)
     source: str = "<defaults>"
 
@@ -164,6 +167,12 @@ def parse(text: str, source: str = "<string>") -> ServerConfig:
             cfg.extended_types = _bool(key, value)
         elif k == "DigestAuthenticationProvider.superDigest":
             cfg.super_digest = value
+        elif k == "znode.container.checkIntervalMs":
+            cfg.container_check_interval = max(1, _int(key, value))
+        elif k == "znode.container.maxPerMinute":
+            cfg.container_max_per_minute = _int(key, value)
+        elif k == "znode.container.maxNeverUsedIntervalMs":
+            cfg.container_max_never_used = _int(key, value)
         elif k == "globalOutstandingLimit":
             cfg.global_outstanding_limit = _int(key, value)
         elif k.startswith("server.") and k[7:].isdigit():

@@ -12,8 +12,9 @@ import time
 from collections import Counter
 
 from ..persistence import Recovered, recover
-from ..protocol import CloseSessionTxn, ConnectRequest, OpCode, Record, TxnHeader
+from ..protocol import CloseSessionTxn, ConnectRequest, DeleteRequest, OpCode, Record, TxnHeader
 from ..tree import ApplyResult, DataTree
+from ..tree.datatree import CONTAINER_OWNER
 from ..txn import Preparer
 from . import fourletter
 from .config import ServerConfig
@@ -84,6 +85,7 @@ class CorralServer:
         self.started_mono = time.monotonic()
         self._listener: asyncio.AbstractServer | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
+        self._reaper_handle: asyncio.TimerHandle | None = None
 
     # ---- clocks -------------------------------------------------------------------------------
 
@@ -107,6 +109,7 @@ class CorralServer:
             reuse_address=True, backlog=1024)
         self._tick_handle = loop.call_later(cfg.tick_time / 1000, self._tick)
         self._stop_event = asyncio.Event()
+        self._reaper_handle = loop.call_later(cfg.container_check_interval / 1000, self._reap_containers)
         if self.storage is not None:
             self.storage.start_autopurge()
             if self.recovered is not None and self.recovered.replayed:
@@ -125,6 +128,8 @@ class CorralServer:
     async def stop(self) -> None:
         if self._tick_handle is not None:
             self._tick_handle.cancel()
+        if self._reaper_handle is not None:
+            self._reaper_handle.cancel()
         if self._listener is not None:
             self._listener.close()
         for c in list(self.connections):
@@ -255,6 +260,38 @@ class CorralServer:
             log.exception("event=tick_failed")
         finally:
             self._tick_handle = asyncio.get_running_loop().call_later(cfg.tick_time / 1000, self._tick)
+
+    def _reap_containers(self) -> None:
+        """ZooKeeper's ContainerManager: delete empty containers that once had children, and TTL
+        nodes whose TTL has passed since their last change, through the normal write path."""
+        cfg = self.config
+        try:
+            budget = max(1, cfg.container_max_per_minute * cfg.container_check_interval // 60000)
+            now = self.wall_ms()
+            doomed = []
+            for path in list(self.tree.containers):
+                node = self.tree.nodes.get(path)
+                if node is None or node.children:
+                    continue
+                owner = node.ephemeral_owner
+                if owner == CONTAINER_OWNER:
+                    due = node.cversion > 0 or (
+                        cfg.container_max_never_used > 0 and now - node.mtime > cfg.container_max_never_used)
+                else:
+                    due = now - node.mtime > (owner & 0xFFFFFFFFFF)
+                if due:
+                    doomed.append(path)
+                    if len(doomed) >= budget:
+                        break
+            for path in doomed:
+                hdr, txn = self.preparer.prepare(0, 0, OpCode.deleteContainer, DeleteRequest(path, -1), [], now)
+                self.pipeline.submit(hdr, txn, lambda h, r, p=path: log.info(
+                    "event=container_deleted path=%s err=%d", p, r.err if r else 0))
+        except Exception:
+            log.exception("event=container_reaper_failed")
+        finally:
+            self._reaper_handle = asyncio.get_running_loop().call_later(cfg.container_check_interval / 1000,
+                                                                       self._reap_containers)
 
     def extra_metrics(self) -> list[tuple[str, object]]:
         return self.storage.metrics() if self.storage is not None else []

@@ -44,9 +44,19 @@ def i32(v: int) -> int:
     return ((v + 0x80000000) & 0xFFFFFFFF) - 0x80000000
 
 
+def is_ttl_owner(owner: int) -> bool:
+    return owner < 0 and owner & TTL_MASK == TTL_MASK and owner != CONTAINER_OWNER
+
+
+def is_ephemeral_owner(owner: int) -> bool:
+    """A plain ephemeral's owner is its session id (any non-zero value but the container/TTL markers;
+    server ids ≥ 128 make session ids negative, so the sign alone does not tell)."""
+    return owner != 0 and owner != CONTAINER_OWNER and not is_ttl_owner(owner)
+
+
 def client_owner(owner: int) -> int:
     """ephemeralOwner as clients see it: containers and TTL nodes report 0."""
-    if owner == CONTAINER_OWNER or (owner < 0 and owner & TTL_MASK == TTL_MASK):
+    if owner == CONTAINER_OWNER or is_ttl_owner(owner):
         return 0
     return owner
 
@@ -114,6 +124,7 @@ class DataTree:
         self.last_zxid = 0
         self.watches = WatchManager()
         self.data_size = 0  # approximate_data_size: path lengths + data lengths
+        self.containers: set[str] = set()  # container and TTL nodes: what the reaper looks at
         if not system_nodes:
             return
         root = self._new(b"", aclmod.OPEN_ACL_UNSAFE, 0, 0, 0)
@@ -147,8 +158,10 @@ class DataTree:
             self.nodes[path[:i] if i > 0 else "/"].children.add(path[i + 1:])
         self.data_size += len(path) + len(node.data or b"")
         owner = node.ephemeral_owner
-        if owner > 0:
+        if is_ephemeral_owner(owner):
             self.ephemerals.setdefault(owner, set()).add(path)
+        elif owner:
+            self.containers.add(path)
 
     def get(self, path: str) -> Node | None:
         return self.nodes.get(path)
@@ -273,11 +286,13 @@ class DataTree:
         parent.children.add(name)
         self.nodes[path] = node
         self.data_size += len(path) + len(data or b"")
-        if owner > 0:
+        if is_ephemeral_owner(owner):
             eph = self.ephemerals.get(owner)
             if eph is None:
                 eph = self.ephemerals[owner] = set()
             eph.add(path)
+        elif owner:
+            self.containers.add(path)
         self.watches.data.trigger(path, EventType.NodeCreated, zxid)
         self.watches.child.trigger(parent_path, EventType.NodeChildrenChanged, zxid)
         return node
@@ -292,12 +307,14 @@ class DataTree:
             parent.pzxid = zxid
         self.data_size -= len(path) + len(node.data or b"")
         owner = node.ephemeral_owner
-        if owner > 0:
+        if is_ephemeral_owner(owner):
             eph = self.ephemerals.get(owner)
             if eph is not None:
                 eph.discard(path)
                 if not eph:
                     del self.ephemerals[owner]
+        elif owner:
+            self.containers.discard(path)
         fired = self.watches.data.trigger(path, EventType.NodeDeleted, zxid)
         self.watches.child.trigger(path, EventType.NodeDeleted, zxid, suppress=fired)
         self.watches.child.trigger(parent_path, EventType.NodeChildrenChanged, zxid)

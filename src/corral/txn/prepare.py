@@ -42,7 +42,7 @@ from ..protocol import (
 )
 from ..tree import acl as aclmod
 from ..tree.acl import AclList, AuthId
-from ..tree.datatree import CONTAINER_OWNER, SPECIAL_PATHS, TTL_MASK, DataTree, i32
+from ..tree.datatree import CONTAINER_OWNER, SPECIAL_PATHS, TTL_MASK, DataTree, i32, is_ephemeral_owner
 
 MAX_TTL = 0xFF_FFFF_FFFF
 
@@ -190,7 +190,8 @@ class Preparer:
         return TxnHeader(session, 0, zxid, time, op), CloseSessionTxn(ordered)
 
     def check_session(self, session: int) -> None:
-        if not self.session_valid(session):
+        """Session 0 is the server itself (the container reaper); any other must be live."""
+        if session and not self.session_valid(session):
             raise KeeperError(Err.SESSIONEXPIRED)
 
     def _delete_record(self, path: str, zxid: int, saved: dict | None) -> None:
@@ -232,7 +233,7 @@ class Preparer:
             node = self.record(path)
             if node.child_count > 0:
                 raise KeeperError(Err.NOTEMPTY, path)
-            if node.owner > 0:
+            if is_ephemeral_owner(node.owner):
                 raise KeeperError(Err.BADVERSION, path)  # refuses plain ephemerals, as ZooKeeper does
             self.record(parent_path)
             self._delete_record(path, zxid, saved)
@@ -314,7 +315,7 @@ class Preparer:
         except KeeperError as e:
             if e.code != Err.NONODE:
                 raise
-        if parent.owner > 0:
+        if is_ephemeral_owner(parent.owner):
             raise KeeperError(Err.NOCHILDRENFOREPHEMERALS, path)
         new_cversion = i32(parent_cversion + 1)
         if mode.container:
