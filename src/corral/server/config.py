@@ -75,7 +75,8 @@ class ServerConfig:
         return self.data_log_dir or self.data_dir
 
     def four_letter_allowed(self, cmd: str) -> bool:
-        return "*" in self.four_letter_whitelist or cmd in self.four_letter_whitelist
+        # ZooKeeper always allows srvr: zkServer.sh status depends on it.
+        return cmd == "srvr" or "*" in self.four_letter_whitelist or cmd in self.four_letter_whitelist
 
     @classmethod
     def embedded(cls) -> ServerConfig:

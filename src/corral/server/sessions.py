@@ -69,9 +69,9 @@ class SessionTracker:
 
     def new_id(self) -> int:
         sid = self._next_id
-        self._next_id = _signed64(self._next_id + 1)
-        while self._next_id in self.sessions or self._next_id == 0:
-            self._next_id = _signed64(self._next_id + 1)
+        while sid in self.sessions or sid == 0:
+            sid = _signed64(sid + 1)
+        self._next_id = _signed64(sid + 1)
         return sid
 
     def add(self, sid: int, timeout: int, now_ms: int) -> Session:

@@ -66,15 +66,16 @@ def _java_split_len(s: str, sep: str) -> int:
 
 
 def _ip_network(expr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    addr, _, bits = expr.partition("/")
+    addr, sep, bits = expr.partition("/")
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:
         return None
-    if bits:
-        if not bits.isdigit():
+    if sep:
+        digits = bits[1:] if bits[:1] == "+" else bits  # Integer.parseInt accepts a leading '+'
+        if not digits.isascii() or not digits.isdecimal():
             return None
-        n = int(bits)
+        n = int(digits)
         if n > ip.max_prefixlen:
             return None
     else:
@@ -91,7 +92,7 @@ def _valid_id(scheme: str, ident: str) -> bool:
 
 
 # Providers whose identities count as "authenticated" for the `auth` pseudo-scheme (ip does not).
-_AUTHENTICATED_SCHEMES = {"digest", "super", "sasl", "x509"}
+_AUTHENTICATED_SCHEMES = {"digest", "sasl", "x509"}
 
 
 def fixup_acl(acl: list[ACL] | None, auth: list[AuthId]) -> AclList:

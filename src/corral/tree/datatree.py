@@ -234,7 +234,9 @@ class DataTree:
                 for p in paths:
                     if p in self.nodes:
                         self.delete_node(p, zxid)
-                self.ephemerals.pop(session, None)
+                for p in sorted(self.ephemerals.pop(session, ())):  # any the txn did not list (as killSession)
+                    if p in self.nodes:
+                        self.delete_node(p, zxid)
                 self.sessions.pop(session, None)
             elif type_ == OpCode.error:
                 assert isinstance(txn, ErrorTxn)
