@@ -365,7 +365,7 @@ class ClientConnection(asyncio.Protocol):
             return
         assert hdr is not None and res is not None
         zxid = hdr.zxid
-        if res.err and op != OpCode.multi:
+        if res.err and (op != OpCode.multi or hdr.type == OpCode.error):
             self.send(replies.error(xid, zxid, res.err))
         else:
             self.send(replies.frame(xid, zxid, 0, replies.write_body(op, res, None)))

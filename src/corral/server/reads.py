@@ -23,6 +23,7 @@ from ..protocol import (
     RemoveWatchesRequest,
     SetWatches,
     SetWatches2,
+    WatcherType,
 )
 from ..protocol.jute import read_ustring
 from ..tree.watches import STANDARD
@@ -34,11 +35,14 @@ if TYPE_CHECKING:
 
 
 
+_WATCHER_TYPES = frozenset(int(t) for t in WatcherType)
+
+
 def _path_and_watch(body: bytes) -> tuple[str, bool]:
     path, off = read_ustring(body, 0)
     if off >= len(body) or path is None:
         raise DecodeError("truncated path/watch request")
-    return path, body[off] != 0
+    return path or "/", body[off] != 0  # ZooKeeper's node map holds the root under "" as well
 
 
 def get_data(conn: ClientConnection, xid: int, body: bytes) -> bytes:
@@ -100,7 +104,7 @@ def get_children2(conn: ClientConnection, xid: int, body: bytes) -> bytes:
 def get_acl(conn: ClientConnection, xid: int, body: bytes) -> bytes:
     req = GetACLRequest.from_bytes(body)
     tree = conn.server.tree
-    node = tree.nodes.get(req.path or "")
+    node = tree.nodes.get(req.path or "/")
     if node is None:
         return error(xid, tree.last_zxid, Err.NONODE)
     can_admin = conn.can(node.acl, Perms.ADMIN)
@@ -132,12 +136,15 @@ def get_ephemerals(conn: ClientConnection, xid: int, body: bytes) -> bytes:
 def get_all_children_number(conn: ClientConnection, xid: int, body: bytes) -> bytes:
     req = GetAllChildrenNumberRequest.from_bytes(body)
     tree = conn.server.tree
-    node = tree.nodes.get(req.path or "")
+    path = req.path or "/"
+    node = tree.nodes.get(path)
     if node is None:
         return error(xid, tree.last_zxid, Err.NONODE)
     if not conn.can(node.acl, Perms.READ):
         return error(xid, tree.last_zxid, Err.NOAUTH)
-    return frame(xid, tree.last_zxid, 0, pack_i(tree.count_descendants(req.path or "")))
+    # ZooKeeper counts keys under `path + "/"`; for "" that includes "/" itself.
+    count = len(tree.nodes) if req.path == "" else tree.count_descendants(path)
+    return frame(xid, tree.last_zxid, 0, pack_i(count))
 
 
 def set_watches(conn: ClientConnection, xid: int, body: bytes, v2: bool) -> bytes:
@@ -157,7 +164,7 @@ def add_watch(conn: ClientConnection, xid: int, body: bytes) -> bytes:
     req = AddWatchRequest.from_bytes(body)
     tree = conn.server.tree
     if req.mode not in (AddWatchMode.PERSISTENT, AddWatchMode.PERSISTENT_RECURSIVE) or req.path is None:
-        return error(xid, tree.last_zxid, Err.BADARGUMENTS)
+        raise DecodeError(f"invalid addWatch mode {req.mode}")  # Java: IllegalArgumentException → -5
     tree.watches.add_persistent(req.path, conn, recursive=req.mode == AddWatchMode.PERSISTENT_RECURSIVE)
     return frame(xid, tree.last_zxid, 0, pack_i(0))
 
@@ -165,6 +172,8 @@ def add_watch(conn: ClientConnection, xid: int, body: bytes) -> bytes:
 def check_watches(conn: ClientConnection, xid: int, body: bytes) -> bytes:
     req = CheckWatchesRequest.from_bytes(body)
     tree = conn.server.tree
+    if req.type not in _WATCHER_TYPES:
+        raise DecodeError(f"invalid watcher type {req.type}")
     ok = tree.watches.contains(req.path or "", conn, req.type)
     return error(xid, tree.last_zxid, 0 if ok else Err.NOWATCHER)
 
@@ -172,6 +181,8 @@ def check_watches(conn: ClientConnection, xid: int, body: bytes) -> bytes:
 def remove_watches(conn: ClientConnection, xid: int, body: bytes) -> bytes:
     req = RemoveWatchesRequest.from_bytes(body)
     tree = conn.server.tree
+    if req.type not in _WATCHER_TYPES:
+        raise DecodeError(f"invalid watcher type {req.type}")
     ok = tree.watches.remove(req.path or "", conn, req.type)
     return error(xid, tree.last_zxid, 0 if ok else Err.NOWATCHER)
 

@@ -8,6 +8,7 @@ that reveals the change.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ..protocol import (
@@ -37,6 +38,32 @@ from .watches import STANDARD, Watcher, WatchManager
 CONTAINER_OWNER = -0x8000000000000000  # Long.MIN_VALUE: EphemeralType.CONTAINER
 TTL_MASK = -0x100000000000000  # 0xFF00000000000000 as a signed long
 SPECIAL_PATHS = frozenset({"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"})
+QUOTA_ROOT = "/zookeeper/quota"
+LIMIT_NODE = "zookeeper_limits"
+STATS_NODE = "zookeeper_stats"
+
+
+def parse_stats(data: bytes | None) -> dict[str, int]:
+    """StatsTrack's parser: `count=1,bytes=2` or with extra `;key=value` pairs."""
+    out: dict[str, int] = {}
+    text = (data or b"").decode("utf-8", "replace")
+    for part in re.split(r"[,;]+", text):
+        k, _, v = part.partition("=")
+        v = v.rstrip("=")
+        try:
+            out[k.strip()] = int(v)
+        except ValueError:
+            continue
+    return out
+
+
+def format_stats(fields: dict[str, int]) -> bytes:
+    """StatsTrack.toString: count and bytes first; other keys (hard limits) after an extra '='."""
+    rest = sorted(k for k in fields if k not in ("count", "bytes"))
+    text = f"count={fields.get('count', 0)},bytes={fields.get('bytes', 0)}"
+    if rest:
+        text += "=" + "".join(f";{k}={fields[k]}" for k in rest)
+    return text.encode()
 
 
 def i32(v: int) -> int:
@@ -125,6 +152,7 @@ class DataTree:
         self.watches = WatchManager()
         self.data_size = 0  # approximate_data_size: path lengths + data lengths
         self.containers: set[str] = set()  # container and TTL nodes: what the reaper looks at
+        self.quota_roots: set[str] = set()  # paths with /zookeeper/quota<path>/zookeeper_limits
         if not system_nodes:
             return
         root = self._new(b"", aclmod.OPEN_ACL_UNSAFE, 0, 0, 0)
@@ -162,6 +190,8 @@ class DataTree:
             self.ephemerals.setdefault(owner, set()).add(path)
         elif owner:
             self.containers.add(path)
+        if path.startswith(QUOTA_ROOT + "/") and path.endswith("/" + LIMIT_NODE):
+            self.quota_roots.add(path[len(QUOTA_ROOT):-len(LIMIT_NODE) - 1])
 
     def get(self, path: str) -> Node | None:
         return self.nodes.get(path)
@@ -295,6 +325,10 @@ class DataTree:
             eph.add(path)
         elif owner:
             self.containers.add(path)
+        if parent_path.startswith(QUOTA_ROOT):
+            self._quota_node_created(parent_path, name)
+        if self.quota_roots:
+            self._quota_update(path, 1, len(data or b""))
         self.watches.data.trigger(path, EventType.NodeCreated, zxid)
         self.watches.child.trigger(parent_path, EventType.NodeChildrenChanged, zxid)
         return node
@@ -317,19 +351,80 @@ class DataTree:
                     del self.ephemerals[owner]
         elif owner:
             self.containers.discard(path)
+        if self.quota_roots:
+            if parent_path.startswith(QUOTA_ROOT) and path.endswith("/" + LIMIT_NODE):
+                self.quota_roots.discard(parent_path[len(QUOTA_ROOT):])
+            self._quota_update(path, -1, -len(node.data or b""))
         fired = self.watches.data.trigger(path, EventType.NodeDeleted, zxid)
         self.watches.child.trigger(path, EventType.NodeDeleted, zxid, suppress=fired)
         self.watches.child.trigger(parent_path, EventType.NodeChildrenChanged, zxid)
 
     def set_data(self, path: str, data: bytes | None, version: int, zxid: int, time: int) -> Node:
         node = self.nodes[path]
-        self.data_size += len(data or b"") - len(node.data or b"")
+        diff = len(data or b"") - len(node.data or b"")
+        self.data_size += diff
+        if self.quota_roots and diff:
+            self._quota_update(path, 0, diff)
         node.data = data
         node.version = version
         node.mzxid = zxid
         node.mtime = time
         self.watches.data.trigger(path, EventType.NodeDataChanged, zxid)
         return node
+
+    # ---- quotas (ZooKeeper keeps usage in /zookeeper/quota<path>/zookeeper_stats) -------------
+
+    def _quota_node_created(self, parent_path: str, name: str) -> None:
+        target = parent_path[len(QUOTA_ROOT):]
+        if not target:
+            return
+        if name == LIMIT_NODE:
+            self.quota_roots.add(target)
+        elif name == STATS_NODE:
+            # A new stats node gets the subtree's current usage (DataTree.updateQuotaForPath).
+            node = self.nodes.get(target)
+            count = bytes_ = 0
+            if node is not None:
+                stack = [target]
+                while stack:
+                    p = stack.pop()
+                    n = self.nodes[p]
+                    count += 1
+                    bytes_ += len(n.data or b"")
+                    prefix = "" if p == "/" else p
+                    stack.extend(prefix + "/" + c for c in n.children)
+            self._write_stats(parent_path + "/" + STATS_NODE, count, bytes_, absolute=True)
+
+    def _quota_update(self, path: str, dcount: int, dbytes: int) -> None:
+        """Add to the usage of the deepest quota root above `path` (getMaxPrefixWithQuota)."""
+        if path.startswith(QUOTA_ROOT) or path == "/zookeeper" or path.startswith("/zookeeper/"):
+            return
+        p = path
+        while True:
+            if p in self.quota_roots:
+                self._write_stats(QUOTA_ROOT + p + "/" + STATS_NODE, dcount, dbytes, absolute=False)
+                return
+            if p == "/" or not p:
+                return
+            i = p.rfind("/")
+            p = p[:i] if i > 0 else "/"
+            if p == "/":
+                return
+
+    def _write_stats(self, stats_path: str, count: int, bytes_: int, absolute: bool) -> None:
+        """Rewrite the stats node's data in place: usage is not a client write (no version/mzxid change)."""
+        node = self.nodes.get(stats_path)
+        if node is None:
+            return
+        fields = parse_stats(node.data)
+        if absolute:
+            fields["count"], fields["bytes"] = count, bytes_
+        else:
+            fields["count"] = fields.get("count", 0) + count
+            fields["bytes"] = fields.get("bytes", 0) + bytes_
+        old = len(node.data or b"")
+        node.data = format_stats(fields)
+        self.data_size += len(node.data) - old
 
     # ---- watches --------------------------------------------------------------------------
 

@@ -132,10 +132,11 @@ class WatchManager:
             self.child.add(path, watcher, PERSISTENT)
 
     def _masks(self, wtype: int) -> list[tuple[WatchTable, int]]:
+        # Data/Children/Any cover every mode in their table, as ZooKeeper's containsWatcher(path, w) does.
         if wtype == WatcherType.Children:
-            return [(self.child, STANDARD)]
+            return [(self.child, STANDARD | PERSISTENT)]
         if wtype == WatcherType.Data:
-            return [(self.data, STANDARD)]
+            return [(self.data, STANDARD | PERSISTENT | RECURSIVE)]
         if wtype == WatcherType.Persistent:
             return [(self.data, PERSISTENT), (self.child, PERSISTENT)]
         if wtype == WatcherType.PersistentRecursive:
