@@ -52,6 +52,10 @@ def _register() -> None:
 
 _register()
 
+from .bench import bench as _bench  # noqa: E402
+
+main.add_command(_bench)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

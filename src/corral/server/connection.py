@@ -310,7 +310,7 @@ class ClientConnection(asyncio.Protocol):
             self.close(f"undecodable auth packet: {e}", logging.WARNING)
             return
         try:
-            ids = aclmod.authenticate(pkt.scheme, pkt.auth, srv.config.super_digest)
+            ids = aclmod.authenticate(pkt.scheme, pkt.auth, srv.config.super_digest, self.peer[0])
         except aclmod.AuthFailedError as e:
             self.send(replies.error(xid, 0, Err.AUTHFAILED))
             self.close(f"authentication failed: {e}", logging.WARNING)

@@ -151,8 +151,13 @@ def check_acl(acl: AclList, perm: int, auth: list[AuthId]) -> bool:
     return False
 
 
-def authenticate(scheme: str | None, credential: bytes | None, super_digest: str | None = None) -> list[AuthId]:
-    """The ids an `addauth scheme credential` gives a connection; raises AuthFailedError."""
+def authenticate(scheme: str | None, credential: bytes | None, super_digest: str | None = None,
+                 peer_ip: str | None = None) -> list[AuthId]:
+    """The ids an `addauth scheme credential` gives a connection; raises AuthFailedError.
+
+    `ip` ignores the credential and grants the peer's own address, as IPAuthenticationProvider does."""
+    if scheme == "ip" and peer_ip is not None:
+        return [("ip", peer_ip)]
     if scheme != "digest":
         raise AuthFailedError(f"no authentication provider for scheme {scheme!r}")
     text = (credential or b"").decode("utf-8", "replace")

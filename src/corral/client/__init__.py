@@ -1,0 +1,88 @@
+"""corral's ZooKeeper client: asyncio `Client`, blocking `SyncClient`, typed errors, watches, multi.
+
+Built on the project's own jute codec (`corral.protocol`); speaks ZooKeeper's client protocol to
+corral and to Apache ZooKeeper alike. Quick start::
+
+    from corral.client import Client, CreateMode, NoNodeError
+
+    async with Client("127.0.0.1:2181/myapp", timeout=10) as zk:
+        await zk.ensure_path("/workers")
+        me = await zk.create("/workers/w-", b"", mode=CreateMode.EPHEMERAL_SEQUENTIAL)
+        async for snap in zk.watch_children("/workers"):
+            print("workers:", snap.children)
+
+Public names:
+
+* `Client`, `SyncClient` — the session handles; `SessionState` — what listeners receive.
+* `Transaction` (from `Client.transaction()`), `DataWatch` / `ChildrenWatch` (from `watch_data` /
+  `watch_children`) yielding `DataSnapshot` / `ChildrenSnapshot`; `WatchedEvent` for callbacks.
+* `KeeperError` and one subclass per ZooKeeper error code (`NoNodeError`, `NodeExistsError`, ...),
+  `error_for(code, path)`.
+* Protocol values: `CreateMode`, `EventType`, `KeeperState`, `Perms`, records `Stat`, `ACL`, `Id`;
+  ACL helpers `OPEN_ACL_UNSAFE`, `READ_ACL_UNSAFE`, `CREATOR_ALL_ACL`, `make_acl`, `digest_acl`, `digest_id`.
+* `parse_connect_string` / `ConnectString` for tools that need the host list or chroot.
+"""
+
+from .client import Client, StateListener
+from .errors import *  # noqa: F403
+from .errors import __all__ as _errors_all
+from .hosts import ConnectString, parse_connect_string
+from .iterators import ChildrenWatch, DataWatch
+from .sync import SyncClient, SyncTransaction
+from .transaction import Transaction, TransactionResult
+from .types import (
+    ACL,
+    ANYONE_ID_UNSAFE,
+    AUTH_IDS,
+    CREATOR_ALL_ACL,
+    OPEN_ACL_UNSAFE,
+    READ_ACL_UNSAFE,
+    ChildrenSnapshot,
+    CreateMode,
+    DataSnapshot,
+    EventType,
+    Id,
+    KeeperState,
+    Perms,
+    SessionState,
+    Stat,
+    WatchedEvent,
+    digest_acl,
+    digest_id,
+    make_acl,
+)
+from .watches import Watcher
+
+__all__ = [
+    "ACL",
+    "ANYONE_ID_UNSAFE",
+    "AUTH_IDS",
+    "CREATOR_ALL_ACL",
+    "OPEN_ACL_UNSAFE",
+    "READ_ACL_UNSAFE",
+    "ChildrenSnapshot",
+    "ChildrenWatch",
+    "Client",
+    "ConnectString",
+    "CreateMode",
+    "DataSnapshot",
+    "DataWatch",
+    "EventType",
+    "Id",
+    "KeeperState",
+    "Perms",
+    "SessionState",
+    "Stat",
+    "StateListener",
+    "SyncClient",
+    "SyncTransaction",
+    "Transaction",
+    "TransactionResult",
+    "WatchedEvent",
+    "Watcher",
+    "digest_acl",
+    "digest_id",
+    "make_acl",
+    "parse_connect_string",
+    *_errors_all,
+]

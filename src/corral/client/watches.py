@@ -1,0 +1,85 @@
+"""Client-side watch registry: which local watchers to run for a notification, and what to re-register.
+
+The server keeps one watch per (connection, path, table) and sends one notification per trigger, so
+the client keeps the fan-out: many local watchers may wait on the same path. The tables and the
+"materialize" rules are those of the Java client's `ZKWatchManager`:
+
+* data watches (getData on an existing node, exists on an existing node) fire on NodeDataChanged,
+  NodeCreated and NodeDeleted;
+* exist watches (exists on a missing node) fire on NodeCreated (and, defensively, NodeDeleted/NodeDataChanged);
+* child watches (getChildren on an existing node) fire on NodeChildrenChanged and NodeDeleted.
+
+Watches are one-shot: a watcher is removed from every table it is taken from when it fires. Paths
+are server paths (chroot included), because that is what SetWatches sends and notifications carry.
+A watcher registered twice on one path runs once, as with Java's `Set<Watcher>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..protocol import EventType
+
+__all__ = ["WatchRegistry", "Watcher"]
+
+Watcher = Callable[[Any], Any]
+"""A watch callback: called with one `WatchedEvent`; may return an awaitable (run as a task)."""
+
+DATA, EXIST, CHILD = "data", "exist", "child"
+
+
+class WatchRegistry:
+    """Three tables path → ordered set of watchers (a dict with None values keeps insertion order)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, dict[Watcher, None]] = {}
+        self.exist: dict[str, dict[Watcher, None]] = {}
+        self.child: dict[str, dict[Watcher, None]] = {}
+
+    def _table(self, kind: str) -> dict[str, dict[Watcher, None]]:
+        return {DATA: self.data, EXIST: self.exist, CHILD: self.child}[kind]
+
+    def add(self, kind: str, path: str, watcher: Watcher) -> None:
+        """Register after the server confirmed the watch (the reply arrived), never before."""
+        self._table(kind).setdefault(path, {})[watcher] = None
+
+    def materialize(self, event_type: int, path: str) -> list[Watcher]:
+        """Remove and return the watchers a node event triggers (each once, in registration order)."""
+        out: dict[Watcher, None] = {}
+        if event_type in (EventType.NodeDataChanged, EventType.NodeCreated):
+            out.update(self.data.pop(path, {}))
+            out.update(self.exist.pop(path, {}))
+        elif event_type == EventType.NodeChildrenChanged:
+            out.update(self.child.pop(path, {}))
+        elif event_type == EventType.NodeDeleted:
+            out.update(self.data.pop(path, {}))
+            out.update(self.exist.pop(path, {}))
+            out.update(self.child.pop(path, {}))
+        return list(out)
+
+    def remove(self, watcher: Watcher) -> None:
+        """Forget a watcher everywhere (e.g. an async iterator that was closed). The server-side watch stays
+        until it fires; its notification then simply finds no local watcher."""
+        for table in (self.data, self.exist, self.child):
+            for path in [p for p, ws in table.items() if watcher in ws]:
+                ws = table[path]
+                del ws[watcher]
+                if not ws:
+                    del table[path]
+
+    def drain(self) -> list[Watcher]:
+        """Remove and return every watcher (session ended)."""
+        out: dict[Watcher, None] = {}
+        for table in (self.data, self.exist, self.child):
+            for ws in table.values():
+                out.update(ws)
+            table.clear()
+        return list(out)
+
+    def paths(self) -> tuple[list[str], list[str], list[str]]:
+        """(data, exist, child) paths to re-register with SetWatches after a reconnect."""
+        return list(self.data), list(self.exist), list(self.child)
+
+    def __len__(self) -> int:
+        return sum(len(ws) for t in (self.data, self.exist, self.child) for ws in t.values())
