@@ -48,6 +48,9 @@ def _register() -> None:
     main.add_command(log_cmd)
     main.add_command(snapshot_cmd)
     main.add_command(purge_cmd)
+    from .shell import shell as shell_cmd
+
+    main.add_command(shell_cmd)
 
 
 _register()
