@@ -34,9 +34,14 @@ class Recovered:
     replayed: int = 0
     truncated: tuple[Path, int] | None = None
     seconds: float = 0.0
+    entries: list[tuple[int, bytes]] = field(default_factory=list)
 
 
-def recover(data_dir: Path, log_dir: Path) -> Recovered:
+def recover(data_dir: Path, log_dir: Path, replay: bool = True) -> Recovered:
+    """Standalone (`replay=True`): snapshot + every logged txn applied. An ensemble member
+    (`replay=False`) applies only the snapshot and returns the logged entries after it in `entries`:
+    a follower's log may end in proposals that were never committed, and only the quorum layer can
+    tell which ones were, so it re-commits them."""
     t0 = time.monotonic()
     snap_dir = version_dir(data_dir)
     logs = version_dir(log_dir)
@@ -77,7 +82,10 @@ def recover(data_dir: Path, log_dir: Path) -> Recovered:
                     hdr, txn = decode_txn_payload(rec.payload)
                 except DecodeError as e:
                     raise RecoveryError(f"{path}: undecodable transaction at offset {rec.offset}: {e}")
-                tree.apply(hdr, txn)
+                if replay:
+                    tree.apply(hdr, txn)
+                else:
+                    result.entries.append((rec.zxid, rec.payload))
                 last = rec.zxid
                 applied_here += 1
                 result.replayed += 1

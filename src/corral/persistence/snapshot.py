@@ -11,11 +11,13 @@ one zxid, so the event loop pauses only for the fork itself, not for serialisati
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from ..protocol import DecodeError, FileHeader
 from ..protocol.jute import read_buffer, read_ustring
@@ -52,58 +54,83 @@ def write_snapshot(tree: DataTree, directory: Path, progress: Callable[[int], No
     zxid = tree.last_zxid
     final = Path(directory) / f"{SNAP_PREFIX}{zxid:x}"
     tmp = final.with_name(final.name + ".tmp")
-    crc = 1
     with open(tmp, "wb", buffering=0) as f:
-        parts: list[bytes] = []
-        size = 0
-
-        def emit(b: bytes) -> None:
-            nonlocal size, crc
-            parts.append(b)
-            size += len(b)
-            if size >= _CHUNK:
-                chunk = b"".join(parts)
-                crc = zlib.adler32(chunk, crc)
-                f.write(chunk)
-                parts.clear()
-                size = 0
-
-        emit(HEADER)
-        emit(_Q.pack(zxid))
-        emit(_I.pack(len(tree.sessions)))
-        for sid, timeout in tree.sessions.items():
-            emit(_SESSION.pack(sid, timeout))
-        keys: dict[AclList, int] = {OPEN_ACL_UNSAFE: -1}
-        for n in tree.nodes.values():
-            if n.acl not in keys:
-                keys[n.acl] = len(keys)
-        emit(_I.pack(len(keys)))
-        for acl, key in keys.items():
-            emit(_Q.pack(key) + _I.pack(len(acl)))
-            for perms, scheme, ident in acl:
-                emit(_I.pack(perms) + _ustr(scheme) + _ustr(ident))
-        stack = ["/"]
-        nodes = tree.nodes
-        count = 0
-        while stack:
-            path = stack.pop()
-            n = nodes[path]
-            emit(b"".join((_ustr("" if path == "/" else path), _buf(n.data), _Q.pack(keys[n.acl]),
-                           _STATP.pack(n.czxid, n.mzxid, n.ctime, n.mtime, n.version, n.cversion, n.aversion,
-                                       n.ephemeral_owner, n.pzxid))))
-            prefix = "" if path == "/" else path
-            stack.extend(prefix + "/" + c for c in n.children)
-            count += 1
-            if progress is not None and count % 100000 == 0:
-                progress(count)
-        emit(_ustr("/"))
-        tail = b"".join(parts)
-        crc = zlib.adler32(tail, crc)
-        f.write(tail + _Q.pack(crc) + _ustr("/"))
+        serialize(tree, f, progress)
         os.fsync(f.fileno())
     os.replace(tmp, final)
     fsync_dir(final.parent)
     return final
+
+
+def snapshot_bytes(tree: DataTree) -> bytes:
+    """The same image in memory: what a leader sends a learner that is too far behind (SNAP)."""
+    buf = io.BytesIO()
+    serialize(tree, buf)
+    return buf.getvalue()
+
+
+def install_snapshot(data: bytes, directory: Path) -> tuple[DataTree, Path]:
+    """Verify and load a snapshot received from the leader, and keep it as this server's newest."""
+    tmp = Path(directory) / "snapshot.incoming.tmp"
+    tmp.write_bytes(data)
+    tree = read_snapshot(tmp)
+    final = Path(directory) / f"{SNAP_PREFIX}{tree.last_zxid:x}"
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+    return tree, final
+
+
+def serialize(tree: DataTree, f: BinaryIO, progress: Callable[[int], None] | None = None) -> None:
+    zxid = tree.last_zxid
+    crc = 1
+    parts: list[bytes] = []
+    size = 0
+
+    def emit(b: bytes) -> None:
+        nonlocal size, crc
+        parts.append(b)
+        size += len(b)
+        if size >= _CHUNK:
+            chunk = b"".join(parts)
+            crc = zlib.adler32(chunk, crc)
+            f.write(chunk)
+            parts.clear()
+            size = 0
+
+    emit(HEADER)
+    emit(_Q.pack(zxid))
+    emit(_I.pack(len(tree.sessions)))
+    for sid, timeout in tree.sessions.items():
+        emit(_SESSION.pack(sid, timeout))
+    keys: dict[AclList, int] = {OPEN_ACL_UNSAFE: -1}
+    for n in tree.nodes.values():
+        if n.acl not in keys:
+            keys[n.acl] = len(keys)
+    emit(_I.pack(len(keys)))
+    for acl, key in keys.items():
+        emit(_Q.pack(key) + _I.pack(len(acl)))
+        for perms, scheme, ident in acl:
+            emit(_I.pack(perms) + _ustr(scheme) + _ustr(ident))
+    stack = ["/"]
+    nodes = tree.nodes
+    count = 0
+    while stack:
+        path = stack.pop()
+        n = nodes[path]
+        emit(b"".join((_ustr("" if path == "/" else path), _buf(n.data), _Q.pack(keys[n.acl]),
+                       _STATP.pack(n.czxid, n.mzxid, n.ctime, n.mtime, n.version, n.cversion, n.aversion,
+                                   n.ephemeral_owner, n.pzxid))))
+        prefix = "" if path == "/" else path
+        stack.extend(prefix + "/" + c for c in n.children)
+        count += 1
+        if progress is not None and count % 100000 == 0:
+            progress(count)
+    emit(_ustr("/"))
+    tail = b"".join(parts)
+    crc = zlib.adler32(tail, crc)
+    f.write(tail + _Q.pack(crc) + _ustr("/"))
 
 
 def read_snapshot(path: Path, progress: Callable[[int], None] | None = None) -> DataTree:

@@ -77,8 +77,23 @@ def _record_at(data: bytes | memoryview, off: int) -> tuple[bytes, int] | None:
     return payload, off + 12 + length + 1
 
 
+def _chains_to_end(data: bytes, off: int) -> bool:
+    """Whether valid records run from `off` back to back up to the end of the file (or its zero padding)."""
+    n = len(data)
+    while off < n:
+        rec = _record_at(data, off)
+        if rec is None:
+            return not data[off:].strip(b"\0")
+        off = rec[1]
+    return True
+
+
 def _valid_record_after(data: bytes, start: int, min_zxid: int) -> int | None:
-    """Offset of a checksum-valid record after `start` (so the damage is not a torn tail), or None."""
+    """Offset of intact log data after the damaged record at `start` — a valid record with a higher zxid
+    from which valid records run to the end of the file — or None if the damage is a torn tail.
+
+    Requiring the chain to reach the end keeps a torn record whose (client-chosen) data happens to
+    contain a well-formed record from passing for mid-log corruption."""
     n = len(data)
     if not data[start:].strip(b"\0"):
         return None
@@ -90,7 +105,7 @@ def _valid_record_after(data: bytes, start: int, min_zxid: int) -> int | None:
                 hdr = TxnHeader.deserialize(rec[0], 0)[0]
             except DecodeError:
                 hdr = None
-            if hdr is not None and hdr.zxid > min_zxid:
+            if hdr is not None and hdr.zxid > min_zxid and _chains_to_end(data, rec[1]):
                 return off
         off += 1
     return None
@@ -220,3 +235,30 @@ def truncate_tail(path: Path, offset: int) -> None:
         f.truncate(offset)
         f.flush()
         os.fsync(f.fileno())
+
+
+def truncate_after(log_dir: Path, zxid: int) -> int:
+    """Drop every logged txn after `zxid` (a TRUNC from a new leader: they were never committed).
+    Returns how many records were removed."""
+    removed = 0
+    files = list_files(log_dir, LOG_PREFIX)
+    for i, (start, path) in enumerate(files):
+        if start > zxid:
+            recs, _ = scan(path, last_file=(i == len(files) - 1))
+            removed += len(recs)
+            path.unlink()
+            continue
+        recs, _ = scan(path, last_file=(i == len(files) - 1))
+        cut = next((r for r in recs if r.zxid > zxid), None)
+        if cut is not None:
+            removed += sum(1 for r in recs if r.zxid > zxid)
+            truncate_tail(path, cut.offset)
+    fsync_dir(log_dir)
+    return removed
+
+
+def remove_all(log_dir: Path) -> None:
+    """Forget the whole log (after installing a snapshot from the leader)."""
+    for _, path in list_files(log_dir, LOG_PREFIX):
+        path.unlink()
+    fsync_dir(log_dir)

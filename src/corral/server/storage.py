@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import random
+import resource
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -84,6 +85,9 @@ class Storage:
         if pid == 0:  # child: serialise and leave without running any of the parent's cleanup
             code = 1
             try:
+                # Drop the inherited sockets (listener, clients) so that a killed server's port is free
+                # at once for its restart; the child needs only the file it is about to create.
+                os.closerange(3, max(65536, resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
                 write_snapshot(tree, self.snap_dir)
                 code = 0
             finally:
