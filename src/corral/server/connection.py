@@ -20,6 +20,7 @@ from ..protocol import (
     AuthPacket,
     DecodeError,
     Err,
+    Id,
     OpCode,
     Record,
     SyncRequest,
@@ -30,6 +31,7 @@ from ..protocol import (
 from ..tree import ApplyResult
 from ..tree import acl as aclmod
 from . import reads, replies
+from .ensemble import ForwardedRequest
 from .fourletter import FOUR_LETTER_WORDS
 from .writes import decode_write
 
@@ -74,6 +76,7 @@ class ClientConnection(asyncio.Protocol):
         self.auth: list[tuple[str, str]] = []
         self.peer = ("?", 0)
         self.with_readonly = True
+        self.closing_requested = False
         self.paused = False
         self.created = time.monotonic()
         self.established = 0.0
@@ -249,6 +252,8 @@ class ClientConnection(asyncio.Protocol):
             # The session expired or is closing: ZooKeeper drops the connection.
             self.close("request on an expired session")
             return
+        if srv.quorum is not None:
+            srv.quorum.touch(session.id, session.timeout)
         self.last_op = OP_NAMES.get(op, "UNKN")
         self.last_cxid = xid
         if op in WRITE_OPS:
@@ -325,6 +330,13 @@ class ClientConnection(asyncio.Protocol):
 
     def _write(self, xid: int, op: int, body: bytes, now: int) -> None:
         srv = self.server
+        if srv.quorum is not None:
+            t0 = time.monotonic()
+            req = ForwardedRequest(self.session_id, xid, op, 0, body, [Id(s, i) for s, i in self.auth])
+            self.deferred.append(_WRITE_MARK)
+            if not srv.quorum.forward(req, lambda h, r: self._write_done(xid, op, h, r, t0)):
+                self.close("no quorum to take the write")
+            return
         wall = srv.wall_ms()
         try:
             req: Record | list = decode_write(op, body)
@@ -350,6 +362,18 @@ class ClientConnection(asyncio.Protocol):
             return
         self.deferred.append(_WRITE_MARK)
         t0 = time.monotonic()
+        quorum = self.server.quorum
+        if quorum is not None:
+            def done(ok: bool) -> None:
+                if ok:
+                    self._sync_done(xid, path, t0)
+                    self.server.flush_dirty()
+                else:
+                    self.close("sync failed: the server lost its leader")
+
+            if not quorum.sync(done):
+                self.close("no quorum to sync with")
+            return
         self.server.pipeline.submit(None, None, lambda h, r: self._sync_done(xid, path, t0))
 
     def _sync_done(self, xid: int, path: str | None, t0: float) -> None:

@@ -17,11 +17,24 @@ from ..tree import ApplyResult, DataTree
 from ..tree.datatree import CONTAINER_OWNER
 from ..txn import Preparer
 from . import fourletter
-from .config import ServerConfig
+from .config import ConfigError, ServerConfig
 from .connection import CLOSED, ClientConnection
+from .ensemble import ForwardedRequest, QuorumHost
 from .pipeline import CommitPipeline
 from .sessions import SessionTracker
 from .storage import Storage
+
+
+def read_myid(config: ServerConfig) -> int:
+    """dataDir/myid names this member of the ensemble, as in ZooKeeper."""
+    path = config.data_dir / "myid"
+    try:
+        sid = int(path.read_text().strip())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: an ensemble member needs its id in dataDir/myid ({e})")
+    if sid not in config.servers:
+        raise ConfigError(f"{path}: id {sid} has no server.{sid} line")
+    return sid
 
 log = logging.getLogger("corral.server")
 
@@ -60,11 +73,14 @@ class CorralServer:
         """`persist=False` runs purely in memory (unit tests); a real server always logs."""
         self.config = config
         self.server_id = server_id
-        self.mode = "standalone"
         self.storage: Storage | None = None
         self.recovered: Recovered | None = None
+        self.quorum: QuorumHost | None = None
+        ensemble = len(config.servers) > 1
+        if ensemble:
+            server_id = read_myid(config)
         if persist:
-            self.recovered = recover(config.data_dir, config.log_dir)
+            self.recovered = recover(config.data_dir, config.log_dir, replay=not ensemble)
             self.tree = self.recovered.tree
             self.storage = Storage(config)
         else:
@@ -76,6 +92,9 @@ class CorralServer:
             self.sessions.add(sid, timeout, now)
         self.preparer = Preparer(self.tree, self.sessions.valid, config.extended_types)
         self.pipeline = CommitPipeline(self, self.storage)
+        if ensemble:
+            assert self.recovered is not None, "an ensemble member always persists"
+            self.quorum = QuorumHost(self, server_id, self.recovered.entries)
         self.exit_code = 0
         self._stop_event: asyncio.Event | None = None
         self.connections: set[ClientConnection] = set()
@@ -86,6 +105,20 @@ class CorralServer:
         self._listener: asyncio.AbstractServer | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
         self._reaper_handle: asyncio.TimerHandle | None = None
+
+    @property
+    def mode(self) -> str:
+        return "standalone" if self.quorum is None else self.quorum.mode
+
+    @property
+    def serving(self) -> bool:
+        return self.quorum is None or self.quorum.serving
+
+    def replace_tree(self, tree: DataTree) -> None:
+        """A snapshot from the leader replaced our state (its watches belong to closed connections)."""
+        self.tree = tree
+        self.preparer.tree = tree
+        self.preparer.reset()
 
     # ---- clocks -------------------------------------------------------------------------------
 
@@ -109,6 +142,8 @@ class CorralServer:
             reuse_address=True, backlog=1024)
         self._tick_handle = loop.call_later(cfg.tick_time / 1000, self._tick)
         self._stop_event = asyncio.Event()
+        if self.quorum is not None:
+            await self.quorum.start()
         self._reaper_handle = loop.call_later(cfg.container_check_interval / 1000, self._reap_containers)
         if self.storage is not None:
             self.storage.start_autopurge()
@@ -136,6 +171,8 @@ class CorralServer:
             c.close()
         if self._listener is not None:
             await self._listener.wait_closed()
+        if self.quorum is not None:
+            await self.quorum.stop()
         if self.storage is not None:
             while self.pipeline.writing:
                 await asyncio.sleep(0.01)
@@ -173,6 +210,8 @@ class CorralServer:
     def four_letter(self, conn: ClientConnection, cmd: str, rest: bytes) -> None:
         if not self.config.four_letter_allowed(cmd):
             text = f"{cmd} is not executed because it is not in the whitelist.\n"
+        elif not self.serving and cmd not in ("ruok", "isro", "conf", "envi", "dirs", "gtmk", "stmk"):
+            text = "This ZooKeeper instance is not currently serving requests\n"
         else:
             try:
                 text = fourletter.COMMANDS[cmd](self, conn)
@@ -191,6 +230,9 @@ class CorralServer:
     def connect(self, conn: ClientConnection, req: ConnectRequest) -> None:
         """ZooKeeperServer.processConnectRequest."""
         tree = self.tree
+        if not self.serving:
+            conn.close("not serving: the ensemble has no quorum or is electing a leader")
+            return
         if req.lastZxidSeen > tree.last_zxid:
             conn.close(f"refusing session: client has seen zxid 0x{req.lastZxidSeen:x}, our last zxid is "
                        f"0x{tree.last_zxid:x}; client must try another server")
@@ -201,9 +243,15 @@ class CorralServer:
             sid = self.sessions.new_id()
             session = self.sessions.add(sid, timeout, now)
             session.conn = conn
-            hdr, txn = self.preparer.session_txn(sid, OpCode.createSession, timeout, self.wall_ms())
             log.info("event=session_created session=0x%x timeout=%d peer=%s:%s",
                      sid & 0xFFFFFFFFFFFFFFFF, timeout, *conn.peer)
+            if self.quorum is not None:
+                req_fwd = ForwardedRequest(sid, 0, OpCode.createSession, timeout, b"", [])
+                if not self.quorum.forward(req_fwd, lambda h, r: conn.established_session(session, timeout)):
+                    self.sessions.remove(sid)
+                    conn.close("no quorum to create the session")
+                return
+            hdr, txn = self.preparer.session_txn(sid, OpCode.createSession, timeout, self.wall_ms())
             self.pipeline.submit(hdr, txn, lambda h, r: conn.established_session(session, timeout))
             return
         session = self.sessions.get(req.sessionId)
@@ -228,21 +276,36 @@ class CorralServer:
         assert session is not None
         self.sessions.set_closing(session.id)
         conn.queue_close_marker()
-        hdr, txn = self.preparer.session_txn(session.id, OpCode.closeSession, 0, self.wall_ms())
+        conn.closing_requested = True
         log.info("event=session_closing session=0x%x reason=client_request", session.id & 0xFFFFFFFFFFFFFFFF)
+        if self.quorum is not None:
+            req = ForwardedRequest(session.id, xid, OpCode.closeSession, 0, b"", [])
+            if not self.quorum.forward(req, lambda h, r: conn.session_closed(xid, h.zxid if h else 0)):
+                conn.close("no quorum to close the session")
+            return
+        hdr, txn = self.preparer.session_txn(session.id, OpCode.closeSession, 0, self.wall_ms())
         self.pipeline.submit(hdr, txn, lambda h, r: conn.session_closed(xid, h.zxid if h else 0))
 
     def _expire(self) -> None:
+        if self.quorum is not None and not self.quorum.is_leader:
+            return  # only the leader expires sessions; the others pass activity on
         for session in self.sessions.expired(self.now_ms()):
             log.info("event=session_expired session=0x%x timeout=%d", session.id & 0xFFFFFFFFFFFFFFFF,
                      session.timeout)
+            if self.quorum is not None:
+                self.quorum.expire(session.id)
+                continue
             hdr, txn = self.preparer.session_txn(session.id, OpCode.closeSession, 0, self.wall_ms())
             conn = session.conn
             self.pipeline.submit(hdr, txn, lambda h, r, c=conn: c is not None and c.close("session expired"))
 
     def after_apply(self, hdr: TxnHeader, txn: Record | None, res: ApplyResult) -> None:
         if hdr.type == OpCode.closeSession:
+            s = self.sessions.get(hdr.clientId)
+            conn = s.conn if s is not None else None
             self.sessions.remove(hdr.clientId)
+            if self.quorum is not None and conn is not None and not conn.closing_requested:
+                conn.close("session expired")
             if isinstance(txn, CloseSessionTxn) and txn.paths2Delete:
                 log.info("event=ephemerals_deleted session=0x%x count=%d", hdr.clientId & 0xFFFFFFFFFFFFFFFF,
                          len(txn.paths2Delete))
@@ -294,7 +357,10 @@ class CorralServer:
                                                                        self._reap_containers)
 
     def extra_metrics(self) -> list[tuple[str, object]]:
-        return self.storage.metrics() if self.storage is not None else []
+        rows = self.storage.metrics() if self.storage is not None else []
+        if self.quorum is not None:
+            rows += self.quorum.metrics()
+        return rows
 
     def fatal(self, reason: str) -> None:
         """Stop serving at once: used when durability cannot be guaranteed any more."""
