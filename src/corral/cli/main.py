@@ -43,21 +43,17 @@ def server(config: str | None, log_level: str) -> None:
 
 
 def _register() -> None:
+    """Subcommands live in their own modules; importing them here keeps `corral --help` complete."""
+    from .bench import bench
+    from .ensemble import ensemble_cmd
+    from .shell import shell
     from .tools import log_cmd, purge_cmd, snapshot_cmd
 
-    main.add_command(log_cmd)
-    main.add_command(snapshot_cmd)
-    main.add_command(purge_cmd)
-    from .shell import shell as shell_cmd
-
-    main.add_command(shell_cmd)
+    for cmd in (log_cmd, snapshot_cmd, purge_cmd, shell, bench, ensemble_cmd):
+        main.add_command(cmd)
 
 
 _register()
-
-from .bench import bench as _bench  # noqa: E402
-
-main.add_command(_bench)
 
 
 if __name__ == "__main__":  # pragma: no cover
