@@ -186,15 +186,13 @@ class QuorumHost:
         if r.truncate_to is not None:
             self._gen += 1
             zxid = r.truncate_to
-            storage.writer.roll()
-            storage.executor.submit(truncate_after, self.log_dir, zxid).result()
+            storage.run_sync(self._disk_truncate, storage, zxid)
             log.info("event=log_truncated after=0x%x", zxid)
             log_changed = True
         if r.install_snapshot is not None:
             self._gen += 1
             zxid, data = r.install_snapshot
-            storage.writer.roll()
-            storage.executor.submit(remove_all, self.log_dir).result()
+            storage.run_sync(self._disk_forget, storage)
             tree, path = install_snapshot(data, self.snap_dir)
             srv.replace_tree(tree)
             log.info("event=snapshot_installed zxid=0x%x file=%s znodes=%d", zxid, path, tree.node_count())
@@ -212,6 +210,15 @@ class QuorumHost:
             self._apply(r.commit)
         for ev in r.events:
             self._event(ev)
+
+    def _disk_truncate(self, storage, zxid: int) -> int:
+        """On the log thread: close the open file (the next append starts a new one), then cut."""
+        storage.writer.close()
+        return truncate_after(self.log_dir, zxid)
+
+    def _disk_forget(self, storage) -> None:
+        storage.writer.close()
+        remove_all(self.log_dir)
 
     def _persisted(self, fut: asyncio.Future, gen: int, zxid: int) -> None:
         exc = fut.exception()

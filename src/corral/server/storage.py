@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import queue
 import random
 import resource
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,11 @@ class Storage:
         self.snap_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.writer = TxnLogWriter(self.log_dir, force_sync=config.force_sync)
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="corral-txnlog")
+        # One dedicated thread owns the log file: disk operations run in submission order. A plain
+        # queue + call_soon_threadsafe costs ~15 µs a hop here, run_in_executor ~75 µs.
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="corral-txnlog", daemon=True)
+        self._thread.start()
         self.since_snapshot = 0
         self.snapshot_pid: int | None = None
         self.snapshot_started = 0.0
@@ -56,10 +60,41 @@ class Storage:
         half = max(1, self.config.snap_count // 2)
         self.threshold = half + random.randint(1, half)
 
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, args, loop, fut, done = job
+            try:
+                result, exc = fn(*args), None
+            except BaseException as e:  # reported to the loop, which decides (a log failure is fatal)
+                result, exc = None, e
+            if fut is not None:
+                loop.call_soon_threadsafe(_settle, fut, result, exc)
+            if done is not None:
+                done.append((result, exc))
+                done_event = done[0]
+                done_event.set()
+
     def append(self, batch: list[tuple[int, bytes]]) -> asyncio.Future:
         """Write and fsync a group on the worker thread; the future resolves when it is durable."""
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self.executor, self._append_timed, batch)
+        fut = loop.create_future()
+        self._jobs.put((self._append_timed, (batch,), loop, fut, None))
+        return fut
+
+    def run_sync(self, fn, *args):
+        """Run a disk operation on the log thread, after everything queued before it, and wait for it
+        (rare operations: truncating the log for a new leader, dropping it for a snapshot)."""
+        ev = threading.Event()
+        box: list = [ev]
+        self._jobs.put((fn, args, None, None, box))
+        ev.wait()
+        result, exc = box[1]
+        if exc is not None:
+            raise exc
+        return result
 
     def _append_timed(self, batch: list[tuple[int, bytes]]) -> float:
         t0 = time.perf_counter()
@@ -138,8 +173,9 @@ class Storage:
     def close(self, wait_snapshot: bool = True) -> None:
         if self._purge_handle is not None:
             self._purge_handle.cancel()
-        self.executor.submit(self.writer.close).result()
-        self.executor.shutdown(wait=True)
+        self.run_sync(self.writer.close)
+        self._jobs.put(None)
+        self._thread.join(10)
         if wait_snapshot and self.snapshot_pid is not None:
             try:
                 os.waitpid(self.snapshot_pid, 0)
@@ -150,3 +186,12 @@ class Storage:
         return [("zk_fsync_count", self.writer.fsyncs), ("zk_txnlog_appended", self.writer.appended),
                 ("zk_snapshots_taken", self.snapshots_taken), ("zk_last_snapshot_fork_ms", round(self.last_fork_ms, 1)),
                 ("zk_max_snapshot_fork_ms", round(self.max_fork_ms, 1))]
+
+
+def _settle(fut: asyncio.Future, result: object, exc: BaseException | None) -> None:
+    if fut.cancelled():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
