@@ -98,8 +98,11 @@ class QuorumHost:
         self.sync_waiters: dict[int, Callable[[bool], None]] = {}
         self._tokens = 0
         self._gen = 0  # bumped by truncations/snapshot installs: fsync reports from before are dropped
+        self._log_pending: list[tuple[int, bytes]] = []  # appends waiting for the fsync in flight
+        self._log_inflight = 0
         self._draining = False
         self._deferred: list[RequestForwarded] = []
+        self._backlog: list[RequestForwarded] = []  # forwarded writes waiting for room under max_outstanding
         self._tick_handle: asyncio.TimerHandle | None = None
         self.elections = 0
         self.last_election_ms = 0.0
@@ -166,6 +169,8 @@ class QuorumHost:
                 while self.peer.has_ready():
                     self._handle(self.peer.ready())
                     self.peer.advance()
+                if self._backlog and self.peer.outstanding < self.config.max_outstanding:
+                    self._deferred[:0], self._backlog = self._backlog, []  # oldest first
                 if not self._deferred:
                     break
                 todo, self._deferred = self._deferred, []
@@ -183,6 +188,8 @@ class QuorumHost:
             write_epoch(self.snap_dir, ACCEPTED, r.epochs.accepted)
             write_epoch(self.snap_dir, CURRENT, r.epochs.current)
         log_changed = False
+        if r.truncate_to is not None or r.install_snapshot is not None:
+            self._flush_log(force=True)  # earlier appends reach the disk before the cut, in order
         if r.truncate_to is not None:
             self._gen += 1
             zxid = r.truncate_to
@@ -198,10 +205,8 @@ class QuorumHost:
             log.info("event=snapshot_installed zxid=0x%x file=%s znodes=%d", zxid, path, tree.node_count())
             log_changed = True
         if r.append:
-            gen = self._gen
-            last = r.append[-1][0]
-            fut = storage.append(list(r.append))
-            fut.add_done_callback(lambda f, g=gen, z=last: self._persisted(f, g, z))
+            self._log_pending.extend(r.append)
+            self._flush_log()
         elif log_changed and r.log_end is not None:
             self.peer.persisted(r.log_end)
         for to, msg in r.messages:
@@ -220,7 +225,21 @@ class QuorumHost:
         storage.writer.close()
         remove_all(self.log_dir)
 
+    def _flush_log(self, force: bool = False) -> None:
+        """Group commit: one write + fsync for everything appended while the previous fsync ran."""
+        if not self._log_pending or (self._log_inflight and not force):
+            return
+        batch, self._log_pending = self._log_pending, []
+        self._log_inflight += 1
+        gen, last = self._gen, batch[-1][0]
+        storage = self.server.storage
+        assert storage is not None
+        fut = storage.append(batch)
+        fut.add_done_callback(lambda f, g=gen, z=last: self._persisted(f, g, z))
+
     def _persisted(self, fut: asyncio.Future, gen: int, zxid: int) -> None:
+        self._log_inflight -= 1
+        self._flush_log()
         exc = fut.exception()
         if exc is not None:
             self.server.fatal(f"cannot write the transaction log: {exc}")
@@ -300,6 +319,7 @@ class QuorumHost:
         """Like ZooKeeper: a member that stops serving closes its client connections; clients move on."""
         self.waiters.clear()
         self.sync_waiters.clear()
+        self._backlog.clear()
         for c in list(self.server.connections):
             c.close(f"server stopped serving: {reason}")
 
@@ -308,6 +328,9 @@ class QuorumHost:
     def _prepare_and_propose(self, ev: RequestForwarded) -> None:
         srv = self.server
         if not self.is_leader:
+            return
+        if self._backlog or self.peer.outstanding >= self.config.max_outstanding:
+            self._backlog.append(ev)  # proposed when commits make room, never dropped (ZooKeeper throttles)
             return
         try:
             req = ForwardedRequest.from_bytes(ev.payload)

@@ -21,6 +21,8 @@ log = logging.getLogger("corral.peers")
 
 MAX_QUEUE_BYTES = 256 << 20
 MAX_FRAME = 512 << 20  # a SNAP of a large tree travels as one frame
+HANDSHAKE_BYTES = 4096  # what an accepted connection may send before its Hello is complete
+HANDSHAKE_TIMEOUT = 5.0  # seconds for an accepted connection to say Hello (ZooKeeper's cnxTimeout)
 
 
 class PeerLink(asyncio.Protocol):
@@ -32,12 +34,16 @@ class PeerLink(asyncio.Protocol):
         self.reader = FrameReader(MAX_FRAME)
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self._hello_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         if self.sid is not None:  # we dialed: introduce ourselves
             transport.write(encode_frame(Hello(self.mgr.my_id)))  # type: ignore[attr-defined]
             self.mgr._attach(self)
+        else:
+            self._hello_timer = asyncio.get_running_loop().call_later(
+                HANDSHAKE_TIMEOUT, lambda: self.sid is None and self.abort("no handshake in time"))
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -45,12 +51,16 @@ class PeerLink(asyncio.Protocol):
         except PeerProtocolError as e:
             self.abort(f"undecodable frame: {e}")
             return
+        if self.sid is None and not msgs and self.reader.buffered > HANDSHAKE_BYTES:
+            self.abort("no handshake in the first bytes")
+            return
         for msg in msgs:
             if self.closed:
                 return
             if self.sid is None:
+                # Only the higher id dials: a Hello naming a lower id (or ours) is never legitimate.
                 if not isinstance(msg, Hello) or msg.server_id not in self.mgr.specs \
-                        or msg.server_id == self.mgr.my_id:
+                        or msg.server_id <= self.mgr.my_id:
                     self.abort(f"bad handshake {type(msg).__name__}")
                     return
                 self.sid = msg.server_id
@@ -76,6 +86,8 @@ class PeerLink(asyncio.Protocol):
             self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
         self.closed = True
         self.mgr._detach(self)
 

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 
 from ..persistence import Recovered, recover
-from ..protocol import CloseSessionTxn, ConnectRequest, DeleteRequest, OpCode, Record, TxnHeader
+from ..protocol import CloseSessionTxn, ConnectRequest, DeleteContainerRequest, DeleteRequest, OpCode, Record, TxnHeader
 from ..tree import ApplyResult, DataTree
 from ..tree.datatree import CONTAINER_OWNER
 from ..txn import Preparer
@@ -119,6 +119,13 @@ class CorralServer:
         self.tree = tree
         self.preparer.tree = tree
         self.preparer.reset()
+        # The snapshot carries the ensemble's sessions: track exactly those, so that clients of live
+        # sessions can reconnect here (ZooKeeper's learners load them from the snapshot too).
+        now = self.now_ms()
+        for sid in [s for s in self.sessions.sessions if s not in tree.sessions]:
+            self.sessions.remove(sid)
+        for sid, timeout in tree.sessions.items():
+            self.sessions.add(sid, timeout, now)
 
     # ---- clocks -------------------------------------------------------------------------------
 
@@ -329,6 +336,8 @@ class CorralServer:
         nodes whose TTL has passed since their last change, through the normal write path."""
         cfg = self.config
         try:
+            if self.quorum is not None and not self.quorum.is_leader:
+                return  # in an ensemble only the leader reaps, through the quorum (ZooKeeper's ContainerManager)
             budget = max(1, cfg.container_max_per_minute * cfg.container_check_interval // 60000)
             now = self.wall_ms()
             doomed = []
@@ -347,6 +356,10 @@ class CorralServer:
                     if len(doomed) >= budget:
                         break
             for path in doomed:
+                if self.quorum is not None:
+                    body = DeleteContainerRequest(path.encode()).to_bytes()
+                    self.quorum.forward(ForwardedRequest(0, 0, OpCode.deleteContainer, 0, body, []), None)
+                    continue
                 hdr, txn = self.preparer.prepare(0, 0, OpCode.deleteContainer, DeleteRequest(path, -1), [], now)
                 self.pipeline.submit(hdr, txn, lambda h, r, p=path: log.info(
                     "event=container_deleted path=%s err=%d", p, r.err if r else 0))

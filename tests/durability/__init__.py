@@ -1,0 +1,1 @@
+"""Durability acceptance tests: crash, torn tails, recovery equivalence, sessions, retention, tools."""
