@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.durability import crash
-from tests.durability.support import WAIT, close_kazoo, dump_kazoo, kazoo_client, new_server, start
+from tests.durability.support import WAIT, close_kazoo, dump_kazoo, kazoo_client, new_server, start, vdir
 
 pytestmark = pytest.mark.timeout(300)
 CYCLES = 5
@@ -40,16 +40,21 @@ def test_kill9_keeps_every_acknowledged_write(snap_count, tmp_path):
 
 
 def _catch_snapshot_child(srv, zk, deadline: float) -> int | None:
-    """Write until the server forks a snapshot child and freeze that child with SIGSTOP (bounded)."""
+    """Write until the server's snapshot child is in the middle of writing `snapshot.<zxid>.tmp`, then
+    freeze it with SIGSTOP (bounded). Freezing only once the temp file exists means the child is past its
+    start-up (where it sheds what it inherited) and is really "still writing"."""
     n = 0
     tag = os.urandom(4).hex()
+    snap_dir = vdir(srv.data_dir)
     while time.monotonic() < deadline:
         for ar in [zk.create_async(f"/bulk/{tag}-{n + i}", bytes(100)) for i in range(200)]:
             ar.get(timeout=WAIT)
         n += 200
         t_end = time.monotonic() + 0.2
         while time.monotonic() < t_end:
-            for child in crash._children_pids(srv.proc.pid):
+            kids = crash._children_pids(srv.proc.pid)
+            if kids and list(snap_dir.glob("snapshot.*.tmp")):
+                child = kids[0]
                 try:
                     os.kill(child, signal.SIGSTOP)
                 except ProcessLookupError:
@@ -58,14 +63,14 @@ def _catch_snapshot_child(srv, zk, deadline: float) -> int | None:
                 try:
                     state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
                 except OSError:
-                    continue  # it finished and was reaped before the signal: try the next snapshot
-                if state == "T":
+                    continue  # it finished and was reaped in between: try the next snapshot
+                if state == "T" and list(snap_dir.glob("snapshot.*.tmp")):
                     return child
                 try:
                     os.kill(child, signal.SIGCONT)
                 except ProcessLookupError:
                     pass
-            time.sleep(0.001)
+            time.sleep(0.0005)
     return None
 
 
@@ -83,7 +88,7 @@ def test_restart_after_kill9_while_a_snapshot_child_is_still_writing(tmp_path):
         before = dump_kazoo(zk)
         close_kazoo(zk)
         srv.kill()
-        srv.start(timeout=60)  # raises RuntimeError while the frozen child holds the port
+        srv.start(timeout=60)  # fails to bind if the frozen child still holds the listening socket
         zk = kazoo_client(srv.hosts)
         assert dump_kazoo(zk) == before
     finally:

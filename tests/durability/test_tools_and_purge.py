@@ -296,8 +296,12 @@ def test_purge_with_a_separate_log_dir(tmp_path):
     logdir = tmp_path / "txnlogs"
     srv = start(new_server(root, snapCount="10", dataLogDir=str(logdir)))
     zk = kazoo_client(srv.hosts)
-    for i in range(80):
+    # Snapshots are taken in the background and a new one waits for the previous child, so on a busy
+    # machine 80 writes may yield fewer than 4: keep writing (bounded) until there are enough.
+    for i in range(2000):
         zk.create(f"/n{i}", b"%d" % i)
+        if i >= 80 and i % 20 == 0 and len(snaps_of(root)) > 4:
+            break
     close_kazoo(zk)
     srv.stop()
     logs = sorted(logdir.glob("version-2/log.*"), key=lambda p: zxid_of(p.name, LOG_PREFIX))

@@ -44,8 +44,9 @@ def test_single_server_elects_itself_and_commits_after_its_own_fsync() -> None:
     node = c[1]
     assert node.peer.role is Role.LEADING and node.peer.serving
     node.auto_persist = False
+    assert node.peer.next_zxid == make_zxid(1, 1)
     z = c.call(1, "propose", b"x")
-    assert z == make_zxid(1, 1)
+    assert z == make_zxid(1, 1) and node.peer.next_zxid == make_zxid(1, 2)
     assert node.applied == []  # logged, not yet durable: not committed
     c.persist(1)
     assert node.applied == [(z, b"x")]
@@ -373,6 +374,8 @@ def test_not_serving_errors() -> None:
     c = Cluster([1, 2, 3])
     with pytest.raises(NotLeader):
         c[1].peer.propose(b"x")
+    with pytest.raises(NotLeader):
+        c[1].peer.next_zxid  # noqa: B018
     with pytest.raises(NoLeader):
         c[1].peer.forward(b"x")
     with pytest.raises(NoLeader):

@@ -24,7 +24,8 @@ Driving it
 ``tick()``                      once per tickTime; timeouts (initLimit, syncLimit) are in ticks.
 ``receive(from_id, message)``   a decoded peer message (see `decode`, `FrameReader`).
 ``propose(payload) -> zxid``    leader in broadcast only, else `NotLeader`; `Overloaded` past
-                                `max_outstanding` uncommitted proposals.
+                                `max_outstanding` uncommitted proposals. ``next_zxid`` is the zxid
+                                it will assign, for stamping the txn header before serialising.
 ``forward(payload)``            on any serving peer: the leader's host gets `RequestForwarded`
                                 (origin id, payload) and calls `propose()` with the prepared txn;
                                 `NoLeader` if not serving.

@@ -199,6 +199,17 @@ class Peer:
         return self._durable
 
     @property
+    def next_zxid(self) -> int:
+        """The zxid the next `propose()` will assign (leader in broadcast only, else `NotLeader`).
+
+        The host's request preparation stamps it into the txn header and the pending state
+        (czxid, mzxid) before serialising the payload, as ZooKeeper's getNextZxid() does.
+        """
+        if self._leader is None or self._phase is not Phase.BROADCAST:
+            raise NotLeader(f"server {self.id} is {self._role.name} in {self._phase.name}")
+        return self._leader.next_zxid()
+
+    @property
     def outstanding(self) -> int:
         """Logged but not yet committed entries (the leader's proposals in flight)."""
         return self.log.count_after(self._committed)
@@ -921,12 +932,10 @@ class _Leader:
         assert self.epoch is not None
         if p.outstanding >= self.cfg.max_outstanding:
             raise Overloaded(f"{p.outstanding} proposals outstanding")
-        last = p.log.last
-        counter = zxid_counter(last) + 1 if zxid_epoch(last) == self.epoch else 1
-        if counter > MAX_COUNTER:
+        zxid = self.next_zxid()
+        if zxid_counter(zxid) > MAX_COUNTER:
             p._step_down("zxid counter exhausted; a new epoch is needed")
             raise NotLeader("zxid counter exhausted")
-        zxid = make_zxid(self.epoch, counter)
         p._append(zxid, payload)
         for h in self.handlers.values():
             if not h.observer and h.state in (H_SYNCING, H_SYNCED):
@@ -934,6 +943,11 @@ class _Leader:
         if "commit_before_quorum" in p._unsafe:
             self.advance_commit()
         return zxid
+
+    def next_zxid(self) -> int:
+        assert self.epoch is not None
+        last = self.p.log.last
+        return make_zxid(self.epoch, zxid_counter(last) + 1 if zxid_epoch(last) == self.epoch else 1)
 
     def local_sync(self, token: int) -> None:
         if len(self.syncs) >= self.cfg.max_pending_syncs:

@@ -43,7 +43,6 @@ from ..quorum import (
     SyncFailed,
 )
 from ..quorum.ready import Anomaly
-from ..quorum.zxid import make_zxid, zxid_counter, zxid_epoch
 from ..tree import ApplyResult
 from .peers import PeerTransport
 from .writes import decode_write
@@ -338,10 +337,7 @@ class QuorumHost:
             log.error("event=bad_forwarded_request origin=%d reason=%s", ev.origin, e)
             return
         pre = srv.preparer
-        last = self.peer.last_zxid
-        epoch = self.peer.epoch
-        nxt = make_zxid(epoch, zxid_counter(last) + 1 if zxid_epoch(last) == epoch else 1)
-        pre.last_zxid = nxt - 1
+        pre.last_zxid = self.peer.next_zxid - 1  # prepare stamps the zxid propose() will assign
         wall = srv.wall_ms()
         auth = [(i.scheme or "", i.id or "") for i in req.auth or ()]
         if req.type == OpCode.createSession:
