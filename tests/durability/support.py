@@ -7,11 +7,12 @@ recovered offline — so "the same tree" can be checked across a kill, a restart
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -173,6 +174,16 @@ def new_server(root: Path, tick_time: int = 2000, **cfg: str) -> CorralProcess:
 
 def start(proc: CorralProcess) -> CorralProcess:
     return proc.start(timeout=START_TIMEOUT)
+
+
+@contextlib.contextmanager
+def running(root: Path, tick_time: int = 2000, **cfg: str) -> Iterator[CorralProcess]:
+    """A started server that is stopped however the block ends (stopping twice is harmless)."""
+    proc = start(new_server(root, tick_time, **cfg))
+    try:
+        yield proc
+    finally:
+        proc.stop()
 
 
 def run_until_exit(proc: CorralProcess, timeout: float = START_TIMEOUT) -> tuple[int, str]:

@@ -79,9 +79,10 @@ def test_restart_after_kill9_while_a_snapshot_child_is_still_writing(tmp_path):
     disk). The child is frozen with SIGSTOP to make that moment last; the restart must still come up and
     serve the same tree — the child must not hold the server's port or connections."""
     srv = start(new_server(tmp_path / "srv", snapCount="400"))
-    zk = kazoo_client(srv.hosts)
+    zk = None
     child = None
     try:
+        zk = kazoo_client(srv.hosts)
         zk.create("/bulk")
         child = _catch_snapshot_child(srv, zk, time.monotonic() + WAIT)
         assert child is not None, "could not catch a snapshot child"
@@ -97,5 +98,6 @@ def test_restart_after_kill9_while_a_snapshot_child_is_still_writing(tmp_path):
                 os.kill(child, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        close_kazoo(zk)
+        if zk is not None:
+            close_kazoo(zk)
         srv.stop()

@@ -38,6 +38,7 @@ from tests.durability.support import (
     logs_of,
     new_server,
     replay_logs,
+    running,
     snaps_of,
     start,
     vdir,
@@ -51,24 +52,28 @@ def history(tmp_path_factory):
     """A data dir with many snapshots and log files (snapCount=10), stopped cleanly. Yields (root, oracle
     dump = every log replayed from zxid 1)."""
     root = tmp_path_factory.mktemp("history")
-    srv = start(new_server(root, snapCount="10"))
-    zk = kazoo_client(srv.hosts)
-    zk.create("/h", b"history")
-    zk.create("/h/eph", b"\x00\x01", ephemeral=True)
-    for i in range(90):
-        if i % 10 == 0:
-            t = zk.transaction()
-            t.create(f"/h/m{i}", b"multi")
-            t.set_data("/h", b"m%d" % i)
-            t.commit()
-        elif i % 7 == 0 and zk.exists(f"/h/n{i - 1}"):
-            zk.delete(f"/h/n{i - 1}")
-        elif i % 5 == 0:
-            zk.set("/h", b"s%d" % i)
-        else:
-            zk.create(f"/h/n{i}", b"n%d" % i)
-    close_kazoo(zk)
-    srv.stop()
+    with running(root, snapCount="10") as srv:
+        zk = kazoo_client(srv.hosts)
+        zk.create("/h", b"history")
+        zk.create("/h/eph", b"\x00\x01", ephemeral=True)
+        # Snapshots run in the background and a new one waits for the previous child, so on a busy machine a
+        # fixed number of writes may give fewer snapshots: write at least 90 times, then until there are 6.
+        for i in range(3000):
+            if i >= 90 and len(snaps_of(root)) >= 6:
+                break
+            if i % 10 == 0:
+                t = zk.transaction()
+                t.create(f"/h/m{i}", b"multi")
+                t.set_data("/h", b"m%d" % i)
+                t.commit()
+            elif i % 7 == 0 and zk.exists(f"/h/n{i - 1}"):
+                zk.delete(f"/h/n{i - 1}")
+            elif i % 5 == 0:
+                zk.set("/h", b"s%d" % i)
+            else:
+                zk.create(f"/h/n{i}", b"n%d" % i)
+        close_kazoo(zk)
+        srv.stop()
     assert len(snaps_of(root)) >= 6 and len(logs_of(root)) >= 6
     yield root, dump_tree(replay_logs(logs_of(root)))
 
@@ -294,16 +299,16 @@ def test_purge_with_a_separate_log_dir(tmp_path):
     """dataLogDir apart from dataDir: purge takes snapshots from one and logs from the other."""
     root = tmp_path / "srv"
     logdir = tmp_path / "txnlogs"
-    srv = start(new_server(root, snapCount="10", dataLogDir=str(logdir)))
-    zk = kazoo_client(srv.hosts)
-    # Snapshots are taken in the background and a new one waits for the previous child, so on a busy
-    # machine 80 writes may yield fewer than 4: keep writing (bounded) until there are enough.
-    for i in range(2000):
-        zk.create(f"/n{i}", b"%d" % i)
-        if i >= 80 and i % 20 == 0 and len(snaps_of(root)) > 4:
-            break
-    close_kazoo(zk)
-    srv.stop()
+    with running(root, snapCount="10", dataLogDir=str(logdir)) as srv:
+        zk = kazoo_client(srv.hosts)
+        # Snapshots are taken in the background and a new one waits for the previous child, so on a busy
+        # machine 80 writes may yield fewer than 4: keep writing (bounded) until there are enough.
+        for i in range(2000):
+            zk.create(f"/n{i}", b"%d" % i)
+            if i >= 80 and i % 20 == 0 and len(snaps_of(root)) > 4:
+                break
+        close_kazoo(zk)
+        srv.stop()
     logs = sorted(logdir.glob("version-2/log.*"), key=lambda p: zxid_of(p.name, LOG_PREFIX))
     assert logs and not list(vdir(root).glob("log.*")) and len(snaps_of(root)) > 3
     expected = dump_tree(replay_logs(logs))
@@ -354,19 +359,22 @@ def test_plan_edge_cases(tmp_path, snaps, logs, retain, doomed):
 def test_storage_purge_now_matches_plan(tmp_path):
     """`Storage.purge_now()` — what autopurge runs — deletes exactly what `plan` lists, in both dirs."""
     data, logs = tmp_path / "data", tmp_path / "logs"
-    _files(data, [0x10, 0x20, 0x30, 0x40, 0x50], [], extra=("snapshot.60.tmp",))
+    # snapshot.15.tmp is a leftover of an interrupted snapshot; snapshot.60.tmp is newer than every
+    # complete snapshot, i.e. being written right now, and must survive a purge.
+    _files(data, [0x10, 0x20, 0x30, 0x40, 0x50], [], extra=("snapshot.15.tmp", "snapshot.60.tmp"))
     _files(logs, [], [0x1, 0x11, 0x21, 0x31, 0x41, 0x51])
     cfg = ServerConfig(data_dir=data, data_log_dir=logs, snap_retain_count=3)
     expected = {str(p) for p in plan(data, logs, 3)}
     assert {Path(p).name for p in expected} == {"snapshot.10", "snapshot.20", "log.1", "log.11",
-                                                "snapshot.60.tmp"}
+                                                "snapshot.15.tmp"}
+    assert (data / "version-2" / "snapshot.60.tmp").exists()
     storage = Storage(cfg)
     try:
         deleted = {str(p) for p in storage.purge_now()}
     finally:
         storage.close()
     assert deleted == expected and not any(Path(p).exists() for p in deleted)
-    assert sorted(os.listdir(data / "version-2")) == ["snapshot.30", "snapshot.40", "snapshot.50"]
+    assert sorted(os.listdir(data / "version-2")) == ["snapshot.30", "snapshot.40", "snapshot.50", "snapshot.60.tmp"]
     assert sorted(os.listdir(logs / "version-2")) == ["log.21", "log.31", "log.41", "log.51"]
 
 

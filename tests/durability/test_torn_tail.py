@@ -35,6 +35,7 @@ from tests.durability.support import (
     new_server,
     replay_logs,
     run_until_exit,
+    running,
     snaps_of,
     start,
     vdir,
@@ -73,13 +74,13 @@ def single_log(tmp_path_factory):
 
     Yields (root, kazoo dump taken before the stop)."""
     root = tmp_path_factory.mktemp("single")
-    srv = start(new_server(root))
-    zk = kazoo_client(srv.hosts, timeout=30.0)
-    _write_workload(zk, 40, seed=1)
-    _finish(zk)
-    dump = dump_kazoo(zk)  # the tree before the last record (reads write nothing)
-    close_kazoo(zk)  # its closeSession is the very last record (it deletes /t/eph)
-    srv.stop()
+    with running(root) as srv:
+        zk = kazoo_client(srv.hosts, timeout=30.0)
+        _write_workload(zk, 40, seed=1)
+        _finish(zk)
+        dump = dump_kazoo(zk)  # the tree before the last record (reads write nothing)
+        close_kazoo(zk)  # its closeSession is the very last record (it deletes /t/eph)
+        srv.stop()
     assert logs_of(root) == [vdir(root) / "log.1"] and not snaps_of(root)
     yield root, dump
 
@@ -88,22 +89,38 @@ def single_log(tmp_path_factory):
 def rolled_logs(tmp_path_factory):
     """Several snapshots and log files (snapCount=20), the newest snapshot older than the last records."""
     root = tmp_path_factory.mktemp("rolled")
-    srv = start(new_server(root, snapCount="20"))
-    zk = kazoo_client(srv.hosts, timeout=30.0)
-    _write_workload(zk, 60, seed=2)
-    # Stop when the last file (= the txns since the newest snapshot) holds 4..9 records: the closeSession
-    # then makes at most 10, below the smallest snapshot threshold (snapCount/2 + 1 = 11), so no snapshot
-    # can cover the records that the tests truncate.
-    for i in range(60):
-        zk.set("/t/n10", b"tail-%d" % i)
-        if len(snaps_of(root)) >= 3 and LAST_RECORDS + 1 <= len(scan(logs_of(root)[-1], True)[0]) <= 9:
-            break
-    close_kazoo(zk)
-    srv.stop()
+    with running(root, snapCount="20") as srv:
+        zk = kazoo_client(srv.hosts, timeout=30.0)
+        _write_workload(zk, 60, seed=2)
+        # Stop when no snapshot is in progress and the last file — started by the newest snapshot's log roll,
+        # so it holds exactly the txns since that snapshot — has 4..9 records: the closeSession then makes at
+        # most 10, below the smallest snapshot threshold (snapCount/2 + 1 = 11), so no snapshot can cover the
+        # records that the tests truncate. Bounded; on a busy machine snapshots lag, so allow many writes.
+        def settled() -> bool:
+            snaps, logs = snaps_of(root), logs_of(root)
+            if len(snaps) < 3 or list(vdir(root).glob("snapshot.*.tmp")) or _children(srv.proc.pid):
+                return False
+            records = scan(logs[-1], True)[0]
+            return LAST_RECORDS + 1 <= len(records) <= 9 and \
+                zxid_of(snaps[-1].name, "snapshot.") < records[0].zxid
+
+        for i in range(2000):
+            zk.set("/t/n10", b"tail-%d" % i)
+            if settled():
+                break
+        close_kazoo(zk)
+        srv.stop()
     records = scan(logs_of(root)[-1], True)[0]
     assert len(snaps_of(root)) >= 3 and len(logs_of(root)) >= 3
     assert zxid_of(snaps_of(root)[-1].name, "snapshot.") < records[-LAST_RECORDS].zxid
     yield root
+
+
+def _children(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
 
 
 def _complete_records(root: Path) -> tuple[Path, list]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .files import LOG_PREFIX, SNAP_PREFIX, list_files, version_dir
+from .files import LOG_PREFIX, SNAP_PREFIX, list_files, version_dir, zxid_of
 
 log = logging.getLogger("corral.purge")
 
@@ -29,8 +29,13 @@ def plan(data_dir: Path, log_dir: Path, retain: int) -> list[Path]:
         if z <= oldest_kept:
             keep_from = i
     doomed += [p for _, p in logs[:keep_from]]
-    # Leftover temp files of interrupted snapshots.
-    doomed += sorted(version_dir(data_dir).glob(f"{SNAP_PREFIX}*.tmp"))
+    # Leftover temp files of interrupted snapshots — only those older than the newest complete one:
+    # a snapshot being written right now is always newer and must not be pulled from under its child.
+    newest = snaps[-1][0]
+    for tmp in sorted(version_dir(data_dir).glob(f"{SNAP_PREFIX}*.tmp")):
+        z = zxid_of(tmp.name[:-len(".tmp")], SNAP_PREFIX)
+        if z is not None and z < newest:
+            doomed.append(tmp)
     return doomed
 
 

@@ -72,7 +72,7 @@ def _record_at(data: bytes | memoryview, off: int) -> tuple[bytes, int] | None:
     if length <= 0 or off + 12 + length + 1 > n:
         return None
     payload = bytes(data[off + 12:off + 12 + length])
-    if data[off + 12 + length] != EOR or zlib.adler32(payload) != crc & 0xFFFFFFFF:
+    if data[off + 12 + length] != EOR or zlib.adler32(payload) != crc:
         return None
     return payload, off + 12 + length + 1
 
