@@ -37,6 +37,7 @@ class CorralShell(ZkCli):
         ShellProcess.__init__(self, [*SHELL_CMD, "-server", hosts, "-waitforconnection", *extra_args],
                               env=env or shell_env())
         self.transcript: list[tuple[str, str]] = []
+        self._mark = 0
 
 
 def run_script(argv: list[str], script: str, env: dict[str, str], timeout: float = 60.0) -> tuple[int, str]:

@@ -290,30 +290,41 @@ class ZkCli(ShellProcess):
     def __init__(self, path: str, hosts: str) -> None:
         super().__init__([path, "-server", hosts, "-waitforconnection"], env=zkcli_env())
         self.transcript: list[tuple[str, str]] = []
+        # Byte offset just past the last marker consumed. Segments are contiguous from here, because
+        # zkCli's event thread may print a watch event after the marker line of the command that fired
+        # it: the event then belongs to the next segment rather than falling between two.
+        self._mark = 0
+
+    def _until(self, pattern: str, timeout: float, include: bool = False) -> tuple[bool, str]:
+        """Output from the mark up to the first `pattern` (included or not); the mark moves past the match."""
+        start = self._mark
+        ok, seg = self.wait_for([pattern], start, timeout)
+        if ok:
+            m = re.search(pattern, seg)
+            assert m is not None
+            self._mark = start + len(seg[: m.end()].encode("utf-8"))
+            seg = seg[: m.end() if include else m.start()]
+        return ok, seg
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> tuple[bool, str]:
-        ok, seg = self.wait_for([ZK_BANNER_END], 0, timeout)
+        ok, seg = self._until(ZK_BANNER_END, timeout, include=True)
         seg = strip_slf4j(seg)
         self.transcript.append(("<connect>", seg))
         return ok, seg
 
     def run(self, cmd: str, timeout: float = STEP_TIMEOUT) -> tuple[bool, str]:
-        start = self.pos()
         if not (self.send(cmd) and self.send("version")):
-            ok, seg = False, ""
+            ok, seg = False, self.text(self._mark)
         else:
-            ok, seg = self.wait_for([ZK_SENTINEL], start, timeout)
-            if ok:
-                seg = seg[: re.search(ZK_SENTINEL, seg).start()]  # type: ignore[union-attr]
+            ok, seg = self._until(ZK_SENTINEL, timeout)
         seg = ZK_PROMPT.sub("", strip_slf4j(seg))
         self.transcript.append((cmd, seg))
         return ok, seg
 
     def quit(self) -> tuple[int | None, str]:
-        start = self.pos()
         self.send("quit")
         rc = self.wait_exit()
-        seg = ZK_PROMPT.sub("", strip_slf4j(self.text(start)))
+        seg = ZK_PROMPT.sub("", strip_slf4j(self.text(self._mark)))
         self.transcript.append(("quit", seg))
         return rc, seg
 
