@@ -74,6 +74,19 @@ def _catch_snapshot_child(srv, zk, deadline: float) -> int | None:
     return None
 
 
+def _gone(pid: int, deadline: float) -> bool:
+    """Whether `pid` has exited (or is a zombie awaiting its new parent's reap) before the deadline."""
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def test_restart_after_kill9_while_a_snapshot_child_is_still_writing(tmp_path):
     """kill -9 "at any moment" includes while the forked snapshot child is still writing (a big tree, a slow
     disk). The child is frozen with SIGSTOP to make that moment last; the restart must still come up and
@@ -88,10 +101,15 @@ def test_restart_after_kill9_while_a_snapshot_child_is_still_writing(tmp_path):
         assert child is not None, "could not catch a snapshot child"
         before = dump_kazoo(zk)
         close_kazoo(zk)
+        temps = list(vdir(srv.data_dir).glob("snapshot.*.tmp"))
         srv.kill()
+        # The child dies with the server (PR_SET_PDEATHSIG), even frozen: SIGKILL ends a stopped process.
+        assert _gone(child, time.monotonic() + 10), f"snapshot child {child} outlived the killed server"
         srv.start(timeout=60)  # fails to bind if the frozen child still holds the listening socket
         zk = kazoo_client(srv.hosts)
         assert dump_kazoo(zk) == before
+        # Its half-written temp file was removed at startup (its writer is dead).
+        assert temps and not any(t.exists() for t in temps), temps
     finally:
         if child is not None:
             try:

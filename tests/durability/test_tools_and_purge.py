@@ -15,13 +15,14 @@ import base64
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from corral.persistence import read_snapshot, recover
-from corral.persistence.files import LOG_PREFIX, SNAP_PREFIX, zxid_of
-from corral.persistence.purge import plan
+from corral.persistence.files import LOG_PREFIX, SNAP_PREFIX, parse_snapshot_temp, snapshot_temp, zxid_of
+from corral.persistence.purge import plan, remove_stale_temps
 from corral.persistence.txnlog import decode_txn_payload, scan
 from corral.server.config import ServerConfig, parse
 from corral.server.storage import Storage
@@ -146,6 +147,35 @@ def test_log_tools_on_a_torn_tail(history, tmp_path, tool):
     else:
         assert f"{len(records) - 1} valid records, then an incomplete record at offset {records[-1].offset}" \
             in r.stderr
+
+
+def test_log_verify_checks_every_file_and_knows_which_is_last(history, tmp_path):
+    """Over a directory of logs: a torn end in an older file is corruption (only the newest may be torn),
+    the files after a bad one are still checked, and files out of zxid order are reported."""
+    root, _ = history
+    logs = logs_of(root)
+    assert len(logs) >= 3
+    d = tmp_path / "version-2"
+    d.mkdir()
+    for src in logs:
+        shutil.copy(src, d / src.name)
+    copies = [d / src.name for src in logs]
+    records, _ = scan(copies[1], False)
+    os.truncate(copies[1], records[-1].end - 3)
+    r = corral_cli("log", "verify", *copies)
+    assert r.returncode == 1
+    assert (f"{copies[1]}: corrupt transaction log at offset {records[-1].offset}: "
+            "damaged record in a log file that is not the last one") in r.stderr
+    ok = [line.split(":")[0] for line in r.stdout.splitlines()]
+    assert ok == [str(p) for i, p in enumerate(copies) if i != 1]
+    # The newest file torn the same way is a torn tail, not corruption.
+    last, _ = scan(copies[-1], True)
+    os.truncate(copies[-1], last[-1].end - 3)
+    r = corral_cli("log", "verify", copies[-1])
+    assert r.returncode == 1 and f"then an incomplete record at offset {last[-1].offset}" in r.stderr
+    # Out of order: the second file given starts before the first one ends.
+    r = corral_cli("log", "verify", copies[2], copies[0])
+    assert r.returncode == 1 and f"{copies[0]}: first zxid" in r.stderr and f"at the end of {copies[2]}" in r.stderr
 
 
 def test_log_tools_on_bad_header_and_missing_file(history, tmp_path):
@@ -356,25 +386,57 @@ def test_plan_edge_cases(tmp_path, snaps, logs, retain, doomed):
     assert sorted(p.name for p in plan(d, d, retain)) == sorted(doomed)
 
 
+def _dead_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_stale_temps_removed_at_startup_only_when_their_writer_is_gone(tmp_path):
+    """A kill during a snapshot (or during a SNAP download) leaves a temp file; the next start removes it,
+    but never one a live writer (a server's snapshot child still finishing) is writing."""
+    data = tmp_path / "d"
+    live = f"snapshot.60.{os.getpid()}.tmp"
+    stale = ["snapshot.15.tmp", f"snapshot.70.{_dead_pid()}.tmp", "snapshot.incoming.tmp"]
+    _files(data, [0x10], [0x1], extra=(live, *stale))
+    removed = remove_stale_temps(data)
+    assert sorted(p.name for p in removed) == sorted(stale)
+    assert sorted(os.listdir(data / "version-2")) == sorted(["snapshot.10", "log.1", live])
+
+
+def test_snapshot_temp_names_carry_the_writer():
+    """Two writers of one zxid (an orphaned child and a restarted server) never share a temp file."""
+    final = Path("/x/snapshot.1a")
+    tmp = snapshot_temp(final)
+    assert tmp.name == f"snapshot.1a.{os.getpid()}.tmp"
+    assert parse_snapshot_temp(tmp.name) == (0x1A, os.getpid())
+    assert parse_snapshot_temp("snapshot.1a.tmp") == (0x1A, None)
+    for name in ("snapshot.1a", "snapshot.zz.tmp", "snapshot.1a.x.tmp", "log.1.tmp", "snapshot.1.2.3.tmp"):
+        assert parse_snapshot_temp(name) is None, name
+
+
 def test_storage_purge_now_matches_plan(tmp_path):
     """`Storage.purge_now()` — what autopurge runs — deletes exactly what `plan` lists, in both dirs."""
     data, logs = tmp_path / "data", tmp_path / "logs"
-    # snapshot.15.tmp is a leftover of an interrupted snapshot; snapshot.60.tmp is newer than every
-    # complete snapshot, i.e. being written right now, and must survive a purge.
-    _files(data, [0x10, 0x20, 0x30, 0x40, 0x50], [], extra=("snapshot.15.tmp", "snapshot.60.tmp"))
+    # snapshot.15.tmp is a leftover of an interrupted snapshot (old name, no writer); snapshot.70.<dead>.tmp
+    # one whose writer died; snapshot.60.<pid>.tmp is newer than every complete snapshot and its writer
+    # (this process) alive, i.e. being written right now, and must survive a purge.
+    live, dead = f"snapshot.60.{os.getpid()}.tmp", f"snapshot.70.{_dead_pid()}.tmp"
+    _files(data, [0x10, 0x20, 0x30, 0x40, 0x50], [], extra=("snapshot.15.tmp", live, dead))
     _files(logs, [], [0x1, 0x11, 0x21, 0x31, 0x41, 0x51])
     cfg = ServerConfig(data_dir=data, data_log_dir=logs, snap_retain_count=3)
     expected = {str(p) for p in plan(data, logs, 3)}
     assert {Path(p).name for p in expected} == {"snapshot.10", "snapshot.20", "log.1", "log.11",
-                                                "snapshot.15.tmp"}
-    assert (data / "version-2" / "snapshot.60.tmp").exists()
+                                                "snapshot.15.tmp", dead}
+    assert (data / "version-2" / live).exists()
     storage = Storage(cfg)
     try:
         deleted = {str(p) for p in storage.purge_now()}
     finally:
         storage.close()
     assert deleted == expected and not any(Path(p).exists() for p in deleted)
-    assert sorted(os.listdir(data / "version-2")) == ["snapshot.30", "snapshot.40", "snapshot.50", "snapshot.60.tmp"]
+    assert sorted(os.listdir(data / "version-2")) == ["snapshot.30", "snapshot.40", "snapshot.50", live]
     assert sorted(os.listdir(logs / "version-2")) == ["log.21", "log.31", "log.41", "log.51"]
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import click
 
+from ..processes import alive
+
 STATE = "state.json"
 DIR_OPTION = click.option("--dir", "base", default="./ensemble", show_default=True,
                           type=click.Path(file_okay=False, path_type=Path))
@@ -50,16 +52,6 @@ def _four(port: int, cmd: str, timeout: float = 1.0) -> str:
         return ""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _mode(port: int) -> str:
     for line in _four(port, "srvr").splitlines():
         if line.startswith("Mode: "):
@@ -81,7 +73,7 @@ def ensemble_cmd() -> None:
 def up(count: int, base: Path, observers: int, tick_time: int, wait: float) -> None:
     """Write configs for COUNT members (+ observers) and start them."""
     base = base.resolve()
-    if (base / STATE).exists() and any(_alive(m["pid"]) for m in json.loads((base / STATE).read_text())["members"]):
+    if (base / STATE).exists() and any(alive(m["pid"]) for m in json.loads((base / STATE).read_text())["members"]):
         click.echo(f"an ensemble from {base} is still running: `corral ensemble down --dir {base}` first", err=True)
         sys.exit(1)
     total = count + observers
@@ -123,7 +115,7 @@ def _print_status(members: list[dict]) -> None:
         for line in _four(m["client_port"], "srvr").splitlines():
             if line.startswith("Zxid: "):
                 zxid = line[6:]
-        state = _mode(m["client_port"]) if _alive(m["pid"]) else "stopped"
+        state = _mode(m["client_port"]) if alive(m["pid"]) else "stopped"
         click.echo(f"{m['id']:>3} {state:<12} {m['client_port']:>11} {m['pid']:>8}  {zxid}")
 
 
@@ -148,17 +140,17 @@ def down(base: Path) -> None:
     """Stop the members `up` started (SIGTERM, then SIGKILL after 10 s). Data stays in --dir."""
     members = _load(base)
     for m in members:
-        if _alive(m["pid"]):
+        if alive(m["pid"]):
             os.kill(m["pid"], signal.SIGTERM)
     deadline = time.monotonic() + 10
     for m in members:
-        while _alive(m["pid"]) and time.monotonic() < deadline:
+        while alive(m["pid"]) and time.monotonic() < deadline:
             try:
                 if os.waitpid(m["pid"], os.WNOHANG)[0]:
                     break
             except ChildProcessError:
                 pass
             time.sleep(0.1)
-        if _alive(m["pid"]):
+        if alive(m["pid"]):
             os.kill(m["pid"], signal.SIGKILL)
         click.echo(f"stopped member {m['id']} (pid {m['pid']})")

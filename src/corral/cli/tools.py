@@ -46,17 +46,28 @@ def log_cmd() -> None:
     """Inspect transaction log files (log.<zxid>)."""
 
 
-def _scan_or_exit(path: Path):
+def _is_last_log(path: Path) -> bool:
+    """Whether `path` is the newest log of its directory: only there can a torn tail be legitimate
+    (the server was killed mid-write); damage in any older file is corruption."""
+    from ..persistence.files import LOG_PREFIX, list_files, zxid_of
+
+    z = zxid_of(path.name, LOG_PREFIX)
+    if z is None:
+        return True
+    return not any(other > z for other, _ in list_files(path.resolve().parent, LOG_PREFIX))
+
+
+def _scan_log(path: Path):
+    """(records, torn offset or None) of one log file, or None after printing why it cannot be read."""
     from ..persistence.txnlog import LogCorruptError, scan
 
     try:
-        return scan(path, last_file=True)
+        return scan(path, last_file=_is_last_log(path))
     except LogCorruptError as e:
         click.echo(f"corral: {e}", err=True)
-        sys.exit(1)
     except OSError as e:
         click.echo(f"corral: cannot read {path}: {e.strerror}", err=True)
-        sys.exit(2)
+    return None
 
 
 @log_cmd.command("dump")
@@ -67,7 +78,11 @@ def log_dump(files: tuple[Path, ...]) -> None:
 
     status = 0
     for path in files:
-        records, torn = _scan_or_exit(path)
+        scanned = _scan_log(path)
+        if scanned is None:
+            status = 1
+            continue
+        records, torn = scanned
         click.echo(f"ZooKeeper Transactional Log File with dbid 0 txnlog format version 2 ({path})")
         for i, rec in enumerate(records, 1):
             hdr, txn = decode_txn_payload(rec.payload)
@@ -86,10 +101,25 @@ def log_dump(files: tuple[Path, ...]) -> None:
 @log_cmd.command("verify")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def log_verify(files: tuple[Path, ...]) -> None:
-    """Check every record's checksum and zxid order."""
+    """Check every record's checksum and zxid order, in each file and across the files given.
+
+    Every file is checked even after a bad one; the exit status is 1 if any was bad. A torn tail is
+    reported as such only in the newest log of its directory (elsewhere it is corruption).
+    """
     status = 0
+    prev: tuple[Path, int] | None = None
     for path in files:
-        records, torn = _scan_or_exit(path)
+        scanned = _scan_log(path)
+        if scanned is None:
+            status = 1
+            continue
+        records, torn = scanned
+        if records and prev is not None and records[0].zxid <= prev[1]:
+            click.echo(f"corral: {path}: first zxid 0x{records[0].zxid:x} does not follow "
+                       f"0x{prev[1]:x} at the end of {prev[0]}", err=True)
+            status = 1
+        if records:
+            prev = (path, records[-1].zxid)
         if torn is not None:
             click.echo(f"{path}: {len(records)} valid records, then an incomplete record at offset {torn}", err=True)
             status = 1

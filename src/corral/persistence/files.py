@@ -31,6 +31,31 @@ def zxid_of(name: str, prefix: str) -> int | None:
         return None
 
 
+TMP_SUFFIX = ".tmp"
+
+
+def snapshot_temp(final: Path) -> Path:
+    """The temp name a snapshot is written under: `snapshot.<zxid>.<pid>.tmp`.
+
+    The writer's pid is in the name so that two writers of the same zxid (a snapshot child orphaned by a
+    killed server, and the restarted server's startup snapshot) never write into one file.
+    """
+    return final.with_name(f"{final.name}.{os.getpid()}{TMP_SUFFIX}")
+
+
+def parse_snapshot_temp(name: str) -> tuple[int, int | None] | None:
+    """(zxid, writer pid or None) of a snapshot temp file name, or None if `name` is not one."""
+    if not (name.startswith(SNAP_PREFIX) and name.endswith(TMP_SUFFIX)):
+        return None
+    parts = name[len(SNAP_PREFIX):-len(TMP_SUFFIX)].split(".")
+    try:
+        zxid = int(parts[0], 16)
+        pid = int(parts[1]) if len(parts) == 2 else None
+    except ValueError:
+        return None
+    return (zxid, pid) if len(parts) <= 2 else None
+
+
 def list_files(directory: Path, prefix: str) -> list[tuple[int, Path]]:
     """(zxid, path) of every `prefix<hex>` file, oldest first."""
     out = []

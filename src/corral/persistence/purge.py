@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .files import LOG_PREFIX, SNAP_PREFIX, list_files, version_dir, zxid_of
+from ..processes import alive
+from .files import LOG_PREFIX, SNAP_PREFIX, TMP_SUFFIX, list_files, parse_snapshot_temp, version_dir
 
 log = logging.getLogger("corral.purge")
 
@@ -29,14 +30,40 @@ def plan(data_dir: Path, log_dir: Path, retain: int) -> list[Path]:
         if z <= oldest_kept:
             keep_from = i
     doomed += [p for _, p in logs[:keep_from]]
-    # Leftover temp files of interrupted snapshots — only those older than the newest complete one:
-    # a snapshot being written right now is always newer and must not be pulled from under its child.
+    # Leftover temp files of interrupted snapshots: those older than the newest complete one, or whose
+    # writer is gone. A snapshot being written right now is newer and its writer alive, so it stays.
     newest = snaps[-1][0]
-    for tmp in sorted(version_dir(data_dir).glob(f"{SNAP_PREFIX}*.tmp")):
-        z = zxid_of(tmp.name[:-len(".tmp")], SNAP_PREFIX)
-        if z is not None and z < newest:
-            doomed.append(tmp)
+    doomed += [p for p, z, pid in _temps(data_dir) if z < newest or not alive(pid)]
     return doomed
+
+
+def _temps(data_dir: Path) -> list[tuple[Path, int, int | None]]:
+    out = []
+    for p in sorted(version_dir(data_dir).glob(f"{SNAP_PREFIX}*{TMP_SUFFIX}")):
+        parsed = parse_snapshot_temp(p.name)
+        if parsed is not None:
+            out.append((p, parsed[0], parsed[1]))
+    return out
+
+
+def remove_stale_temps(data_dir: Path) -> list[Path]:
+    """At startup: delete snapshot temp files whose writer is gone (a crash mid-snapshot, a torn SNAP).
+
+    Nothing else writes in this data dir before the server starts, so the only live writer a temp file
+    can have is a snapshot child still finishing for a server that was killed; its file is left alone.
+    """
+    gone = []
+    for p in version_dir(data_dir).glob(f"{SNAP_PREFIX}*{TMP_SUFFIX}"):
+        parsed = parse_snapshot_temp(p.name)
+        if parsed is not None and alive(parsed[1]):
+            continue
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            continue
+        log.info("event=stale_temp_removed file=%s", p)
+        gone.append(p)
+    return gone
 
 
 def purge(data_dir: Path, log_dir: Path, retain: int) -> list[Path]:

@@ -23,7 +23,7 @@ from ..protocol import DecodeError, FileHeader
 from ..protocol.jute import read_buffer, read_ustring
 from ..tree import DataTree, Node
 from ..tree.acl import OPEN_ACL_UNSAFE, AclList
-from .files import FORMAT_VERSION, SNAP_MAGIC, SNAP_PREFIX, fsync_dir
+from .files import FORMAT_VERSION, SNAP_MAGIC, SNAP_PREFIX, fsync_dir, snapshot_temp
 
 _Q = struct.Struct(">q")
 _I = struct.Struct(">i")
@@ -49,11 +49,14 @@ def _buf(b: bytes | None) -> bytes:
     return b"\xff\xff\xff\xff" if b is None else _I.pack(len(b)) + b
 
 
+INCOMING_TEMP = "snapshot.incoming.tmp"
+
+
 def write_snapshot(tree: DataTree, directory: Path, progress: Callable[[int], None] | None = None) -> Path:
     """Serialise `tree` to `snapshot.<zxid>`: written to a temp file, fsynced, renamed into place."""
     zxid = tree.last_zxid
     final = Path(directory) / f"{SNAP_PREFIX}{zxid:x}"
-    tmp = final.with_name(final.name + ".tmp")
+    tmp = snapshot_temp(final)
     with open(tmp, "wb", buffering=0) as f:
         serialize(tree, f, progress)
         os.fsync(f.fileno())
@@ -71,7 +74,7 @@ def snapshot_bytes(tree: DataTree) -> bytes:
 
 def install_snapshot(data: bytes, directory: Path) -> tuple[DataTree, Path]:
     """Verify and load a snapshot received from the leader, and keep it as this server's newest."""
-    tmp = Path(directory) / "snapshot.incoming.tmp"
+    tmp = Path(directory) / INCOMING_TEMP
     tmp.write_bytes(data)
     tree = read_snapshot(tmp)
     final = Path(directory) / f"{SNAP_PREFIX}{tree.last_zxid:x}"

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 
 from ..persistence import Recovered, recover
+from ..persistence.purge import remove_stale_temps
 from ..protocol import CloseSessionTxn, ConnectRequest, DeleteContainerRequest, DeleteRequest, OpCode, Record, TxnHeader
 from ..tree import ApplyResult, DataTree
 from ..tree.datatree import CONTAINER_OWNER
@@ -80,6 +81,7 @@ class CorralServer:
         if ensemble:
             server_id = read_myid(config)
         if persist:
+            remove_stale_temps(config.data_dir)
             self.recovered = recover(config.data_dir, config.log_dir, replay=not ensemble)
             self.tree = self.recovered.tree
             self.storage = Storage(config)

@@ -9,11 +9,13 @@ and the image needs no fuzzy-replay reasoning. Redis takes its RDB snapshots the
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import queue
 import random
 import resource
+import signal
 import threading
 import time
 from pathlib import Path
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from .config import ServerConfig
 
 log = logging.getLogger("corral.storage")
+_PR_SET_PDEATHSIG = 1
 
 
 class Storage:
@@ -44,6 +47,7 @@ class Storage:
         self._thread.start()
         self.since_snapshot = 0
         self.snapshot_pid: int | None = None
+        self._waiter: threading.Thread | None = None
         self.snapshot_started = 0.0
         self.last_snapshot_zxid = -1
         self.snapshots_taken = 0
@@ -116,10 +120,14 @@ class Storage:
         self.writer.roll()
         zxid = tree.last_zxid
         t0 = time.perf_counter()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # child: serialise and leave without running any of the parent's cleanup
             code = 1
             try:
+                # Die with the server: an orphaned child would keep writing a snapshot for a server
+                # that is gone (and hold memory) while its restarted successor works in the same dir.
+                _die_with_parent(parent)
                 # Drop the inherited sockets (listener, clients) so that a killed server's port is free
                 # at once for its restart; the child needs only the file it is about to create.
                 os.closerange(3, max(65536, resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
@@ -135,13 +143,19 @@ class Storage:
         log.info("event=snapshot_started zxid=0x%x nodes=%d child=%d fork_ms=%.1f", zxid, len(tree.nodes), pid,
                  fork_ms)
         loop = asyncio.get_running_loop()
-        threading.Thread(target=self._wait_child, args=(loop, pid, zxid), daemon=True,
-                         name="corral-snapshot-wait").start()
+        # The only waitpid on this child: close() joins this thread instead of reaping the child itself.
+        self._waiter = threading.Thread(target=self._wait_child, args=(loop, pid, zxid), daemon=True,
+                                        name="corral-snapshot-wait")
+        self._waiter.start()
 
     def _wait_child(self, loop: asyncio.AbstractEventLoop, pid: int, zxid: int) -> None:
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
-        loop.call_soon_threadsafe(self._snapshot_done, pid, zxid, code)
+        try:
+            loop.call_soon_threadsafe(self._snapshot_done, pid, zxid, code)
+        except RuntimeError:  # the loop is closed: the server is shutting down
+            self.snapshot_pid = None
+            log.info("event=snapshot_finished_at_shutdown zxid=0x%x exit=%d", zxid, code)
 
     def _snapshot_done(self, pid: int, zxid: int, code: int) -> None:
         self.snapshot_pid = None
@@ -176,16 +190,27 @@ class Storage:
         self.run_sync(self.writer.close)
         self._jobs.put(None)
         self._thread.join(10)
-        if wait_snapshot and self.snapshot_pid is not None:
-            try:
-                os.waitpid(self.snapshot_pid, 0)
-            except ChildProcessError:
-                pass
+        if wait_snapshot and self._waiter is not None:
+            self._waiter.join()
 
     def metrics(self) -> list[tuple[str, object]]:
         return [("zk_fsync_count", self.writer.fsyncs), ("zk_txnlog_appended", self.writer.appended),
                 ("zk_snapshots_taken", self.snapshots_taken), ("zk_last_snapshot_fork_ms", round(self.last_fork_ms, 1)),
                 ("zk_max_snapshot_fork_ms", round(self.max_fork_ms, 1))]
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG).
+
+    If the parent is already gone by the time the request is made, leave at once.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: nothing to ask for
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _settle(fut: asyncio.Future, result: object, exc: BaseException | None) -> None:
