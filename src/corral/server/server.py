@@ -17,7 +17,7 @@ from ..protocol import CloseSessionTxn, ConnectRequest, DeleteContainerRequest, 
 from ..tree import ApplyResult, DataTree
 from ..tree.datatree import CONTAINER_OWNER
 from ..txn import Preparer
-from . import fourletter
+from . import fourletter, memory
 from .config import ConfigError, ServerConfig
 from .connection import CLOSED, ClientConnection
 from .ensemble import ForwardedRequest, QuorumHost
@@ -82,7 +82,8 @@ class CorralServer:
             server_id = read_myid(config)
         if persist:
             remove_stale_temps(config.data_dir)
-            self.recovered = recover(config.data_dir, config.log_dir, replay=not ensemble)
+            with memory.bulk_load():
+                self.recovered = recover(config.data_dir, config.log_dir, replay=not ensemble)
             self.tree = self.recovered.tree
             self.storage = Storage(config)
         else:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from ..persistence import TxnLogWriter, purge, write_snapshot
 from ..persistence.files import version_dir
+from . import memory
 
 if TYPE_CHECKING:
     from ..tree import DataTree
@@ -121,10 +122,12 @@ class Storage:
         zxid = tree.last_zxid
         t0 = time.perf_counter()
         parent = os.getpid()
+        memory.before_fork()
         pid = os.fork()
         if pid == 0:  # child: serialise and leave without running any of the parent's cleanup
             code = 1
             try:
+                memory.in_child()
                 # Die with the server: an orphaned child would keep writing a snapshot for a server
                 # that is gone (and hold memory) while its restarted successor works in the same dir.
                 _die_with_parent(parent)

@@ -96,7 +96,6 @@ class Node:
         "aversion",
         "children",
         "ctime",
-        "current_cversion",
         "cversion",
         "czxid",
         "data",
@@ -176,22 +175,6 @@ class DataTree:
         return node
 
     # ---- reads ----------------------------------------------------------------------------
-
-    def load_node(self, path: str, node: Node) -> None:
-        """Insert a node read from a snapshot (parents come first, in pre-order)."""
-        node.acl = aclmod.intern(node.acl)
-        self.nodes[path] = node
-        if path != "/":
-            i = path.rfind("/")
-            self.nodes[path[:i] if i > 0 else "/"].children.add(path[i + 1:])
-        self.data_size += len(path) + len(node.data or b"")
-        owner = node.ephemeral_owner
-        if is_ephemeral_owner(owner):
-            self.ephemerals.setdefault(owner, set()).add(path)
-        elif owner:
-            self.containers.add(path)
-        if path.startswith(QUOTA_ROOT + "/") and path.endswith("/" + LIMIT_NODE):
-            self.quota_roots.add(path[len(QUOTA_ROOT):-len(LIMIT_NODE) - 1])
 
     def get(self, path: str) -> Node | None:
         return self.nodes.get(path)
