@@ -160,6 +160,44 @@ async def test_get_and_set_data(server, base):
             await zk.get_data(f"{base}/nope")
 
 
+async def test_null_data_and_keep_null(server, base):
+    """ZooKeeper stores null and empty data differently (zkCli prints `null` for the first): create(None)
+    sends a null buffer; get_data folds it to b"" unless keep_null, which tells the two apart."""
+    async with connect(server) as zk:
+        await zk.create(base)
+        await zk.create(f"{base}/null", None)
+        await zk.create(f"{base}/empty", b"")
+        assert await zk.get_data(f"{base}/null") == (b"", (await zk.exists(f"{base}/null")))
+        null, st = await zk.get_data(f"{base}/null", keep_null=True)
+        empty, _ = await zk.get_data(f"{base}/empty", keep_null=True)
+        assert null is None and st.dataLength == 0
+        assert empty == b""
+
+
+async def test_get_ephemerals_all_children_number_and_who_am_i(server, base):
+    """The 3.6+/3.7+ calls: this session's ephemerals by prefix (chroot-relative), the descendant count,
+    and the identities the server holds for the session (ip, then each add_auth)."""
+    async with connect(server) as root:
+        await root.create(base)
+        async with connect(server, chroot=base) as zk, connect(server) as other:
+            await zk.create("/a")
+            await zk.create("/a/e1", mode=CreateMode.EPHEMERAL)
+            await zk.create("/a/b")
+            await zk.create("/a/b/e2", mode=CreateMode.EPHEMERAL)
+            await zk.create("/x-e3", mode=CreateMode.EPHEMERAL)
+            await other.create(f"{base}/theirs", mode=CreateMode.EPHEMERAL)
+            assert sorted(await zk.get_ephemerals()) == ["/a/b/e2", "/a/e1", "/x-e3"]
+            assert sorted(await zk.get_ephemerals("/a")) == ["/a/b/e2", "/a/e1"]
+            assert await zk.get_ephemerals("/nothing") == []
+            assert await zk.get_all_children_number("/a") == 3
+            assert await zk.get_all_children_number("/") == 6  # and the other session's node
+            with pytest.raises(NoNodeError):
+                await zk.get_all_children_number("/nope")
+            assert await zk.who_am_i() == [("ip", "127.0.0.1")]
+            await zk.add_auth("digest", "alice:secret")
+            assert sorted(await zk.who_am_i()) == [("digest", "alice"), ("ip", "127.0.0.1")]
+
+
 async def test_get_children_with_and_without_stat(server, base):
     async with connect(server) as zk:
         await zk.create(base)

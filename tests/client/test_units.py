@@ -104,7 +104,7 @@ def test_watch_registry_materialize_rules():
     assert len(reg) == 0
     reg.add(DATA, "/x", a)
     reg.add(EXIST, "/z", b)
-    assert reg.paths() == (["/x"], ["/z"], [])
+    assert reg.paths() == (["/x"], ["/z"], [], [], [])
     assert reg.drain() == [a, b] and len(reg) == 0
 
 
@@ -151,7 +151,7 @@ def test_watched_event_prints_like_java():
     ev = WatchedEvent(EventType.NodeDataChanged, KeeperState.SyncConnected, "/a")
     assert str(ev) == "WatchedEvent state:SyncConnected type:NodeDataChanged path:/a"
     assert str(WatchedEvent(EventType.None_, KeeperState.Expired, None)) == \
-        "WatchedEvent state:Expired type:None path:None"
+        "WatchedEvent state:Expired type:None path:null"
 
 
 def test_client_derives_timeouts_from_the_session_timeout():

@@ -17,8 +17,11 @@ from corral.client import (
     DataSnapshot,
     EventType,
     KeeperState,
+    NoWatcherError,
     WatchedEvent,
+    WatcherType,
 )
+from tests.client.proxy import Proxy
 
 WAIT = 10.0
 
@@ -215,3 +218,114 @@ async def test_iterators_end_when_the_client_closes(server, base):
     # Pending one-shot callbacks hear about the end of the session instead of hanging forever.
     e = await ev.next()
     assert (e.type, e.state, e.path) == (EventType.None_, KeeperState.Closed, None)
+
+
+# ---- persistent and recursive watches (addWatch), removeWatches -------------------------------------
+
+async def _events(ev: Events, n: int) -> list[tuple[EventType, str | None]]:
+    return [(e.type, e.path) for e in [await ev.next() for _ in range(n)]]
+
+
+async def test_persistent_watch_sees_every_event_of_its_node_and_stays(server, base):
+    async with connect(server) as zk, connect(server) as writer:
+        ev = Events()
+        await zk.add_watch(base, ev)  # the node need not exist yet
+        await writer.create(base, b"0")
+        await writer.set_data(base, b"1")
+        await writer.create(f"{base}/c")
+        await writer.set_data(f"{base}/c", b"x")  # a child's data: not this node's event
+        await writer.delete(f"{base}/c")
+        await writer.delete(base)
+        await writer.create(base)
+        assert await _events(ev, 6) == [
+            (EventType.NodeCreated, base), (EventType.NodeDataChanged, base),
+            (EventType.NodeChildrenChanged, base), (EventType.NodeChildrenChanged, base),
+            (EventType.NodeDeleted, base), (EventType.NodeCreated, base)]
+        assert await ev.none_within(zk, base)
+
+
+async def test_recursive_watch_sees_the_subtree_but_no_child_events(server, base):
+    """NodeCreated/NodeDataChanged/NodeDeleted for the node and every descendant. A NodeChildrenChanged
+    that the server sends for a one-shot child watch of the same session goes to that watcher only."""
+    async with connect(server) as zk, connect(server) as writer:
+        await writer.create(base)
+        ev, child = Events(), Events()
+        await zk.add_watch(base, ev, recursive=True)
+        await writer.create(f"{base}/a")
+        await zk.get_children(f"{base}/a", watch=child)
+        await writer.create(f"{base}/a/b", b"0")
+        await writer.set_data(f"{base}/a/b", b"1")
+        await writer.delete(f"{base}/a/b")
+        await writer.set_data(base, b"top")
+        assert await _events(ev, 5) == [
+            (EventType.NodeCreated, f"{base}/a"), (EventType.NodeCreated, f"{base}/a/b"),
+            (EventType.NodeDataChanged, f"{base}/a/b"), (EventType.NodeDeleted, f"{base}/a/b"),
+            (EventType.NodeDataChanged, base)]
+        assert await ev.none_within(zk, base)
+        assert (await child.next()).type == EventType.NodeChildrenChanged
+
+
+async def test_persistent_watches_survive_a_reconnect(server, base):
+    """After the connection drops, SetWatches2 re-registers persistent and recursive watches."""
+    p1, p2 = await Proxy(server.port).start(), await Proxy(server.port).start()
+    try:
+        async with Client(f"{p1.hosts},{p2.hosts}", timeout=10, randomize_hosts=False) as zk, \
+                connect(server) as writer:
+            await writer.create(base)
+            await writer.create(f"{base}/r")
+            plain, rec = Events(), Events()
+            # Different paths: Apache 3.8 keeps one mode per path and connection (ZOOKEEPER-4466).
+            await zk.add_watch(base, plain)
+            await zk.add_watch(f"{base}/r", rec, recursive=True)
+            sid = zk.session_id
+            await p1.stop()
+            for _ in range(int(WAIT / 0.01)):  # bounded: until the client has moved on to p2
+                if p2.connections:
+                    break
+                await asyncio.sleep(0.01)
+            await zk.wait_connected(WAIT)
+            await zk.sync(base)  # the re-registration went out before this request
+            assert zk.session_id == sid and p2.connections == 1
+            await writer.set_data(base, b"after")
+            await writer.create(f"{base}/kid")
+            await writer.create(f"{base}/r/x")
+            await writer.set_data(f"{base}/r", b"r")
+            assert await _events(plain, 2) == [(EventType.NodeDataChanged, base),
+                                               (EventType.NodeChildrenChanged, base)]
+            assert await _events(rec, 2) == [(EventType.NodeCreated, f"{base}/r/x"),
+                                             (EventType.NodeDataChanged, f"{base}/r")]
+            assert await plain.none_within(zk, base)
+    finally:
+        await p1.stop()
+        await p2.stop()
+
+
+async def test_remove_watches_by_type(server, base):
+    """removeAllWatches: the server drops its watches, each local watcher gets a *WatchRemoved event,
+    nothing fires afterwards; with no watch left the server answers NoWatcher; `local` skips the server."""
+    async with connect(server) as zk, connect(server) as writer:
+        await zk.create(base)
+        data, kids = Events(), Events()
+        await zk.get_data(base, watch=data)
+        await zk.get_children(base, watch=kids)
+        await zk.remove_watches(base, WatcherType.Children)
+        assert await _events(kids, 1) == [(EventType.ChildWatchRemoved, base)]
+        await zk.remove_watches(base, WatcherType.Data)
+        assert await _events(data, 1) == [(EventType.DataWatchRemoved, base)]
+        await writer.create(f"{base}/c")
+        await writer.set_data(base, b"1")
+        assert await data.none_within(zk, base) and kids.queue.empty()
+        with pytest.raises(NoWatcherError):
+            await zk.remove_watches(base)
+        persistent = Events()
+        await zk.add_watch(base, persistent)
+        await zk.remove_watches(base, WatcherType.Any)
+        assert await _events(persistent, 1) == [(EventType.PersistentWatchRemoved, base)]
+        await writer.set_data(base, b"2")
+        assert await persistent.none_within(zk, base)
+        one_shot = Events()
+        await zk.exists(base, watch=one_shot)
+        await zk.remove_watches(base, local=True)  # the server keeps its watch; its event finds no one
+        assert await _events(one_shot, 1) == [(EventType.DataWatchRemoved, base)]
+        await writer.set_data(base, b"3")
+        assert await one_shot.none_within(zk, base)

@@ -146,6 +146,27 @@ def test_commands_and_errors_match_zkcli(zkcli, any_server):
     assert "WATCHER" not in _segment(tr, "create /silent"), "printwatches off must silence events"
 
 
+# Persistent and recursive watches (addWatch) and their removal (removewatches), with zkCli 3.8's options.
+WATCH_COMMANDS = [
+    "create /w", "addWatch /w", "create /w/a x", "set /w/a y", "delete /w/a", "set /w top",
+    "addWatch -m PERSISTENT /p", "create /p", "create /p/c", "set /p/c deep", "set /p z", "delete /p/c",
+    "addWatch -m persistent_recursive /r", "create /r",
+    "addWatch -m bogus /p", "addWatch", "addWatch /a /b", "addWatch -m",
+    "removewatches /w", "set /w after", "removewatches /nothing", "removewatches", "removewatches bad",
+    "get -w /w", "removewatches /w -c", "removewatches /w -d", "set /w x",
+    "ls -w /w", "stat -w /w", "removewatches /w -a", "create /w/b",
+    "get -w /p", "removewatches /p -l", "set /p local",
+    "removewatches /p -x",
+]
+
+
+def test_add_and_remove_watches_match_zkcli(zkcli, any_server):
+    """addWatch (persistent, recursive, bad modes) and removewatches (-c -d -a -l, NoWatcher): the same
+    output, errors and events — including the *WatchRemoved events the client delivers — as zkCli."""
+    tr = _compare(zkcli, any_server, WATCH_COMMANDS)
+    assert "type:NodeDataChanged path:/w/a" in render(tr)
+
+
 def test_ephemerals_and_session_owner_match_zkcli(zkcli, any_server):
     """getEphemerals lists this session's ephemeral nodes by prefix; ephemeralOwner shows the session.
 

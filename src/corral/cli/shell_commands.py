@@ -41,7 +41,7 @@ from ..client import (
     SyncClient,
     WatchedEvent,
 )
-from ..protocol import Err
+from ..protocol import Err, WatcherType
 from .shell_format import (
     CliError,
     OptionSpec,
@@ -56,7 +56,6 @@ from .shell_format import (
     stat_lines,
     validate_path,
 )
-from .shell_ops import get_all_children_number, get_data_raw, get_ephemerals, who_am_i
 
 __all__ = ["COMMANDS", "ZkShell"]
 
@@ -64,6 +63,8 @@ T = TypeVar("T")
 
 # Command → option string, as `zkCli help` lists them (plus corral's `help`).
 COMMANDS: dict[str, str] = {
+    "addWatch": "[-m mode] path # optional mode is one of [PERSISTENT, PERSISTENT_RECURSIVE] - default is "
+                "PERSISTENT_RECURSIVE",
     "addauth": "scheme auth",
     "close": "",
     "connect": "host:port",
@@ -80,6 +81,7 @@ COMMANDS: dict[str, str] = {
     "printwatches": "on|off",
     "quit": "",
     "redo": "cmdno",
+    "removewatches": "path [-c|-d|-a] [-l]",
     "set": "[-s] [-v version] path data",
     "setAcl": "[-s] [-v version] [-R] path acl",
     "stat": "[-w] path",
@@ -100,6 +102,12 @@ _DELETEALL_OPTS = [OptionSpec("b", True, "batch size")]
 _GETACL_OPTS = [OptionSpec("s", False, "stats")]
 _SETACL_OPTS = [OptionSpec("s", False, "stats"), OptionSpec("v", True, "version"),
                 OptionSpec("R", False, "recursive")]
+_ADDWATCH_OPTS = [OptionSpec("m", True, "")]
+_REMOVEWATCHES_OPTS = [OptionSpec("c", False, "child watcher type"), OptionSpec("d", False, "data watcher type"),
+                       OptionSpec("p", False, "persistent watcher type"),
+                       OptionSpec("r", False, "persistent recursive watcher type"),
+                       OptionSpec("a", False, "any watcher type"),
+                       OptionSpec("l", False, "remove locally when there is no server connection")]
 _NO_OPTS: list[OptionSpec] = []
 
 _MAX_TTL = 0xFF_FFFF_FFFF
@@ -145,10 +153,7 @@ def _java_decode(text: str) -> int:
 
 def event_text(event: WatchedEvent) -> str:
     """Java's WatchedEvent.toString(): `WatchedEvent state:SyncConnected type:NodeCreated path:/x`."""
-    etype = "None" if event.type == EventType.None_ else getattr(event.type, "name", str(event.type))
-    state = getattr(event.state, "name", str(event.state))
-    path = "null" if event.path is None else event.path
-    return f"WatchedEvent state:{state} type:{etype} path:{path}"
+    return str(event)
 
 
 class ZkShell:
@@ -180,7 +185,8 @@ class ZkShell:
         self._ever_connected = False
         self._announce_close = True
         self._dispatch: dict[str, Callable[[list[str]], None]] = {
-            "addauth": self._addauth, "close": self._close, "create": self._create, "delete": self._delete,
+            "addWatch": self._add_watch, "addauth": self._addauth, "removewatches": self._remove_watches,
+            "close": self._close, "create": self._create, "delete": self._delete,
             "deleteall": self._deleteall, "get": self._get, "getAcl": self._get_acl,
             "getAllChildrenNumber": self._get_all_children_number, "getEphemerals": self._get_ephemerals,
             "ls": self._ls, "set": self._set, "setAcl": self._set_acl, "stat": self._stat, "sync": self._sync,
@@ -403,7 +409,7 @@ class ZkShell:
         watch = self._on_watch if p.has("w") else None
         validate_path(path)
         if p.has("R"):
-            self._call(get_data_raw(self._client, path, watch), path)
+            self._call(self._client.get_data(path, watch, keep_null=True), path)
             self.out(f"{path}\n")
             self._visit(path, watch, lambda child: self.out(f"{child}\n"))
             return
@@ -435,6 +441,36 @@ class ZkShell:
                 cb(child)
             stack.extend(reversed(paths))
 
+    def _add_watch(self, words: list[str]) -> None:
+        """AddWatchCommand: a persistent (recursive by default) watch printing through the shell's watcher."""
+        p = parse_options(words, _ADDWATCH_OPTS)
+        if len(p.args) != 2:
+            raise self.usage_error("addWatch")
+        recursive = True
+        if p.has("m"):
+            mode = (p.value("m") or "").upper()
+            if mode not in ("PERSISTENT", "PERSISTENT_RECURSIVE"):
+                raise self.usage_error("addWatch")
+            recursive = mode == "PERSISTENT_RECURSIVE"
+        path = p.args[1]
+        validate_path(path)
+        self._call(self._client.add_watch(path, self._on_watch, recursive), path)
+
+    def _remove_watches(self, words: list[str]) -> None:
+        """RemoveWatchesCommand: removeAllWatches of one type (-c/-d/-p/-r/-a, default any), `-l` locally."""
+        p = parse_options(words, _REMOVEWATCHES_OPTS)
+        if len(p.args) < 2:
+            raise self.usage_error("removewatches")
+        wtype = WatcherType.Any
+        for flag, t in (("c", WatcherType.Children), ("d", WatcherType.Data), ("p", WatcherType.Persistent),
+                        ("r", WatcherType.PersistentRecursive)):
+            if p.has(flag):
+                wtype = t
+                break
+        path = p.args[1]
+        validate_path(path)
+        self._call(self._client.remove_watches(path, wtype, local=p.has("l")), path)
+
     def _get(self, words: list[str]) -> None:
         p = parse_options(words, _GET_OPTS)
         if len(p.args) < 2:
@@ -442,7 +478,8 @@ class ZkShell:
         p = self._compat_watch(words, p, _GET_OPTS, "get", "get [-s] [-w] path")
         path = p.args[1]
         validate_path(path)
-        data, stat = self._call(get_data_raw(self._client, path, self._on_watch if p.has("w") else None), path)
+        watch = self._on_watch if p.has("w") else None
+        data, stat = self._call(self._client.get_data(path, watch, keep_null=True), path)
         self.out(("null" if data is None else data.decode("utf-8", "replace")) + "\n")
         if p.has("s"):
             self.out(stat_lines(stat))
@@ -599,7 +636,7 @@ class ZkShell:
                 except KeeperError as e:
                     self.out(keeper_message(e.code, node))  # zkCli uses print, not println, here
 
-            self._call(get_data_raw(self._client, path), path)
+            self._call(self._client.get_data(path, keep_null=True), path)
             apply(path)
             self._visit(path, None, apply)
             return
@@ -626,7 +663,7 @@ class ZkShell:
         p = parse_options(words, _NO_OPTS)
         prefix = p.args[1] if len(p.args) >= 2 else "/"
         validate_path(prefix)
-        paths = self._call(get_ephemerals(self._client, prefix), prefix)
+        paths = self._call(self._client.get_ephemerals(prefix), prefix)
         self.out("[" + ", ".join(paths) + "]\n")
 
     def _get_all_children_number(self, words: list[str]) -> None:
@@ -635,10 +672,10 @@ class ZkShell:
             raise self.usage_error("getAllChildrenNumber")
         path = p.args[1]
         validate_path(path)
-        self.out(f"{self._call(get_all_children_number(self._client, path), path)}\n")
+        self.out(f"{self._call(self._client.get_all_children_number(path), path)}\n")
 
     def _whoami(self, words: list[str]) -> None:
-        ids = self._call(who_am_i(self._client), None)
+        ids = self._call(self._client.who_am_i(), None)
         self.out("Auth scheme: User\n")
         for scheme, user in ids:
             self.out(f"{scheme}: {user}\n")

@@ -18,11 +18,12 @@ Public names:
   `watch_children`) yielding `DataSnapshot` / `ChildrenSnapshot`; `WatchedEvent` for callbacks.
 * `KeeperError` and one subclass per ZooKeeper error code (`NoNodeError`, `NodeExistsError`, ...),
   `error_for(code, path)`.
-* Protocol values: `CreateMode`, `EventType`, `KeeperState`, `Perms`, records `Stat`, `ACL`, `Id`;
+* Protocol values: `CreateMode`, `EventType`, `WatcherType`, `KeeperState`, `Perms`, records `Stat`, `ACL`, `Id`;
   ACL helpers `OPEN_ACL_UNSAFE`, `READ_ACL_UNSAFE`, `CREATOR_ALL_ACL`, `make_acl`, `digest_acl`, `digest_id`.
 * `parse_connect_string` / `ConnectString` for tools that need the host list or chroot.
 """
 
+from ..protocol import WatcherType
 from .client import Client, StateListener
 from .errors import *  # noqa: F403
 from .errors import __all__ as _errors_all
@@ -79,6 +80,7 @@ __all__ = [
     "Transaction",
     "TransactionResult",
     "WatchedEvent",
+    "WatcherType",
     "Watcher",
     "digest_acl",
     "digest_id",

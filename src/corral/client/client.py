@@ -40,6 +40,8 @@ from ..protocol import (
     ACL,
     DEFAULT_MAX_BUFFER,
     PROTOCOL_VERSION,
+    AddWatchMode,
+    AddWatchRequest,
     AuthPacket,
     ConnectRequest,
     Create2Response,
@@ -50,29 +52,38 @@ from ..protocol import (
     DecodeError,
     DeleteRequest,
     Err,
+    ErrorResponse,
     EventType,
     ExistsRequest,
     ExistsResponse,
     GetACLRequest,
     GetACLResponse,
+    GetAllChildrenNumberRequest,
+    GetAllChildrenNumberResponse,
     GetChildren2Request,
     GetChildren2Response,
     GetChildrenRequest,
     GetChildrenResponse,
     GetDataRequest,
     GetDataResponse,
+    GetEphemeralsRequest,
+    GetEphemeralsResponse,
     InvalidPath,
     KeeperState,
     OpCode,
+    RemoveWatchesRequest,
     SetACLRequest,
     SetACLResponse,
     SetDataRequest,
     SetDataResponse,
     SetWatches,
+    SetWatches2,
     Stat,
     SyncRequest,
     SyncResponse,
     WatcherEvent,
+    WatcherType,
+    WhoAmIResponse,
     Xid,
     parent_of,
     validate_path,
@@ -91,7 +102,17 @@ from .errors import (
 from .hosts import ConnectString, parse_connect_string
 from .transaction import Transaction
 from .types import OPEN_ACL_UNSAFE, SessionState, WatchedEvent
-from .watches import CHILD, DATA, EXIST, Watcher, WatchRegistry
+from .watches import (
+    CHILD,
+    DATA,
+    EXIST,
+    PERSISTENT,
+    RECURSIVE,
+    REMOVAL_EVENT,
+    REMOVAL_TABLES,
+    Watcher,
+    WatchRegistry,
+)
 
 if TYPE_CHECKING:
     from .iterators import ChildrenWatch, DataWatch
@@ -182,7 +203,7 @@ class Client:
         self._connect_wait = timeout if connect_wait is None else connect_wait
         self._max_buffer = max_buffer
         self._initial_auth = [(s, c.encode() if isinstance(c, str) else bytes(c)) for s, c in auth]
-        self._auth: list[tuple[str, bytes]] = []
+        self._auth: list[tuple[str, bytes | None]] = []
         self._info = SessionInfo()
         self._session_id = 0
         self._passwd = b"\0" * 16
@@ -342,23 +363,24 @@ class Client:
     # ---- the Basic API ------------------------------------------------------------------------
 
     @overload
-    async def create(self, path: str, data: bytes = ..., acl: Sequence[ACL] | None = ...,
+    async def create(self, path: str, data: bytes | None = ..., acl: Sequence[ACL] | None = ...,
                      mode: CreateMode | int = ..., *, ttl: int | None = ..., include_stat: Literal[False] = ...,
                      make_parents: bool = ...) -> str: ...
 
     @overload
-    async def create(self, path: str, data: bytes = ..., acl: Sequence[ACL] | None = ...,
+    async def create(self, path: str, data: bytes | None = ..., acl: Sequence[ACL] | None = ...,
                      mode: CreateMode | int = ..., *, ttl: int | None = ..., include_stat: Literal[True],
                      make_parents: bool = ...) -> tuple[str, Stat]: ...
 
-    async def create(self, path: str, data: bytes = b"", acl: Sequence[ACL] | None = None,
+    async def create(self, path: str, data: bytes | None = b"", acl: Sequence[ACL] | None = None,
                      mode: CreateMode | int = CreateMode.PERSISTENT, *, ttl: int | None = None,
                      include_stat: bool = False, make_parents: bool = False) -> str | tuple[str, Stat]:
         """Create a znode and return its actual path (with the sequence suffix for sequential modes).
 
         Args:
             path: the node; for sequential modes it may end in "/" (the suffix is the whole name).
-            data: the node's data (bytes).
+            data: the node's data (bytes), or None for ZooKeeper's null data (reads back as b"",
+                or as None with `get_data(..., keep_null=True)`).
             acl: the node's ACL (default OPEN_ACL_UNSAFE).
             mode: any CreateMode — persistent, ephemeral, (ephemeral) sequential, container,
                 persistent (sequential) with TTL.
@@ -450,16 +472,29 @@ class Client:
             return None
         return resp.stat
 
-    async def get_data(self, path: str, watch: Watcher | None = None) -> tuple[bytes, Stat]:
-        """The node's data and Stat (ZooKeeper's null data reads as b"").
+    @overload
+    async def get_data(self, path: str, watch: Watcher | None = ..., *,
+                       keep_null: Literal[False] = ...) -> tuple[bytes, Stat]: ...
 
-        With `watch`, the callback fires once on NodeDataChanged or NodeDeleted. Raises NoNodeError
-        (no watch is left then; use `exists` to wait for a creation), NoAuthError.
+    @overload
+    async def get_data(self, path: str, watch: Watcher | None = ..., *,
+                       keep_null: Literal[True]) -> tuple[bytes | None, Stat]: ...
+
+    async def get_data(self, path: str, watch: Watcher | None = None, *,
+                       keep_null: bool = False) -> tuple[bytes | None, Stat]:
+        """The node's data and Stat.
+
+        A node created with null data (`create(path, None)`) reads as b"" unless `keep_null`, which
+        returns None for it, as zkCli distinguishes `null` from an empty value. With `watch`, the
+        callback fires once on NodeDataChanged or NodeDeleted. Raises NoNodeError (no watch is left
+        then; use `exists` to wait for a creation), NoAuthError.
         """
         spath = self._server_path(path)
         hook = self._watch_hook(spath, watch, kind=DATA) if watch is not None else None
         resp = await self._call(OpCode.getData, GetDataRequest(spath, watch is not None),
                                 GetDataResponse.deserialize, path, hook)
+        if keep_null:
+            return resp.data, resp.stat
         return resp.data or b"", resp.stat
 
     async def set_data(self, path: str, data: bytes, version: int = -1) -> Stat:
@@ -523,14 +558,15 @@ class Client:
                                 SetACLResponse.deserialize, path)
         return resp.stat
 
-    async def add_auth(self, scheme: str, credential: str | bytes) -> None:
+    async def add_auth(self, scheme: str, credential: str | bytes | None) -> None:
         """Add credentials to the session, e.g. `add_auth("digest", "user:password")`.
 
         They are remembered and re-sent after every reconnect. A rejected credential (unknown scheme)
         makes the server close the connection: the session turns AUTH_FAILED and this raises
         AuthFailedError.
         """
-        cred = credential.encode() if isinstance(credential, str) else bytes(credential)
+        cred = credential.encode() if isinstance(credential, str) else \
+            None if credential is None else bytes(credential)
         conn = await self._connection()
         fut = conn.submit_auth(AuthPacket(0, scheme, cred))
         self._auth.append((scheme, cred))
@@ -542,6 +578,63 @@ class Client:
         except ConnectionLossError:
             # The credential is re-sent with the next connection anyway; report the loss like any call.
             raise
+
+    async def add_watch(self, path: str, watcher: Watcher, recursive: bool = False) -> None:
+        """A persistent watch (addWatch, 3.6+): `watcher` runs on every event of `path` and stays.
+
+        Plain: NodeCreated, NodeDeleted, NodeDataChanged and NodeChildrenChanged of the node. With
+        `recursive`: NodeCreated, NodeDeleted and NodeDataChanged of the node and of every node below
+        it (the event's path says which), never NodeChildrenChanged. The node need not exist. It is
+        re-registered after reconnects (SetWatches2; no catch-up events for what changed meanwhile,
+        as in ZooKeeper) and ends with `remove_watches` or the session.
+        """
+        spath = self._server_path(path)
+        mode = AddWatchMode.PERSISTENT_RECURSIVE if recursive else AddWatchMode.PERSISTENT
+        await self._call(OpCode.addWatch, AddWatchRequest(spath, mode), ErrorResponse.deserialize, path,
+                         self._watch_hook(spath, watcher, kind=RECURSIVE if recursive else PERSISTENT))
+
+    async def remove_watches(self, path: str, watcher_type: WatcherType | int = WatcherType.Any, *,
+                             local: bool = False) -> None:
+        """Remove every watch of this session on `path` of one type (removeAllWatches).
+
+        `watcher_type`: Children (child and persistent watches), Data (data, exists, persistent and
+        recursive), Any, or — servers 3.9+ only — Persistent / PersistentRecursive. The server drops
+        its watches first (NoWatcherError if it had none of that type); with `local`, only this
+        client's watchers go and the server is not asked (its watches then fire into nothing). Each
+        removed watcher receives one last event: ChildWatchRemoved, DataWatchRemoved or
+        PersistentWatchRemoved, as the Java client delivers them.
+        """
+        wt = WatcherType(watcher_type)
+        spath = self._server_path(path)
+        if not local:
+            await self._call(OpCode.removeWatches, RemoveWatchesRequest(spath, wt), None, path)
+        for watcher, table in self._watches.remove_path(spath, REMOVAL_TABLES[wt]):
+            event = WatchedEvent(REMOVAL_EVENT[table], KeeperState.SyncConnected, self._cs.to_client(spath))
+            self._run_callback(watcher, event)
+
+    async def get_ephemerals(self, prefix: str = "/") -> list[str]:
+        """Paths of this session's ephemeral nodes whose path starts with `prefix` (getEphemerals, 3.6+).
+
+        Paths are relative to the chroot, in the server's order (unspecified: sort if it matters).
+        """
+        spath = self._server_path(prefix)
+        resp = await self._call(OpCode.getEphemerals, GetEphemeralsRequest(spath),
+                                GetEphemeralsResponse.deserialize, prefix)
+        cs = self._cs
+        return [cs.to_client(p) for p in (resp.ephemerals or [])]
+
+    async def get_all_children_number(self, path: str) -> int:
+        """How many nodes are below `path`, at any depth, the node itself not counted (3.6+)."""
+        spath = self._server_path(path)
+        resp = await self._call(OpCode.getAllChildrenNumber, GetAllChildrenNumberRequest(spath),
+                                GetAllChildrenNumberResponse.deserialize, path)
+        return int(resp.totalNumber)
+
+    async def who_am_i(self) -> list[tuple[str, str]]:
+        """The (scheme, user) identities the server holds for this session, e.g. ("ip", "127.0.0.1") and
+        one per successful `add_auth` (whoAmI, 3.7+)."""
+        resp = await self._call(OpCode.whoAmI, None, WhoAmIResponse.deserialize, None)
+        return [(ci.authScheme or "", ci.user or "") for ci in (resp.clientInfo or [])]
 
     def transaction(self) -> Transaction:
         """A multi-operation builder: add create/delete/set_data/check ops, then `await txn.commit()`."""
@@ -737,21 +830,33 @@ class Client:
         The server fires at once whatever changed since lastZxidSeen, so no event is lost across the
         reconnect.
         """
-        data, exist, child = self._watches.paths()
-        if not (data or exist or child):
+        tables = self._watches.paths()
+        if not any(tables):
             return
-        batch: tuple[list[str], list[str], list[str]] = ([], [], [])
-        size = 0
+        # SetWatches2 (3.6+) only when persistent watches exist, as the Java client: older servers
+        # know only SetWatches.
+        persistent = bool(tables[3] or tables[4])
+        if not persistent:
+            tables = tables[:3]
         rel = self._info.last_zxid
-        for i, paths in enumerate((data, exist, child)):
+
+        def send(batch: tuple[list[str], ...]) -> None:
+            if persistent:
+                conn.submit(OpCode.setWatches2, SetWatches2(rel, *batch), None, xid=Xid.SET_WATCHES)
+            else:
+                conn.submit(OpCode.setWatches, SetWatches(rel, *batch), None, xid=Xid.SET_WATCHES)
+
+        batch: tuple[list[str], ...] = tuple([] for _ in tables)
+        size = 0
+        for i, paths in enumerate(tables):
             for p in paths:
                 batch[i].append(p)
                 size += len(p.encode()) + 4
                 if size >= _SET_WATCHES_MAX_BYTES:
-                    conn.submit(OpCode.setWatches, SetWatches(rel, *batch), None, xid=Xid.SET_WATCHES)
-                    batch, size = ([], [], []), 0
+                    send(batch)
+                    batch, size = tuple([] for _ in tables), 0
         if size:
-            conn.submit(OpCode.setWatches, SetWatches(rel, *batch), None, xid=Xid.SET_WATCHES)
+            send(batch)
 
     def _on_disconnected(self, conn: Connection) -> None:
         if self._conn is conn:

@@ -139,7 +139,7 @@ class SyncClient:
 
     # ---- the Basic API ------------------------------------------------------------------------
 
-    def create(self, path: str, data: bytes = b"", acl: Sequence[ACL] | None = None,
+    def create(self, path: str, data: bytes | None = b"", acl: Sequence[ACL] | None = None,
                mode: CreateMode | int = CreateMode.PERSISTENT, *, ttl: int | None = None,
                include_stat: bool = False, make_parents: bool = False) -> Any:
         """See `Client.create` (returns the path, or (path, Stat) with include_stat)."""
@@ -155,8 +155,9 @@ class SyncClient:
     def exists(self, path: str, watch: Watcher | None = None) -> Stat | None:
         return self._run(self._client.exists(path, watch))
 
-    def get_data(self, path: str, watch: Watcher | None = None) -> tuple[bytes, Stat]:
-        return self._run(self._client.get_data(path, watch))
+    def get_data(self, path: str, watch: Watcher | None = None, *, keep_null: bool = False) -> Any:
+        """See `Client.get_data` (with keep_null, null data reads as None)."""
+        return self._run(self._client.get_data(path, watch, keep_null=keep_null))  # type: ignore[call-overload]
 
     def set_data(self, path: str, data: bytes, version: int = -1) -> Stat:
         return self._run(self._client.set_data(path, data, version))
@@ -174,8 +175,25 @@ class SyncClient:
     def set_acl(self, path: str, acl: Sequence[ACL], version: int = -1) -> Stat:
         return self._run(self._client.set_acl(path, acl, version))
 
-    def add_auth(self, scheme: str, credential: str | bytes) -> None:
+    def add_auth(self, scheme: str, credential: str | bytes | None) -> None:
         self._run(self._client.add_auth(scheme, credential))
+
+    def add_watch(self, path: str, watcher: Watcher, recursive: bool = False) -> None:
+        """See `Client.add_watch` (the watcher runs on the client's thread)."""
+        self._run(self._client.add_watch(path, watcher, recursive))
+
+    def remove_watches(self, path: str, watcher_type: int = 3, *, local: bool = False) -> None:
+        """See `Client.remove_watches` (watcher_type: a `WatcherType`, default Any)."""
+        self._run(self._client.remove_watches(path, watcher_type, local=local))
+
+    def get_ephemerals(self, prefix: str = "/") -> list[str]:
+        return self._run(self._client.get_ephemerals(prefix))
+
+    def get_all_children_number(self, path: str) -> int:
+        return self._run(self._client.get_all_children_number(path))
+
+    def who_am_i(self) -> list[tuple[str, str]]:
+        return self._run(self._client.who_am_i())
 
     def transaction(self) -> SyncTransaction:
         """A multi builder whose `commit()` blocks (see `Transaction`)."""

@@ -94,8 +94,11 @@ class WatchedEvent:
 
     def __str__(self) -> str:
         # Same wording as Java's WatchedEvent.toString (zkCli's "WATCHER::" lines).
-        name = "None" if self.type == EventType.None_ else self.type.name
-        return f"WatchedEvent state:{self.state.name} type:{name} path:{self.path}"
+        # Unknown codes (a newer server) arrive as plain ints: printed as numbers.
+        name = "None" if self.type == EventType.None_ else getattr(self.type, "name", str(self.type))
+        state = getattr(self.state, "name", str(self.state))
+        path = "null" if self.path is None else self.path
+        return f"WatchedEvent state:{state} type:{name} path:{path}"
 
 
 @dataclass(frozen=True, slots=True)
