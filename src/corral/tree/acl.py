@@ -20,6 +20,9 @@ OPEN_ACL_UNSAFE: AclList = ((int(Perms.ALL), "world", "anyone"),)
 READ_ACL_UNSAFE: AclList = ((int(Perms.READ), "world", "anyone"),)
 
 _interned: dict[AclList, AclList] = {}
+# Wire records of each interned ACL list (shared: records are never mutated after decoding).
+_records: dict[AclList, list[ACL]] = {}
+_FIXED_MAX = 4096
 
 
 class InvalidACLError(Exception):
@@ -47,7 +50,12 @@ def from_records(acls: list[ACL] | None) -> list[AclEntry]:
 
 
 def to_records(acl: AclList) -> list[ACL]:
-    return [ACL(p, Id(s, i)) for p, s, i in acl]
+    recs = _records.get(acl)
+    if recs is None:
+        recs = [ACL(p, Id(s, i)) for p, s, i in acl]
+        if len(_records) < _FIXED_MAX:
+            _records[acl] = recs
+    return recs
 
 
 def digest(user_password: str) -> str:
@@ -95,12 +103,28 @@ def _valid_id(scheme: str, ident: str) -> bool:
 _AUTHENTICATED_SCHEMES = {"digest", "sasl", "x509"}
 
 
+# Normalised ACLs by their client-supplied entries, for lists without the `auth` scheme (whose result
+# depends on the session's identities): nearly every create sends one of a handful of lists.
+_fixed: dict[tuple[AclEntry, ...], AclList] = {}
+
+
 def fixup_acl(acl: list[ACL] | None, auth: list[AuthId]) -> AclList:
     """Validate and normalise a client-supplied ACL list; raises InvalidACLError."""
     if not acl:
         raise InvalidACLError("empty ACL")
+    entries = tuple(from_records(acl))
+    hit = _fixed.get(entries)
+    if hit is not None:
+        return hit
+    result = _fixup(entries, auth)
+    if len(_fixed) < _FIXED_MAX and all(scheme != "auth" for _, scheme, _ in entries):
+        _fixed[entries] = result
+    return result
+
+
+def _fixup(entries: tuple[AclEntry, ...], auth: list[AuthId]) -> AclList:
     seen: list[AclEntry] = []
-    for e in from_records(acl):
+    for e in entries:
         if e not in seen:
             seen.append(e)
     out: list[AclEntry] = []

@@ -132,6 +132,13 @@ class Preparer:
             raise KeeperError(Err.NONODE, path)
         return rec
 
+    def exists(self, path: str) -> bool:
+        """Whether `path` exists (pending or committed); `record` without the exception for NoNode."""
+        rec = self.by_path.get(path)
+        if rec is None:
+            return path in self.tree.nodes
+        return rec.exists
+
     def _add(self, rec: ChangeRecord, saved: dict[str, ChangeRecord | None] | None) -> None:
         if saved is not None and rec.path not in saved:
             saved[rec.path] = self.by_path.get(rec.path)
@@ -309,12 +316,8 @@ class Preparer:
         if mode.sequential:
             path = f"{path}{parent_cversion:010d}"
         path = _validate(path)
-        try:
-            self.record(path)
+        if self.exists(path):
             raise KeeperError(Err.NODEEXISTS, path)
-        except KeeperError as e:
-            if e.code != Err.NONODE:
-                raise
         if is_ephemeral_owner(parent.owner):
             raise KeeperError(Err.NOCHILDRENFOREPHEMERALS, path)
         new_cversion = i32(parent_cversion + 1)
