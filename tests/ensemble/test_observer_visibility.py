@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 from kazoo.client import KazooState
@@ -53,6 +54,16 @@ def test_srvr_stat_mntr_report_the_ensemble(make_ensemble, kazoo_clients):
     assert last > stat.mzxid
 
     for m in ens.members:
+        # conf: the quorum fields and the membership as ZooKeeper prints them (QuorumMaj.toString).
+        conf = m.four("conf")
+        servers = [line for line in m.cfg_path.read_text().splitlines() if line.startswith("server.")]
+        membership = [re.sub(r"^(server\.\d+=[^:]+:\d+:\d+)(:observer)?;", lambda g: g[1] + (
+            ":observer;" if g[2] else ":participant;"), line) for line in servers]
+        assert conf.endswith("".join(
+            [f"serverId={m.sid}\n", f"initLimit={ens.init_limit}\n", f"syncLimit={ens.sync_limit}\n",
+             "electionAlg=3\n", f"electionPort={m.election_port}\n", f"quorumPort={m.peer_port}\n",
+             f"peerType={1 if m.observer else 0}\n", "membership: \n"]
+            + [line + "\n" for line in membership] + ["version=0\n"])), conf
         srvr = m.srvr()
         mntr = m.mntr()
         expected = modes[m.sid]

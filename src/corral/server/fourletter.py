@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from .. import FULL_VERSION
 
 if TYPE_CHECKING:
+    from .config import ServerSpec
     from .connection import ClientConnection
     from .server import CorralServer
 
@@ -123,7 +124,24 @@ def conf(srv: CorralServer, conn: ClientConnection) -> str:
         "clientPortListenBacklog=-1",
         f"serverId={srv.server_id if srv.mode != 'standalone' else 0}",
     ]
+    me = cfg.servers.get(srv.server_id)
+    if srv.quorum is not None and me is not None:
+        # QuorumZooKeeperServer.dumpConf: the quorum fields, then the membership as QuorumMaj.toString.
+        lines += [f"initLimit={cfg.init_limit}", f"syncLimit={cfg.sync_limit}", "electionAlg=3",
+                  f"electionPort={me.election_port}", f"quorumPort={me.peer_port}",
+                  f"peerType={1 if me.observer else 0}", "membership: "]
+        lines += [f"server.{sid}={_member(spec)}" for sid, spec in sorted(cfg.servers.items())]
+        lines.append("version=0")
     return "\n".join(lines) + "\n"
+
+
+def _member(spec: ServerSpec) -> str:
+    """QuorumServer.toString: `host:peerPort:electionPort:role[;clientAddr:clientPort]` (the client part
+    only when the server line gave one)."""
+    text = f"{spec.host}:{spec.peer_port}:{spec.election_port}:{'observer' if spec.observer else 'participant'}"
+    if spec.client_port is not None:
+        text += f";{spec.client_addr or '0.0.0.0'}:{spec.client_port}"
+    return text
 
 
 def envi(srv: CorralServer, conn: ClientConnection) -> str:

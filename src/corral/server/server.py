@@ -79,7 +79,7 @@ class CorralServer:
         self.quorum: QuorumHost | None = None
         ensemble = len(config.servers) > 1
         if ensemble:
-            server_id = read_myid(config)
+            server_id = self.server_id = read_myid(config)
         if persist:
             remove_stale_temps(config.data_dir)
             with memory.bulk_load():
