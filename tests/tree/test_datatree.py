@@ -46,7 +46,7 @@ class FakeWatcher:
         self.name = name
         self.events: list[tuple[EventType, str, int]] = []
 
-    def process(self, event_type: int, path: str, zxid: int) -> None:
+    def process(self, event_type: int, path: str, zxid: int, acl=None) -> None:
         self.events.append((EventType(event_type), path, zxid))
 
     def take(self) -> list[tuple[EventType, str, int]]:

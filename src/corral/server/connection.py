@@ -22,6 +22,7 @@ from ..protocol import (
     Err,
     Id,
     OpCode,
+    Perms,
     Record,
     SyncRequest,
     TxnHeader,
@@ -146,9 +147,13 @@ class ClientConnection(asyncio.Protocol):
         self.sent += 1
         self.server.stats.packets_sent += 1
 
-    def process(self, event_type: int, path: str, zxid: int) -> None:
-        """Watcher callback: queue a notification (flushed with the batch that fired it)."""
-        if self.state == CLOSED:
+    def process(self, event_type: int, path: str, zxid: int, acl: aclmod.AclList | None = None) -> None:
+        """Watcher callback: queue a notification (flushed with the batch that fired it).
+
+        Not if this connection may not READ the node (ZooKeeper 3.8.4/3.9.2: a watch, persistent or
+        recursive ones above all, must not reveal the path of a node the watcher cannot read).
+        """
+        if self.state == CLOSED or (acl is not None and not self.can(acl, Perms.READ)):
             return
         self.out += replies.notification(event_type, path, zxid)
         self.sent += 1

@@ -312,8 +312,8 @@ class DataTree:
             self._quota_node_created(parent_path, name)
         if self.quota_roots:
             self._quota_update(path, 1, len(data or b""))
-        self.watches.data.trigger(path, EventType.NodeCreated, zxid)
-        self.watches.child.trigger(parent_path, EventType.NodeChildrenChanged, zxid)
+        self.watches.data.trigger(path, EventType.NodeCreated, zxid, node.acl)
+        self.watches.child.trigger(parent_path, EventType.NodeChildrenChanged, zxid, parent.acl)
         return node
 
     def delete_node(self, path: str, zxid: int) -> None:
@@ -338,9 +338,9 @@ class DataTree:
             if parent_path.startswith(QUOTA_ROOT) and path.endswith("/" + LIMIT_NODE):
                 self.quota_roots.discard(parent_path[len(QUOTA_ROOT):])
             self._quota_update(path, -1, -len(node.data or b""))
-        fired = self.watches.data.trigger(path, EventType.NodeDeleted, zxid)
-        self.watches.child.trigger(path, EventType.NodeDeleted, zxid, suppress=fired)
-        self.watches.child.trigger(parent_path, EventType.NodeChildrenChanged, zxid)
+        fired = self.watches.data.trigger(path, EventType.NodeDeleted, zxid, node.acl)
+        self.watches.child.trigger(path, EventType.NodeDeleted, zxid, node.acl, suppress=fired)
+        self.watches.child.trigger(parent_path, EventType.NodeChildrenChanged, zxid, parent.acl)
 
     def set_data(self, path: str, data: bytes | None, version: int, zxid: int, time: int) -> Node:
         node = self.nodes[path]
@@ -352,7 +352,7 @@ class DataTree:
         node.version = version
         node.mzxid = zxid
         node.mtime = time
-        self.watches.data.trigger(path, EventType.NodeDataChanged, zxid)
+        self.watches.data.trigger(path, EventType.NodeDataChanged, zxid, node.acl)
         return node
 
     # ---- quotas (ZooKeeper keeps usage in /zookeeper/quota<path>/zookeeper_stats) -------------
@@ -419,12 +419,13 @@ class DataTree:
             if node is None:
                 watcher.process(EventType.NodeDeleted, p, -1)
             elif node.mzxid > relative_zxid:
-                watcher.process(EventType.NodeDataChanged, p, -1)
+                watcher.process(EventType.NodeDataChanged, p, -1, node.acl)
             else:
                 self.watches.data.add(p, watcher, STANDARD)
         for p in exist:
-            if p in self.nodes:
-                watcher.process(EventType.NodeCreated, p, -1)
+            node = self.nodes.get(p)
+            if node is not None:
+                watcher.process(EventType.NodeCreated, p, -1, node.acl)
             else:
                 self.watches.data.add(p, watcher, STANDARD)
         for p in child:
@@ -432,7 +433,7 @@ class DataTree:
             if node is None:
                 watcher.process(EventType.NodeDeleted, p, -1)
             elif node.pzxid > relative_zxid:
-                watcher.process(EventType.NodeChildrenChanged, p, -1)
+                watcher.process(EventType.NodeChildrenChanged, p, -1, node.acl)
             else:
                 self.watches.child.add(p, watcher, STANDARD)
         for p in persistent:

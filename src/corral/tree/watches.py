@@ -8,16 +8,23 @@ both). Modes are bits so a connection can hold a one-shot and a persistent watch
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..protocol import WatcherType
+
+if TYPE_CHECKING:
+    from .acl import AclList
 
 STANDARD = 1
 PERSISTENT = 2
 RECURSIVE = 4
 
 class Watcher(Protocol):
-    def process(self, event_type: int, path: str, zxid: int) -> None: ...
+    def process(self, event_type: int, path: str, zxid: int, acl: AclList | None = None) -> None:
+        """Deliver one event. `acl` is the changed node's ACL (for NodeChildrenChanged the parent's),
+        None when there is none to check: the receiver must drop the event if its identities may
+        not READ through it (ZooKeeper 3.8.4/3.9.2, CVE-2024-23944)."""
+        ...
 
 class WatchTable:
     """path → {watcher: mode bits}, plus the reverse index for dropping a closed connection."""
@@ -56,7 +63,7 @@ class WatchTable:
             if not paths:
                 del self.by_watcher[watcher]
 
-    def trigger(self, path: str, event_type: int, zxid: int,
+    def trigger(self, path: str, event_type: int, zxid: int, acl: AclList | None = None,
                 suppress: set[Watcher] | None = None) -> set[Watcher]:
         """Fire `event_type` for `path`; one-shot watches are removed. Returns who was notified."""
         fired: set[Watcher] = set()
@@ -84,7 +91,7 @@ class WatchTable:
         if suppress:
             fired -= suppress
         for w in fired:
-            w.process(event_type, path, zxid)
+            w.process(event_type, path, zxid, acl)
         return fired
 
     def remove_watcher(self, watcher: Watcher) -> None:
