@@ -178,6 +178,27 @@ def test_log_verify_checks_every_file_and_knows_which_is_last(history, tmp_path)
     assert r.returncode == 1 and f"{copies[0]}: first zxid" in r.stderr and f"at the end of {copies[2]}" in r.stderr
 
 
+def test_log_tools_on_a_checksummed_but_undecodable_record(tmp_path):
+    """A record whose checksum holds but whose transaction does not match its header's type (what a
+    prepare bug once wrote) is reported with its offset by both tools, never as a traceback."""
+    from corral.persistence.txnlog import TxnLogWriter, encode_txn_payload
+    from corral.protocol import ACL, CreateContainerTxn, CreateTxn, Id, OpCode, TxnHeader
+
+    acl = [ACL(31, Id("world", "anyone"))]
+    good = encode_txn_payload(TxnHeader(1, 1, 1, 0, OpCode.create), CreateTxn("/a", b"", acl, False, 1))
+    bad = encode_txn_payload(TxnHeader(1, 2, 2, 0, OpCode.create), CreateContainerTxn("/b", b"", acl, 2))
+    w = TxnLogWriter(tmp_path)
+    w.append([(1, good), (2, bad)])
+    w.close()
+    (path,) = tmp_path.glob("log.*")
+    records, _ = scan(path, True)
+    for tool in ("verify", "dump"):
+        r = corral_cli("log", tool, path)
+        assert r.returncode == 1, (tool, r.stdout, r.stderr)
+        assert f"{path}: undecodable transaction at offset {records[1].offset}" in r.stderr, (tool, r.stderr)
+        assert "Traceback" not in r.stderr
+
+
 def test_log_tools_on_bad_header_and_missing_file(history, tmp_path):
     """A bad magic is corruption at offset 0 (exit 1); a missing file is a usage error (exit 2)."""
     root, _ = history

@@ -96,8 +96,11 @@ class ApacheZooKeeper:
             "log4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout\n"
             "log4j.appender.CONSOLE.layout.ConversionPattern=%d{ISO8601} - %-5p [%t:%C{1}@%L] - %m%n\n")
         cp = ":".join([str(conf), str(ZK_JAR), *CLASSPATH_EXTRA])
+        # Settings Apache reads only as JVM system properties without the "zookeeper." prefix that zoo.cfg
+        # keys get (the container reaper's); corral reads the same keys from zoo.cfg.
+        props = [f"-D{k}={v}" for k, v in self.extra_cfg.items() if k.startswith("znode.container.")]
         cmd = [_java(), "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
-               f"-Dlog4j.configuration=file:{conf}/log4j.properties",
+               f"-Dlog4j.configuration=file:{conf}/log4j.properties", *props,
                "-Dzookeeper.admin.enableServer=false", "-cp", cp,
                "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(conf / "zoo.cfg")]
         with open(self.log_path, "ab") as log:

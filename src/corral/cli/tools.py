@@ -57,6 +57,20 @@ def _is_last_log(path: Path) -> bool:
     return not any(other > z for other, _ in list_files(path.resolve().parent, LOG_PREFIX))
 
 
+def _undecodable(records) -> tuple[int, str] | None:
+    """(offset, reason) of the first record whose checksum holds but whose transaction cannot be read:
+    recovery would stop there, so verify reports it."""
+    from ..persistence.txnlog import decode_txn_payload
+    from ..protocol import DecodeError
+
+    for rec in records:
+        try:
+            decode_txn_payload(rec.payload)
+        except DecodeError as e:
+            return rec.offset, str(e)
+    return None
+
+
 def _scan_log(path: Path):
     """(records, torn offset or None) of one log file, or None after printing why it cannot be read."""
     from ..persistence.txnlog import LogCorruptError, scan
@@ -75,6 +89,7 @@ def _scan_log(path: Path):
 def log_dump(files: tuple[Path, ...]) -> None:
     """Print every transaction, one line each."""
     from ..persistence.txnlog import decode_txn_payload
+    from ..protocol import DecodeError
 
     status = 0
     for path in files:
@@ -85,7 +100,12 @@ def log_dump(files: tuple[Path, ...]) -> None:
         records, torn = scanned
         click.echo(f"ZooKeeper Transactional Log File with dbid 0 txnlog format version 2 ({path})")
         for i, rec in enumerate(records, 1):
-            hdr, txn = decode_txn_payload(rec.payload)
+            try:
+                hdr, txn = decode_txn_payload(rec.payload)
+            except DecodeError as e:
+                click.echo(f"corral: {path}: undecodable transaction at offset {rec.offset}: {e}", err=True)
+                status = 1
+                break
             sid, cx = hdr.clientId & 0xFFFFFFFFFFFFFFFF, hdr.cxid & 0xFFFFFFFF
             click.echo(f"{_ts(hdr.time)} session 0x{sid:x} cxid 0x{cx:x} "
                        f"zxid 0x{hdr.zxid:x} {_op_name(hdr.type)} {_describe(txn)}")
@@ -101,7 +121,8 @@ def log_dump(files: tuple[Path, ...]) -> None:
 @log_cmd.command("verify")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def log_verify(files: tuple[Path, ...]) -> None:
-    """Check every record's checksum and zxid order, in each file and across the files given.
+    """Check every record's checksum, that its transaction decodes, and zxid order, in each file and
+    across the files given.
 
     Every file is checked even after a bad one; the exit status is 1 if any was bad. A torn tail is
     reported as such only in the newest log of its directory (elsewhere it is corruption).
@@ -114,6 +135,11 @@ def log_verify(files: tuple[Path, ...]) -> None:
             status = 1
             continue
         records, torn = scanned
+        bad = _undecodable(records)
+        if bad is not None:
+            click.echo(f"corral: {path}: undecodable transaction at offset {bad[0]}: {bad[1]}", err=True)
+            status = 1
+            continue
         if records and prev is not None and records[0].zxid <= prev[1]:
             click.echo(f"corral: {path}: first zxid 0x{records[0].zxid:x} does not follow "
                        f"0x{prev[1]:x} at the end of {prev[0]}", err=True)

@@ -54,6 +54,7 @@ class ServerConfig:
     sync_limit: int = 5
     skip_acl: bool = False
     extended_types: bool = False
+    enforce_quota: bool = False  # zookeeper.enforceQuota: hard quota limits refuse writes (3.7+)
     super_digest: str | None = None
     global_outstanding_limit: int = 1000
     container_check_interval: int = 60000
@@ -166,6 +167,8 @@ def parse(text: str, source: str = "<string>") -> ServerConfig:
             cfg.skip_acl = _bool(key, value)
         elif k == "extendedTypesEnabled":
             cfg.extended_types = _bool(key, value)
+        elif k == "enforceQuota":
+            cfg.enforce_quota = _bool(key, value)
         elif k == "DigestAuthenticationProvider.superDigest":
             cfg.super_digest = value
         elif k == "znode.container.checkIntervalMs":

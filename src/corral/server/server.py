@@ -93,7 +93,7 @@ class CorralServer:
         for sid, timeout in self.tree.sessions.items():
             # Restored sessions get a full timeout from now to reconnect, as in ZooKeeper.
             self.sessions.add(sid, timeout, now)
-        self.preparer = Preparer(self.tree, self.sessions.valid, config.extended_types)
+        self.preparer = Preparer(self.tree, self.sessions.valid, config.extended_types, config.enforce_quota)
         self.pipeline = CommitPipeline(self, self.storage)
         if ensemble:
             assert self.recovered is not None, "an ensemble member always persists"

@@ -378,21 +378,23 @@ class DataTree:
                     stack.extend(prefix + "/" + c for c in n.children)
             self._write_stats(parent_path + "/" + STATS_NODE, count, bytes_, absolute=True)
 
-    def _quota_update(self, path: str, dcount: int, dbytes: int) -> None:
-        """Add to the usage of the deepest quota root above `path` (getMaxPrefixWithQuota)."""
-        if path.startswith(QUOTA_ROOT) or path == "/zookeeper" or path.startswith("/zookeeper/"):
-            return
+    def quota_root_of(self, path: str) -> str | None:
+        """The deepest quota root at or above `path` (getMaxPrefixWithQuota); never "/" or /zookeeper."""
+        if not self.quota_roots or path == "/zookeeper" or path.startswith("/zookeeper/"):
+            return None
         p = path
-        while True:
+        while p and p != "/":
             if p in self.quota_roots:
-                self._write_stats(QUOTA_ROOT + p + "/" + STATS_NODE, dcount, dbytes, absolute=False)
-                return
-            if p == "/" or not p:
-                return
+                return p
             i = p.rfind("/")
             p = p[:i] if i > 0 else "/"
-            if p == "/":
-                return
+        return None
+
+    def _quota_update(self, path: str, dcount: int, dbytes: int) -> None:
+        """Add to the usage of the deepest quota root above `path`."""
+        root = self.quota_root_of(path)
+        if root is not None:
+            self._write_stats(QUOTA_ROOT + root + "/" + STATS_NODE, dcount, dbytes, absolute=False)
 
     def _write_stats(self, stats_path: str, count: int, bytes_: int, absolute: bool) -> None:
         """Rewrite the stats node's data in place: usage is not a client write (no version/mzxid change)."""

@@ -9,6 +9,7 @@ ZooKeeper; `committed(zxid)` drops the records once the tree holds their effect.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable
 
@@ -42,9 +43,21 @@ from ..protocol import (
 )
 from ..tree import acl as aclmod
 from ..tree.acl import AclList, AuthId
-from ..tree.datatree import CONTAINER_OWNER, SPECIAL_PATHS, TTL_MASK, DataTree, i32, is_ephemeral_owner
+from ..tree.datatree import (
+    CONTAINER_OWNER,
+    LIMIT_NODE,
+    QUOTA_ROOT,
+    SPECIAL_PATHS,
+    STATS_NODE,
+    TTL_MASK,
+    DataTree,
+    i32,
+    is_ephemeral_owner,
+    parse_stats,
+)
 
 MAX_TTL = 0xFF_FFFF_FFFF
+log = logging.getLogger("corral.prepare")
 
 
 class KeeperError(Exception):
@@ -59,10 +72,12 @@ class KeeperError(Exception):
 class ChangeRecord:
     """The pending state of one path: `exists` False means a delete is in flight."""
 
-    __slots__ = ("acl", "aversion", "child_count", "cversion", "exists", "owner", "path", "version", "zxid")
+    __slots__ = ("acl", "aversion", "child_count", "cversion", "data_len", "exists", "owner", "path", "version",
+                 "zxid")
 
     def __init__(self, zxid: int, path: str, exists: bool, version: int = 0, cversion: int = 0,
-                 aversion: int = 0, owner: int = 0, child_count: int = 0, acl: AclList = ()) -> None:
+                 aversion: int = 0, owner: int = 0, child_count: int = 0, acl: AclList = (),
+                 data_len: int = 0) -> None:
         self.zxid = zxid
         self.path = path
         self.exists = exists
@@ -72,10 +87,11 @@ class ChangeRecord:
         self.owner = owner
         self.child_count = child_count
         self.acl = acl
+        self.data_len = data_len  # the pending data's length: what a setData's quota check compares with
 
     def duplicate(self, zxid: int) -> ChangeRecord:
         return ChangeRecord(zxid, self.path, self.exists, self.version, self.cversion, self.aversion,
-                            self.owner, self.child_count, self.acl)
+                            self.owner, self.child_count, self.acl, self.data_len)
 
 
 def _check_version(current: int, expected: int, path: str) -> int:
@@ -107,8 +123,9 @@ class Preparer:
     """Turns write requests into transactions; owns the zxid counter and the pending changes."""
 
     def __init__(self, tree: DataTree, session_valid: Callable[[int], bool] | None = None,
-                 extended_types: bool = False) -> None:
+                 extended_types: bool = False, enforce_quota: bool = False) -> None:
         self.tree = tree
+        self.enforce_quota = enforce_quota
         self.outstanding: deque[ChangeRecord] = deque()
         self.by_path: dict[str, ChangeRecord] = {}
         self.last_zxid = tree.last_zxid  # last zxid handed out
@@ -127,10 +144,37 @@ class Preparer:
             if n is None:
                 raise KeeperError(Err.NONODE, path)
             return ChangeRecord(-1, path, True, n.version, n.cversion, n.aversion, n.ephemeral_owner,
-                                len(n.children), n.acl)
+                                len(n.children), n.acl, len(n.data or b""))
         if not rec.exists:
             raise KeeperError(Err.NONODE, path)
         return rec
+
+    def _check_quota(self, path: str, bytes_diff: int, count_diff: int) -> None:
+        """ZooKeeperServer.checkQuota (3.7+, `enforceQuota`): a change that takes the deepest quota root
+        above `path` past a hard limit is QuotaExceeded; past a soft limit it is only logged. Usage is
+        the committed one in `zookeeper_stats`, as in ZooKeeper."""
+        root = self.tree.quota_root_of(path)
+        if root is None:
+            return
+        limits = self.tree.nodes.get(f"{QUOTA_ROOT}{root}/{LIMIT_NODE}")
+        if limits is None:
+            return
+        limit = parse_stats(limits.data)
+        stats_node = self.tree.nodes.get(f"{QUOTA_ROOT}{root}/{STATS_NODE}")
+        for diff, soft_key, hard_key, used_key in ((count_diff, "count", "countHardLimit", "count"),
+                                                   (bytes_diff, "bytes", "byteHardLimit", "bytes")):
+            soft, hard = limit.get(soft_key, -1), limit.get(hard_key, -1)
+            if diff == 0 or (soft < 0 and hard < 0):
+                continue
+            if stats_node is None:
+                return
+            new = parse_stats(stats_node.data).get(used_key, 0) + diff
+            cap = hard if hard > -1 else soft
+            if new > cap:
+                log.info("event=quota_exceeded root=%s %s=%d %sLimit=%d", root, used_key, new,
+                         "hard" if hard > -1 else "soft", cap)
+                if hard > -1:
+                    raise KeeperError(Err.QUOTAEXCEEDED, root)
 
     def exists(self, path: str) -> bool:
         """Whether `path` exists (pending or committed); `record` without the exception for NoNode."""
@@ -251,9 +295,13 @@ class Preparer:
             node = self.record(path)
             if not aclmod.check_acl(node.acl, Perms.WRITE, auth):
                 raise KeeperError(Err.NOAUTH, path)
+            new_len = len(req.data or b"")
+            if self.enforce_quota:
+                self._check_quota(path, new_len - node.data_len, 0)
             version = _check_version(node.version, req.version, path)
             node = node.duplicate(zxid)
             node.version = version
+            node.data_len = new_len
             self._add(node, saved)
             return SetDataTxn(path, req.data, version)
         if op == OpCode.setACL:
@@ -321,6 +369,8 @@ class Preparer:
         if is_ephemeral_owner(parent.owner):
             raise KeeperError(Err.NOCHILDRENFOREPHEMERALS, path)
         new_cversion = i32(parent_cversion + 1)
+        if self.enforce_quota:
+            self._check_quota(path, len(req.data or b""), 1)
         if mode.container:
             owner = CONTAINER_OWNER
         elif mode.ttl:
@@ -333,11 +383,14 @@ class Preparer:
         parent.child_count += 1
         parent.cversion = new_cversion
         self._add(parent, saved)
-        self._add(ChangeRecord(zxid, path, True, 0, 0, 0, owner, 0, acl), saved)
+        self._add(ChangeRecord(zxid, path, True, 0, 0, 0, owner, 0, acl, len(req.data or b"")), saved)
         acl_records = aclmod.to_records(acl)
-        if mode.container:
+        # The transaction follows the opcode, the pending owner the flags, exactly as ZooKeeper's
+        # pRequest2TxnCreate: a plain create with CONTAINER flags makes a persistent node, and the
+        # header type (the opcode) must always match the record, or the log could not be read back.
+        if op == OpCode.createContainer:
             return CreateContainerTxn(path, req.data, acl_records, new_cversion)
-        if mode.ttl:
+        if op == OpCode.createTTL:
             return CreateTTLTxn(path, req.data, acl_records, new_cversion, ttl)
         return CreateTxn(path, req.data, acl_records, mode.ephemeral, new_cversion)
 
