@@ -632,9 +632,19 @@ AUTHS = [(), tuple(USER1_AUTH), (("ip", "127.0.0.1"),)]
 VERSIONS = st.sampled_from([-1, 0, 1, 2])
 
 
+def _create(op, p, a, f, ttl):
+    if op == OpCode.createTTL:
+        return (op, CreateTTLRequest(p, b"d", a, f, ttl))
+    return (op, CreateRequest(p, b"d", a, f))
+
+
 def _request(draw_path, acl, flags, version):
+    # Every create opcode with every flag value, mismatches included: the record must follow the
+    # opcode (what the log's header type says), never the flags.
+    create_ops = st.sampled_from([OpCode.create, OpCode.create, OpCode.create2, OpCode.createContainer,
+                                  OpCode.createTTL])
     return st.one_of(
-        st.builds(lambda p, a, f: (OpCode.create, CreateRequest(p, b"d", a, f)), draw_path, acl, flags),
+        st.builds(_create, create_ops, draw_path, acl, flags, st.sampled_from([-1, 0, 1000])),
         st.builds(lambda p, v: (OpCode.delete, DeleteRequest(p, v)), draw_path, version),
         st.builds(lambda p, v: (OpCode.setData, SetDataRequest(p, b"dd", v)), draw_path, version),
         st.builds(lambda p, a, v: (OpCode.setACL, SetACLRequest(p, a, v)), draw_path, acl, version),
@@ -642,22 +652,16 @@ def _request(draw_path, acl, flags, version):
 
 
 SINGLE = _request(st.sampled_from(PATHS), st.sampled_from(ACLS),
-                  st.sampled_from([0, 1, 2, 3, 4, 9]), VERSIONS)
+                  st.sampled_from([0, 1, 2, 3, 4, 5, 6, 9]), VERSIONS)
 CHECK = st.builds(lambda p, v: (OpCode.check, CheckVersionRequest(p, v)), st.sampled_from(PATHS), VERSIONS)
 MULTI = st.lists(st.one_of(SINGLE, CHECK), max_size=4).map(lambda ops: (OpCode.multi, ops))
 CLOSE = st.just(("close", None))
 STEP = st.tuples(st.one_of(SINGLE, SINGLE, MULTI, CLOSE), st.sampled_from([S, S2]), st.sampled_from(AUTHS))
 
 
-def _fix_container_op(op, req):
-    if op == OpCode.create and isinstance(req, CreateRequest) and req.flags == CreateMode.CONTAINER:
-        return OpCode.createContainer
-    return op
-
-
 def _run_steps(steps, batch_sizes):
     """Prepare the steps in batches, applying each batch only after all of it was prepared."""
-    env = Env()
+    env = Env(extended_types=True)
     out = []
     i = 0
     sizes = iter(batch_sizes)
@@ -671,7 +675,7 @@ def _run_steps(steps, batch_sizes):
             if op == "close":
                 prepared.append(env.prep.session_txn(session, OpCode.closeSession, 0, time))
             else:
-                prepared.append(env.prep.prepare(session, start + k, _fix_container_op(op, req), req, list(auth), time))
+                prepared.append(env.prep.prepare(session, start + k, op, req, list(auth), time))
         for hdr, txn in prepared:
             env.commit(hdr, txn)
             out.append((hdr.zxid, hdr.type, encode_txn(txn)))
