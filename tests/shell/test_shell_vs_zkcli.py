@@ -167,6 +167,30 @@ def test_add_and_remove_watches_match_zkcli(zkcli, any_server):
     assert "type:NodeDataChanged path:/w/a" in render(tr)
 
 
+# Quotas as zkCli 3.8 manages them: the nodes under /zookeeper/quota, warnings, nesting and option rules.
+# Run without a chroot (quota paths are absolute server paths); `{b}` is each shell's own subtree.
+QUOTA_COMMANDS = [
+    "create {b}/q x", "create {b}/q/a abc", "create {b}/q/a/deep", "create {b}/r",
+    "setquota -n 1 {b}/q", "listquota {b}/q", "get {b}/q", "setquota -B 100 {b}/q", "listquota {b}/q",
+    "setquota -N 10 {b}/q", "listquota {b}/q", "get -s /zookeeper/quota{b}/q/zookeeper_limits",
+    "setquota -b 2 {b}/q",
+    "setquota -n 5 {b}/q/a", "setquota -n 5 {b}", "setquota {b}/q", "setquota -n 2 -N 3 {b}/q",
+    "setquota -n 0 {b}/r", "setquota -b -1 {b}/r", "setquota -n x {b}/r", "setquota -n 2",
+    "setquota -n 2 {b}/nope", "setquota -n 2 /zookeeper/quota/x",
+    "listquota {b}/r", "listquota {b}/nope", "listquota",
+    "delquota -n {b}/q", "listquota {b}/q", "delquota -b -N {b}/q", "delquota {b}/q", "listquota {b}/q",
+    "delquota {b}/q", "delquota {b}/r", "delquota", "setquota -N 3 {b}/q/a", "listquota {b}/q/a",
+    "delquota {b}/q/a", "ls {b}",
+]
+
+
+def test_quota_commands_match_zkcli(zkcli, any_server):
+    """setquota -n/-b/-N/-B (and its option-group, value and nesting errors), listquota, delquota with
+    and without a limit flag: the same output as zkCli 3.8, against corral and against Apache."""
+    tr = _compare(zkcli, any_server, QUOTA_COMMANDS, chroot=False)
+    assert "Output quota for <base>/q count=1" in render(tr)
+
+
 def test_ephemerals_and_session_owner_match_zkcli(zkcli, any_server):
     """getEphemerals lists this session's ephemeral nodes by prefix; ephemeralOwner shows the session.
 

@@ -36,12 +36,15 @@ from ..client import (
     CreateMode,
     EventType,
     KeeperError,
+    NodeExistsError,
+    NoNodeError,
     SessionState,
     Stat,
     SyncClient,
     WatchedEvent,
 )
 from ..protocol import Err, WatcherType
+from ..tree.datatree import LIMIT_NODE, QUOTA_ROOT, STATS_NODE, format_stats, parse_stats
 from .shell_format import (
     CliError,
     OptionSpec,
@@ -70,6 +73,7 @@ COMMANDS: dict[str, str] = {
     "connect": "host:port",
     "create": "[-s] [-e] [-c] [-t ttl] path [data] [acl]",
     "delete": "[-v version] path",
+    "delquota": "[-n|-b|-N|-B] path",
     "deleteall": "path [-b batch size]",
     "get": "[-s] [-w] path",
     "getAcl": "[-s] path",
@@ -77,6 +81,7 @@ COMMANDS: dict[str, str] = {
     "getEphemerals": "path",
     "help": "",
     "history": "",
+    "listquota": "path",
     "ls": "[-s] [-w] [-R] path",
     "printwatches": "on|off",
     "quit": "",
@@ -84,6 +89,7 @@ COMMANDS: dict[str, str] = {
     "removewatches": "path [-c|-d|-a] [-l]",
     "set": "[-s] [-v version] path data",
     "setAcl": "[-s] [-v version] [-R] path acl",
+    "setquota": "-n|-b|-N|-B val path",
     "stat": "[-w] path",
     "sync": "path",
     "version": "",
@@ -108,6 +114,12 @@ _REMOVEWATCHES_OPTS = [OptionSpec("c", False, "child watcher type"), OptionSpec(
                        OptionSpec("r", False, "persistent recursive watcher type"),
                        OptionSpec("a", False, "any watcher type"),
                        OptionSpec("l", False, "remove locally when there is no server connection")]
+_QUOTA_LETTERS = (("n", "num soft quota"), ("b", "bytes soft quota"), ("N", "num hard quota"),
+                  ("B", "bytes hard quota"))
+_SETQUOTA_OPTS = [OptionSpec(k, True, d) for k, d in _QUOTA_LETTERS]
+_DELQUOTA_OPTS = [OptionSpec(k, False, d) for k, d in _QUOTA_LETTERS]
+# StatsTrack keys of each quota option (soft count/bytes, hard count/bytes).
+_QUOTA_KEYS = {"n": "count", "b": "bytes", "N": "countHardLimit", "B": "byteHardLimit"}
 _NO_OPTS: list[OptionSpec] = []
 
 _MAX_TTL = 0xFF_FFFF_FFFF
@@ -187,7 +199,8 @@ class ZkShell:
         self._dispatch: dict[str, Callable[[list[str]], None]] = {
             "addWatch": self._add_watch, "addauth": self._addauth, "removewatches": self._remove_watches,
             "close": self._close, "create": self._create, "delete": self._delete,
-            "deleteall": self._deleteall, "get": self._get, "getAcl": self._get_acl,
+            "deleteall": self._deleteall, "delquota": self._delquota, "listquota": self._listquota,
+            "setquota": self._setquota, "get": self._get, "getAcl": self._get_acl,
             "getAllChildrenNumber": self._get_all_children_number, "getEphemerals": self._get_ephemerals,
             "ls": self._ls, "set": self._set, "setAcl": self._set_acl, "stat": self._stat, "sync": self._sync,
             "version": self._version, "whoami": self._whoami,
@@ -470,6 +483,146 @@ class ZkShell:
         path = p.args[1]
         validate_path(path)
         self._call(self._client.remove_watches(path, wtype, local=p.has("l")), path)
+
+    # ---- quotas (SetQuotaCommand, ListQuotaCommand, DelQuotaCommand of zkCli 3.7+) ------------------
+
+    def _quota_group(self, p: ParsedArgs, specs: list[OptionSpec], required: bool) -> str | None:
+        """commons-cli's OptionGroup: at most one of -n -b -N -B (and, for setquota, exactly one)."""
+        given = [k for k in p.options if k in _QUOTA_KEYS]
+        if len(given) > 1:
+            raise CliError("org.apache.commons.cli.AlreadySelectedException: The option "
+                           f"'{given[1]}' was specified but an option from this group has already been "
+                           f"selected: '{given[0]}'")
+        if required and not given:
+            group = ", ".join(f"-{o.name} {o.description}" for o in specs)
+            raise CliError(f"org.apache.commons.cli.MissingOptionException: Missing required option: [{group}]")
+        return given[0] if given else None
+
+    def _setquota(self, words: list[str]) -> None:
+        p = parse_options(words, _SETQUOTA_OPTS)
+        flag = self._quota_group(p, _SETQUOTA_OPTS, required=True)
+        if len(p.args) < 2:
+            raise self.usage_error("setquota")
+        path = p.args[1]
+        if path.startswith(QUOTA_ROOT):
+            self.err(f"cannot set a quota under the path: {QUOTA_ROOT}\n")
+            return
+        assert flag is not None
+        try:
+            value = _java_int(p.value(flag), "-" + flag, bits=32 if flag in "nN" else 64)
+        except CliError:
+            self.err("NumberFormatException happens when parsing the option value\n")
+            return
+        if flag in "nN" and value <= 0:
+            self.err("the num quota must be greater than zero\n")
+            return
+        if flag in "bB" and value < 0:
+            self.err("the bytes quota must be greater than or equal to zero\n")
+            return
+        validate_path(path)
+        if self._call(self._client.exists(path), path) is None:
+            raise CliError(f"{path} does not exist.")
+        self._check_no_nested_quota(path)
+        # The quota directory /zookeeper/quota<path>, one level at a time, then its two nodes.
+        qpath = QUOTA_ROOT
+        for part in path.split("/")[1:]:
+            qpath += "/" + part
+            if self._call(self._client.exists(qpath), qpath) is None:
+                try:
+                    self._await(self._client.create(qpath, None))
+                except NodeExistsError:
+                    pass
+        limit_path, stat_path = f"{qpath}/{LIMIT_NODE}", f"{qpath}/{STATS_NODE}"
+        if self._call(self._client.exists(limit_path), limit_path) is None:
+            limits = {"count": -1, "bytes": -1, "countHardLimit": -1, "byteHardLimit": -1}
+            limits[_QUOTA_KEYS[flag]] = value
+            self._call(self._client.create(limit_path, format_stats(limits)), limit_path)
+            self._call(self._client.create(stat_path, format_stats({"count": 0, "bytes": 0})), stat_path)
+            # the server filled the new stats node with the subtree's usage: warn against that
+            usage = parse_stats(self._call(self._client.get_data(stat_path), stat_path)[0])
+            self._warn_below_usage(limits, usage)
+            return
+        limits = parse_stats(self._call(self._client.get_data(limit_path), limit_path)[0])
+        limits[_QUOTA_KEYS[flag]] = value
+        usage = parse_stats(self._call(self._client.get_data(stat_path), stat_path)[0])
+        self._warn_below_usage(limits, usage)
+        self._call(self._client.set_data(limit_path, format_stats(limits)), limit_path)
+
+    def _warn_below_usage(self, limits: dict[str, int], usage: dict[str, int]) -> None:
+        def below(soft: str, hard: str, used: str) -> bool:
+            return any(-1 < limits.get(k, -1) < usage.get(used, 0) for k in (soft, hard))
+
+        if below("count", "countHardLimit", "count"):
+            self.out(f"[Warning]: the count quota you create is less than the existing count:{usage.get('count', 0)}\n")
+        if below("bytes", "byteHardLimit", "bytes"):
+            self.out(f"[Warning]: the bytes quota you create is less than the existing bytes:{usage.get('bytes', 0)}\n")
+
+    def _check_no_nested_quota(self, path: str) -> None:
+        """Only one quota per root-to-leaf path: none below `path`, none above it."""
+        own = QUOTA_ROOT + path
+        stack = [own]
+        while stack:  # the quota directories below this path's own (bounded by the quota subtree)
+            node = stack.pop()
+            try:
+                children = self._await(self._client.get_children(node))
+            except NoNodeError:
+                continue
+            if node != own and LIMIT_NODE in children:
+                raise CliError(f"{path} has a child {node[len(QUOTA_ROOT):]} which has a quota")
+            stack.extend(node + "/" + c for c in children if c not in (LIMIT_NODE, STATS_NODE))
+        parts = path.split("/")
+        qpath = QUOTA_ROOT
+        for part in parts[1:-1]:
+            qpath += "/" + part
+            try:
+                children = self._await(self._client.get_children(qpath))
+            except NoNodeError:
+                return
+            if not children:
+                return
+            if LIMIT_NODE in children:
+                raise CliError(f"{path} has a parent {qpath[len(QUOTA_ROOT):]} which has a quota")
+
+    def _listquota(self, words: list[str]) -> None:
+        p = parse_options(words, _NO_OPTS)
+        if len(p.args) < 2:
+            raise self.usage_error("listquota")
+        path = p.args[1]
+        validate_path(path)
+        limit_path = f"{QUOTA_ROOT}{path}/{LIMIT_NODE}"
+        self.out(f"absolute path is {limit_path}\n")
+        try:
+            limits = self._await(self._client.get_data(limit_path))[0]
+            usage = self._await(self._client.get_data(f"{QUOTA_ROOT}{path}/{STATS_NODE}"))[0]
+        except NoNodeError:
+            self.err(f"quota for {path} does not exist.\n")
+            return
+        self.out(f"Output quota for {path} {format_stats(parse_stats(limits)).decode()}\n")
+        self.out(f"Output stat for {path} {format_stats(parse_stats(usage)).decode()}\n")
+
+    def _delquota(self, words: list[str]) -> None:
+        p = parse_options(words, _DELQUOTA_OPTS)
+        flag = self._quota_group(p, _DELQUOTA_OPTS, required=False)
+        if len(p.args) < 2:
+            raise self.usage_error("delquota")
+        path = p.args[1]
+        validate_path(path)
+        qdir = QUOTA_ROOT + path
+        limit_path = f"{qdir}/{LIMIT_NODE}"
+        if self._call(self._client.exists(limit_path), limit_path) is None:
+            self.out(f"Quota does not exist for {path}\n")
+            return
+        limits = parse_stats(self._call(self._client.get_data(limit_path), limit_path)[0])
+        if flag is None:
+            for child in self._call(self._client.get_children(qdir), qdir):
+                self._call(self._client.delete(f"{qdir}/{child}"), qdir)
+            node = qdir  # trimProcQuotas: remove quota directories left empty, upwards
+            while node != QUOTA_ROOT and not self._call(self._client.get_children(node), node):
+                self._call(self._client.delete(node), node)
+                node = node[:node.rfind("/")]
+        else:
+            limits[_QUOTA_KEYS[flag]] = -1
+            self._call(self._client.set_data(limit_path, format_stats(limits)), limit_path)
 
     def _get(self, words: list[str]) -> None:
         p = parse_options(words, _GET_OPTS)
