@@ -12,7 +12,9 @@ Deliberate differences, each because zkCli's behaviour there is a bug:
 * a line of blanks is ignored (zkCli re-runs the previous command);
 * `-v`/`redo` values that are not numbers give an error message (zkCli dies with a Java stack trace);
 * `help` prints the command list on stdout with exit status 0 (zkCli 3.8 treats it as unknown);
-* the command list shows only the commands this shell implements.
+* the command list shows only the commands this shell implements (all of zkCli 3.8's but `config`
+  and `reconfig`);
+* `addWatch bad` (a relative path) is a path error, where zkCli 3.8 dies with an uncaught exception.
 
 Watch events print as zkCli prints them (`WATCHER::` then `WatchedEvent state:... type:... path:...`);
 every watch uses one watcher, so an event for a path prints once, as with zkCli's default watcher.
