@@ -181,6 +181,7 @@ QUOTA_COMMANDS = [
     "delquota -n {b}/q", "listquota {b}/q", "delquota -b -N {b}/q", "delquota {b}/q", "listquota {b}/q",
     "delquota {b}/q", "delquota {b}/r", "delquota", "setquota -N 3 {b}/q/a", "listquota {b}/q/a",
     "delquota {b}/q/a", "ls {b}",
+    "config", "config -s", "config -c", "config -x",
 ]
 
 

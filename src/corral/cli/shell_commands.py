@@ -12,8 +12,8 @@ Deliberate differences, each because zkCli's behaviour there is a bug:
 * a line of blanks is ignored (zkCli re-runs the previous command);
 * `-v`/`redo` values that are not numbers give an error message (zkCli dies with a Java stack trace);
 * `help` prints the command list on stdout with exit status 0 (zkCli 3.8 treats it as unknown);
-* the command list shows only the commands this shell implements (all of zkCli 3.8's but `config`
-  and `reconfig`);
+* the command list shows only the commands this shell implements (all of zkCli 3.8's but
+  `reconfig`);
 * `addWatch bad` (a relative path) is a path error, where zkCli 3.8 dies with an uncaught exception.
 
 Watch events print as zkCli prints them (`WATCHER::` then `WatchedEvent state:... type:... path:...`);
@@ -72,6 +72,7 @@ COMMANDS: dict[str, str] = {
                 "PERSISTENT_RECURSIVE",
     "addauth": "scheme auth",
     "close": "",
+    "config": "[-c] [-w] [-s]",
     "connect": "host:port",
     "create": "[-s] [-e] [-c] [-t ttl] path [data] [acl]",
     "delete": "[-v version] path",
@@ -122,6 +123,8 @@ _SETQUOTA_OPTS = [OptionSpec(k, True, d) for k, d in _QUOTA_LETTERS]
 _DELQUOTA_OPTS = [OptionSpec(k, False, d) for k, d in _QUOTA_LETTERS]
 # StatsTrack keys of each quota option (soft count/bytes, hard count/bytes).
 _QUOTA_KEYS = {"n": "count", "b": "bytes", "N": "countHardLimit", "B": "byteHardLimit"}
+_CONFIG_OPTS = [OptionSpec("c", False, "client connection string"), OptionSpec("w", False, "watch"),
+                OptionSpec("s", False, "stats")]
 _NO_OPTS: list[OptionSpec] = []
 
 _MAX_TTL = 0xFF_FFFF_FFFF
@@ -165,6 +168,25 @@ def _java_decode(text: str) -> int:
     return -v if m.group(1) == "-" else v
 
 
+CONFIG_NODE = "/zookeeper/config"
+
+
+def _client_config(text: str) -> str:
+    """ConfigUtils.getClientConfigStr: `<version> <host:clientPort>,...` from the dynamic config text."""
+    version, servers = "", []
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep:
+            continue
+        if key == "version":
+            version = value
+        if key.startswith("server.") and ";" in value:
+            client = value.split(";", 1)[1].strip()
+            servers.append(client if ":" in client else f"0.0.0.0:{client}")
+    return f"{version} {','.join(servers)}"
+
+
 def event_text(event: WatchedEvent) -> str:
     """Java's WatchedEvent.toString(): `WatchedEvent state:SyncConnected type:NodeCreated path:/x`."""
     return str(event)
@@ -199,7 +221,8 @@ class ZkShell:
         self._ever_connected = False
         self._announce_close = True
         self._dispatch: dict[str, Callable[[list[str]], None]] = {
-            "addWatch": self._add_watch, "addauth": self._addauth, "removewatches": self._remove_watches,
+            "addWatch": self._add_watch, "addauth": self._addauth, "config": self._config,
+            "removewatches": self._remove_watches,
             "close": self._close, "create": self._create, "delete": self._delete,
             "deleteall": self._deleteall, "delquota": self._delquota, "listquota": self._listquota,
             "setquota": self._setquota, "get": self._get, "getAcl": self._get_acl,
@@ -485,6 +508,16 @@ class ZkShell:
         path = p.args[1]
         validate_path(path)
         self._call(self._client.remove_watches(path, wtype, local=p.has("l")), path)
+
+    def _config(self, words: list[str]) -> None:
+        """GetConfigCommand: the data of /zookeeper/config (the ensemble's dynamic configuration)."""
+        p = parse_options(words, _CONFIG_OPTS)
+        watch = self._on_watch if p.has("w") else None
+        data, stat = self._call(self._client.get_data(CONFIG_NODE, watch, keep_null=True), CONFIG_NODE)
+        text = "null" if data is None else data.decode("utf-8", "replace")
+        self.out((_client_config(text) if p.has("c") else text) + "\n")
+        if p.has("s"):
+            self.out(stat_lines(stat))
 
     # ---- quotas (SetQuotaCommand, ListQuotaCommand, DelQuotaCommand of zkCli 3.7+) ------------------
 
