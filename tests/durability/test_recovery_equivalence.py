@@ -140,9 +140,23 @@ class Workload:
                 self.ephemeral = [p for p in self.ephemeral if zk.exists(p)]
 
     def wait_expired(self) -> None:
+        """Until every vanished session has expired and its closeSession is applied (and so logged).
+
+        Waiting for the ephemerals alone is not enough: a session whose creates all failed has none.
+        So: its ephemerals are gone, the session tracker (`dump`) no longer lists it, and a `sync` —
+        a barrier behind every write submitted before it, the expiries' closeSessions included — returns.
+        """
         zk = self.clients[0]
         wait_until(lambda: all(zk.exists(p) is None for p in self.vanished_paths), WAIT,
                    "the vanished sessions to expire and their ephemerals to go")
+        ids = ["0x%x" % (sid & 0xFFFFFFFFFFFFFFFF) for sid in self.vanished_ids]
+
+        def tracker_forgot() -> bool:
+            listed = self.srv.four_letter("dump")
+            return not any(f"\t{h}\n" in listed for h in ids)
+
+        wait_until(tracker_forgot, WAIT, "the session tracker to drop the vanished sessions")
+        zk.sync("/")
         self.counts["expired_sessions"] = len(self.vanished_ids)
 
 
