@@ -186,9 +186,14 @@ class Demo:
             self.start_manager(i)
         with SyncClient(self.hosts, timeout=10) as zk:
             def settled() -> bool:
-                d = self.decision(zk)
-                return (len(self.registry(zk)) == n and d.get("leader") == self.leader(zk)
-                        and len(d.get("managers", {})) == n)
+                # Every manager registered with all its services, and the leader's decision made from
+                # that complete picture (a manager registers itself first, then its services).
+                reg, smap, d = self.registry(zk), self.service_map(zk), self.decision(zk)
+                offered = {svc for svc, ms in smap.items() if ms}
+                entries = sum(len(ms) for ms in smap.values())
+                return (len(reg) == n and entries == 2 * n and d.get("leader") == self.leader(zk)
+                        and len(d.get("managers", {})) == n and set(d.get("primary", {})) == offered
+                        and not d.get("unplaced"))
 
             wait_until("all managers registered and a placement by the leader", settled, 30)
             self.show(zk, f"{n} managers up")
