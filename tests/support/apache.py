@@ -78,6 +78,7 @@ class ApacheZooKeeper:
 
     def start(self, timeout: float = 60.0) -> ApacheZooKeeper:
         require_apache()
+        assert self.proc is None or self.proc.poll() is not None, "this server is already running"
         conf = self.data_dir / "conf"
         conf.mkdir(parents=True, exist_ok=True)
         cfg = {

@@ -50,6 +50,8 @@ class CorralProcess:
         return path
 
     def start(self, timeout: float = 30.0) -> CorralProcess:
+        # A second start would orphan the running server (`with CorralProcess() as s` already starts it).
+        assert self.proc is None or self.proc.poll() is not None, "this server is already running"
         cfg = self.write_config()
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
