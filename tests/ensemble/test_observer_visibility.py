@@ -53,6 +53,7 @@ def test_srvr_stat_mntr_report_the_ensemble(make_ensemble, kazoo_clients):
     last = ens.wait_converged()
     assert last > stat.mzxid
 
+    configs: dict[int, str] = {}
     for m in ens.members:
         # conf: the quorum fields and the membership as ZooKeeper prints them (QuorumMaj.toString).
         conf = m.four("conf")
@@ -64,6 +65,7 @@ def test_srvr_stat_mntr_report_the_ensemble(make_ensemble, kazoo_clients):
              "electionAlg=3\n", f"electionPort={m.election_port}\n", f"quorumPort={m.peer_port}\n",
              f"peerType={1 if m.observer else 0}\n", "membership: \n"]
             + [line + "\n" for line in membership] + ["version=0\n"])), conf
+        configs[m.sid] = "\n".join([*membership, "version=0"])
         srvr = m.srvr()
         mntr = m.mntr()
         expected = modes[m.sid]
@@ -95,6 +97,15 @@ def test_srvr_stat_mntr_report_the_ensemble(make_ensemble, kazoo_clients):
     follower.start()
     ens.wait_stable()
     assert leader.mode() == "leader"
+
+    # /zookeeper/config holds the same membership on every member (getConfig; zkCli's `config`), with
+    # ZooKeeper's initConfigInZKDatabase Stat: dataVersion -1, mzxid = the config version (0).
+    for m in ens.members:
+        member_client = start_kazoo(f"127.0.0.1:{m.client_port}")
+        kazoo_clients.append(member_client)
+        data, zstat = member_client.get("/zookeeper/config")
+        assert data.decode() == configs[m.sid], data
+        assert (zstat.version, zstat.mzxid) == (-1, 0), zstat
 
     # Quorum lost: the survivors say they are not serving (srvr and mntr, like ZooKeeper).
     for m in ens.voters:

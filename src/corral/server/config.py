@@ -63,6 +63,19 @@ class ServerConfig:
     servers: dict[int, ServerSpec] = field(default_factory=dict)
     source: str = "<defaults>"
 
+    def membership(self) -> str:
+        """The ensemble's configuration as ZooKeeper's QuorumMaj.toString writes it (and keeps it in
+        /zookeeper/config): `server.N=host:peerPort:electionPort:role[;clientAddr:clientPort]` lines, then
+        `version=<hex>` (0: a static configuration). The client part only when the server line has one."""
+        lines = []
+        for sid, spec in sorted(self.servers.items()):
+            text = f"{spec.host}:{spec.peer_port}:{spec.election_port}:{'observer' if spec.observer else 'participant'}"
+            if spec.client_port is not None:
+                text += f";{spec.client_addr or '0.0.0.0'}:{spec.client_port}"
+            lines.append(f"server.{sid}={text}")
+        lines.append("version=0")
+        return "\n".join(lines)
+
     @property
     def min_timeout(self) -> int:
         return self.tick_time * 2 if self.min_session_timeout == -1 else self.min_session_timeout

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from .. import FULL_VERSION
 
 if TYPE_CHECKING:
-    from .config import ServerSpec
     from .connection import ClientConnection
     from .server import CorralServer
 
@@ -130,18 +129,8 @@ def conf(srv: CorralServer, conn: ClientConnection) -> str:
         lines += [f"initLimit={cfg.init_limit}", f"syncLimit={cfg.sync_limit}", "electionAlg=3",
                   f"electionPort={me.election_port}", f"quorumPort={me.peer_port}",
                   f"peerType={1 if me.observer else 0}", "membership: "]
-        lines += [f"server.{sid}={_member(spec)}" for sid, spec in sorted(cfg.servers.items())]
-        lines.append("version=0")
+        lines += cfg.membership().split("\n")
     return "\n".join(lines) + "\n"
-
-
-def _member(spec: ServerSpec) -> str:
-    """QuorumServer.toString: `host:peerPort:electionPort:role[;clientAddr:clientPort]` (the client part
-    only when the server line gave one)."""
-    text = f"{spec.host}:{spec.peer_port}:{spec.election_port}:{'observer' if spec.observer else 'participant'}"
-    if spec.client_port is not None:
-        text += f";{spec.client_addr or '0.0.0.0'}:{spec.client_port}"
-    return text
 
 
 def envi(srv: CorralServer, conn: ClientConnection) -> str:

@@ -97,6 +97,7 @@ class CorralServer:
         self.pipeline = CommitPipeline(self, self.storage)
         if ensemble:
             assert self.recovered is not None, "an ensemble member always persists"
+            self.tree.init_config(config.membership(), 0, self.wall_ms())
             self.quorum = QuorumHost(self, server_id, self.recovered.entries)
         self.exit_code = 0
         self._stop_event: asyncio.Event | None = None
@@ -122,6 +123,8 @@ class CorralServer:
         self.tree = tree
         self.preparer.tree = tree
         self.preparer.reset()
+        if self.quorum is not None:
+            tree.init_config(self.config.membership(), 0, self.wall_ms())
         # The snapshot carries the ensemble's sessions: track exactly those, so that clients of live
         # sessions can reconnect here (ZooKeeper's learners load them from the snapshot too).
         now = self.now_ms()

@@ -39,6 +39,7 @@ CONTAINER_OWNER = -0x8000000000000000  # Long.MIN_VALUE: EphemeralType.CONTAINER
 TTL_MASK = -0x100000000000000  # 0xFF00000000000000 as a signed long
 SPECIAL_PATHS = frozenset({"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"})
 QUOTA_ROOT = "/zookeeper/quota"
+CONFIG_NODE = "/zookeeper/config"
 LIMIT_NODE = "zookeeper_limits"
 STATS_NODE = "zookeeper_stats"
 
@@ -175,6 +176,15 @@ class DataTree:
         return node
 
     # ---- reads ----------------------------------------------------------------------------
+
+    def init_config(self, text: str, version: int, time: int) -> None:
+        """Put an ensemble's membership into /zookeeper/config, as ZooKeeper's initConfigInZKDatabase:
+        not a transaction, done by every member on its own tree; dataVersion -1, mzxid = the config's
+        version (DataTree.setData with version -1)."""
+        node = self.nodes[CONFIG_NODE]
+        data = text.encode()
+        self.data_size += len(data) - len(node.data or b"")
+        node.data, node.version, node.mzxid, node.mtime = data, -1, version, time
 
     def get(self, path: str) -> Node | None:
         return self.nodes.get(path)
