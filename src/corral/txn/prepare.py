@@ -57,6 +57,7 @@ from ..tree.datatree import (
 )
 
 MAX_TTL = 0xFF_FFFF_FFFF
+_CREATE_MODES = {int(m): m for m in CreateMode}
 log = logging.getLogger("corral.prepare")
 
 
@@ -339,9 +340,8 @@ class Preparer:
                 saved: dict | None) -> Record:
         assert isinstance(req, CreateRequest | CreateTTLRequest)
         path = req.path
-        try:
-            mode = CreateMode(req.flags)
-        except ValueError:
+        mode = _CREATE_MODES.get(req.flags)  # a dict hit, not Enum.__new__ (~2 µs) on every create
+        if mode is None:
             raise KeeperError(Err.BADARGUMENTS, path)
         ttl = req.ttl if isinstance(req, CreateTTLRequest) else -1
         if mode.ttl and not self.extended_types:
@@ -371,9 +371,13 @@ class Preparer:
         new_cversion = i32(parent_cversion + 1)
         if self.enforce_quota:
             self._check_quota(path, len(req.data or b""), 1)
-        if mode.container:
+        # The pending owner is the one the transaction will give the node (it follows the opcode, see
+        # below). ZooKeeper derives it from the flags instead, so a createContainer with EPHEMERAL flags
+        # pipelined ahead of its session's close gets the container deleted by that close; here the
+        # pending state always equals what applying gives.
+        if op == OpCode.createContainer:
             owner = CONTAINER_OWNER
-        elif mode.ttl:
+        elif op == OpCode.createTTL:
             owner = TTL_MASK | ttl
         elif mode.ephemeral:
             owner = session
