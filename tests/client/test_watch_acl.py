@@ -13,24 +13,15 @@ import uuid
 
 import pytest
 
-from corral.client import OPEN_ACL_UNSAFE, Client, EventType, digest_acl
+from corral.client import OPEN_ACL_UNSAFE, BadArgumentsError, Client, EventType, digest_acl
 from tests.client.test_watches import Events, _events
-from tests.support.corral_proc import CorralProcess
 
 OWNER_ONLY = [digest_acl("owner", "pw")]
 
 
-@pytest.fixture(scope="module")
-def corral():
-    srv = CorralProcess()
-    srv.start()
-    yield srv
-    srv.close()
-
-
-async def test_recursive_watch_does_not_reveal_unreadable_descendants(corral):
+async def test_recursive_watch_does_not_reveal_unreadable_descendants(corral_server):
     base = f"/acl-{uuid.uuid4().hex[:8]}"
-    async with Client(corral.hosts, timeout=10) as watcher, Client(corral.hosts, timeout=10) as owner:
+    async with Client(corral_server.hosts, timeout=10) as watcher, Client(corral_server.hosts, timeout=10) as owner:
         await owner.add_auth("digest", "owner:pw")
         await owner.create(base)
         ev = Events()
@@ -43,9 +34,9 @@ async def test_recursive_watch_does_not_reveal_unreadable_descendants(corral):
         assert await ev.none_within(watcher, base)
 
 
-async def test_one_shot_watch_stops_when_read_is_revoked(corral):
+async def test_one_shot_watch_stops_when_read_is_revoked(corral_server):
     base = f"/acl-{uuid.uuid4().hex[:8]}"
-    async with Client(corral.hosts, timeout=10) as watcher, Client(corral.hosts, timeout=10) as owner:
+    async with Client(corral_server.hosts, timeout=10) as watcher, Client(corral_server.hosts, timeout=10) as owner:
         await owner.add_auth("digest", "owner:pw")
         await owner.create(base, b"v0")
         data, kids = Events(), Events()
@@ -60,3 +51,21 @@ async def test_one_shot_watch_stops_when_read_is_revoked(corral):
         await owner.get_data(base, watch=mine)
         await owner.set_data(base, b"v2")
         assert await _events(mine, 1) == [(EventType.NodeDataChanged, base)]
+
+
+async def test_new_watch_calls_refuse_bad_input(corral_server):
+    """Hostile arguments to add_watch/remove_watches fail locally with a clear error and leave the
+    session usable: relative or malformed paths, an unknown watcher type."""
+    async with Client(corral_server.hosts, timeout=10) as zk:
+        for bad in ("relative", "/a/", "/a//b", "/a/./b", ""):
+            with pytest.raises(BadArgumentsError):
+                await zk.add_watch(bad, Events())
+            with pytest.raises(BadArgumentsError):
+                await zk.remove_watches(bad)
+        with pytest.raises(ValueError):
+            await zk.remove_watches("/", 9)
+        with pytest.raises(BadArgumentsError):
+            await zk.get_ephemerals("no-slash")
+        with pytest.raises(BadArgumentsError):
+            await zk.get_all_children_number("/trailing/")
+        assert await zk.exists("/") is not None  # still connected and serving

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from tests.support.shells import ShellProcess, ZkCli, ZxidLabels, normalize_java, strip_slf4j, zkcli_env
+from tests.support.shells import ZkCli, ZxidLabels, normalize_java, strip_slf4j, zkcli_env
 
 SHELL_CMD = [sys.executable, "-m", "corral", "shell"]
 PTY_STEP = 10.0  # one keystroke's effect on a local shell shows within milliseconds; generous bound
@@ -34,10 +34,8 @@ class CorralShell(ZkCli):
     """`corral shell -server hosts -waitforconnection` fed one command at a time, exactly like `ZkCli`."""
 
     def __init__(self, hosts: str, *extra_args: str, env: dict[str, str] | None = None) -> None:
-        ShellProcess.__init__(self, [*SHELL_CMD, "-server", hosts, "-waitforconnection", *extra_args],
-                              env=env or shell_env())
-        self.transcript: list[tuple[str, str]] = []
-        self._mark = 0
+        super().__init__("", hosts, argv=[*SHELL_CMD, "-server", hosts, "-waitforconnection", *extra_args],
+                         env=env or shell_env())
 
 
 def run_script(argv: list[str], script: str, env: dict[str, str], timeout: float = 60.0) -> tuple[int, str]:

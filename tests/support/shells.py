@@ -287,8 +287,10 @@ class ZkCli(ShellProcess):
     of the command before it (commands run synchronously, one line at a time).
     """
 
-    def __init__(self, path: str, hosts: str) -> None:
-        super().__init__([path, "-server", hosts, "-waitforconnection"], env=zkcli_env())
+    def __init__(self, path: str, hosts: str, *, argv: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        """`argv`/`env` replace zkCli's command line (another shell driven the same way)."""
+        super().__init__(argv or [path, "-server", hosts, "-waitforconnection"], env=env or zkcli_env())
         self.transcript: list[tuple[str, str]] = []
         # Byte offset just past the last marker consumed. Segments are contiguous from here, because
         # zkCli's event thread may print a watch event after the marker line of the command that fired

@@ -28,6 +28,7 @@ from ..protocol import DecodeError, Id, OpCode, Record, TxnHeader
 from ..protocol.jute import Buffer, Int, Long, record
 from ..quorum import (
     Activated,
+    Anomaly,
     EnsembleConfig,
     NoLeader,
     NotLeader,
@@ -42,7 +43,6 @@ from ..quorum import (
     SyncDone,
     SyncFailed,
 )
-from ..quorum.ready import Anomaly
 from ..tree import ApplyResult
 from . import memory
 from .peers import PeerTransport
