@@ -33,17 +33,15 @@ def plan(data_dir: Path, log_dir: Path, retain: int) -> list[Path]:
     # Leftover temp files of interrupted snapshots: those older than the newest complete one, or whose
     # writer is gone. A snapshot being written right now is newer and its writer alive, so it stays.
     newest = snaps[-1][0]
-    doomed += [p for p, z, pid in _temps(data_dir) if z < newest or not alive(pid)]
+    doomed += [p for p, parsed in _temps(data_dir)
+               if parsed is not None and (parsed[0] < newest or not alive(parsed[1]))]
     return doomed
 
 
-def _temps(data_dir: Path) -> list[tuple[Path, int, int | None]]:
-    out = []
-    for p in sorted(version_dir(data_dir).glob(f"{SNAP_PREFIX}*{TMP_SUFFIX}")):
-        parsed = parse_snapshot_temp(p.name)
-        if parsed is not None:
-            out.append((p, parsed[0], parsed[1]))
-    return out
+def _temps(data_dir: Path) -> list[tuple[Path, tuple[int, int | None] | None]]:
+    """Every snapshot temp file, with its (zxid, writer pid) when the name carries them."""
+    return [(p, parse_snapshot_temp(p.name))
+            for p in sorted(version_dir(data_dir).glob(f"{SNAP_PREFIX}*{TMP_SUFFIX}"))]
 
 
 def remove_stale_temps(data_dir: Path) -> list[Path]:
@@ -53,8 +51,7 @@ def remove_stale_temps(data_dir: Path) -> list[Path]:
     can have is a snapshot child still finishing for a server that was killed; its file is left alone.
     """
     gone = []
-    for p in version_dir(data_dir).glob(f"{SNAP_PREFIX}*{TMP_SUFFIX}"):
-        parsed = parse_snapshot_temp(p.name)
+    for p, parsed in _temps(data_dir):
         if parsed is not None and alive(parsed[1]):
             continue
         try:
