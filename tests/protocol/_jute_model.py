@@ -10,6 +10,7 @@ record added to `records.py` is covered without editing the tests.
 from __future__ import annotations
 
 import struct
+import types
 from typing import Annotated, Any, get_args, get_origin
 
 from hypothesis import strategies as st
@@ -39,6 +40,8 @@ def kind(tp: Any) -> tuple[str, Any]:
     """(kind, element/record type) of one declared field annotation."""
     if get_origin(tp) is Annotated:
         return tp.__metadata__[0], None
+    if get_origin(tp) is types.UnionType and type(None) in get_args(tp):  # `list[X] | None`: a vector
+        (tp,) = [a for a in get_args(tp) if a is not type(None)]
     if get_origin(tp) is list:
         return "vector", get_args(tp)[0]
     if isinstance(tp, type) and issubclass(tp, Record):

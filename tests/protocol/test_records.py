@@ -7,10 +7,12 @@ clients send and expect, so a codec that only agreed with itself could still be 
 from __future__ import annotations
 
 import struct
+from typing import get_origin
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+import corral.protocol
 from corral.protocol import records
 from corral.protocol.jute import DecodeError, Record
 from corral.protocol.records import (
@@ -45,6 +47,20 @@ def test_every_exported_record_is_enumerated():
     assert exported <= set(ALL)
     # A sanity floor: zookeeper.jute has more than 60 records; losing most of them would be a regression.
     assert len(ALL) >= 60
+
+
+def test_all_is_written_out_completely():
+    """`__all__` is a literal list (type checkers read it); a record added without listing it fails here."""
+    public = {c.__name__ for c in ALL if not c.__name__.startswith("_")}
+    assert public <= set(records.__all__)
+    assert set(records.__all__) <= set(corral.protocol.__all__)
+    assert all(hasattr(corral.protocol, n) for n in corral.protocol.__all__)
+
+
+def test_vector_fields_admit_null():
+    """The codec decodes a null vector as None, so vectors are declared `list[X] | None`, never bare."""
+    bare = [f"{c.__name__}.{name}" for c in ALL for name, tp in c.FIELDS if get_origin(tp) is list]
+    assert not bare
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)

@@ -7,13 +7,31 @@ getData) cost one or two C calls instead of a Python loop over field descriptors
 
 Every decoding failure raises `DecodeError` (and nothing else): lengths are checked against the bytes
 actually present before anything is sliced, so a hostile length can never make us allocate.
+
+Field annotations are the types the decoder produces, so a type checker holds users to what can
+really come off the wire: jute writes a null buffer, string or vector as length -1, hence `Buffer`
+is `bytes | None`, `UString` is `str | None` and a vector is declared `list[X] | None`. Nested
+records and the fixed-size kinds are never null.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import struct
-from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
+import types
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Self,
+    TypeAlias,
+    TypeVar,
+    Union,
+    dataclass_transform,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 __all__ = [
     "Bool",
@@ -21,6 +39,7 @@ __all__ = [
     "DecodeError",
     "Int",
     "Long",
+    "ReadBuffer",
     "Record",
     "UString",
     "read_buffer",
@@ -41,6 +60,9 @@ Long = Annotated[int, "long"]
 Bool = Annotated[bool, "boolean"]
 Buffer = Annotated[bytes | None, "buffer"]
 UString = Annotated[str | None, "ustring"]
+
+ReadBuffer: TypeAlias = bytes | bytearray | memoryview
+"""What the decoders read from: a whole frame, or a memoryview slice of a connection's buffer."""
 
 _FIXED = {"int": ("i", 4), "long": ("q", 8), "boolean": ("?", 1)}
 
@@ -66,7 +88,7 @@ def write_ustring(out: bytearray, s: str | None) -> None:
         out += b
 
 
-def read_buffer(buf: Any, off: int) -> tuple[bytes | None, int]:
+def read_buffer(buf: ReadBuffer, off: int) -> tuple[bytes | None, int]:
     if off + 4 > len(buf):
         raise DecodeError("truncated buffer length")
     (n,) = _unpack_i(buf, off)
@@ -78,7 +100,7 @@ def read_buffer(buf: Any, off: int) -> tuple[bytes | None, int]:
     return bytes(buf[off:off + n]), off + n
 
 
-def read_ustring(buf: Any, off: int) -> tuple[str | None, int]:
+def read_ustring(buf: ReadBuffer, off: int) -> tuple[str | None, int]:
     if off + 4 > len(buf):
         raise DecodeError("truncated string length")
     (n,) = _unpack_i(buf, off)
@@ -91,7 +113,7 @@ def read_ustring(buf: Any, off: int) -> tuple[str | None, int]:
     return bytes(buf[off:off + n]).decode("utf-8", "replace"), off + n
 
 
-def read_vector_len(buf: Any, off: int) -> tuple[int, int]:
+def read_vector_len(buf: ReadBuffer, off: int) -> tuple[int, int]:
     if off + 4 > len(buf):
         raise DecodeError("truncated vector length")
     (n,) = _unpack_i(buf, off)
@@ -107,13 +129,19 @@ class Record:
     """Base of every jute record; `@record` fills in the codec."""
 
     __slots__ = ()
+    #: (name, annotation) of every field in wire order, the annotations as declared (Annotated kept).
     FIELDS: ClassVar[tuple[tuple[str, Any], ...]] = ()
+    #: The generated codec's source, for reading and debugging.
+    _jute_source: ClassVar[str]
+    #: Set by `@record` on every concrete record (all are dataclasses); declared so that `dataclasses`
+    #: helpers (`fields`, `replace`, `asdict`) accept records.
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
     def serialize(self, out: bytearray) -> None:  # pragma: no cover - replaced by @record
         raise NotImplementedError
 
     @classmethod
-    def deserialize(cls: type[R], buf: Any, off: int = 0) -> tuple[R, int]:  # pragma: no cover
+    def deserialize(cls, buf: ReadBuffer, off: int = 0) -> tuple[Self, int]:  # pragma: no cover
         raise NotImplementedError
 
     def to_bytes(self) -> bytes:
@@ -122,7 +150,7 @@ class Record:
         return bytes(out)
 
     @classmethod
-    def from_bytes(cls: type[R], data: Any) -> R:
+    def from_bytes(cls, data: ReadBuffer) -> Self:
         """Decode one record; trailing bytes are allowed, as ZooKeeper's readers allow them."""
         return cls.deserialize(data, 0)[0]
 
@@ -132,7 +160,14 @@ def _kind(tp: Any) -> tuple[str, Any]:
     if get_origin(tp) is Annotated:
         meta = tp.__metadata__[0]
         return meta, None
+    if get_origin(tp) in (types.UnionType, Union):
+        # `list[X] | None`: the honest spelling of a vector, which jute may encode as null.
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(get_args(tp)) == 2 and get_origin(args[0]) is list:
+            return "vector", get_args(args[0])[0]
     if get_origin(tp) is list:
+        # Bare `list[X]` is still accepted (records declared outside this package use it), though it
+        # hides from type checkers that the decoder yields None for a null vector.
         (elem,) = get_args(tp)
         return "vector", elem
     if isinstance(tp, type) and issubclass(tp, Record):
@@ -157,7 +192,7 @@ def _elem_codec(elem: Any, ns: dict[str, Any], tag: str) -> tuple[str, str]:
     raise TypeError(f"unsupported vector element {elem!r}")
 
 
-def _compile(cls: type) -> None:
+def _compile(cls: type[Record]) -> None:
     hints = get_type_hints(cls, include_extras=True, localns={cls.__name__: cls})
     fields = [(f.name, hints[f.name]) for f in dataclasses.fields(cls)]
     cls.FIELDS = tuple(fields)
@@ -217,13 +252,20 @@ def _compile(cls: type) -> None:
     de.append(f"  raise DecodeError('bad {cls.__name__}: %s' % exc)")
     src = "\n".join(ser) + "\n\n" + "\n".join(de) + "\n"
     exec(compile(src, f"<jute {cls.__name__}>", "exec"), ns)
-    cls.serialize = ns["serialize"]
-    cls.deserialize = classmethod(ns["deserialize"])
+    # The generated functions replace Record's placeholders and have exactly their signatures; mypy
+    # rejects assigning to a method (and cannot see through the classmethod wrapper), hence the ignores.
+    cls.serialize = ns["serialize"]  # type: ignore[method-assign]
+    cls.deserialize = classmethod(ns["deserialize"])  # type: ignore[method-assign, assignment]
     cls._jute_source = src
 
 
+@dataclass_transform()
 def record(cls: type[R]) -> type[R]:
-    """Make `cls` a slotted dataclass with a generated jute codec."""
+    """Make `cls` a slotted dataclass with a generated jute codec.
+
+    Marked `dataclass_transform` so type checkers derive `__init__` (fields in declaration order,
+    defaults honoured) and the field types from the annotations, exactly as `dataclass` does here.
+    """
     dc = dataclasses.dataclass(slots=True)(cls)
     _compile(dc)
     return dc

@@ -1,15 +1,16 @@
 """Every jute record of ZooKeeper 3.9's `zookeeper.jute`, in its field order.
 
 Field names keep ZooKeeper's spelling (camelCase) so that a record can be read side by side with
-the .jute file. ConnectRequest/ConnectResponse carry the `readOnly` flag that 3.4+ clients append;
-`decode_connect_request` accepts clients that omit it.
+the .jute file. A `vector<T>` is declared `list[T] | None` because the codec decodes a null vector
+(length -1) as None. ConnectRequest/ConnectResponse carry the `readOnly` flag that 3.4+ clients
+append; `decode_connect_request` accepts clients that omit it.
 """
 
 from __future__ import annotations
 
 import struct
 
-from .jute import Bool, Buffer, DecodeError, Int, Long, Record, UString, record
+from .jute import Bool, Buffer, DecodeError, Int, Long, ReadBuffer, Record, UString, record
 
 # ---- org.apache.zookeeper.data ---------------------------------------------------------------
 
@@ -85,7 +86,7 @@ class _ConnectRequestV0(Record):
     passwd: Buffer
 
 
-def decode_connect_request(buf: bytes | memoryview) -> tuple[ConnectRequest, bool]:
+def decode_connect_request(buf: ReadBuffer) -> tuple[ConnectRequest, bool]:
     """Decode a ConnectRequest; returns (request, client_sent_readOnly).
 
     Pre-3.4 clients stop after `passwd`; ZooKeeper then omits readOnly from its response too.
@@ -105,19 +106,19 @@ def encode_connect_response(resp: ConnectResponse, with_readonly: bool) -> bytes
 @record
 class SetWatches(Record):
     relativeZxid: Long
-    dataWatches: list[UString]
-    existWatches: list[UString]
-    childWatches: list[UString]
+    dataWatches: list[UString] | None
+    existWatches: list[UString] | None
+    childWatches: list[UString] | None
 
 
 @record
 class SetWatches2(Record):
     relativeZxid: Long
-    dataWatches: list[UString]
-    existWatches: list[UString]
-    childWatches: list[UString]
-    persistentWatches: list[UString]
-    persistentRecursiveWatches: list[UString]
+    dataWatches: list[UString] | None
+    existWatches: list[UString] | None
+    childWatches: list[UString] | None
+    persistentWatches: list[UString] | None
+    persistentRecursiveWatches: list[UString] | None
 
 
 @record
@@ -192,7 +193,7 @@ class SetSASLResponse(Record):
 class CreateRequest(Record):
     path: UString
     data: Buffer
-    acl: list[ACL]
+    acl: list[ACL] | None
     flags: Int
 
 
@@ -200,7 +201,7 @@ class CreateRequest(Record):
 class CreateTTLRequest(Record):
     path: UString
     data: Buffer
-    acl: list[ACL]
+    acl: list[ACL] | None
     flags: Int
     ttl: Long
 
@@ -273,7 +274,7 @@ class GetACLRequest(Record):
 @record
 class SetACLRequest(Record):
     path: UString
-    acl: list[ACL]
+    acl: list[ACL] | None
     version: Int
 
 
@@ -330,7 +331,7 @@ class GetDataResponse(Record):
 
 @record
 class GetChildrenResponse(Record):
-    children: list[UString]
+    children: list[UString] | None
 
 
 @record
@@ -345,13 +346,13 @@ class GetStatPersistedResponse(Record):
 
 @record
 class GetChildren2Response(Record):
-    children: list[UString]
+    children: list[UString] | None
     stat: Stat
 
 
 @record
 class GetACLResponse(Record):
-    acl: list[ACL]
+    acl: list[ACL] | None
     stat: Stat
 
 
@@ -374,7 +375,7 @@ class GetEphemeralsRequest(Record):
 
 @record
 class GetEphemeralsResponse(Record):
-    ephemerals: list[UString]
+    ephemerals: list[UString] | None
 
 
 @record
@@ -385,7 +386,7 @@ class ClientInfo(Record):
 
 @record
 class WhoAmIResponse(Record):
-    clientInfo: list[ClientInfo]
+    clientInfo: list[ClientInfo] | None
 
 
 @record
@@ -410,7 +411,7 @@ class QuorumPacket(Record):
     type: Int
     zxid: Long
     data: Buffer
-    authinfo: list[Id]
+    authinfo: list[Id] | None
 
 
 @record
@@ -449,7 +450,7 @@ class TxnHeader(Record):
 class CreateTxnV0(Record):
     path: UString
     data: Buffer
-    acl: list[ACL]
+    acl: list[ACL] | None
     ephemeral: Bool
 
 
@@ -457,7 +458,7 @@ class CreateTxnV0(Record):
 class CreateTxn(Record):
     path: UString
     data: Buffer
-    acl: list[ACL]
+    acl: list[ACL] | None
     ephemeral: Bool
     parentCVersion: Int
 
@@ -466,7 +467,7 @@ class CreateTxn(Record):
 class CreateTTLTxn(Record):
     path: UString
     data: Buffer
-    acl: list[ACL]
+    acl: list[ACL] | None
     parentCVersion: Int
     ttl: Long
 
@@ -475,7 +476,7 @@ class CreateTTLTxn(Record):
 class CreateContainerTxn(Record):
     path: UString
     data: Buffer
-    acl: list[ACL]
+    acl: list[ACL] | None
     parentCVersion: Int
 
 
@@ -500,7 +501,7 @@ class CheckVersionTxn(Record):
 @record
 class SetACLTxn(Record):
     path: UString
-    acl: list[ACL]
+    acl: list[ACL] | None
     version: Int
 
 
@@ -517,7 +518,7 @@ class CreateSessionTxn(Record):
 
 @record
 class CloseSessionTxn(Record):
-    paths2Delete: list[UString]
+    paths2Delete: list[UString] | None
 
 
 @record
@@ -533,12 +534,90 @@ class Txn(Record):
 
 @record
 class MultiTxn(Record):
-    txns: list[Txn]
+    txns: list[Txn] | None
 
 
 STAT_STRUCT = struct.Struct(">qqqqiiiqiiq")
 """Stat's wire layout, for code that packs a Stat straight from a znode without a Stat object."""
 
-__all__ = [name for name, obj in list(globals().items())
-           if isinstance(obj, type) and issubclass(obj, Record) and obj is not Record and not name.startswith("_")]
-__all__ += ["STAT_STRUCT", "DecodeError", "decode_connect_request", "encode_connect_response"]
+__all__ = [
+    "ACL",
+    "STAT_STRUCT",
+    "AddWatchRequest",
+    "AuthPacket",
+    "CheckVersionRequest",
+    "CheckVersionTxn",
+    "CheckWatchesRequest",
+    "ClientInfo",
+    "CloseSessionTxn",
+    "ConnectRequest",
+    "ConnectResponse",
+    "Create2Response",
+    "CreateContainerTxn",
+    "CreateRequest",
+    "CreateResponse",
+    "CreateSessionTxn",
+    "CreateTTLRequest",
+    "CreateTTLTxn",
+    "CreateTxn",
+    "CreateTxnV0",
+    "DecodeError",
+    "DeleteContainerRequest",
+    "DeleteRequest",
+    "DeleteTxn",
+    "ErrorResponse",
+    "ErrorTxn",
+    "ExistsRequest",
+    "ExistsResponse",
+    "FileHeader",
+    "GetACLRequest",
+    "GetACLResponse",
+    "GetAllChildrenNumberRequest",
+    "GetAllChildrenNumberResponse",
+    "GetChildren2Request",
+    "GetChildren2Response",
+    "GetChildrenRequest",
+    "GetChildrenResponse",
+    "GetDataRequest",
+    "GetDataResponse",
+    "GetEphemeralsRequest",
+    "GetEphemeralsResponse",
+    "GetMaxChildrenRequest",
+    "GetMaxChildrenResponse",
+    "GetSASLRequest",
+    "GetStatPersistedRequest",
+    "GetStatPersistedResponse",
+    "Id",
+    "LearnerInfo",
+    "MultiHeader",
+    "MultiTxn",
+    "QuorumAuthPacket",
+    "QuorumPacket",
+    "ReconfigRequest",
+    "RemoveWatchesRequest",
+    "ReplyHeader",
+    "RequestHeader",
+    "SetACLRequest",
+    "SetACLResponse",
+    "SetACLTxn",
+    "SetDataRequest",
+    "SetDataResponse",
+    "SetDataTxn",
+    "SetMaxChildrenRequest",
+    "SetMaxChildrenTxn",
+    "SetSASLRequest",
+    "SetSASLResponse",
+    "SetWatches",
+    "SetWatches2",
+    "Stat",
+    "StatPersisted",
+    "SyncRequest",
+    "SyncResponse",
+    "Txn",
+    "TxnDigest",
+    "TxnHeader",
+    "WatcherEvent",
+    "WhoAmIResponse",
+    "decode_connect_request",
+    "encode_connect_response",
+]
