@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import corral.client
 from corral.client import (
     BadArgumentsError,
     BadVersionError,
@@ -22,13 +23,16 @@ from corral.client import (
     WatchedEvent,
     digest_id,
     error_for,
+    errors,
     parse_connect_string,
 )
+from corral.client.client import _reply_names, _reply_path
 from corral.client.transaction import _MultiRequest, _Op, decode_multi_response
 from corral.client.watches import CHILD, DATA, EXIST, WatchRegistry
 from corral.protocol import (
     CreateRequest,
     CreateResponse,
+    DecodeError,
     DeleteRequest,
     Err,
     ErrorResponse,
@@ -140,6 +144,31 @@ def test_multi_request_and_response_codec():
     MultiHeader(-1, True, -1).serialize(failed)
     results, _ = decode_multi_response(bytes(failed), 0)
     assert [r[0] for r in results] == [0, Err.NONODE, Err.RUNTIMEINCONSISTENCY]
+
+    # A create result must name the node: jute can carry a null string, no server sends one.
+    nullpath = bytearray()
+    MultiHeader(OpCode.create, False, 0).serialize(nullpath)
+    CreateResponse(None).serialize(nullpath)
+    MultiHeader(-1, True, -1).serialize(nullpath)
+    with pytest.raises(DecodeError):
+        decode_multi_response(bytes(nullpath), 0)
+
+
+def test_null_strings_in_replies_are_marshalling_errors():
+    """Reply fields the client hands out as `str` fail the call when the server sent jute's null."""
+    assert _reply_path("/a", "/a") == "/a"
+    with pytest.raises(errors.MarshallingError):
+        _reply_path(None, "/a")
+    assert _reply_names(None, "/a") == []  # a null vector reads as empty, as it always did
+    assert _reply_names(["b", "c"], "/a") == ["b", "c"]
+    with pytest.raises(errors.MarshallingError):
+        _reply_names(["b", None], "/a")
+
+
+def test_public_names_are_listed():
+    """`__all__` is written out (type checkers read it literally); every error class must stay in it."""
+    assert set(errors.__all__) <= set(corral.client.__all__)
+    assert all(hasattr(corral.client, n) for n in corral.client.__all__)
 
 
 def test_digest_id_matches_zookeeper():

@@ -34,7 +34,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, TypeVar, overload
 
 from ..protocol import (
     ACL,
@@ -88,13 +88,14 @@ from ..protocol import (
     parent_of,
     validate_path,
 )
-from .connection import Connection, Decoder, Hook, SessionInfo
+from .connection import Body, Connection, Decoder, Hook, SessionInfo
 from .errors import (
     AuthFailedError,
     BadArgumentsError,
     ClientClosedError,
     ConnectionLossError,
     KeeperError,
+    MarshallingError,
     NodeExistsError,
     NoNodeError,
     SessionExpiredError,
@@ -121,7 +122,9 @@ __all__ = ["Client", "StateListener"]
 
 log = logging.getLogger("corral.client")
 
-StateListener = Callable[[SessionState], Any]
+T = TypeVar("T")
+
+StateListener = Callable[[SessionState], object]
 """Called on the event loop with the new SessionState at every change; may return an awaitable."""
 
 _MAX_TTL = 0xFF_FFFF_FFFF
@@ -148,6 +151,28 @@ def _check_acl(acl: Sequence[ACL] | None) -> list[ACL]:
         if not isinstance(a, ACL):
             raise TypeError(f"ACL entries must be corral.client.ACL, not {type(a).__name__}")
     return acl
+
+
+def _reply_path(path: str | None, asked: str) -> str:
+    """A path the server must send back (the created node): jute can encode a null string, but a
+    reply carrying one is malformed, so it fails the call like any undecodable reply."""
+    if path is None:
+        raise MarshallingError("reply carries a null path", path=asked)
+    return path
+
+
+def _no_nulls(values: list[str | None]) -> TypeGuard[list[str]]:
+    return None not in values
+
+
+def _reply_names(values: list[str | None] | None, asked: str) -> list[str]:
+    """A string vector of a reply (children, ephemerals): a null vector reads as empty, as before; a
+    null element is a malformed reply (MarshallingError) rather than a None among the names."""
+    if values is None:
+        return []
+    if not _no_nulls(values):
+        raise MarshallingError("reply carries a null name", path=asked)
+    return values
 
 
 def create_opcode(mode: CreateMode, ttl: int | None, include_stat: bool, path: str) -> int:
@@ -372,6 +397,11 @@ class Client:
                      mode: CreateMode | int = ..., *, ttl: int | None = ..., include_stat: Literal[True],
                      make_parents: bool = ...) -> tuple[str, Stat]: ...
 
+    @overload
+    async def create(self, path: str, data: bytes | None = ..., acl: Sequence[ACL] | None = ...,
+                     mode: CreateMode | int = ..., *, ttl: int | None = ..., include_stat: bool,
+                     make_parents: bool = ...) -> str | tuple[str, Stat]: ...
+
     async def create(self, path: str, data: bytes | None = b"", acl: Sequence[ACL] | None = None,
                      mode: CreateMode | int = CreateMode.PERSISTENT, *, ttl: int | None = None,
                      include_stat: bool = False, make_parents: bool = False) -> str | tuple[str, Stat]:
@@ -398,7 +428,8 @@ class Client:
         op = create_opcode(mode, ttl, include_stat, path)
         acl_l = _check_acl(acl)
         req = create_request(op, spath, _check_data(data), acl_l, mode, ttl)
-        decode = CreateResponse.deserialize if op == OpCode.create else Create2Response.deserialize
+        decode: Decoder[CreateResponse | Create2Response] = (
+            CreateResponse.deserialize if op == OpCode.create else Create2Response.deserialize)
         try:
             resp = await self._call(op, req, decode, path)
         except NoNodeError:
@@ -406,8 +437,9 @@ class Client:
                 raise
             await self.ensure_path(parent_of(path), acl_l)
             resp = await self._call(op, req, decode, path)
-        created = self._cs.to_client(resp.path)
+        created = self._cs.to_client(_reply_path(resp.path, path))
         if include_stat:
+            assert isinstance(resp, Create2Response)  # include_stat always sends create2 (create_opcode)
             return created, resp.stat
         return created
 
@@ -480,6 +512,10 @@ class Client:
     async def get_data(self, path: str, watch: Watcher | None = ..., *,
                        keep_null: Literal[True]) -> tuple[bytes | None, Stat]: ...
 
+    @overload
+    async def get_data(self, path: str, watch: Watcher | None = ..., *,
+                       keep_null: bool) -> tuple[bytes | None, Stat]: ...
+
     async def get_data(self, path: str, watch: Watcher | None = None, *,
                        keep_null: bool = False) -> tuple[bytes | None, Stat]:
         """The node's data and Stat.
@@ -515,6 +551,10 @@ class Client:
     async def get_children(self, path: str, watch: Watcher | None = ..., *,
                            include_stat: Literal[True]) -> tuple[list[str], Stat]: ...
 
+    @overload
+    async def get_children(self, path: str, watch: Watcher | None = ...,
+                           include_stat: bool = ...) -> list[str] | tuple[list[str], Stat]: ...
+
     async def get_children(self, path: str, watch: Watcher | None = None,
                            include_stat: bool = False) -> list[str] | tuple[list[str], Stat]:
         """The names of the node's children (in the server's order, which is unspecified).
@@ -527,10 +567,10 @@ class Client:
         if include_stat:
             r2 = await self._call(OpCode.getChildren2, GetChildren2Request(spath, watch is not None),
                                   GetChildren2Response.deserialize, path, hook)
-            return list(r2.children or []), r2.stat
+            return _reply_names(r2.children, path), r2.stat
         r1 = await self._call(OpCode.getChildren, GetChildrenRequest(spath, watch is not None),
                               GetChildrenResponse.deserialize, path, hook)
-        return list(r1.children or [])
+        return _reply_names(r1.children, path)
 
     async def sync(self, path: str = "/") -> str:
         """Wait until the connected server has applied every write committed before this call.
@@ -621,7 +661,7 @@ class Client:
         resp = await self._call(OpCode.getEphemerals, GetEphemeralsRequest(spath),
                                 GetEphemeralsResponse.deserialize, prefix)
         cs = self._cs
-        return [cs.to_client(p) for p in (resp.ephemerals or [])]
+        return [cs.to_client(p) for p in _reply_names(resp.ephemerals, prefix)]
 
     async def get_all_children_number(self, path: str) -> int:
         """How many nodes are below `path`, at any depth, the node itself not counted (3.6+)."""
@@ -689,8 +729,16 @@ class Client:
 
         return hook
 
-    async def _call(self, op: int, body: Any, decode: Decoder | None, path: str | None = None,
-                    hook: Hook | None = None) -> Any:
+    @overload
+    async def _call(self, op: int, body: Body | None, decode: Decoder[T], path: str | None = None,
+                    hook: Hook | None = None) -> T: ...
+
+    @overload
+    async def _call(self, op: int, body: Body | None, decode: None, path: str | None = None,
+                    hook: Hook | None = None) -> None: ...
+
+    async def _call(self, op: int, body: Body | None, decode: Decoder[T] | None, path: str | None = None,
+                    hook: Hook | None = None) -> T | None:
         """Send one request on the current connection (waiting for one if needed) and await its reply."""
         conn = self._conn
         if conn is None or self._state is not SessionState.CONNECTED or not conn.is_open:
@@ -830,7 +878,7 @@ class Client:
         The server fires at once whatever changed since lastZxidSeen, so no event is lost across the
         reconnect.
         """
-        tables = self._watches.paths()
+        tables: tuple[list[str], ...] = self._watches.paths()
         if not any(tables):
             return
         # SetWatches2 (3.6+) only when persistent watches exist, as the Java client: older servers
@@ -840,13 +888,13 @@ class Client:
             tables = tables[:3]
         rel = self._info.last_zxid
 
-        def send(batch: tuple[list[str], ...]) -> None:
+        def send(batch: tuple[list[str | None], ...]) -> None:
             if persistent:
                 conn.submit(OpCode.setWatches2, SetWatches2(rel, *batch), None, xid=Xid.SET_WATCHES)
             else:
                 conn.submit(OpCode.setWatches, SetWatches(rel, *batch), None, xid=Xid.SET_WATCHES)
 
-        batch: tuple[list[str], ...] = tuple([] for _ in tables)
+        batch: tuple[list[str | None], ...] = tuple([] for _ in tables)
         size = 0
         for i, paths in enumerate(tables):
             for p in paths:
@@ -896,18 +944,18 @@ class Client:
         if not watchers:
             return
         try:
-            etype: Any = EventType(ev.type)
+            etype: EventType | int = EventType(ev.type)
         except ValueError:
             etype = ev.type
         try:
-            kstate: Any = KeeperState(ev.state)
+            kstate: KeeperState | int = KeeperState(ev.state)
         except ValueError:
             kstate = ev.state
         event = WatchedEvent(etype, kstate, self._cs.to_client(spath))
         for w in watchers:
             self._run_callback(w, event)
 
-    def _run_callback(self, fn: Callable[[Any], Any], arg: Any) -> None:
+    def _run_callback(self, fn: Callable[[T], object], arg: T) -> None:
         try:
             res = fn(arg)
         except Exception:
@@ -949,8 +997,8 @@ class Client:
                 w.set_exception(self._terminal_error())
         kstate = state.keeper_state
         final = WatchedEvent(EventType.None_, kstate, None)
-        for w in self._watches.drain():
-            self._run_callback(w, final)
+        for watcher in self._watches.drain():
+            self._run_callback(watcher, final)
         if state is SessionState.EXPIRED:
             log.warning("session 0x%x expired", self._session_id & 0xFFFFFFFFFFFFFFFF)
         self._set_state(state)

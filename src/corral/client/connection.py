@@ -29,14 +29,16 @@ import struct
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar, overload
 
 from ..protocol import (
+    AuthPacket,
     ConnectRequest,
     ConnectResponse,
     DecodeError,
     Err,
     OpCode,
+    ReadBuffer,
     ReplyHeader,
     RequestHeader,
     WatcherEvent,
@@ -44,7 +46,7 @@ from ..protocol import (
 )
 from .errors import AuthFailedError, ConnectionLossError, KeeperError, MarshallingError, error_for
 
-__all__ = ["Connection", "Decoder", "Hook", "SessionInfo"]
+__all__ = ["Body", "Connection", "Decoder", "Hook", "SessionInfo"]
 
 log = logging.getLogger("corral.client")
 
@@ -54,10 +56,18 @@ _unpack_len = _LEN.unpack_from
 _REPLY_HEADER_SIZE = 16
 _PING_FRAME = _LEN.pack(8) + RequestHeader(Xid.PING, OpCode.ping).to_bytes()
 
-Decoder = Callable[[Any, int], tuple[Any, int]]
-"""Decodes a reply body at an offset: a record class's `deserialize`, or the multi decoder."""
+T = TypeVar("T")
+
+Decoder = Callable[[ReadBuffer, int], tuple[T, int]]
+"""Decodes a reply body of type T at an offset: a record class's `deserialize`, or the multi decoder."""
 Hook = Callable[[int], None]
 """Runs with the reply's error code just before the caller is woken (registers watches in order)."""
+
+
+class Body(Protocol):
+    """A request body: any jute record, or the multi request that writes several."""
+
+    def serialize(self, out: bytearray) -> None: ...
 
 
 class SessionInfo:
@@ -72,7 +82,7 @@ class SessionInfo:
 class _Pending:
     __slots__ = ("decode", "fut", "hook", "path", "xid")
 
-    def __init__(self, xid: int, fut: asyncio.Future, decode: Decoder | None, path: str | None,
+    def __init__(self, xid: int, fut: asyncio.Future[Any], decode: Decoder[Any] | None, path: str | None,
                  hook: Hook | None) -> None:
         self.xid = xid
         self.fut = fut
@@ -103,7 +113,7 @@ class Connection(asyncio.Protocol):
         self.out = bytearray()
         self.flush_scheduled = False
         self.pending: deque[_Pending] = deque()
-        self.auth_pending: deque[asyncio.Future] = deque()
+        self.auth_pending: deque[asyncio.Future[None]] = deque()
         self.handshake: asyncio.Future[ConnectResponse] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
         self.close_reason: str | None = None
@@ -116,6 +126,7 @@ class Connection(asyncio.Protocol):
     # ---- asyncio ------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream connection always gets a Transport; asyncio's signature only promises the base class.
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1]) if peer else None
@@ -193,7 +204,7 @@ class Connection(asyncio.Protocol):
         self.xid = x
         return x
 
-    def _frame(self, xid: int, op: int, body: Any) -> None:
+    def _frame(self, xid: int, op: int, body: Body | None) -> None:
         out = self.out
         start = len(out)
         out += b"\0\0\0\0"
@@ -203,11 +214,19 @@ class Connection(asyncio.Protocol):
         _pack_len_into(out, start, len(out) - start - 4)
         self._schedule_flush()
 
-    def submit(self, op: int, body: Any, decode: Decoder | None, path: str | None = None,
-               hook: Hook | None = None, xid: int | None = None) -> asyncio.Future:
+    @overload
+    def submit(self, op: int, body: Body | None, decode: Decoder[T], path: str | None = None,
+               hook: Hook | None = None, xid: int | None = None) -> asyncio.Future[T]: ...
+
+    @overload
+    def submit(self, op: int, body: Body | None, decode: None, path: str | None = None,
+               hook: Hook | None = None, xid: int | None = None) -> asyncio.Future[None]: ...
+
+    def submit(self, op: int, body: Body | None, decode: Decoder[T] | None, path: str | None = None,
+               hook: Hook | None = None, xid: int | None = None) -> asyncio.Future[Any]:
         """Queue one request; the returned future gets the decoded reply body (None without a decoder)
         or the KeeperError for the reply's error code."""
-        fut = self.loop.create_future()
+        fut: asyncio.Future[Any] = self.loop.create_future()
         if self.transport is None:
             fut.set_exception(ConnectionLossError(path=path))
             return fut
@@ -217,9 +236,9 @@ class Connection(asyncio.Protocol):
         self.pending.append(_Pending(xid, fut, decode, path, hook))
         return fut
 
-    def submit_auth(self, body: Any) -> asyncio.Future:
+    def submit_auth(self, body: AuthPacket) -> asyncio.Future[None]:
         """An AuthPacket (xid -4); its future gets None, or AuthFailedError."""
-        fut = self.loop.create_future()
+        fut: asyncio.Future[None] = self.loop.create_future()
         if self.transport is None:
             fut.set_exception(ConnectionLossError())
             return fut
@@ -264,12 +283,13 @@ class Connection(asyncio.Protocol):
                 return
             if xid == Xid.AUTH:
                 if self.auth_pending:
-                    fut = self.auth_pending.popleft()
-                    if not fut.done():
+                    auth_fut = self.auth_pending.popleft()
+                    if not auth_fut.done():
                         if hdr.err:
-                            fut.set_exception(AuthFailedError() if hdr.err == Err.AUTHFAILED else error_for(hdr.err))
+                            auth_fut.set_exception(
+                                AuthFailedError() if hdr.err == Err.AUTHFAILED else error_for(hdr.err))
                         else:
-                            fut.set_result(None)
+                            auth_fut.set_result(None)
                 return
         if hdr.zxid > 0:
             self.info.last_zxid = hdr.zxid
@@ -282,7 +302,7 @@ class Connection(asyncio.Protocol):
             return
         self.pending.popleft()
         err = hdr.err
-        value: Any = None
+        value: object = None
         exc: KeeperError | None = None
         if err:
             exc = error_for(err, p.path)

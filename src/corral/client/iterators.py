@@ -21,7 +21,8 @@ session expiry or auth failure raises SessionExpiredError/AuthFailedError from `
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from enum import Enum
+from typing import TYPE_CHECKING, Generic, NoReturn, TypeVar
 
 from ..protocol import EventType, KeeperState
 from .errors import AuthFailedError, ClientClosedError, ConnectionLossError, NoNodeError, SessionExpiredError
@@ -36,7 +37,15 @@ S = TypeVar("S", DataSnapshot, ChildrenSnapshot)
 
 _MAX_RETRIES = 50  # re-reads after connection losses before giving up with ConnectionLossError
 _MAX_RACES = 20  # get → NoNode → exists → present → get ... loops (node flapping) before yielding what we saw
-_CLOSE = object()
+
+
+class _Close(Enum):
+    """Queued by `aclose` to end the iteration; also the initial "nothing yielded yet" key."""
+
+    TOKEN = 0
+
+
+_CLOSE = _Close.TOKEN
 
 
 class _SnapshotWatch(Generic[S]):
@@ -45,7 +54,7 @@ class _SnapshotWatch(Generic[S]):
     def __init__(self, client: Client, path: str) -> None:
         self._client = client
         self._path = path
-        self._events: asyncio.Queue[Any] = asyncio.Queue()
+        self._events: asyncio.Queue[WatchedEvent | _Close] = asyncio.Queue()
         self._started = False
         self._closed = False
         self._last_key: object = _CLOSE
@@ -95,10 +104,10 @@ class _SnapshotWatch(Generic[S]):
         raise StopAsyncIteration
 
     @staticmethod
-    def _is_terminal(item: Any) -> bool:
+    def _is_terminal(item: WatchedEvent | _Close) -> bool:
         return item is _CLOSE or (isinstance(item, WatchedEvent) and item.type == EventType.None_)
 
-    def _raise_terminal(self, event: WatchedEvent) -> None:
+    def _raise_terminal(self, event: WatchedEvent) -> NoReturn:
         if event.state == KeeperState.Expired:
             raise SessionExpiredError(path=self._path)
         if event.state == KeeperState.AuthFailed:

@@ -21,7 +21,7 @@ import inspect
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from ..protocol import ACL, CreateMode, Stat
 from .client import Client, StateListener
@@ -34,6 +34,7 @@ from .watches import Watcher
 __all__ = ["SyncClient", "SyncTransaction"]
 
 T = TypeVar("T")
+S = TypeVar("S", DataSnapshot, ChildrenSnapshot)
 
 
 class SyncClient:
@@ -139,9 +140,24 @@ class SyncClient:
 
     # ---- the Basic API ------------------------------------------------------------------------
 
+    @overload
+    def create(self, path: str, data: bytes | None = ..., acl: Sequence[ACL] | None = ...,
+               mode: CreateMode | int = ..., *, ttl: int | None = ..., include_stat: Literal[False] = ...,
+               make_parents: bool = ...) -> str: ...
+
+    @overload
+    def create(self, path: str, data: bytes | None = ..., acl: Sequence[ACL] | None = ...,
+               mode: CreateMode | int = ..., *, ttl: int | None = ..., include_stat: Literal[True],
+               make_parents: bool = ...) -> tuple[str, Stat]: ...
+
+    @overload
+    def create(self, path: str, data: bytes | None = ..., acl: Sequence[ACL] | None = ...,
+               mode: CreateMode | int = ..., *, ttl: int | None = ..., include_stat: bool,
+               make_parents: bool = ...) -> str | tuple[str, Stat]: ...
+
     def create(self, path: str, data: bytes | None = b"", acl: Sequence[ACL] | None = None,
                mode: CreateMode | int = CreateMode.PERSISTENT, *, ttl: int | None = None,
-               include_stat: bool = False, make_parents: bool = False) -> Any:
+               include_stat: bool = False, make_parents: bool = False) -> str | tuple[str, Stat]:
         """See `Client.create` (returns the path, or (path, Stat) with include_stat)."""
         return self._run(self._client.create(path, data, acl, mode, ttl=ttl, include_stat=include_stat,
                                              make_parents=make_parents))
@@ -155,16 +171,37 @@ class SyncClient:
     def exists(self, path: str, watch: Watcher | None = None) -> Stat | None:
         return self._run(self._client.exists(path, watch))
 
-    def get_data(self, path: str, watch: Watcher | None = None, *, keep_null: bool = False) -> Any:
+    @overload
+    def get_data(self, path: str, watch: Watcher | None = ..., *,
+                 keep_null: Literal[False] = ...) -> tuple[bytes, Stat]: ...
+
+    @overload
+    def get_data(self, path: str, watch: Watcher | None = ..., *, keep_null: bool) -> tuple[bytes | None, Stat]: ...
+
+    def get_data(self, path: str, watch: Watcher | None = None, *,
+                 keep_null: bool = False) -> tuple[bytes | None, Stat]:
         """See `Client.get_data` (with keep_null, null data reads as None)."""
-        return self._run(self._client.get_data(path, watch, keep_null=keep_null))  # type: ignore[call-overload]
+        return self._run(self._client.get_data(path, watch, keep_null=keep_null))
 
     def set_data(self, path: str, data: bytes, version: int = -1) -> Stat:
         return self._run(self._client.set_data(path, data, version))
 
-    def get_children(self, path: str, watch: Watcher | None = None, include_stat: bool = False) -> Any:
+    @overload
+    def get_children(self, path: str, watch: Watcher | None = ...,
+                     include_stat: Literal[False] = ...) -> list[str]: ...
+
+    @overload
+    def get_children(self, path: str, watch: Watcher | None = ..., *,
+                     include_stat: Literal[True]) -> tuple[list[str], Stat]: ...
+
+    @overload
+    def get_children(self, path: str, watch: Watcher | None = ...,
+                     include_stat: bool = ...) -> list[str] | tuple[list[str], Stat]: ...
+
+    def get_children(self, path: str, watch: Watcher | None = None,
+                     include_stat: bool = False) -> list[str] | tuple[list[str], Stat]:
         """See `Client.get_children` (a list, or (list, Stat) with include_stat)."""
-        return self._run(self._client.get_children(path, watch, include_stat))  # type: ignore[call-overload]
+        return self._run(self._client.get_children(path, watch, include_stat))
 
     def sync(self, path: str = "/") -> str:
         return self._run(self._client.sync(path))
@@ -207,8 +244,8 @@ class SyncClient:
         """Blocking iterator of ChildrenSnapshots (see `Client.watch_children`); close the generator to stop."""
         return self._iterate(lambda: self._client.watch_children(path))
 
-    def _iterate(self, make: Callable[[], _SnapshotWatch[Any]]) -> Iterator[Any]:
-        async def build() -> _SnapshotWatch[Any]:
+    def _iterate(self, make: Callable[[], _SnapshotWatch[S]]) -> Iterator[S]:
+        async def build() -> _SnapshotWatch[S]:
             return make()
 
         watch = self._run(build())
@@ -230,5 +267,6 @@ class SyncTransaction(Transaction):
         super().__init__(client)
         self._owner = owner
 
+    # Blocking on purpose: the one intended difference from the async base (not substitutable, hence the ignore).
     def commit(self, *, raise_on_error: bool = False) -> list[TransactionResult]:  # type: ignore[override]
         return self._owner._run(Transaction.commit(self, raise_on_error=raise_on_error))

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from enum import Enum
+from typing import TYPE_CHECKING, TypeAlias
 
 from ..protocol import (
     ACL,
@@ -41,6 +42,7 @@ from ..protocol import (
     ErrorResponse,
     MultiHeader,
     OpCode,
+    ReadBuffer,
     Record,
     SetDataRequest,
     SetDataResponse,
@@ -81,9 +83,22 @@ class _MultiRequest:
         _END.serialize(out)
 
 
-def decode_multi_response(buf: Any, off: int) -> tuple[list[tuple[int, Any]], int]:
+class _RolledBack(Enum):
+    """The result of an op that would have succeeded but was undone (an ErrorResult with code 0)."""
+
+    TOKEN = 0
+
+
+_ROLLED_BACK = _RolledBack.TOKEN
+
+MultiValue: TypeAlias = str | bool | Stat | _RolledBack | None
+"""A decoded multi result: created path, True (delete/check), Stat (setData), rolled back, or None when
+the entry is an ErrorResult with a non-zero code."""
+
+
+def decode_multi_response(buf: ReadBuffer, off: int) -> tuple[list[tuple[int, MultiValue]], int]:
     """MultiResponse → [(err, value)]: err 0 with the op's result, or the ErrorResult's code (0 = rolled back)."""
-    out: list[tuple[int, Any]] = []
+    out: list[tuple[int, MultiValue]] = []
     for _ in range(1 << 20):  # bounded by the frame size anyway
         mh, off = MultiHeader.deserialize(buf, off)
         if mh.done:
@@ -94,10 +109,10 @@ def decode_multi_response(buf: Any, off: int) -> tuple[list[tuple[int, Any]], in
             out.append((er.err if er.err else 0, None if er.err else _ROLLED_BACK))
         elif t == OpCode.create:
             cr, off = CreateResponse.deserialize(buf, off)
-            out.append((0, cr.path))
+            out.append((0, _created(cr.path)))
         elif t in (OpCode.create2, OpCode.createContainer, OpCode.createTTL):
             c2, off = Create2Response.deserialize(buf, off)
-            out.append((0, c2.path))
+            out.append((0, _created(c2.path)))
         elif t in (OpCode.delete, OpCode.check, OpCode.deleteContainer):
             out.append((0, True))
         elif t == OpCode.setData:
@@ -108,7 +123,11 @@ def decode_multi_response(buf: Any, off: int) -> tuple[list[tuple[int, Any]], in
     raise DecodeError("multi response without an end marker")
 
 
-_ROLLED_BACK = object()
+def _created(path: str | None) -> str:
+    # jute can encode a null string, but a create result without its path is a malformed reply.
+    if path is None:
+        raise DecodeError("multi create result with a null path")
+    return path
 
 
 class Transaction:
@@ -182,9 +201,11 @@ class Transaction:
             elif isinstance(value, str):
                 results.append(client._cs.to_client(value))
             else:
+                assert value is not None  # err 0 always comes with a value (decode_multi_response)
                 results.append(value)
         if raise_on_error and (failure is not None or any(isinstance(r, KeeperError) for r in results)):
             exc = failure or next(r for r in results if isinstance(r, KeeperError))
+            # `results` exists only on the error a failed commit raises, so KeeperError does not declare it.
             exc.results = results  # type: ignore[attr-defined]
             raise exc
         return results

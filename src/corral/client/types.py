@@ -88,8 +88,8 @@ class WatchedEvent:
     waiting on a one-shot watch is never left hanging.
     """
 
-    type: EventType
-    state: KeeperState
+    type: EventType | int  # an int for codes this client does not know (a newer server)
+    state: KeeperState | int
     path: str | None
 
     def __str__(self) -> str:

@@ -23,13 +23,13 @@ carry. A watcher registered twice on one path runs once, as with Java's `Set<Wat
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from ..protocol import EventType
+from .types import WatchedEvent
 
 __all__ = ["WatchRegistry", "Watcher"]
 
-Watcher = Callable[[Any], Any]
+Watcher = Callable[[WatchedEvent], object]
 """A watch callback: called with one `WatchedEvent`; may return an awaitable (run as a task)."""
 
 DATA, EXIST, CHILD, PERSISTENT, RECURSIVE = "data", "exist", "child", "persistent", "recursive"

@@ -14,7 +14,7 @@ from .constants import (
     WatcherType,
     Xid,
 )
-from .jute import DecodeError, Record
+from .jute import DecodeError, ReadBuffer, Record
 from .paths import InvalidPath, basename, is_valid_path, parent_of, validate_path
 from .records import (
     ACL,
@@ -161,6 +161,7 @@ __all__ = [
     "Perms",
     "QuorumAuthPacket",
     "QuorumPacket",
+    "ReadBuffer",
     "ReconfigRequest",
     "Record",
     "RemoveWatchesRequest",
