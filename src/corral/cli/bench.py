@@ -26,10 +26,17 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:  # imported lazily at run time, to keep `corral --help` fast
+    from ..client import Client
+
+Request = Callable[[], Awaitable[object]]
+"""Issues one request of the configured kind."""
 
 MAX_DURATION = 600.0
 _OPS = ("create", "set", "get", "exists", "children")
@@ -105,7 +112,7 @@ class Bench:
         self.progress = progress
         self.root = f"/corral-bench-{os.getpid()}"
         self.data = os.urandom(size)
-        self.clients: list[Any] = []
+        self.clients: list[Client] = []
         self.stop = asyncio.Event()
         self.interrupted = False
         self.measuring = False
@@ -185,7 +192,7 @@ class Bench:
             await asyncio.gather(*(self.clients[i % self.sessions].create(f"{self.root}/k/{i}", self.data)
                                    for i in range(start, min(start + chunk, self.keys))))
 
-    def _operation(self, zk: Any, session: int, worker: int):
+    def _operation(self, zk: Client, session: int, worker: int) -> Request:
         """A zero-argument coroutine factory for one request of the configured kind."""
         keys = self.keys
         paths = [f"{self.root}/k/{i}" for i in range(keys)]
@@ -205,7 +212,7 @@ class Bench:
             parent = f"{self.root}/c{session}/n"
             created = self.created
 
-            def create():
+            def create() -> Awaitable[object]:
                 n = created[session]
                 created[session] = n + 1
                 return zk.create(f"{parent}{n}", data)
@@ -215,7 +222,7 @@ class Bench:
         reads = self.reads
         counter = [worker]
 
-        def mixed():
+        def mixed() -> Awaitable[object]:
             i = counter[0]
             counter[0] = i + 1
             if i % period < reads:
@@ -224,7 +231,7 @@ class Bench:
 
         return mixed
 
-    async def _worker(self, zk: Any, session: int, worker: int) -> None:
+    async def _worker(self, zk: Client, session: int, worker: int) -> None:
         from ..client import ClientClosedError, KeeperError, SessionExpiredError
 
         request = self._operation(zk, session, worker)
@@ -358,7 +365,7 @@ class Bench:
         await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
 
 
-def _run(coro: Any) -> int:
+def _run(coro: Coroutine[Any, Any, int]) -> int:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux

@@ -14,12 +14,25 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TypedDict
 
 import click
 
 from ..processes import alive
 
 STATE = "state.json"
+
+
+class Member(TypedDict):
+    """One member as recorded in state.json."""
+
+    id: int
+    client_port: int
+    observer: bool
+    pid: int
+    config: str
+    log: str
+
 DIR_OPTION = click.option("--dir", "base", default="./ensemble", show_default=True,
                           type=click.Path(file_okay=False, path_type=Path))
 
@@ -78,25 +91,27 @@ def up(count: int, base: Path, observers: int, tick_time: int, wait: float) -> N
         sys.exit(1)
     total = count + observers
     ports = _free_ports(3 * total)
-    members = []
+    planned: list[tuple[int, int]] = []  # (id, client port)
     lines = []
     for i in range(1, total + 1):
         client, peer, election = ports[3 * (i - 1):3 * i]
         role = ":observer" if i > count else ""
         lines.append(f"server.{i}=127.0.0.1:{peer}:{election}{role};127.0.0.1:{client}")
-        members.append({"id": i, "client_port": client, "observer": i > count})
-    for m in members:
-        d = base / f"s{m['id']}"
+        planned.append((i, client))
+    members: list[Member] = []
+    for i, client in planned:
+        d = base / f"s{i}"
         (d / "data").mkdir(parents=True, exist_ok=True)
-        (d / "data" / "myid").write_text(f"{m['id']}\n")
+        (d / "data" / "myid").write_text(f"{i}\n")
         cfg = d / "zoo.cfg"
         cfg.write_text("\n".join([f"tickTime={tick_time}", "initLimit=10", "syncLimit=5", f"dataDir={d / 'data'}",
-                                  f"clientPort={m['client_port']}", "clientPortAddress=127.0.0.1",
+                                  f"clientPort={client}", "clientPortAddress=127.0.0.1",
                                   "4lw.commands.whitelist=*", *lines]) + "\n")
         with open(d / "server.log", "ab") as logf:
             proc = subprocess.Popen([sys.executable, "-m", "corral", "server", str(cfg)], stdout=logf,
                                     stderr=subprocess.STDOUT, start_new_session=True)
-        m.update(pid=proc.pid, config=str(cfg), log=str(d / "server.log"))
+        members.append(Member(id=i, client_port=client, observer=i > count, pid=proc.pid, config=str(cfg),
+                              log=str(d / "server.log")))
     (base / STATE).write_text(json.dumps({"members": members}, indent=2))
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
@@ -108,7 +123,7 @@ def up(count: int, base: Path, observers: int, tick_time: int, wait: float) -> N
     click.echo(f"\nconnect with: corral shell -server {hosts}")
 
 
-def _print_status(members: list[dict]) -> None:
+def _print_status(members: list[Member]) -> None:
     click.echo(f"{'id':>3} {'role':<12} {'client port':>11} {'pid':>8}  zxid")
     for m in members:
         zxid = ""
@@ -119,9 +134,10 @@ def _print_status(members: list[dict]) -> None:
         click.echo(f"{m['id']:>3} {state:<12} {m['client_port']:>11} {m['pid']:>8}  {zxid}")
 
 
-def _load(base: Path) -> list[dict]:
+def _load(base: Path) -> list[Member]:
     try:
-        return json.loads((base.resolve() / STATE).read_text())["members"]
+        members: list[Member] = json.loads((base.resolve() / STATE).read_text())["members"]
+        return members
     except FileNotFoundError:
         click.echo(f"no ensemble state in {base} (start one with `corral ensemble up 3`)", err=True)
         sys.exit(1)

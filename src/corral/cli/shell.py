@@ -98,9 +98,13 @@ def _history_path(opts: ShellOptions) -> Path:
 def _stdio_replace_errors() -> None:
     # zkCli prints undecodable data as replacement characters instead of failing; do the same.
     for stream in (sys.stdout, sys.stderr):
+        # Only real text files have reconfigure(); a replaced stream (tests, pipes wrapped by tools) may not.
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is None:
+            continue
         try:
-            stream.reconfigure(errors="replace")  # type: ignore[attr-defined]
-        except (AttributeError, ValueError):
+            reconfigure(errors="replace")
+        except ValueError:
             pass
 
 

@@ -29,12 +29,13 @@ import re
 import sys
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, TextIO, TypeVar
+from typing import TextIO, TypeVar
 
 from .. import FULL_VERSION
 from ..client import (
     OPEN_ACL_UNSAFE,
     AuthFailedError,
+    Client,
     CreateMode,
     EventType,
     KeeperError,
@@ -44,6 +45,7 @@ from ..client import (
     Stat,
     SyncClient,
     WatchedEvent,
+    Watcher,
 )
 from ..protocol import Err, WatcherType
 from ..tree.datatree import LIMIT_NODE, QUOTA_ROOT, STATS_NODE, format_stats, parse_stats
@@ -350,7 +352,7 @@ class ZkShell:
             raise CliError(error_text(e.code, e.path if e.path is not None else path))
 
     @property
-    def _client(self) -> Any:
+    def _client(self) -> Client:
         assert self._zk is not None
         return self._zk.client
 
@@ -459,7 +461,7 @@ class ZkShell:
         if stat is not None:
             self.out(stat_lines(stat))
 
-    def _visit(self, path: str, watch: Any, cb: Callable[[str], None]) -> None:
+    def _visit(self, path: str, watch: Watcher | None, cb: Callable[[str], None]) -> None:
         """ZKUtil.visitSubTreeDFS below `path`: each node's children (sorted) first, then each subtree.
 
         Depth-first with an explicit stack (bounded by the tree's size); a node that vanishes while
@@ -728,7 +730,7 @@ class ZkShell:
             self.err(keeper_message(Err.INVALIDACL, None) + "\n")
             raise CliError(error_text(Err.INVALIDACL, None))
         try:
-            created = self._await(self._client.create(path, data, acl, mode, ttl=ttl if has_t else None))  # type: ignore[arg-type]
+            created = self._await(self._client.create(path, data, acl, mode, ttl=ttl if has_t else None))
         except KeeperError as e:
             epath = e.path if e.path is not None else path
             if e.code == Err.INVALIDACL:
@@ -892,7 +894,7 @@ async def _as_coro(aw: Awaitable[T]) -> T:
     return await aw
 
 
-async def _begin(client: Any) -> None:
+async def _begin(client: Client) -> None:
     """Start `client` in a background task (it keeps retrying the servers until closed) and return once
     it has left the CLOSED state; the task's failure (the shell closing it) shows as state changes."""
     task = asyncio.ensure_future(client.start(timeout=_FOREVER))

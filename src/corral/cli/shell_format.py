@@ -131,16 +131,16 @@ def parse_options(words: Sequence[str], specs: Sequence[OptionSpec]) -> ParsedAr
                 out.options[body[0]] = body[1:]  # -v3
             else:  # -sw: concatenated flags, the last one may take the rest as its value
                 for i, ch in enumerate(body):
-                    spec = by_name.get(ch)
-                    if spec is None:
+                    flag = by_name.get(ch)
+                    if flag is None:
                         raise CliError("org.apache.commons.cli.UnrecognizedOptionException: "
                                        f"Unrecognized option: {tok}")
-                    if spec.has_arg:
+                    if flag.has_arg:
                         rest = body[i + 1:]
                         if rest:
                             out.options[ch] = rest
                         else:
-                            pending = spec
+                            pending = flag
                         break
                     out.options[ch] = None
         else:
@@ -280,7 +280,7 @@ def acl_line(acl: ACL) -> str:
 
 # ---- errors ----------------------------------------------------------------------------------------
 
-_WRAPPED = {
+_WRAPPED: dict[int, str] = {
     Err.NONODE: "Node does not exist: ",
     Err.NOCHILDRENFOREPHEMERALS: "Ephemerals cannot have children: ",
     Err.NODEEXISTS: "Node already exists: ",

@@ -6,12 +6,18 @@ from __future__ import annotations
 import base64
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..protocol import OpCode, Record
 from ..tree.datatree import client_owner
+
+if TYPE_CHECKING:  # the commands import persistence lazily, to keep `corral --help` fast
+    from ..persistence.txnlog import LogRecord
+    from ..tree import DataTree
 
 
 def _ts(ms: int) -> str:
@@ -57,7 +63,7 @@ def _is_last_log(path: Path) -> bool:
     return not any(other > z for other, _ in list_files(path.resolve().parent, LOG_PREFIX))
 
 
-def _undecodable(records) -> tuple[int, str] | None:
+def _undecodable(records: Iterable[LogRecord]) -> tuple[int, str] | None:
     """(offset, reason) of the first record whose checksum holds but whose transaction cannot be read:
     recovery would stop there, so verify reports it."""
     from ..persistence.txnlog import decode_txn_payload
@@ -71,7 +77,7 @@ def _undecodable(records) -> tuple[int, str] | None:
     return None
 
 
-def _scan_log(path: Path):
+def _scan_log(path: Path) -> tuple[list[LogRecord], int | None] | None:
     """(records, torn offset or None) of one log file, or None after printing why it cannot be read."""
     from ..persistence.txnlog import LogCorruptError, scan
 
@@ -161,7 +167,7 @@ def snapshot_cmd() -> None:
     """Inspect snapshot files (snapshot.<zxid>)."""
 
 
-def _load_or_exit(path: Path):
+def _load_or_exit(path: Path) -> DataTree:
     from ..persistence import SnapshotCorruptError, read_snapshot
 
     try:
