@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.corral_proc import CorralProcess
+from tests.support.server import ApacheZooKeeper, CorralProcess
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,6 @@ def fresh_corral():
 @pytest.fixture(scope="module")
 def apache_server():
     """One Apache ZooKeeper for a test module (skips, or fails under CI, when it is not installed)."""
-    from tests.support.apache import ApacheZooKeeper
-
     srv = ApacheZooKeeper()
     srv.start()
     yield srv

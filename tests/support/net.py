@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 
 HOST = "127.0.0.1"
 
@@ -41,20 +40,3 @@ def four_letter(host: str, port: int, cmd: str, timeout: float = 5.0) -> str:
                 break
             chunks.append(b)
     return b"".join(chunks).decode("utf-8", "replace")
-
-
-def wait_for_ruok(host: str, port: int, timeout: float = 30.0, proc=None) -> None:
-    """Block until the server answers `imok` and serves requests (srvr), or raise with a reason."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before answering ruok")
-        try:
-            if four_letter(host, port, "ruok", timeout=1.0) == "imok" and "not currently serving" not in \
-                    four_letter(host, port, "srvr", timeout=1.0):
-                return
-        except OSError as e:
-            last = e
-        time.sleep(0.05)
-    raise TimeoutError(f"no imok from {host}:{port} within {timeout}s ({last})")
