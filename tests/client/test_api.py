@@ -34,6 +34,8 @@ from corral.client import (
     make_acl,
 )
 
+pytestmark = pytest.mark.slow  # server processes, shells, real sockets: not in `make test-fast` (tests/conftest.py)
+
 
 def connect(server, chroot: str = "", **kw) -> Client:
     return Client(server.hosts + chroot, timeout=kw.pop("timeout", 10), **kw)

@@ -26,6 +26,8 @@ from tests.support.net import free_port
 from tests.support.proxy import TcpProxy
 from tests.support.server import make_server
 
+pytestmark = pytest.mark.slow  # server processes, shells, real sockets: not in `make test-fast` (tests/conftest.py)
+
 WAIT = 20.0
 
 

@@ -23,6 +23,8 @@ from corral.client import (
 )
 from tests.support.proxy import TcpProxy
 
+pytestmark = pytest.mark.slow  # server processes, shells, real sockets: not in `make test-fast` (tests/conftest.py)
+
 WAIT = 10.0
 
 

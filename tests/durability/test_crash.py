@@ -20,7 +20,7 @@ from tests.durability import crash
 from tests.durability.support import WAIT, close_kazoo, dump_kazoo, kazoo_client, new_server, start, vdir
 from tests.support.wait import wait_until
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 CYCLES = 5
 
 

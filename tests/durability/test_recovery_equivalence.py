@@ -38,7 +38,7 @@ from tests.durability.support import (
 from tests.support.rawclient import CreateFlags, RawClient
 from tests.support.wait import wait_until
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 TICK = 200  # session timeouts 400 ms .. maxSessionTimeout, so expiries happen within the test
 ROUNDS = 40
 MIXED_ACL = [OPEN_ACL_UNSAFE[0], make_digest_acl("ops", "secret", all=True)]
