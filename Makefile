@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-deps lint typecheck venv clean
+.PHONY: run test test-fast test-deps lint typecheck venv clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -25,6 +25,11 @@ test: $(STAMP) test-deps
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
+
+# The pure cores only (protocol, tree, txn, quorum, simulation, unit tests): no server processes, Java,
+# shells or real sockets (those tests are marked `slow`, see tests/conftest.py). Under a minute.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -1,10 +1,38 @@
-"""Shared fixtures: a corral server process per test module, started by the tests themselves."""
+"""Shared fixtures (a corral server process per test module, started by the tests themselves) and the
+`slow` marker that `make test-fast` leaves out.
+
+What is slow: every test that starts a server process, Java, a shell or another program, or opens real
+sockets. It is marked in three ways, so that a new test of that kind cannot slip into the fast run:
+whole directories below (all of their tests do), every test that uses one of the server fixtures below,
+and `pytestmark = pytest.mark.slow` in the other modules that do (tests/client, tests/shell,
+tests/durability). The pure cores — protocol, tree, txn, quorum, simulation and the unit tests — stay fast.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.support.corral_proc import CorralProcess
+from tests.support.server import ApacheZooKeeper, CorralProcess
+
+TESTS = Path(__file__).resolve().parent
+# Directories where every test starts servers, shells or programs, or talks to them over sockets.
+SLOW_DIRS = frozenset({"integration", "ensemble", "compat", "examples"})
+# Fixtures that start a process: any test using one is slow wherever it lives (java_reference runs Java in
+# tests/server/test_sessions.py).
+SLOW_FIXTURES = frozenset({"corral_server", "fresh_corral", "apache_server", "java_reference"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests of SLOW_DIRS and the users of SLOW_FIXTURES `slow` (module marks do the rest)."""
+    for item in items:
+        try:
+            top = Path(item.path).resolve().relative_to(TESTS).parts[0]
+        except ValueError:
+            top = ""
+        if top in SLOW_DIRS or SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +56,6 @@ def fresh_corral():
 @pytest.fixture(scope="module")
 def apache_server():
     """One Apache ZooKeeper for a test module (skips, or fails under CI, when it is not installed)."""
-    from tests.support.apache import ApacheZooKeeper
-
     srv = ApacheZooKeeper()
     srv.start()
     yield srv

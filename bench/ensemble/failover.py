@@ -34,7 +34,8 @@ from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.retry import KazooRetry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.ensemble.cluster import WAIT, Ensemble, wait_until
+from tests.ensemble.cluster import WAIT, Ensemble
+from tests.support.wait import wait_until
 
 logging.getLogger("kazoo").setLevel(logging.CRITICAL)  # reconnect chatter during the kills
 RETRY = {"max_tries": -1, "delay": 0.02, "backoff": 1.5, "max_delay": 0.25}

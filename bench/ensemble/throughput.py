@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.ensemble.cluster import Ensemble, parse_mntr
-from tests.support.corral_proc import CorralProcess
 from tests.support.net import four_letter
+from tests.support.server import CorralProcess
 
 ZKLOAD = os.environ.get("ZKLOAD", "/tmp/zkbench/zkload_st")
 

@@ -15,10 +15,10 @@ import uuid
 
 import pytest
 
-from tests.support.corral_proc import CorralProcess
+from tests.support.server import KINDS as ALL_KINDS
+from tests.support.server import make_server
 
 ASYNC_TEST_TIMEOUT = 60.0
-ALL_KINDS = ("corral", "apache")
 SERVER_KINDS = tuple(k.strip() for k in os.environ.get("CORRAL_IT_SERVERS", ",".join(ALL_KINDS)).split(",")
                      if k.strip() in ALL_KINDS)
 
@@ -33,20 +33,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
-def make_server(kind: str, **kwargs):
-    """A not-yet-started server of `kind` ("corral" or "apache") on a free 127.0.0.1 port."""
-    if kind == "corral":
-        return CorralProcess(**kwargs)
-    from tests.support.apache import ApacheZooKeeper
-
-    return ApacheZooKeeper(**kwargs)
-
-
 @pytest.fixture(scope="module", params=SERVER_KINDS)
 def server(request):
     """One server per module and kind, TTL nodes enabled."""
     srv = make_server(request.param, extra_cfg={"extendedTypesEnabled": "true"})
-    srv.start()
     yield srv
     srv.close()
 

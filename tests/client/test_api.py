@@ -34,6 +34,8 @@ from corral.client import (
     make_acl,
 )
 
+pytestmark = pytest.mark.slow  # server processes, shells, real sockets: not in `make test-fast` (tests/conftest.py)
+
 
 def connect(server, chroot: str = "", **kw) -> Client:
     return Client(server.hosts + chroot, timeout=kw.pop("timeout", 10), **kw)
@@ -333,9 +335,9 @@ async def test_many_pipelined_requests(server, base):
 async def test_ttl_without_extended_types_is_unimplemented(server_kind):
     """A TTL create on a default server: UnimplementedError (-6) from both servers."""
     from corral.client import UnimplementedError
-    from tests.client.conftest import make_server
+    from tests.support.server import make_server
 
-    srv = make_server(server_kind)
+    srv = make_server(server_kind, start=False)
     srv.start()
     try:
         async with Client(srv.hosts, timeout=10) as zk:

@@ -14,6 +14,8 @@ from corral.cli.bench import Histogram, parse_op
 from corral.cli.main import main
 from corral.client import SyncClient
 
+pytestmark = pytest.mark.slow  # server processes, shells, real sockets: not in `make test-fast` (tests/conftest.py)
+
 RESULT = re.compile(r"^op=(?P<op>\S+) sessions=(?P<sessions>\d+) depth=(?P<depth>\d+) .*ops=(?P<ops>\d+) "
                     r"ops_s=(?P<ops_s>\d+) p50_us=(?P<p50>\d+) p99_us=(?P<p99>\d+) p999_us=(?P<p999>\d+) "
                     r".*errors=(?P<errors>\d+)")

@@ -1,7 +1,7 @@
 """Session life: state events, failover across a host list, read timeout, restarts and expiry.
 
 Standalone servers cannot hand a session to each other, so failover *with the same session* is
-tested through two TCP proxies in front of one server (`tests/client/proxy.py`): stopping the proxy in
+tested through two TCP proxies in front of one server (`tests/support/proxy.py`): stopping the proxy in
 use is, for the client, its server going away. Restart and expiry tests start their own servers.
 Every wait is bounded; nothing asserts on timing.
 """
@@ -22,9 +22,11 @@ from corral.client import (
     SessionState,
     WatchedEvent,
 )
-from tests.client.conftest import make_server
-from tests.client.proxy import Proxy
 from tests.support.net import free_port
+from tests.support.proxy import TcpProxy
+from tests.support.server import make_server
+
+pytestmark = pytest.mark.slow  # server processes, shells, real sockets: not in `make test-fast` (tests/conftest.py)
 
 WAIT = 20.0
 
@@ -76,7 +78,7 @@ async def test_dead_server_first_in_the_list(server):
 
 
 async def test_failover_keeps_the_session_watches_and_ephemerals(server, base):
-    p1, p2 = await Proxy(server.port).start(), await Proxy(server.port).start()
+    p1, p2 = TcpProxy(server.port), TcpProxy(server.port)
     try:
         zk = Client(f"{p1.hosts},{p2.hosts}", timeout=10, randomize_hosts=False)
         states = States(zk)
@@ -89,9 +91,9 @@ async def test_failover_keeps_the_session_watches_and_ephemerals(server, base):
             await zk.get_data(base, watch=events.put_nowait)
             await zk.add_auth("digest", "bob:pw")
 
-            p2.freeze()  # refuses connections for now: the client stays disconnected
+            p2.black_hole(refuse_new=True)  # refuses connections for now: the client stays disconnected
             mark = len(states.seen)
-            await p1.stop()
+            await p1.aclose()
             await states.until(SessionState.DISCONNECTED, mark)
             # A change while the client is away: SetWatches must catch it up after the reconnect.
             await writer.set_data(base, b"changed while away")
@@ -99,7 +101,7 @@ async def test_failover_keeps_the_session_watches_and_ephemerals(server, base):
             pending = asyncio.ensure_future(zk.get_data(base))
             await asyncio.sleep(0)
             assert not pending.done()
-            p2.frozen = False
+            p2.pass_through()
             await states.until(SessionState.CONNECTED, mark)
             assert zk.connected_to == ("127.0.0.1", p2.port)
             assert zk.session_id == sid
@@ -114,76 +116,76 @@ async def test_failover_keeps_the_session_watches_and_ephemerals(server, base):
             await writer.create(f"{base}/bob", acl=[digest_acl("bob", "pw")])
             await zk.set_data(f"{base}/bob", b"ok")
     finally:
-        await p1.stop()
-        await p2.stop()
+        await p1.aclose()
+        await p2.aclose()
 
 
 async def test_in_flight_request_fails_with_connection_loss(server, base):
-    p1, p2 = await Proxy(server.port).start(), await Proxy(server.port).start()
+    p1, p2 = TcpProxy(server.port), TcpProxy(server.port)
     try:
         zk = Client(f"{p1.hosts},{p2.hosts}", timeout=10, randomize_hosts=False)
         async with zk:
             await zk.create(base)
             sid = zk.session_id
-            p1.freeze()  # the request below goes into a black hole...
+            p1.black_hole(refuse_new=True)  # the request below goes into a black hole...
             request = asyncio.ensure_future(zk.get_data(base))
             await asyncio.sleep(0.05)
             assert not request.done()
-            await p1.stop()  # ...and the connection then drops under it
+            await p1.aclose()  # ...and the connection then drops under it
             with pytest.raises(ConnectionLossError):
                 await asyncio.wait_for(request, WAIT)
             await zk.wait_connected(WAIT)
             assert (await zk.get_data(base))[0] == b""
             assert zk.session_id == sid
     finally:
-        await p1.stop()
-        await p2.stop()
+        await p1.aclose()
+        await p2.aclose()
 
 
 async def test_silent_server_is_detected_by_the_read_timeout(server, base):
     """A server that stops answering (socket still open) is dropped after 2/3 of the session timeout,
     well before the session itself expires, and the client fails over with the same session."""
-    p1, p2 = await Proxy(server.port).start(), await Proxy(server.port).start()
+    p1, p2 = TcpProxy(server.port), TcpProxy(server.port)
     try:
         zk = Client(f"{p1.hosts},{p2.hosts}", timeout=6, randomize_hosts=False)
         states = States(zk)
         async with zk:
             sid = zk.session_id
             mark = len(states.seen)
-            p1.freeze()
+            p1.black_hole(refuse_new=True)
             await states.until(SessionState.DISCONNECTED, mark)
             await states.until(SessionState.CONNECTED, mark)
             assert zk.connected_to == ("127.0.0.1", p2.port) and zk.session_id == sid
             assert await zk.exists("/") is not None
     finally:
-        await p1.stop()
-        await p2.stop()
+        await p1.aclose()
+        await p2.aclose()
 
 
 async def test_unreachable_servers_expire_the_session_locally(server, base):
     """No server reachable for a whole negotiated timeout: the servers have expired the session, so the
     client reports EXPIRED itself (as Curator does) instead of retrying forever."""
-    proxy = await Proxy(server.port).start()
+    proxy = TcpProxy(server.port)
     try:
         zk = Client(proxy.hosts, timeout=4)
         states = States(zk)
         await zk.start()
         mark = len(states.seen)
-        proxy.freeze()
-        await proxy.stop()
+        proxy.black_hole(refuse_new=True)
+        await proxy.aclose()
         await states.until(SessionState.EXPIRED, mark, timeout=WAIT + zk.negotiated_timeout)
         assert states.seen[mark:] == [SessionState.DISCONNECTED, SessionState.EXPIRED]
         with pytest.raises(SessionExpiredError):
             await zk.exists("/")
         await zk.close()
     finally:
-        await proxy.stop()
+        await proxy.aclose()
 
 
 async def test_session_expiry_events(server_kind, base):
     """Freeze the client's heartbeat so the server expires the session (tickTime 200 → 400 ms minimum
     timeout); the client learns it on reconnect and reports EXPIRED to listeners, watches and iterators."""
-    srv = make_server(server_kind, tick_time=200)
+    srv = make_server(server_kind, start=False, tick_time=200)
     srv.start()
     try:
         async with Client(srv.hosts, timeout=10) as observer:
@@ -227,7 +229,7 @@ async def test_session_expiry_events(server_kind, base):
 async def test_server_restart_keeps_the_session(server_kind, base, tmp_path):
     """A server restarted on the same port with its data recovers the session: the client reconnects
     with the same session id and its data is there."""
-    srv = make_server(server_kind, data_dir=str(tmp_path))
+    srv = make_server(server_kind, start=False, data_dir=str(tmp_path))
     srv.start()
     try:
         zk = Client(srv.hosts, timeout=30)
@@ -253,7 +255,7 @@ async def test_wiped_server_on_the_same_port_expires_the_session(server_kind, ba
     """The server comes back without the session (fresh data): the client must report EXPIRED — here the
     fresh server even refuses the handshake, since the client has seen a newer zxid, so the client's own
     expiry rule decides — and a new session on the same Client then works."""
-    old = make_server(server_kind, tick_time=200, data_dir=str(tmp_path / "old"))
+    old = make_server(server_kind, start=False, tick_time=200, data_dir=str(tmp_path / "old"))
     (tmp_path / "old").mkdir()
     old.start()
     fresh = None
@@ -267,7 +269,7 @@ async def test_wiped_server_on_the_same_port_expires_the_session(server_kind, ba
         old.stop()
         await states.until(SessionState.DISCONNECTED, mark)
         (tmp_path / "fresh").mkdir()
-        fresh = make_server(server_kind, tick_time=200, port=old.port, data_dir=str(tmp_path / "fresh"))
+        fresh = make_server(server_kind, start=False, tick_time=200, port=old.port, data_dir=str(tmp_path / "fresh"))
         await asyncio.get_running_loop().run_in_executor(None, fresh.start)
         await states.until(SessionState.EXPIRED, mark)
         with pytest.raises(SessionExpiredError):

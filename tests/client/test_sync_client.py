@@ -19,6 +19,8 @@ from corral.client import (
     WatchedEvent,
 )
 
+pytestmark = pytest.mark.slow  # server processes, shells, real sockets: not in `make test-fast` (tests/conftest.py)
+
 
 def test_basic_calls(server, base):
     with SyncClient(server.hosts, timeout=10) as zk:

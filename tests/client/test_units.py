@@ -213,6 +213,7 @@ async def test_invalid_paths_and_modes_fail_before_sending():
         await zk.create("/t", "text")  # data must be bytes
 
 
+@pytest.mark.slow  # a real connection attempt to a closed loopback port, and a 0.5 s timeout
 async def test_start_times_out_with_connection_loss():
     from tests.support.net import free_port
 

@@ -16,6 +16,8 @@ import pytest
 from corral.client import OPEN_ACL_UNSAFE, BadArgumentsError, Client, EventType, digest_acl
 from tests.client.test_watches import Events, _events
 
+pytestmark = pytest.mark.slow  # server processes, shells, real sockets: not in `make test-fast` (tests/conftest.py)
+
 OWNER_ONLY = [digest_acl("owner", "pw")]
 
 

@@ -21,7 +21,9 @@ from corral.client import (
     WatchedEvent,
     WatcherType,
 )
-from tests.client.proxy import Proxy
+from tests.support.proxy import TcpProxy
+
+pytestmark = pytest.mark.slow  # server processes, shells, real sockets: not in `make test-fast` (tests/conftest.py)
 
 WAIT = 10.0
 
@@ -267,7 +269,7 @@ async def test_recursive_watch_sees_the_subtree_but_no_child_events(server, base
 
 async def test_persistent_watches_survive_a_reconnect(server, base):
     """After the connection drops, SetWatches2 re-registers persistent and recursive watches."""
-    p1, p2 = await Proxy(server.port).start(), await Proxy(server.port).start()
+    p1, p2 = TcpProxy(server.port), TcpProxy(server.port)
     try:
         async with Client(f"{p1.hosts},{p2.hosts}", timeout=10, randomize_hosts=False) as zk, \
                 connect(server) as writer:
@@ -278,7 +280,7 @@ async def test_persistent_watches_survive_a_reconnect(server, base):
             await zk.add_watch(base, plain)
             await zk.add_watch(f"{base}/r", rec, recursive=True)
             sid = zk.session_id
-            await p1.stop()
+            await p1.aclose()
             for _ in range(int(WAIT / 0.01)):  # bounded: until the client has moved on to p2
                 if p2.connections:
                     break
@@ -296,8 +298,8 @@ async def test_persistent_watches_survive_a_reconnect(server, base):
                                              (EventType.NodeDataChanged, f"{base}/r")]
             assert await plain.none_within(zk, base)
     finally:
-        await p1.stop()
-        await p2.stop()
+        await p1.aclose()
+        await p2.aclose()
 
 
 async def test_remove_watches_by_type(server, base):

@@ -42,16 +42,10 @@ import os
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
-from unittest import mock
 
-from tests.support import apache as apache_mod
-from tests.support import corral_proc as corral_mod
-from tests.support.apache import ApacheZooKeeper, require_apache
-from tests.support.corral_proc import CorralProcess
-from tests.support.net import four_letter
+from tests.support.apache import require_apache
 from tests.support.rawclient import (
     ACL,
     ConnectResponse,
@@ -62,6 +56,7 @@ from tests.support.rawclient import (
     Stat,
     Unordered,
 )
+from tests.support.server import ApacheZooKeeper, CorralProcess
 
 SELFTEST_ENV = "CORRAL_COMPAT_SELFTEST"
 TIME_SLACK_MS = 10_000
@@ -294,7 +289,7 @@ class Ctx:
         return kz
 
     def four_letter(self, cmd: str) -> str:
-        return four_letter(self.server.host, self.server.port, cmd)
+        return self.server.four_letter(cmd)
 
     def close(self) -> None:
         for kz in self.kazoos:
@@ -356,21 +351,6 @@ def diff_report(name: str, ref: list, subj: list, ref_kind: str, subj_kind: str)
     return "\n".join(lines)
 
 
-def _wait_for_srvr(host: str, port: int, timeout: float = 30.0, proc=None) -> None:
-    """Readiness check for servers whose 4lw whitelist excludes `ruok` (uses `srvr`, always allowed)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            if "Mode:" in four_letter(host, port, "srvr", timeout=1.0):
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"no srvr answer from {host}:{port} within {timeout}s")
-
-
 class Compat:
     """Starts a fresh pair of servers per scenario and compares the normalised observations."""
 
@@ -378,8 +358,8 @@ class Compat:
         self.selftest = selftest_enabled() if selftest is None else selftest
         self.subject_kind = "apache2" if self.selftest else "corral"
 
-    def _servers(self, extra_cfg, tick_time):
-        kw = {"extra_cfg": extra_cfg, "tick_time": tick_time}
+    def _servers(self, extra_cfg, tick_time, ready):
+        kw = {"extra_cfg": extra_cfg, "tick_time": tick_time, "ready": ready}
         ref = ApacheZooKeeper(**kw)
         subj = ApacheZooKeeper(**kw) if self.selftest else CorralProcess(**kw)
         return ref, subj
@@ -388,14 +368,11 @@ class Compat:
               tick_time: int = 2000) -> dict:
         """Run on both servers, assert equal; returns the reference's normalised observations by label."""
         require_apache()  # in the main thread: skips (or fails under CI) before any thread starts
-        ref, subj = self._servers(extra_cfg, tick_time)
-        with ExitStack() as stack:
-            if not ruok_allowed:
-                stack.enter_context(mock.patch.object(apache_mod, "wait_for_ruok", _wait_for_srvr))
-                stack.enter_context(mock.patch.object(corral_mod, "wait_for_ruok", _wait_for_srvr))
-            with ThreadPoolExecutor(2) as pool:
-                futures = [pool.submit(s.start) for s in (ref, subj)]
-                errors = [f.exception() for f in futures]
+        # A server whose 4lw whitelist excludes ruok is "ready" once `srvr` (always allowed) shows a Mode.
+        ref, subj = self._servers(extra_cfg, tick_time, "ruok" if ruok_allowed else "srvr")
+        with ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(s.start) for s in (ref, subj)]
+            errors = [f.exception() for f in futures]
         try:
             for e in errors:
                 if e is not None:

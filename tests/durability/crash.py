@@ -38,7 +38,7 @@ from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import KazooState
 
 from tests.durability.support import close_kazoo, kazoo_client, srvr_zxid
-from tests.support.corral_proc import CorralProcess
+from tests.support.server import CorralProcess
 
 ROOT = "/crash"
 SEQ_PARENT = ROOT + "/seq"

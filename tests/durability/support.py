@@ -11,8 +11,7 @@ import contextlib
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,7 +21,7 @@ from kazoo.retry import KazooRetry
 from corral.persistence.files import LOG_PREFIX, SNAP_PREFIX, list_files
 from corral.persistence.txnlog import decode_txn_payload, scan
 from corral.tree import DataTree
-from tests.support.corral_proc import CorralProcess
+from tests.support.server import CorralProcess
 
 WAIT = 60.0  # generous bound for any wait: other test suites share this 2-core box
 START_TIMEOUT = 120.0
@@ -62,19 +61,6 @@ def close_kazoo(zk: KazooClient) -> None:
         zk.stop()
     finally:
         zk.close()
-
-
-def wait_until(pred: Callable[[], object], timeout: float = WAIT, what: str = "condition",
-               interval: float = 0.05) -> object:
-    """Poll `pred` until it returns something truthy; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def _join(parent: str, child: str) -> str:

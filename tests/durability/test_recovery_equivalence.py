@@ -34,14 +34,24 @@ from tests.durability.support import (
     snaps_of,
     srvr_zxid,
     start,
-    wait_until,
 )
-from tests.durability.wire import RawSession
+from tests.support.rawclient import CreateFlags, RawClient
+from tests.support.wait import wait_until
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 TICK = 200  # session timeouts 400 ms .. maxSessionTimeout, so expiries happen within the test
 ROUNDS = 40
 MIXED_ACL = [OPEN_ACL_UNSAFE[0], make_digest_acl("ops", "secret", all=True)]
+
+
+def raw_session(srv, timeout_ms: int, session_id: int = 0, passwd: bytes = bytes(16)) -> RawClient:
+    """A raw client with an established session (SessionRefused if the server refuses it).
+
+    Why not kazoo: a kazoo client always tries to close its session or reconnect; these sessions must be
+    able to vanish (`close()`, no closeSession) so that only expiry can end them."""
+    c = RawClient(srv.host, srv.port, io_timeout=30.0)
+    c.connect_session(timeout_ms, session_id, passwd)
+    return c
 
 
 class Workload:
@@ -111,15 +121,16 @@ class Workload:
 
     def _vanishing_session(self) -> None:
         """A session that creates ephemerals and disappears without closing: the server must expire it."""
-        s = RawSession(self.srv.host, self.srv.port, self.rng.choice((400, 600, 800)))
+        s = raw_session(self.srv, self.rng.choice((400, 600, 800)))
         for _ in range(self.rng.randint(1, 3)):
             parent = self.rng.choice([p for p in self.persistent if p.count("/") < 4])
             try:
-                self.vanished_paths.append(s.create(f"{parent}/x", b"doomed", ephemeral=True, sequential=True))
+                self.vanished_paths.append(
+                    s.create(f"{parent}/x", b"doomed", flags=CreateFlags.EPHEMERAL_SEQUENTIAL).unwrap())
             except Exception:  # the parent may be gone already
                 pass
         self.vanished_ids.append(s.session_id)
-        s.vanish()
+        s.close()  # vanish: no closeSession
 
     def run(self, rounds: int) -> None:
         for _ in range(rounds):
@@ -217,21 +228,21 @@ def test_sessions_survive_restart_and_dead_ones_expire_after_it(tmp_path):
         a.create("/s", b"")
         a.create("/s/a", b"A", ephemeral=True)
         a_sid = a.client_id[0]
-        b = RawSession(srv.host, srv.port, 20000)
-        b.create("/s/b", b"B")
+        b = raw_session(srv, 20000)
+        b.create("/s/b", b"B", flags=CreateFlags.EPHEMERAL).unwrap()
         b_sid, b_pw = b.session_id, b.passwd
-        c = RawSession(srv.host, srv.port, 1500)
-        c.create("/s/c", b"C")
-        c.create("/s/c2-", b"C", sequential=True)
+        c = raw_session(srv, 1500)
+        c.create("/s/c", b"C", flags=CreateFlags.EPHEMERAL).unwrap()
+        c.create("/s/c2-", b"C", flags=CreateFlags.EPHEMERAL_SEQUENTIAL).unwrap()
         c_sid = c.session_id
-        b.vanish()  # B's connection is gone too: it comes back after the restart
+        b.close()  # B vanishes (no closeSession), its connection is gone too: it comes back after the restart
         srv.kill()
-        c.vanish()
+        c.close()  # C vanishes
         time.sleep(2.0)  # C's 1.5 s timeout passes while the server is down
 
         srv.start(timeout=120)
         wait_until(lambda: a.connected and a.client_id[0] == a_sid, WAIT, "kazoo to reconnect its session")
-        b2 = RawSession(srv.host, srv.port, 20000, session_id=b_sid, passwd=b_pw)
+        b2 = raw_session(srv, 20000, session_id=b_sid, passwd=b_pw)
         assert b2.session_id == b_sid
         data, st = a.get("/s/a")
         assert (data, st.ephemeralOwner) == (b"A", a_sid)
@@ -255,7 +266,7 @@ def test_sessions_survive_restart_and_dead_ones_expire_after_it(tmp_path):
         after = dump_kazoo(a)
         assert after == before, diff(before, after)
         assert "/s/c" not in after
-        b2.vanish()
+        b2.close()
     finally:
         close_kazoo(a)
         srv.stop()

@@ -41,7 +41,7 @@ from tests.durability.support import (
     vdir,
 )
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 LAST_RECORDS = 3  # truncate at every byte offset inside this many last records
 
 

@@ -3,64 +3,25 @@
 `Ensemble(base_dir, voters=3, observers=0, tick_time=300)` writes one directory per member
 (`sN/zoo.cfg`, `sN/data/myid`, `sN/server.log`) with ZooKeeper's zoo.cfg syntax
 (`server.N=127.0.0.1:peerPort:electionPort[:observer];127.0.0.1:clientPort`) and starts
-`python -m corral server sN/zoo.cfg` for each. A member can be killed with SIGKILL, stopped, and
-restarted on the same dataDir and ports. `relay=True` puts a `Relay` on every peer connection
-(the higher id dials the lower one, so member `hi`'s zoo.cfg names member `lo` by the relay's port)
-so a test can hold the traffic between two members, i.e. partition them, without root.
+`python -m corral server sN/zoo.cfg` for each. A `Member` is a `CorralProcess` (tests/support/server.py):
+it can be killed with SIGKILL, stopped, paused and restarted on the same dataDir and ports.
+`relay=True` puts a `TcpProxy` (tests/support/proxy.py) on every peer connection (the higher id dials
+the lower one, so member `hi`'s zoo.cfg names member `lo` by the proxy's port) so a test can hold the
+traffic between two members, i.e. partition them, without root.
 
 Every wait is bounded (`wait_until`); only processes started here are ever signalled, by PID.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
-from tests.support.net import four_letter
+from tests.support.net import HOST, free_ports
+from tests.support.proxy import TcpProxy
+from tests.support.server import NOT_SERVING, CorralProcess
+from tests.support.wait import wait_until
 
-from .relay import Relay
-
-HOST = "127.0.0.1"
 WAIT = 60.0  # generous bound for any wait: other suites share this 2-core box
-T = TypeVar("T")
-
-
-def wait_until(pred: Callable[[], T], timeout: float = WAIT, what: str = "condition", interval: float = 0.05) -> T:
-    """Poll `pred` until it returns something truthy (returned); TimeoutError naming `what` otherwise."""
-    deadline = time.monotonic() + timeout
-    last_exc: Exception | None = None
-    while True:
-        try:
-            v = pred()
-            if v:
-                return v
-        except Exception as e:  # a probe that failed this round (connection refused, ...)
-            last_exc = e
-        if time.monotonic() >= deadline:
-            detail = f" (last error: {last_exc!r})" if last_exc else ""
-            raise TimeoutError(f"{what}: not within {timeout:.0f}s{detail}")
-        time.sleep(interval)
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free loopback ports (all bound at once, so they differ)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind((HOST, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def parse_mntr(text: str) -> dict[str, str]:
@@ -81,110 +42,62 @@ def parse_srvr(text: str) -> dict[str, str]:
     return out
 
 
-NOT_SERVING = "This ZooKeeper instance is not currently serving requests"
+class Member(CorralProcess):
+    """One ensemble member: a CorralProcess whose zoo.cfg also names every member (and whose dataDir holds
+    its myid). `start()` does not wait for it to serve: a member alone has no quorum; the Ensemble waits."""
 
-
-class Member:
     def __init__(self, ensemble: Ensemble, sid: int, client_port: int, peer_port: int, election_port: int,
                  observer: bool) -> None:
+        super().__init__(data_dir=ensemble.base / f"s{sid}", port=client_port, tick_time=ensemble.tick_time)
         self.ensemble = ensemble
         self.sid = sid
         self.client_port = client_port
         self.peer_port = peer_port
         self.election_port = election_port
         self.observer = observer
-        self.dir = ensemble.base / f"s{sid}"
-        self.data_dir = self.dir / "data"
-        self.cfg_path = self.dir / "zoo.cfg"
-        self.log_path = self.dir / "server.log"
-        self.proc: subprocess.Popen | None = None
-        self.extra_cfg: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"<member {self.sid} port {self.client_port} pid {self.pid}>"
 
     @property
     def hostport(self) -> str:
-        return f"{HOST}:{self.client_port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.hosts
 
     # ---- process control --------------------------------------------------------------------------
 
-    def write_config(self) -> None:
+    def config(self) -> dict[str, str]:
         e = self.ensemble
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "myid").write_text(f"{self.sid}\n")
-        cfg = {
-            "tickTime": str(e.tick_time),
-            "initLimit": str(e.init_limit),
-            "syncLimit": str(e.sync_limit),
-            "dataDir": str(self.data_dir),
-            "clientPort": str(self.client_port),
-            "clientPortAddress": HOST,
-            "4lw.commands.whitelist": "*",
-            **e.extra_cfg,
-            **self.extra_cfg,
-        }
-        lines = [f"{k}={v}" for k, v in cfg.items()]
+        return {**super().config(), "initLimit": str(e.init_limit), "syncLimit": str(e.sync_limit),
+                **e.extra_cfg, **self.extra_cfg}
+
+    def config_lines(self) -> list[str]:
+        e = self.ensemble
+        lines = super().config_lines()
         for m in e.members:
             port = m.peer_port
             if m.sid < self.sid and (self.sid, m.sid) in e.relays:  # we dial m: through the relay
                 port = e.relays[(self.sid, m.sid)].port
             role = ":observer" if m.observer else ""
             lines.append(f"server.{m.sid}={HOST}:{port}:{m.election_port}{role};{HOST}:{m.client_port}")
-        self.cfg_path.write_text("\n".join(lines) + "\n")
+        return lines
 
-    def start(self) -> Member:
-        assert not self.alive, f"member {self.sid} is already running"
-        self.write_config()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with open(self.log_path, "ab") as log:
-            log.write(f"\n==== test harness: starting member {self.sid} at {time.time():.3f} ====\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen([sys.executable, "-m", "corral", "server", str(self.cfg_path)],
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env, start_new_session=True)
-        return self
+    def write_config(self) -> Path:
+        data = Path(self.config()["dataDir"])
+        data.mkdir(parents=True, exist_ok=True)
+        (data / "myid").write_text(f"{self.sid}\n")
+        return super().write_config()
 
-    def kill(self) -> None:
-        """kill -9 this member's process (only the PID we started)."""
-        if self.alive:
-            assert self.proc is not None
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.alive:
-            assert self.proc is not None
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
-
-    def restart(self) -> Member:
-        self.kill()
-        return self.start()
+    def start(self, timeout: float | None = None, *, wait: bool = False) -> Member:
+        return super().start(timeout, wait=wait)
 
     # ---- probes -----------------------------------------------------------------------------------
-
-    def four(self, cmd: str, timeout: float = 5.0) -> str:
-        return four_letter(HOST, self.client_port, cmd, timeout=timeout)
 
     def mode(self) -> str:
         """leader | follower | observer | not serving | down."""
         if not self.alive:
             return "down"
         try:
-            text = self.four("srvr", timeout=2.0)
+            text = self.four_letter("srvr", timeout=2.0)
         except OSError:
             return "down"
         if NOT_SERVING in text:
@@ -192,10 +105,10 @@ class Member:
         return parse_srvr(text).get("Mode", "?")
 
     def srvr(self) -> dict[str, str]:
-        return parse_srvr(self.four("srvr"))
+        return parse_srvr(self.four_letter("srvr"))
 
     def mntr(self) -> dict[str, str]:
-        return parse_mntr(self.four("mntr"))
+        return parse_mntr(self.four_letter("mntr"))
 
     def zxid(self) -> int:
         """Last applied zxid (srvr `Zxid:`); -1 when not serving."""
@@ -206,10 +119,7 @@ class Member:
         return self.mode() in ("leader", "follower", "observer")
 
     def log(self, tail: int = 6000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-tail:]
-        except OSError:
-            return ""
+        return super().log(tail)
 
 
 class Ensemble:
@@ -224,12 +134,12 @@ class Ensemble:
         total = voters + observers
         ports = free_ports(3 * total)
         self.members = [Member(self, i + 1, *ports[3 * i:3 * i + 3], observer=i >= voters) for i in range(total)]
-        self.relays: dict[tuple[int, int], Relay] = {}
+        self.relays: dict[tuple[int, int], TcpProxy] = {}
         if relay:
             for hi in self.members:
                 for lo in self.members:
                     if lo.sid < hi.sid:
-                        self.relays[(hi.sid, lo.sid)] = Relay(HOST, lo.peer_port)
+                        self.relays[(hi.sid, lo.sid)] = TcpProxy(lo.peer_port, name=f"peer{hi.sid}->{lo.sid}")
 
     def __getitem__(self, sid: int) -> Member:
         return self.members[sid - 1]
@@ -253,13 +163,14 @@ class Ensemble:
         for m in self.members:
             if m.alive:
                 try:
-                    if needle in m.four("cons"):
+                    if needle in m.four_letter("cons"):
                         return m
                 except OSError:
                     pass
         return None
 
-    def relay(self, a: int, b: int) -> Relay:
+    def relay(self, a: int, b: int) -> TcpProxy:
+        """The proxy on the peer link between members a and b (hold() it to partition them)."""
         return self.relays[(max(a, b), min(a, b))]
 
     def start(self, timeout: float = WAIT) -> Ensemble:

@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.wait import wait_until
+
 from .clients import close_kazoo, start_kazoo
-from .cluster import WAIT, wait_until
+from .cluster import WAIT
 
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:

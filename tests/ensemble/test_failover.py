@@ -17,9 +17,10 @@ import time
 from kazoo.client import KazooState
 
 from tests.support.rawclient import RawClient
+from tests.support.wait import wait_until
 
 from .clients import MemberView, Writer, session_lost, start_kazoo
-from .cluster import WAIT, Ensemble, Member, wait_until
+from .cluster import WAIT, Ensemble, Member
 
 ACKS_PER_PHASE = 40
 

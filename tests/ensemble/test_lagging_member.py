@@ -12,9 +12,10 @@ import time
 import pytest
 
 from tests.support.rawclient import ConnectionClosed, RawClient
+from tests.support.wait import wait_until
 
 from .clients import start_kazoo
-from .cluster import WAIT, Member, wait_until
+from .cluster import WAIT, Member
 
 
 def _connect(member: Member, last_zxid: int) -> int:
@@ -79,7 +80,7 @@ def test_restarted_member_serves_nobody_until_synced(make_ensemble, kazoo_client
             client.create(f"/restart/n{i}", b"x")
         z = client.set("/restart", b"1").mzxid
         member.start()
-        wait_until(lambda: member.four("ruok", timeout=1.0) == "imok", WAIT, "restarted member answers ruok")
+        wait_until(lambda: member.four_letter("ruok", timeout=1.0) == "imok", WAIT, "restarted member answers ruok")
         # It can reach the other follower but not the leader: it must not serve, whatever the client saw.
         for _ in range(10):
             assert member.mode() == "not serving", member.srvr()

@@ -7,8 +7,10 @@ import threading
 
 from kazoo.client import KazooState
 
+from tests.support.wait import wait_until
+
 from .clients import MemberView, session_lost, start_kazoo
-from .cluster import NOT_SERVING, WAIT, wait_until
+from .cluster import NOT_SERVING, WAIT
 
 
 def _int(mntr: dict[str, str], key: str) -> int:
@@ -56,7 +58,7 @@ def test_srvr_stat_mntr_report_the_ensemble(make_ensemble, kazoo_clients):
     configs: dict[int, str] = {}
     for m in ens.members:
         # conf: the quorum fields and the membership as ZooKeeper prints them (QuorumMaj.toString).
-        conf = m.four("conf")
+        conf = m.four_letter("conf")
         servers = [line for line in m.cfg_path.read_text().splitlines() if line.startswith("server.")]
         membership = [re.sub(r"^(server\.\d+=[^:]+:\d+:\d+)(:observer)?;", lambda g: g[1] + (
             ":observer;" if g[2] else ":participant;"), line) for line in servers]
@@ -77,7 +79,7 @@ def test_srvr_stat_mntr_report_the_ensemble(make_ensemble, kazoo_clients):
         assert _int(mntr, "zk_election_count") >= 1
         assert _int(mntr, "zk_last_election_ms") >= 0
         assert _int(mntr, "zk_znode_count") == _int(ens[1].mntr(), "zk_znode_count")
-        stat_text = m.four("stat")
+        stat_text = m.four_letter("stat")
         assert "Clients:" in stat_text and f"Mode: {expected}" in stat_text
         assert f"Zxid: 0x{last:x}" in stat_text
         if expected == "leader":
@@ -111,10 +113,10 @@ def test_srvr_stat_mntr_report_the_ensemble(make_ensemble, kazoo_clients):
     for m in ens.voters:
         if m is not leader:
             m.kill()
-    wait_until(lambda: NOT_SERVING in leader.four("srvr"), WAIT, "leader stops serving without a quorum")
-    assert NOT_SERVING in leader.four("mntr")
-    wait_until(lambda: NOT_SERVING in observer.four("srvr"), WAIT, "observer stops serving without a quorum")
-    assert leader.four("ruok") == "imok"
+    wait_until(lambda: NOT_SERVING in leader.four_letter("srvr"), WAIT, "leader stops serving without a quorum")
+    assert NOT_SERVING in leader.four_letter("mntr")
+    wait_until(lambda: NOT_SERVING in observer.four_letter("srvr"), WAIT, "observer stops serving without a quorum")
+    assert leader.four_letter("ruok") == "imok"
 
 
 def test_observer_serves_reads_and_follows_writes(make_ensemble, kazoo_clients):

@@ -12,9 +12,10 @@ import pytest
 
 from corral.quorum import PROTOCOL_VERSION, encode_frame
 from corral.quorum.messages import Hello, Vote
+from tests.support.wait import wait_until
 
 from .clients import close_kazoo, start_kazoo
-from .cluster import WAIT, Ensemble, Member, wait_until
+from .cluster import WAIT, Ensemble, Member
 
 MAX_FRAME = 512 << 20  # corral.server.peers.MAX_FRAME
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 
 from tests.support.rawclient import Op, RawClient
+from tests.support.wait import wait_until
 
 from .clients import MemberView, start_kazoo
-from .cluster import WAIT, wait_until
+from .cluster import WAIT
 
 
 def test_an_expired_session_is_closed_once_for_everybody(make_ensemble):

@@ -10,68 +10,19 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import uuid
-from collections.abc import Callable
 
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError, NoNodeError
 
-from tests.support.apache import ApacheZooKeeper
-from tests.support.corral_proc import CorralProcess
+from tests.support.server import KINDS as ALL_KINDS
+from tests.support.server import make_server
 
-ALL_KINDS = ("corral", "apache")
 SERVER_KINDS = tuple(k.strip() for k in os.environ.get("CORRAL_IT_SERVERS", ",".join(ALL_KINDS)).split(",")
                      if k.strip())
 if not SERVER_KINDS or set(SERVER_KINDS) - set(ALL_KINDS):
     raise pytest.UsageError(f"CORRAL_IT_SERVERS must name some of {ALL_KINDS}, got {SERVER_KINDS}")
-
-# corral reads these limits from zoo.cfg; Apache ZooKeeper 3.8 only from JVM system properties.
-_APACHE_SYSTEM_PROPERTIES = {
-    "jute.maxbuffer": "jute.maxbuffer",
-    "sessionlessCnxnTimeout": "zookeeper.nio.sessionlessCnxnTimeout",
-}
-
-
-class _ApacheWithProperties(ApacheZooKeeper):
-    """ApacheZooKeeper that turns the corral zoo.cfg keys above into `-D` JVM flags (JAVA_TOOL_OPTIONS)."""
-
-    def __init__(self, tick_time: int = 2000, extra_cfg: dict[str, str] | None = None) -> None:
-        cfg = dict(extra_cfg or {})
-        self.jvm_props = {_APACHE_SYSTEM_PROPERTIES[k]: cfg.pop(k) for k in list(cfg)
-                          if k in _APACHE_SYSTEM_PROPERTIES}
-        super().__init__(tick_time=tick_time, extra_cfg=cfg)
-
-    def start(self, timeout: float = 60.0) -> ApacheZooKeeper:
-        if not self.jvm_props:
-            return super().start(timeout)
-        saved = os.environ.get("JAVA_TOOL_OPTIONS")
-        flags = " ".join(f"-D{k}={v}" for k, v in self.jvm_props.items())
-        os.environ["JAVA_TOOL_OPTIONS"] = f"{saved} {flags}" if saved else flags
-        try:
-            return super().start(timeout)
-        finally:
-            if saved is None:
-                del os.environ["JAVA_TOOL_OPTIONS"]
-            else:
-                os.environ["JAVA_TOOL_OPTIONS"] = saved
-
-
-def make_server(kind: str, tick_time: int = 2000, extra_cfg: dict[str, str] | None = None):
-    """Build and start a corral or Apache ZooKeeper server on 127.0.0.1; the caller closes it."""
-    if kind == "corral":
-        srv = CorralProcess(tick_time=tick_time, extra_cfg=extra_cfg)
-    elif kind == "apache":
-        srv = _ApacheWithProperties(tick_time=tick_time, extra_cfg=extra_cfg)
-    else:
-        raise ValueError(kind)
-    try:
-        srv.start()
-    except BaseException:
-        srv.close()
-        raise
-    return srv
 
 
 @pytest.fixture(scope="module", params=SERVER_KINDS)
@@ -144,16 +95,3 @@ def base(zk, request) -> str:
             zk.delete(path, recursive=True)
     except (NoNodeError, NoAuthError):
         pass  # best effort: a failed test may leave nodes this client cannot read
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02,
-               what: str = "condition") -> object:
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)

@@ -4,7 +4,7 @@ closes that one connection, and always keeps serving everybody else.
 Every case runs against corral and Apache ZooKeeper 3.8 with the same expectation: Apache is the judge
 of the exact reaction (which error code, close or not), and each case ends by checking that an
 already-connected kazoo client and a brand-new one still work on the same server. Bytes are built by
-the independent encoder in `zkwire.py`.
+the independent encoder in `tests/support/rawclient.py`.
 """
 
 from __future__ import annotations
@@ -16,34 +16,26 @@ import uuid
 
 import pytest
 
-from tests.integration.conftest import make_server, start_kazoo, stop_kazoo
-from tests.integration.zkwire import (
-    BAD_ARGUMENTS,
-    DEFAULT_MAXBUFFER,
-    MARSHALLING_ERROR,
-    NO_NODE,
-    OP_CREATE,
-    OP_DELETE,
-    OP_EXISTS,
-    OP_GET_CHILDREN,
-    OP_GET_DATA,
-    OP_SET_DATA,
-    OP_SYNC,
-    UNIMPLEMENTED,
+from tests.integration.conftest import start_kazoo, stop_kazoo
+from tests.support.rawclient import (
+    DEFAULT_MAX_BUFFER,
     XID_PING,
     ConnectionClosed,
-    RawConnection,
+    Err,
+    Op,
+    RawClient,
     connect_request,
     create_body,
+    decode_connect_response,
     frame,
     jbuffer,
     jint,
     jstring,
-    parse_connect_response,
     parse_reply,
     path_watch_body,
-    request,
+    request_packet,
 )
+from tests.support.server import make_server
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -75,11 +67,11 @@ def assert_still_serving(srv, zk=None) -> None:
         stop_kazoo(fresh)
 
 
-def open_conn(srv, stage: str) -> RawConnection:
+def open_conn(srv, stage: str) -> RawClient:
     """A raw connection, with a session when stage == 'after-handshake'."""
-    conn = RawConnection(srv.host, srv.port)
+    conn = RawClient(srv.host, srv.port).open()
     if stage == "after-handshake":
-        resp = conn.handshake(10_000)
+        resp = conn.connect(10_000)
         assert resp.timeout > 0
     return conn
 
@@ -89,12 +81,12 @@ STAGES = ["before-handshake", "after-handshake"]
 
 # --- frame lengths ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("stage", STAGES)
-@pytest.mark.parametrize("length", [DEFAULT_MAXBUFFER + 1, 0x7FFFFFFF], ids=["maxbuffer+1", "int-max"])
+@pytest.mark.parametrize("length", [DEFAULT_MAX_BUFFER + 1, 0x7FFFFFFF], ids=["maxbuffer+1", "int-max"])
 def test_frame_longer_than_maxbuffer_closes(server, zk, stage, length):
     """A length prefix above jute.maxbuffer (default 1,048,575) is refused before any payload is read:
     the connection is closed without a reply."""
     with open_conn(server, stage) as conn:
-        conn.send(jint(length) + b"\x00" * 64)
+        conn.send_bytes(jint(length) + b"\x00" * 64)
         assert conn.read_until_closed(CLOSE_WAIT) == b""
     assert_still_serving(server, zk)
 
@@ -105,7 +97,7 @@ def test_negative_or_empty_frame_closes(server, zk, stage, length):
     """A negative length is a framing error; an empty frame cannot hold a ConnectRequest or a request
     header. Both close the connection without a reply."""
     with open_conn(server, stage) as conn:
-        conn.send(jint(length) + b"\x00" * 16)
+        conn.send_bytes(jint(length) + b"\x00" * 16)
         assert conn.read_until_closed(CLOSE_WAIT) == b""
     assert_still_serving(server, zk)
 
@@ -114,25 +106,25 @@ def test_small_jute_maxbuffer(tight_server):
     """With jute.maxbuffer=4096: a create whose packet is exactly 4096 bytes is served, one byte more
     closes the connection, and an 8 KiB value is refused the same way."""
     def create_payload(path: str, total: int) -> bytes:
-        header_and_rest = len(request(1, OP_CREATE, create_body(path, b"")))
-        return request(1, OP_CREATE, create_body(path, b"x" * (total - header_and_rest)))
+        header_and_rest = len(request_packet(1, Op.CREATE, create_body(path, b"")))
+        return request_packet(1, Op.CREATE, create_body(path, b"x" * (total - header_and_rest)))
 
     tag = uuid.uuid4().hex[:8]
     with open_conn(tight_server, "after-handshake") as conn:
         small = create_payload(f"/fits-{tag}", 2048)
         conn.send_frame(small)
-        assert parse_reply(conn.recv_frame()).err == 0
+        assert parse_reply(conn.read_frame()).err == 0
         exact = create_payload(f"/exact-{tag}", TIGHT_MAXBUFFER)
         assert len(exact) == TIGHT_MAXBUFFER
         conn.send_frame(exact)
-        assert parse_reply(conn.recv_frame()).err == 0
+        assert parse_reply(conn.read_frame()).err == 0
         conn.send_frame(create_payload(f"/over-{tag}", TIGHT_MAXBUFFER + 1))
         assert conn.read_until_closed(CLOSE_WAIT) == b""
 
     with open_conn(tight_server, "after-handshake") as conn:
         try:
-            conn.send_frame(request(1, OP_CREATE, create_body(f"/big-{tag}", b"x" * 8192)))
-        except (BrokenPipeError, ConnectionResetError):
+            conn.send_frame(request_packet(1, Op.CREATE, create_body(f"/big-{tag}", b"x" * 8192)))
+        except (ConnectionClosed, BrokenPipeError, ConnectionResetError):
             pass  # the server may close while we are still sending
         assert conn.read_until_closed(CLOSE_WAIT) == b""
 
@@ -162,7 +154,7 @@ _CR = connect_request(4000)  # 45 bytes: int, long, int, long, buffer(16), bool
         "passwd-len-minus-2"])
 def test_truncated_or_malformed_connect_request_closes(server, zk, payload):
     """A ConnectRequest that cannot be decoded is not answered: the connection is closed."""
-    with RawConnection(server.host, server.port) as conn:
+    with RawClient(server.host, server.port).open() as conn:
         conn.send_frame(payload)
         assert conn.read_until_closed(CLOSE_WAIT) == b""
     assert_still_serving(server, zk)
@@ -171,11 +163,11 @@ def test_truncated_or_malformed_connect_request_closes(server, zk, payload):
 def test_connect_request_without_read_only_flag_is_an_old_client(server, zk):
     """Contrast case: a 44-byte ConnectRequest (no trailing readOnly byte, as pre-3.4 clients send) is
     valid; the ConnectResponse then omits readOnly too (36 bytes)."""
-    with RawConnection(server.host, server.port) as conn:
+    with RawClient(server.host, server.port).open() as conn:
         conn.send_frame(_CR[:44])
-        resp = parse_connect_response(conn.recv_frame())
+        resp = decode_connect_response(conn.read_frame())
         assert resp.timeout == 4000 and resp.session_id != 0
-        assert resp.size == 36 and resp.read_only is None
+        assert resp.length == 36 and resp.read_only is None
         assert conn.ping().err == 0
         assert conn.close_session().err == 0
     assert_still_serving(server, zk)
@@ -190,8 +182,8 @@ def test_connect_request_without_read_only_flag_is_an_old_client(server, zk):
 def test_garbage_before_handshake_closes(server, zk, garbage):
     """Bytes that are not a ConnectRequest (an HTTP request, a TLS hello, text, a tiny frame) get no
     reply; the connection is closed."""
-    with RawConnection(server.host, server.port) as conn:
-        conn.send(garbage)
+    with RawClient(server.host, server.port).open() as conn:
+        conn.send_bytes(garbage)
         assert conn.read_until_closed(CLOSE_WAIT) == b""
     assert_still_serving(server, zk)
 
@@ -200,9 +192,9 @@ def test_garbage_before_handshake_closes(server, zk, garbage):
 def test_connection_without_handshake_is_closed_after_sessionless_timeout(tight_server, sent):
     """A connection that never completes a handshake holds no session, so nothing would ever expire
     it: the server closes it after sessionlessCnxnTimeout (1 s here)."""
-    with RawConnection(tight_server.host, tight_server.port) as conn:
+    with RawClient(tight_server.host, tight_server.port).open() as conn:
         if sent:
-            conn.send(sent)
+            conn.send_bytes(sent)
         assert conn.read_until_closed(CLOSE_WAIT) == b""
     assert_still_serving(tight_server)
 
@@ -223,33 +215,33 @@ def test_half_a_frame_then_disconnect(server, zk, stage):
     session outlives the dropped connection and can be resumed."""
     conn = open_conn(server, stage)
     if stage == "before-handshake":
-        conn.send(frame(_CR)[:20])
+        conn.send_bytes(frame(_CR)[:20])
     else:
-        conn.send(frame(request(1, OP_CREATE, create_body("/half", b"x" * 100)))[:40])
+        conn.send_bytes(frame(request_packet(1, Op.CREATE, create_body("/half", b"x" * 100)))[:40])
     conn.close()
     assert_still_serving(server, zk)
     if conn.session is not None:
-        with RawConnection(server.host, server.port) as again:
-            resp = again.handshake(10_000, conn.session.session_id, conn.session.passwd)
+        with RawClient(server.host, server.port).open() as again:
+            resp = again.connect(10_000, conn.session.session_id, conn.session.passwd)
             assert resp.session_id == conn.session.session_id and resp.timeout > 0
-            assert again.exists("/half").err == NO_NODE
+            assert again.exists("/half").err == Err.NONODE
             assert again.close_session().err == 0
 
 
 # --- requests after the handshake ------------------------------------------------------------------------
 TRUNCATED_BODIES = {
-    "getData-path-cut": (OP_GET_DATA, jint(10) + b"/ab"),
-    "getData-no-watch-flag": (OP_GET_DATA, jstring("/")),
-    "getData-negative-strlen": (OP_GET_DATA, jint(-5) + b"/ab"),
-    "getData-huge-strlen": (OP_GET_DATA, jint(0x7FFFFFFF) + b"/ab"),
-    "exists-empty": (OP_EXISTS, b""),
-    "getChildren-empty": (OP_GET_CHILDREN, b""),
-    "create-data-cut": (OP_CREATE, jstring("/bad-input-node") + jint(5) + b"ab"),
-    "create-no-acl": (OP_CREATE, jstring("/bad-input-node") + jbuffer(b"ab")),
-    "create-empty": (OP_CREATE, b""),
-    "setData-no-version": (OP_SET_DATA, jstring("/bad-input-node") + jbuffer(b"")),
-    "delete-empty": (OP_DELETE, b""),
-    "sync-empty": (OP_SYNC, b""),
+    "getData-path-cut": (Op.GET_DATA, jint(10) + b"/ab"),
+    "getData-no-watch-flag": (Op.GET_DATA, jstring("/")),
+    "getData-negative-strlen": (Op.GET_DATA, jint(-5) + b"/ab"),
+    "getData-huge-strlen": (Op.GET_DATA, jint(0x7FFFFFFF) + b"/ab"),
+    "exists-empty": (Op.EXISTS, b""),
+    "getChildren-empty": (Op.GET_CHILDREN, b""),
+    "create-data-cut": (Op.CREATE, jstring("/bad-input-node") + jint(5) + b"ab"),
+    "create-no-acl": (Op.CREATE, jstring("/bad-input-node") + jbuffer(b"ab")),
+    "create-empty": (Op.CREATE, b""),
+    "setData-no-version": (Op.SET_DATA, jstring("/bad-input-node") + jbuffer(b"")),
+    "delete-empty": (Op.DELETE, b""),
+    "sync-empty": (Op.SYNC, b""),
 }
 
 
@@ -259,11 +251,11 @@ def test_truncated_request_body_gets_marshalling_error(server, zk, case):
     ReplyHeader (same xid, no body) and the connection stays usable; nothing is changed."""
     op, body = TRUNCATED_BODIES[case]
     with open_conn(server, "after-handshake") as conn:
-        conn.send_frame(request(77, op, body))
+        conn.send_frame(request_packet(77, op, body))
         reply = conn.read_reply()
-        assert (reply.xid, reply.err, reply.body) == (77, MARSHALLING_ERROR, b"")
+        assert (reply.xid, reply.err, reply.body) == (77, Err.MARSHALLINGERROR, b"")
         assert conn.ping().err == 0
-        assert conn.exists("/bad-input-node").err == NO_NODE
+        assert conn.exists("/bad-input-node").err == Err.NONODE
         assert conn.close_session().err == 0
     assert_still_serving(server, zk)
 
@@ -273,14 +265,13 @@ def test_unknown_opcode_gets_unimplemented_then_close(server, zk, opcode):
     """An opcode the server does not know is answered with Unimplemented (-6) for that xid, no body,
     and then the connection is closed."""
     with open_conn(server, "after-handshake") as conn:
-        conn.send_frame(request(42, opcode, b"\x00" * 8))
+        conn.send_frame(request_packet(42, opcode, b"\x00" * 8))
         reply = conn.read_reply()
-        assert (reply.xid, reply.err, reply.body) == (42, UNIMPLEMENTED, b"")
+        assert (reply.xid, reply.err, reply.body) == (42, Err.UNIMPLEMENTED, b"")
         assert conn.read_until_closed(CLOSE_WAIT) == b""
     assert_still_serving(server, zk)
 
 
-OP_AUTH = 100
 _AUTH_CASES = {
     # name: (xid, AuthPacket body, expected reply (xid, err) or None for "closed without a reply")
     "unknown-scheme": (-4, jint(0) + jstring("nosuch") + jbuffer(b"x"), (-4, -115)),
@@ -297,7 +288,7 @@ def test_bad_auth_packet(server, zk, case):
     closes the connection without any reply."""
     xid, body, expected = _AUTH_CASES[case]
     with open_conn(server, "after-handshake") as conn:
-        conn.send_frame(request(xid, OP_AUTH, body))
+        conn.send_frame(request_packet(xid, Op.AUTH, body))
         if expected is not None:
             reply = conn.read_reply()
             assert (reply.xid, reply.err, reply.body) == (*expected, b"")
@@ -316,16 +307,16 @@ def test_malformed_paths_on_the_wire(server, zk):
         bad_arguments = ["", "relative", f"{parent}/", f"{parent}/.", f"{parent}/..",
                          f"{parent}/a\x00b", f"{parent}/ctl\x01", f"{parent}/del\x7f"]
         for path in bad_arguments:
-            assert conn.create(path).err == BAD_ARGUMENTS, repr(path)
+            assert conn.create(path).err == Err.BADARGUMENTS, repr(path)
         no_parent = [f"{parent}//b", f"{parent}/./b", f"{parent}/../b", f"{parent}/missing/"]
         for path in no_parent:
-            assert conn.create(path).err == NO_NODE, repr(path)
+            assert conn.create(path).err == Err.NONODE, repr(path)
         for path in (f"{parent}//b", f"{parent}/", "relative", f"{parent}/a\x00b"):
-            assert conn.call(OP_GET_DATA, path_watch_body(path)).err == NO_NODE, repr(path)
-        assert conn.exists(f"{parent}/a\x00b").err == BAD_ARGUMENTS
-        assert conn.exists(f"{parent}//b").err == NO_NODE
-        assert conn.call(OP_GET_CHILDREN, path_watch_body(parent)).body == jint(0)  # nothing created
-        assert conn.call(OP_DELETE, jstring(parent) + jint(-1)).err == 0
+            assert conn.call(Op.GET_DATA, path_watch_body(path)).err == Err.NONODE, repr(path)
+        assert conn.exists(f"{parent}/a\x00b").err == Err.BADARGUMENTS
+        assert conn.exists(f"{parent}//b").err == Err.NONODE
+        assert conn.call(Op.GET_CHILDREN, path_watch_body(parent)).body == jint(0)  # nothing created
+        assert conn.call(Op.DELETE, jstring(parent) + jint(-1)).err == 0
         assert conn.close_session().err == 0
     assert_still_serving(server, zk)
 
@@ -346,7 +337,7 @@ def _random_request(rng: random.Random) -> tuple[int, bytes]:
         name = "".join(rng.choice("abcxyz/.") for _ in range(rng.randint(0, 8)))
         body = jstring("/fuzz-" + name)
     body += rng.randbytes(rng.randint(0, 48))
-    return xid, request(xid, op, body)
+    return xid, request_packet(xid, op, body)
 
 
 @pytest.mark.parametrize("seed", [20240611])
@@ -362,15 +353,15 @@ def test_random_frames_after_handshake(server, zk, seed):
         with open_conn(server, "after-handshake") as conn:
             try:
                 conn.send_frame(payload)
-                conn.send_frame(request(XID_PING, 11))
-            except (BrokenPipeError, ConnectionResetError):
+                conn.send_frame(request_packet(XID_PING, Op.PING))
+            except (ConnectionClosed, BrokenPipeError, ConnectionResetError):
                 pass  # closed while we were sending: checked below
             replies_to_request = 0
             deadline = time.monotonic() + CLOSE_WAIT
             while True:
                 assert time.monotonic() < deadline, f"neither a ping reply nor a close; {where}"
                 try:
-                    raw = conn.recv_frame(max(0.1, deadline - time.monotonic()))
+                    raw = conn.read_frame(max(0.1, deadline - time.monotonic()))
                 except ConnectionClosed:
                     outcomes["closed"] += 1
                     break
@@ -400,9 +391,9 @@ def test_random_byte_streams_after_handshake(server, zk, seed):
         junk = rng.randbytes(rng.randint(1, 256))
         with open_conn(server, "after-handshake") as conn:
             try:
-                conn.send(junk)
+                conn.send_bytes(junk)
                 conn.sock.shutdown(socket.SHUT_WR)
-            except (BrokenPipeError, ConnectionResetError):
+            except (ConnectionClosed, BrokenPipeError, ConnectionResetError):
                 pass
             assert conn.is_closed_within(CLOSE_WAIT), f"seed {seed} case {case}: {junk.hex()}"
     assert_still_serving(server, zk)

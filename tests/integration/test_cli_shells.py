@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.support.apache import require_cli_mt, require_zkcli
+from tests.support.server import make_server
 from tests.support.shells import (
     CliMt,
     ZkCli,
     ZxidLabels,
     assert_wall_clock,
-    make_server,
     normalize_java,
     normalize_mt,
     parse_java_stats,

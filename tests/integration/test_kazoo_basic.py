@@ -31,7 +31,7 @@ from kazoo.protocol.states import EventType, KeeperState, WatchedEvent
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 from kazoo.security import ACL, CREATOR_ALL_ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, Id
 
-from tests.integration.conftest import wait_until
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -473,7 +473,7 @@ def test_lock_recipe_two_clients(server, base, kazoo_factory):
     got: queue.Queue = queue.Queue()
     waiter = threading.Thread(target=lambda: got.put(lock2.acquire(timeout=30)), daemon=True)
     waiter.start()
-    wait_until(lambda: lock1.contenders() == ["one", "two"], what="both contenders queued")
+    wait_until(lambda: lock1.contenders() == ["one", "two"], EVENT_WAIT, what="both contenders queued")
     assert got.empty()  # still held by one
     lock1.release()
     assert next_item(got, "lock handed to the second client") is True
@@ -503,7 +503,7 @@ def test_election_recipe_two_clients(server, base, kazoo_factory):
     assert next_item(order, "first leader") == "first"
     t2 = threading.Thread(target=e2.run, args=(lead, "second", None), daemon=True)
     t2.start()
-    wait_until(lambda: e1.contenders() == ["first", "second"], what="second contender queued")
+    wait_until(lambda: e1.contenders() == ["first", "second"], EVENT_WAIT, what="second contender queued")
     assert order.empty()  # second is waiting, not leading
     release_first.set()
     assert next_item(order, "second leader") == "second"

@@ -1,7 +1,7 @@
 """Sessions: timeout negotiation, expiry, close, reconnect, and refused handshakes.
 
 The server runs with tickTime 200 ms, so negotiated timeouts are clamped to [400, 4000] ms and expiry
-happens within seconds. Wire-level steps use the independent raw client in `zkwire.py`; kazoo checks
+happens within seconds. Wire-level steps use the independent raw client (`tests/support/rawclient.py`); kazoo checks
 what a real client observes. Each test runs against corral and Apache ZooKeeper 3.8 (the reference).
 Waits are bounded; nothing asserts on how long something took.
 """
@@ -16,9 +16,11 @@ import uuid
 import pytest
 from kazoo.protocol.states import EventType, KazooState
 
-from tests.integration.conftest import make_server, start_kazoo, stop_kazoo, wait_until
-from tests.integration.tcpproxy import FreezableProxy
-from tests.integration.zkwire import ZERO_PASSWD, RawConnection, connect_request
+from tests.integration.conftest import start_kazoo, stop_kazoo
+from tests.support.proxy import TcpProxy
+from tests.support.rawclient import ZERO_PASSWD, RawClient, connect_request
+from tests.support.server import make_server
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -38,13 +40,13 @@ def server(server_kind):
 
 @pytest.fixture
 def raw(server):
-    """`raw(timeout_ms)` -> a RawConnection with an established session; closed after the test."""
-    conns: list[RawConnection] = []
+    """`raw(timeout_ms)` -> a RawClient with an established session; closed after the test."""
+    conns: list[RawClient] = []
 
-    def open_session(timeout_ms: int = MAX_TIMEOUT) -> RawConnection:
-        conn = RawConnection(server.host, server.port)
+    def open_session(timeout_ms: int = MAX_TIMEOUT) -> RawClient:
+        conn = RawClient(server.host, server.port).open()
         conns.append(conn)
-        resp = conn.handshake(timeout_ms)
+        resp = conn.connect(timeout_ms)
         assert resp.timeout > 0 and resp.session_id != 0, resp
         return conn
 
@@ -77,10 +79,10 @@ def next_item(q: queue.Queue, timeout: float, what: str):
 def test_negotiated_timeout_is_clamped(server, requested, negotiated):
     """The server grants the requested timeout clamped to [2*tickTime, 20*tickTime], in a 37-byte
     ConnectResponse with a fresh session id and a 16-byte password."""
-    with RawConnection(server.host, server.port) as conn:
-        resp = conn.handshake(requested)
+    with RawClient(server.host, server.port).open() as conn:
+        resp = conn.connect(requested)
         assert resp.timeout == negotiated
-        assert resp.size == 37
+        assert resp.length == 37
         assert resp.protocol_version == 0
         assert resp.session_id != 0
         assert len(resp.passwd) == 16 and resp.passwd != ZERO_PASSWD
@@ -113,10 +115,10 @@ def test_silent_client_expires_and_its_ephemerals_go(server, zk, raw, path):
     assert zk.exists(path) is None
     assert conn.read_until_closed(EXPIRY_WAIT) == b""
 
-    with RawConnection(server.host, server.port) as again:
-        resp = again.handshake(1000, conn.session.session_id, conn.session.passwd, conn.last_zxid)
+    with RawClient(server.host, server.port).open() as again:
+        resp = again.connect(1000, conn.session.session_id, conn.session.passwd, conn.last_zxid)
         assert (resp.timeout, resp.session_id, resp.passwd) == (0, 0, ZERO_PASSWD)
-        assert resp.size == 37
+        assert resp.length == 37
         assert again.read_until_closed(EVENT_WAIT) == b""
 
 
@@ -138,7 +140,7 @@ def test_frozen_kazoo_client_expires_and_sees_lost(server, zk, path):
     """kazoo behind a proxy that stops forwarding (no FIN: the server sees a silent open socket):
     the session expires, another client's watch sees the ephemeral deleted, and when the network
     comes back kazoo is told its session expired (LOST) and starts a new session."""
-    proxy = FreezableProxy(server.host, server.port)
+    proxy = TcpProxy(server.port, server.host)
     states: list[KazooState] = []
     client = None
     try:
@@ -149,12 +151,13 @@ def test_frozen_kazoo_client_expires_and_sees_lost(server, zk, path):
         events: queue.Queue = queue.Queue()
         assert zk.exists(path, watch=events.put).ephemeralOwner == old_id
 
-        proxy.freeze()
+        proxy.hold(refuse_new=True)  # frozen: nothing forwarded, sockets open, new connections closed
         event = next_item(events, EXPIRY_WAIT, "NodeDeleted for the frozen client's ephemeral")
         assert (event.type, event.path) == (EventType.DELETED, path)
         wait_until(lambda: KazooState.SUSPENDED in states, EXPIRY_WAIT, what="kazoo SUSPENDED")
 
-        proxy.thaw()
+        proxy.drop_connections()  # thawed: the frozen connections are stale, drop them; forward again
+        proxy.pass_through()
         wait_until(lambda: KazooState.LOST in states, EXPIRY_WAIT, what="kazoo LOST")
         wait_until(lambda: client.connected and states[-1] == KazooState.CONNECTED, EXPIRY_WAIT,
                    what="kazoo reconnected with a new session")
@@ -227,8 +230,8 @@ def test_raw_reconnect_with_id_and_password_keeps_session(server, zk, raw, path)
     assert first.create(path, b"", flags=1).err == 0
     first.close()  # abrupt: no closeSession
 
-    with RawConnection(server.host, server.port) as second:
-        resp = second.handshake(MAX_TIMEOUT, sess.session_id, sess.passwd, first.last_zxid)
+    with RawClient(server.host, server.port).open() as second:
+        resp = second.connect(MAX_TIMEOUT, sess.session_id, sess.passwd, first.last_zxid)
         assert resp.session_id == sess.session_id
         assert resp.passwd == sess.passwd
         assert resp.timeout == MAX_TIMEOUT
@@ -249,8 +252,8 @@ def test_wrong_password_is_refused(server, zk, raw, path):
     assert owner.create(path, b"", flags=1).err == 0
     wrong = bytes(b ^ 0x5A for b in sess.passwd)
 
-    with RawConnection(server.host, server.port) as intruder:
-        resp = intruder.handshake(MAX_TIMEOUT, sess.session_id, wrong, owner.last_zxid)
+    with RawClient(server.host, server.port).open() as intruder:
+        resp = intruder.connect(MAX_TIMEOUT, sess.session_id, wrong, owner.last_zxid)
         assert (resp.timeout, resp.session_id, resp.passwd) == (0, 0, ZERO_PASSWD)
         assert intruder.read_until_closed(EVENT_WAIT) == b""
 
@@ -259,8 +262,8 @@ def test_wrong_password_is_refused(server, zk, raw, path):
     # (Apache ZooKeeper closes the owner's current connection when anyone presents its session id,
     # even with a wrong password, so reconnect rather than reuse `owner`.)
     owner.close()
-    with RawConnection(server.host, server.port) as back:
-        resp = back.handshake(MAX_TIMEOUT, sess.session_id, sess.passwd, owner.last_zxid)
+    with RawClient(server.host, server.port).open() as back:
+        resp = back.connect(MAX_TIMEOUT, sess.session_id, sess.passwd, owner.last_zxid)
         assert resp.session_id == sess.session_id and resp.timeout > 0
         assert back.close_session().err == 0
     assert zk.exists(path) is None
@@ -268,8 +271,8 @@ def test_wrong_password_is_refused(server, zk, raw, path):
 
 def test_unknown_session_id_is_refused(server):
     """A session id the server never issued is treated like an expired one: timeOut 0, then close."""
-    with RawConnection(server.host, server.port) as conn:
-        resp = conn.handshake(MAX_TIMEOUT, 0x0FED_CBA9_8765_4321, bytes(range(16)))
+    with RawClient(server.host, server.port).open() as conn:
+        resp = conn.connect(MAX_TIMEOUT, 0x0FED_CBA9_8765_4321, bytes(range(16)))
         assert (resp.timeout, resp.session_id, resp.passwd) == (0, 0, ZERO_PASSWD)
         assert conn.read_until_closed(EVENT_WAIT) == b""
 
@@ -281,11 +284,11 @@ def test_client_ahead_of_server_is_refused(server, raw, path):
     conn = raw()
     reply = conn.create(path, b"", flags=1)
     assert reply.err == 0 and reply.zxid > 0
-    with RawConnection(server.host, server.port) as ahead:
+    with RawClient(server.host, server.port).open() as ahead:
         ahead.send_frame(connect_request(MAX_TIMEOUT, last_zxid=reply.zxid + (1 << 32)))
         assert ahead.read_until_closed(EVENT_WAIT) == b""
-    with RawConnection(server.host, server.port) as level:
-        resp = level.handshake(MAX_TIMEOUT, last_zxid=reply.zxid)
+    with RawClient(server.host, server.port).open() as level:
+        resp = level.connect(MAX_TIMEOUT, last_zxid=reply.zxid)
         assert resp.timeout == MAX_TIMEOUT and resp.session_id != 0
         assert level.close_session().err == 0
     assert conn.close_session().err == 0

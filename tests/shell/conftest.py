@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.apache import require_zkcli
-from tests.support.shells import make_server
+from tests.support.server import make_server
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ from corral.client import SyncClient
 
 from .drivers import PtyShell
 
+pytestmark = pytest.mark.slow  # server processes, shells, real sockets: not in `make test-fast` (tests/conftest.py)
+
 UP = "\x1b[A"
 
 

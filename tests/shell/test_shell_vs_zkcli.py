@@ -21,7 +21,7 @@ from tests.support.shells import ZkCli, ZxidLabels, render, run_zkcli_once
 
 from .drivers import CorralShell, corral_script, normalize, run_corral_once, zkcli_script
 
-pytestmark = pytest.mark.cli
+pytestmark = [pytest.mark.slow, pytest.mark.cli]
 
 
 def _chroots(server, n: int = 2) -> list[str]:

@@ -1,16 +1,29 @@
-"""Loopback helpers: free ports, four-letter words, waiting for a listener."""
+"""Loopback helpers: free ports and four-letter words (127.0.0.1 only)."""
 
 from __future__ import annotations
 
 import socket
-import time
+
+HOST = "127.0.0.1"
 
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports (all bound at once, so they differ)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind((HOST, 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def four_letter(host: str, port: int, cmd: str, timeout: float = 5.0) -> str:
@@ -18,7 +31,7 @@ def four_letter(host: str, port: int, cmd: str, timeout: float = 5.0) -> str:
     with socket.create_connection((host, port), timeout=timeout) as s:
         s.sendall(cmd.encode())
         chunks = []
-        while True:
+        for _ in range(1 << 20):  # bounded: a 4lw answer is far smaller than 64 GiB
             try:
                 b = s.recv(65536)
             except (ConnectionResetError, TimeoutError):
@@ -27,20 +40,3 @@ def four_letter(host: str, port: int, cmd: str, timeout: float = 5.0) -> str:
                 break
             chunks.append(b)
     return b"".join(chunks).decode("utf-8", "replace")
-
-
-def wait_for_ruok(host: str, port: int, timeout: float = 30.0, proc=None) -> None:
-    """Block until the server answers `imok` and serves requests (srvr), or raise with a reason."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before answering ruok")
-        try:
-            if four_letter(host, port, "ruok", timeout=1.0) == "imok" and "not currently serving" not in \
-                    four_letter(host, port, "srvr", timeout=1.0):
-                return
-        except OSError as e:
-            last = e
-        time.sleep(0.05)
-    raise TimeoutError(f"no imok from {host}:{port} within {timeout}s ({last})")

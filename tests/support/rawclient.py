@@ -7,6 +7,10 @@ Apache ZooKeeper and corral, so they need a client that shows them. It is writte
 reference (jute encoding, framing, records; see /work/shared/reference/zookeeper-protocol-and-semantics.md
 §1) with `struct` only and must never import corral: a shared codec would hide shared bugs.
 
+It is the suite's one raw wire client: the compatibility scenarios, the hostile-input tests (bytes that no
+real client would send: `frame`, `request_packet` and the `j*` encoders build them), the session tests
+(`read_until_closed`, sessions that vanish without closeSession) and the ensemble tests all use it.
+
 Everything is blocking with socket timeouts, so every wait is bounded.
 """
 
@@ -63,7 +67,11 @@ class Err(IntEnum):
     OK = 0
     SYSTEMERROR = -1
     RUNTIMEINCONSISTENCY = -2
+    DATAINCONSISTENCY = -3
+    CONNECTIONLOSS = -4
+    MARSHALLINGERROR = -5
     UNIMPLEMENTED = -6
+    OPERATIONTIMEOUT = -7
     BADARGUMENTS = -8
     NONODE = -101
     NOAUTH = -102
@@ -111,6 +119,7 @@ XID_AUTH = -4
 XID_SET_WATCHES = -8
 
 DEFAULT_MAX_BUFFER = 0xFFFFF  # jute.maxbuffer default: largest frame the server accepts
+ZERO_PASSWD = bytes(16)  # the password of "no session" (and of a refused ConnectResponse)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -180,13 +189,35 @@ class Reply:
     xid: int
     zxid: int
     err: int
-    op: int
+    op: int | None  # None: read without saying which request it answers (the body is left undecoded)
     body: bytes = b""
     value: Any = None
 
     @property
     def ok(self) -> bool:
         return self.err == 0
+
+    def unwrap(self) -> Any:
+        """The decoded result, or ReplyError when the server answered with an error code."""
+        if self.err:
+            raise ReplyError(self.err)
+        return self.value
+
+
+class ReplyError(Exception):
+    """A request answered with a non-zero error code (raised by `Reply.unwrap`)."""
+
+    def __init__(self, code: int) -> None:
+        try:
+            name = Err(code).name
+        except ValueError:
+            name = "?"
+        super().__init__(f"ZooKeeper error {code} ({name})")
+        self.code = code
+
+
+class SessionRefused(Exception):
+    """The server answered a ConnectRequest with timeOut 0: the session is expired or unknown."""
 
 
 class ConnectionClosed(Exception):
@@ -312,6 +343,49 @@ class Reader:
         return len(self.data) - self.pos
 
 
+def jint(v: int) -> bytes:
+    return struct.pack(">i", v)
+
+
+def jlong(v: int) -> bytes:
+    return struct.pack(">q", v)
+
+
+def jbool(v: bool) -> bytes:
+    return b"\x01" if v else b"\x00"
+
+
+def jbuffer(b: bytes | None) -> bytes:
+    return Writer().buffer(b).bytes()
+
+
+def jstring(s: str | None) -> bytes:
+    return Writer().ustring(s).bytes()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Packets (§1.2): a frame is a 4-byte big-endian length and the payload; a request payload is
+# RequestHeader(xid, type) + body; a reply payload is ReplyHeader(xid, zxid, err) + body.
+
+
+def frame(payload: bytes) -> bytes:
+    """Length-prefix a packet."""
+    return jint(len(payload)) + payload
+
+
+def request_packet(xid: int, op: int, body: bytes = b"") -> bytes:
+    """RequestHeader{int xid, int type} + body (unframed)."""
+    return struct.pack(">ii", xid, int(op)) + body
+
+
+def parse_reply(payload: bytes) -> Reply:
+    """ReplyHeader + raw body of a reply payload (the body is not decoded: `op` is None)."""
+    if len(payload) < 16:
+        raise ProtocolError(f"reply of {len(payload)} bytes is shorter than a ReplyHeader: {payload.hex()}")
+    xid, zxid, err = struct.unpack(">iqi", payload[:16])
+    return Reply(xid, zxid, err, None, payload[16:])
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Request bodies (§1.5)
 
@@ -338,7 +412,7 @@ def path_version_body(path: str, version: int) -> bytes:
     return Writer().ustring(path).int(version).bytes()
 
 
-def path_watch_body(path: str, watch: bool) -> bytes:
+def path_watch_body(path: str, watch: bool = False) -> bytes:
     """ExistsRequest, GetDataRequest, GetChildrenRequest, GetChildren2Request."""
     return Writer().ustring(path).bool(watch).bytes()
 
@@ -501,6 +575,7 @@ class RawClient:
     events: list[Event] = field(default_factory=list)
     log: list[tuple] = field(default_factory=list)
     closed: bool = False
+    last_zxid: int = 0  # highest ReplyHeader zxid of a reply (not a notification) seen on this connection
     _buf: bytearray = field(default_factory=bytearray)
 
     # -- connection ---------------------------------------------------------------------------------------
@@ -524,6 +599,21 @@ class RawClient:
             self.session_id, self.passwd = resp.session_id, resp.passwd
         return resp
 
+    def connect_session(self, timeout_ms: int = 30000, session_id: int = 0, passwd: bytes = bytes(16),
+                        last_zxid: int = 0) -> ConnectResponse:
+        """connect(), and SessionRefused (socket closed) when the server refuses: timeOut 0, no session."""
+        resp = self.connect(timeout_ms, session_id, passwd, last_zxid)
+        if resp.session_id == 0 or resp.timeout <= 0:
+            self.close()
+            raise SessionRefused(f"session 0x{session_id:x} refused by {self.host}:{self.port}: {resp}")
+        return resp
+
+    @property
+    def session(self) -> ConnectResponse | None:
+        """The ConnectResponse of the session this connection established, None if none was granted."""
+        r = self.connect_response
+        return r if r is not None and r.timeout > 0 else None
+
     def close(self) -> None:
         """Close the socket without closeSession (the session lives on until it expires)."""
         if self.sock is not None:
@@ -532,6 +622,12 @@ class RawClient:
             finally:
                 self.sock = None
                 self.closed = True
+
+    def __enter__(self) -> RawClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- framing ------------------------------------------------------------------------------------------
 
@@ -605,9 +701,10 @@ class RawClient:
         self.log.append(("event", ev.type, ev.path))
         return ev
 
-    def read_reply(self, xid: int | None, op: int, timeout: float | None = None) -> Reply:
+    def read_reply(self, xid: int | None = None, op: int | None = None, timeout: float | None = None) -> Reply:
         """Read packets until the reply to `xid` (None: the next reply, whatever its xid); notifications
-        on the way are queued in `events`; a reply with another xid raises ProtocolError."""
+        on the way are queued in `events`; a reply with another xid raises ProtocolError. The body is
+        decoded as the response of `op` (None: left undecoded)."""
         deadline = time.monotonic() + (self.io_timeout if timeout is None else timeout)
         for _ in range(100000):
             pxid, zxid, err, body = self.read_packet(max(0.0, deadline - time.monotonic()))
@@ -617,8 +714,10 @@ class RawClient:
             self.log.append(("reply", pxid, err))
             if xid is not None and pxid != xid:
                 raise ProtocolError(f"reply xid {pxid} while waiting for xid {xid} (replies out of order)")
-            reply = Reply(pxid, zxid, err, int(op), body)
-            if err == 0:
+            if zxid > 0:
+                self.last_zxid = max(self.last_zxid, zxid)
+            reply = Reply(pxid, zxid, err, None if op is None else int(op), body)
+            if err == 0 and op is not None:
                 try:
                     reply.value = decode_body(op, body)
                 except (ProtocolError, UnicodeDecodeError, struct.error) as e:
@@ -749,3 +848,40 @@ class RawClient:
             else:
                 self.log.append(("unexpected-reply", xid, err))
         return False
+
+    def read_until_closed(self, timeout: float = 10.0) -> bytes:
+        """Every byte the server sends (unparsed) until it closes the connection; TimeoutError if it stays
+        open. For "the server closes without a reply": assert the result is b"".
+
+        Reads the socket even after a failed send marked the client closed: a reset while sending says
+        nothing about what the server wrote before closing."""
+        if self.sock is None:
+            raise ConnectionClosed("not connected")
+        data = bytearray(self._buf)
+        self._buf.clear()
+        deadline = time.monotonic() + timeout
+        for _ in range(10**7):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except TimeoutError:
+                continue
+            except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
+                chunk = b""
+            if not chunk:
+                self.closed = True
+                return bytes(data)
+            data += chunk
+        self._buf[:0] = data  # still open: keep what arrived for the next read
+        raise TimeoutError(f"{self.host}:{self.port} kept the connection open for {timeout}s ({len(data)} bytes)")
+
+    def is_closed_within(self, timeout: float) -> bool:
+        """True if the server closes the connection within `timeout` s (bytes sent meanwhile are dropped)."""
+        try:
+            self.read_until_closed(timeout)
+        except TimeoutError:
+            return False
+        return True

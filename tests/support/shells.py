@@ -23,26 +23,10 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from .apache import ApacheZooKeeper
-from .corral_proc import CorralProcess
-
 STEP_TIMEOUT = 5.0  # one shell command against a local server answers in milliseconds
 CONNECT_TIMEOUT = 10.0  # cli_mt start plus session establishment
 START_TIMEOUT = 15.0  # a JVM start plus session establishment (about 0.5 s on a dev machine)
 EXIT_TIMEOUT = 10.0
-
-
-def make_server(kind: str) -> CorralProcess | ApacheZooKeeper:
-    """A started server of the given kind ('corral' or 'apache') on 127.0.0.1 with a private dataDir."""
-    srv: CorralProcess | ApacheZooKeeper
-    if kind == "corral":
-        srv = CorralProcess()
-    elif kind == "apache":
-        srv = ApacheZooKeeper()
-    else:
-        raise ValueError(f"unknown server kind {kind!r}")
-    srv.start()
-    return srv
 
 
 class ShellProcess:
