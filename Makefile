@@ -29,7 +29,7 @@ test: $(STAMP) test-deps
 # The pure cores only (protocol, tree, txn, quorum, simulation, unit tests): no server processes, Java,
 # shells or real sockets (those tests are marked `slow`, see tests/conftest.py). Under a minute.
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	CORRAL_SIM_SEEDS=100 $(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -1,4 +1,4 @@
-"""SessionTracker: ids, passwords and bucketed expiry as ZooKeeper's SessionTrackerImpl/ExpiryQueue do them.
+"""Session ids, passwords and the leader's bucketed expiry as ZooKeeper's SessionTrackerImpl/ExpiryQueue do them.
 
 Passwords must be bit-identical to ZooKeeper's `new Random(sessionId ^ 0xB3415C00L).nextBytes(16)` for
 a session to be revalidated by a Java server and vice versa; the reference bytes come from running
@@ -13,7 +13,9 @@ import textwrap
 import pytest
 
 from corral.server.sessions import (
-    SessionTracker,
+    ExpiryTracker,
+    Session,
+    SessionIds,
     initial_session_id,
     java_random_bytes,
     session_password,
@@ -29,24 +31,22 @@ def test_ids_increase_and_carry_server_id():
     """Ids start at ((now << 24) >>> 8) | (serverId << 56) and increase by one; the server id is the top
     byte, so ids from different servers never collide."""
     now = 1_700_000_000_123
-    tr = SessionTracker(TICK, server_id=5, now_ms=now)
-    ids = [tr.new_id() for _ in range(5)]
+    ids_ = SessionIds(server_id=5, now_ms=now)
+    ids = [ids_.new_id(lambda s: False) for _ in range(5)]
     assert ids == list(range(ids[0], ids[0] + 5))
     assert all((i >> 56) & 0xFF == 5 for i in ids)
     assert ids[0] == (((now << 24) & (2**64 - 1)) >> 8) | (5 << 56)
     # standalone ZooKeeper uses server id 1: ids look like 0x1xxxxxxxxxxxxxx
-    assert SessionTracker(TICK, 1, now).new_id() >> 56 == 1
+    assert SessionIds(1, now).new_id(lambda s: False) >> 56 == 1
 
 
 def test_new_id_skips_ids_in_use():
-    """BUG (reported, low severity): new_id() is meant to skip ids already tracked, but it checks the id
-    *after* the one it returns, at the time it advances the counter. A session added later (the server
-    re-adds sessions restored from the log/snapshot right after building the tracker) can therefore be
-    handed out again: here first+1 is in use and new_id() still returns it."""
-    tr = SessionTracker(TICK, 1, 0)
-    first = tr.new_id()
-    tr.add(first + 1, 5000, 0)  # e.g. restored from a snapshot
-    assert tr.new_id() == first + 2
+    """Ids in use (committed sessions restored from a snapshot, sessions being created) are skipped,
+    including the next one in line (an earlier version checked the id after the one it returned)."""
+    ids = SessionIds(1, 0)
+    first = ids.new_id(lambda s: False)
+    in_use = {first + 1, first + 2}
+    assert ids.new_id(in_use.__contains__) == first + 3
 
 
 def test_initial_id_with_top_bit_server_is_negative_long():
@@ -56,7 +56,7 @@ def test_initial_id_with_top_bit_server_is_negative_long():
     assert (sid & 0xFFFFFFFFFFFFFFFF) >> 56 == 200
 
 
-# ---- bucketed expiry -----------------------------------------------------------------------------
+# ---- the leader's bucketed expiry ----------------------------------------------------------------
 
 @pytest.mark.parametrize("now,timeout,expected", [
     (0, 4000, 6000),       # exactly on a tick → the *next* tick (ExpiryQueue.roundToNextInterval)
@@ -66,83 +66,79 @@ def test_initial_id_with_top_bit_server_is_negative_long():
     (12345, 30000, 44000),
 ])
 def test_expire_at_is_rounded_up_to_the_next_tick(now, timeout, expected):
-    tr = SessionTracker(TICK, 1, 0)
-    s = tr.add(tr.new_id(), timeout, now)
-    assert s.expire_at == expected
-    assert s.expire_at % TICK == 0 and s.expire_at > now + timeout - TICK
-    assert tr.buckets == {expected: {s.id}}
+    tr = ExpiryTracker(TICK)
+    tr.track(7, timeout, now)
+    assert tr.expire_at[7] == expected
+    assert expected % TICK == 0 and expected > now + timeout - TICK
+    assert tr.buckets == {expected: {7}}
 
 
 def test_touch_moves_session_to_a_later_bucket():
-    tr = SessionTracker(TICK, 1, 0)
-    a = tr.add(tr.new_id(), 4000, 0)
-    b = tr.add(tr.new_id(), 4000, 0)
-    assert tr.touch(a.id, 3000)
-    assert a.expire_at == 8000 and a.touched == 3000
-    assert tr.buckets == {6000: {b.id}, 8000: {a.id}}
-    assert tr.expired(6000) == [b]
+    tr = ExpiryTracker(TICK)
+    tr.track(1, 4000, 0)
+    tr.track(2, 4000, 0)
+    assert tr.touch(1, 3000)
+    assert tr.expire_at[1] == 8000
+    assert tr.buckets == {6000: {2}, 8000: {1}}
+    assert tr.expired(6000) == [2]
     assert tr.expired(7999) == []
-    assert tr.expired(8000) == [a]
+    assert tr.expired(8000) == [1]
 
 
 def test_touch_within_the_same_bucket_keeps_it():
-    tr = SessionTracker(TICK, 1, 0)
-    a = tr.add(tr.new_id(), 4000, 100)
-    assert tr.touch(a.id, 900)
-    assert a.expire_at == 6000 and tr.buckets == {6000: {a.id}}
+    tr = ExpiryTracker(TICK)
+    tr.track(1, 4000, 100)
+    assert tr.touch(1, 900)
+    assert tr.expire_at[1] == 6000 and tr.buckets == {6000: {1}}
 
 
-def test_expired_marks_closing_and_returns_each_session_once():
-    tr = SessionTracker(TICK, 1, 0)
-    s1 = tr.add(tr.new_id(), 4000, 0)
-    s2 = tr.add(tr.new_id(), 4000, 0)
-    s3 = tr.add(tr.new_id(), 20000, 0)
+def test_touch_with_a_new_timeout_uses_it():
+    """A reconnect negotiates a new timeout; the touch that carries it moves the deadline accordingly."""
+    tr = ExpiryTracker(TICK)
+    tr.track(1, 4000, 0)
+    assert tr.touch(1, 1000, 10000)
+    assert tr.expire_at[1] == 12000 and tr.timeouts[1] == 10000
+
+
+def test_expired_hands_each_session_out_once_and_forgets_it():
+    """An expired session is handed out once (its closeSession is now proposed) and no touch can revive it:
+    if the close never commits, the next leader's tracker starts over from the committed sessions."""
+    tr = ExpiryTracker(TICK)
+    tr.track(1, 4000, 0)
+    tr.track(2, 4000, 0)
+    tr.track(3, 20000, 0)
     assert tr.expired(5999) == []
-    got = tr.expired(6000)
-    assert got == [s1, s2]
-    assert s1.closing and s2.closing and not s3.closing
+    assert tr.expired(6000) == [1, 2]
     assert tr.expired(6000) == []
     assert tr.expired(10_000) == []
-    assert not tr.valid(s1.id) and tr.valid(s3.id)
-    # a closing session cannot be touched back to life
-    assert not tr.touch(s1.id, 7000)
-    assert tr.expired(100_000) == [s3]
-    # closing sessions stay known until the closeSession txn is applied and remove() is called
-    assert len(tr) == 3
-    tr.remove(s1.id)
-    assert tr.get(s1.id) is None and len(tr) == 2
+    assert 1 not in tr and 3 in tr
+    assert not tr.touch(1, 7000)
+    assert tr.expired(100_000) == [3]
+    assert len(tr) == 0 and tr.buckets == {}
 
 
 def test_expired_returns_oldest_buckets_first():
-    tr = SessionTracker(TICK, 1, 0)
-    late = tr.add(tr.new_id(), 10000, 0)
-    early = tr.add(tr.new_id(), 4000, 0)
-    assert tr.expired(50_000) == [early, late]
+    tr = ExpiryTracker(TICK)
+    tr.track(9, 10000, 0)
+    tr.track(4, 4000, 0)
+    assert tr.expired(50_000) == [4, 9]
 
 
-def test_set_closing_and_remove():
-    tr = SessionTracker(TICK, 1, 0)
-    s = tr.add(tr.new_id(), 4000, 0)
-    tr.set_closing(s.id)
-    assert not tr.valid(s.id)
-    assert tr.expired(100_000) == []  # already closing: the caller issued its closeSession itself
-    t = tr.add(tr.new_id(), 4000, 0)
-    tr.remove(t.id)
-    assert tr.buckets.get(t.expire_at, set()) == set()
-    assert not tr.touch(t.id, 10)
-    assert not tr.valid(12345)
-    tr.set_closing(12345)  # unknown ids are ignored
-    tr.remove(12345)
+def test_remove():
+    tr = ExpiryTracker(TICK)
+    tr.track(1, 4000, 0)
+    tr.remove(1)
+    assert tr.buckets == {} and 1 not in tr
+    assert not tr.touch(1, 10)
+    tr.remove(12345)  # unknown ids are ignored
 
 
-def test_add_existing_session_updates_timeout():
-    """Re-adding (e.g. on log replay or a reconnect with a new negotiated timeout) keeps one session."""
-    tr = SessionTracker(TICK, 1, 0)
-    sid = tr.new_id()
-    s = tr.add(sid, 4000, 0)
-    s2 = tr.add(sid, 10000, 1000)
-    assert s2 is s and s.timeout == 10000 and s.expire_at == 12000
-    assert tr.buckets == {12000: {sid}}
+def test_track_again_restarts_the_timeout():
+    """A new leader tracks every committed session afresh: a full timeout from now."""
+    tr = ExpiryTracker(TICK)
+    tr.track(1, 4000, 0)
+    tr.track(1, 10000, 1000)
+    assert tr.expire_at[1] == 12000 and tr.buckets == {12000: {1}}
 
 
 # ---- passwords -------------------------------------------------------------------------------------
@@ -153,7 +149,7 @@ def test_password_is_16_bytes_and_deterministic():
     assert len(p) == 16
     assert p == session_password(sid)
     assert p != session_password(sid + 1)
-    assert SessionTracker(TICK, 1, 0).add(sid, 4000, 0).passwd == p
+    assert Session(sid, 4000).passwd == p
 
 
 def test_java_random_known_value():

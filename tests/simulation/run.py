@@ -4,13 +4,15 @@
     python -m tests.simulation.run --seeds 0:10000 --jobs 2   # a batch, failures listed at the end
     python -m tests.simulation.run --seeds 0:200 --unsafe commit_before_quorum --lin-only
 
-`--steps` is the length of the faulty phase in ticks (the quiet period and the probes follow).
+`--steps` is the length of the faulty phase in core ticks (the quiet period and the probes follow);
+`--unsafe` takes the core's knobs (UNSAFE_KNOBS) and the host's (HOST_UNSAFE_KNOBS).
 Exit status 1 when a seed failed (or, with --unsafe, when no seed failed: the checker missed it).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 import traceback
@@ -19,6 +21,7 @@ from multiprocessing import Pool
 from typing import Any
 
 from corral.quorum import UNSAFE_KNOBS
+from corral.server.host import HOST_UNSAFE_KNOBS
 
 from .world import Violation, World
 
@@ -27,7 +30,9 @@ DEFAULT_STEPS = 600
 
 def run_one(args: tuple[int, int, frozenset[str], bool]) -> tuple[int, str | None, dict[str, Any], dict[str, int]]:
     seed, steps, unsafe, lin_only = args
-    world = World(seed, ticks=steps, unsafe=unsafe, oracle=not lin_only, check_durability=not lin_only)
+    logging.disable(logging.CRITICAL)
+    world = World(seed, ticks=steps, unsafe=unsafe & UNSAFE_KNOBS, host_unsafe=unsafe & HOST_UNSAFE_KNOBS,
+                  oracle=not lin_only, check_durability=not lin_only)
     try:
         return seed, None, world.run(), world.coverage
     except Violation as exc:
@@ -49,14 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verbose", "-v", action="count", default=0,
                     help="trace roles, faults and parameters; twice: every message and every apply too")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes for --seeds")
-    ap.add_argument("--unsafe", action="append", default=[], choices=sorted(UNSAFE_KNOBS),
-                    help="run a deliberately broken core (checker self-test)")
+    ap.add_argument("--unsafe", action="append", default=[], choices=sorted(UNSAFE_KNOBS | HOST_UNSAFE_KNOBS),
+                    help="run a deliberately broken core or host (checker self-test)")
     ap.add_argument("--lin-only", action="store_true",
                     help="judge only the client history (and liveness), not the oracle's invariants")
     args = ap.parse_args(argv)
     unsafe = frozenset(args.unsafe)
+    if args.verbose < 3:
+        logging.disable(logging.CRITICAL)  # the servers' own log lines; -vvv shows them
     if args.seed is not None:
-        world = World(args.seed, ticks=args.steps, unsafe=unsafe, verbose=args.verbose,
+        world = World(args.seed, ticks=args.steps, unsafe=unsafe & UNSAFE_KNOBS,
+                      host_unsafe=unsafe & HOST_UNSAFE_KNOBS, verbose=args.verbose,
                       oracle=not args.lin_only, check_durability=not args.lin_only)
         try:
             result = world.run()
@@ -70,18 +78,21 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     failures: list[tuple[int, str]] = []
     coverage: Counter[str] = Counter()
+    totals: Counter[str] = Counter()
     committed = 0
     work = [(s, args.steps, unsafe, args.lin_only) for s in seeds]
     with Pool(max(1, args.jobs)) as pool:
         for seed, error, result, cov in pool.imap_unordered(run_one, work, chunksize=4):
             coverage.update(cov)
             committed += result.get("committed", 0)
+            totals.update({k: v for k, v in result.items() if k != "seed" and isinstance(v, int)})
             if error:
                 failures.append((seed, error))
                 print(f"seed {seed}: {error}", flush=True)
     elapsed = time.monotonic() - start
     print(f"{len(seeds)} seeds x {args.steps} ticks: {len(failures)} failed, {committed} entries committed, "
           f"{elapsed:.1f}s")
+    print("totals: " + ", ".join(f"{k} {v}" for k, v in sorted(totals.items())))
     print("messages sent by type: " + ", ".join(f"{k} {v}" for k, v in sorted(coverage.items())))
     for seed, _ in sorted(failures)[:20]:
         extra = "".join(f" --unsafe {k}" for k in sorted(unsafe)) + (" --lin-only" if args.lin_only else "")

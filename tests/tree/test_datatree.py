@@ -22,16 +22,14 @@ from corral.protocol.records import (
     DeleteTxn,
     ErrorTxn,
     Id,
-    MultiTxn,
     SetACLTxn,
     SetDataTxn,
     Stat,
-    Txn,
     TxnHeader,
 )
 from corral.server.sessions import initial_session_id
 from corral.tree import acl as aclmod
-from corral.tree.datatree import CONTAINER_OWNER, DataTree
+from corral.tree.datatree import CONTAINER_OWNER, DataTree, MultiOps
 from corral.tree.watches import PERSISTENT, RECURSIVE, STANDARD
 
 OPEN = [ACL(31, Id("world", "anyone"))]
@@ -330,14 +328,14 @@ def test_ephemeral_of_session_with_top_bit_set(t):
 
 # ---- multi (§1.11) ---------------------------------------------------------------------------
 
-def _txn(type_: int, rec) -> Txn:
-    return Txn(type_, rec.to_bytes())
+def _txn(type_: int, rec) -> tuple[int, object]:
+    return (type_, rec)
 
 
 def test_multi_success_shares_zxid_and_shows_per_op_stats(t):
     """Every sub-op gets the multi's zxid and time; each result's Stat is the node right after that op
     (the create's Stat shows version 0 even though a later op in the same multi bumps it)."""
-    multi = MultiTxn([
+    multi = MultiOps([
         _txn(OpCode.create, CreateTxn("/m", b"a", OPEN, False, -1)),
         _txn(OpCode.setData, SetDataTxn("/m", b"bb", 1)),
         _txn(OpCode.create, CreateTxn("/m/c", b"", OPEN, False, -1)),
@@ -364,7 +362,7 @@ def test_failed_multi_results_and_no_changes(t):
     w = FakeWatcher()
     t.tree.watches.child.add("/", w)
     t.tree.watches.data.add("/new", w)
-    multi = MultiTxn([
+    multi = MultiOps([
         _txn(OpCode.create, CreateTxn("/new", b"", OPEN, False, -1)),
         _txn(OpCode.setData, SetDataTxn("/exists", b"x", 1)),
         _txn(OpCode.error, ErrorTxn(-110)),

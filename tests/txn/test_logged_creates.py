@@ -40,7 +40,7 @@ def _replayed_equals_applied(op: int, req) -> tuple[DataTree, object]:
     for t in (live, replay):
         t.sessions[SESSION] = 30000
     prep = Preparer(live, extended_types=True)
-    hdr, txn = prep.prepare(SESSION, 1, op, req, [], 1000)
+    hdr, txn = prep.prepare(1, SESSION, 1, op, req, [], 1000)
     live.apply(hdr, txn)
     hdr2, txn2 = decode_txn_payload(encode_txn_payload(hdr, txn))
     replay.apply(hdr2, txn2)

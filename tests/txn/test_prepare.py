@@ -27,7 +27,6 @@ from corral.protocol.records import (
     DeleteTxn,
     ErrorTxn,
     Id,
-    MultiTxn,
     ReconfigRequest,
     SetACLRequest,
     SetACLTxn,
@@ -36,7 +35,7 @@ from corral.protocol.records import (
 )
 from corral.server.sessions import initial_session_id
 from corral.tree.acl import authenticate, digest
-from corral.tree.datatree import DataTree
+from corral.tree.datatree import DataTree, MultiOps
 from corral.txn.codec import decode_txn, encode_txn
 from corral.txn.prepare import MAX_TTL, Preparer
 
@@ -49,18 +48,30 @@ USER1_AUTH = authenticate("digest", b"user1:12345")
 
 
 class Env:
-    """A tree + preparer; `run` prepares and commits one request the way the commit pipeline does."""
+    """A tree + preparer; `run` prepares and commits one request the way the write path does. The zxids
+    come from here, as they come from the quorum core in the server. Sessions S and S2 exist (committed)."""
 
-    def __init__(self, extended_types: bool = False, session_valid=None) -> None:
+    def __init__(self, extended_types: bool = False, sessions=(S, S2)) -> None:
         self.tree = DataTree()
-        self.prep = Preparer(self.tree, session_valid, extended_types)
+        for sid in sessions:
+            self.tree.sessions[sid] = 30000
+        self.prep = Preparer(self.tree, extended_types)
         self.time = 1_000_000
         self.cxid = 0
+        self.zxid = 0
+
+    def next_zxid(self) -> int:
+        self.zxid += 1
+        return self.zxid
 
     def prepare(self, op, req, session=S, auth=()):
         self.cxid += 1
         self.time += 1
-        return self.prep.prepare(session, self.cxid, op, req, list(auth), self.time)
+        return self.prep.prepare(self.next_zxid(), session, self.cxid, op, req, list(auth), self.time)
+
+    def session_txn(self, session, op, timeout=0):
+        self.time += 1
+        return self.prep.session_txn(self.next_zxid(), session, op, timeout, self.time)
 
     def commit(self, hdr, txn):
         res = self.tree.apply(hdr, txn)
@@ -189,12 +200,12 @@ def test_ephemeral_parent_of_session_with_top_bit_set():
     """With server ids >= 128 session ids are negative; ZooKeeper still refuses children of such a
     session's ephemerals (EphemeralType NORMAL is any owner but 0 / Long.MIN_VALUE), and closeSession
     still deletes them (regression: corral once checked owner > 0)."""
-    env = Env()
     sid = initial_session_id(1_700_000_000_000, 200)
+    env = Env(sessions=(S, sid))
     assert sid < 0
     assert env.create("/e", flags=CreateMode.EPHEMERAL, session=sid) == 0
     assert env.create("/e/c", session=sid) == Err.NOCHILDRENFOREPHEMERALS
-    hdr, txn = env.prep.session_txn(sid, OpCode.closeSession, 0, 1)
+    hdr, txn = env.session_txn(sid, OpCode.closeSession)
     assert txn == CloseSessionTxn(["/e"])
     env.commit(hdr, txn)
     assert env.tree.get("/e") is None
@@ -448,19 +459,39 @@ def test_every_request_consumes_a_zxid(env):
     for h, t in results:
         env.commit(h, t)
     assert env.tree.last_zxid == 4
-    h, t = env.prep.error_txn(S, 99, Err.MARSHALLINGERROR, 5)
+    h, t = env.prep.error_txn(5, S, 99, Err.MARSHALLINGERROR, 5)
     assert (h.zxid, h.type, h.cxid, t) == (5, OpCode.error, 99, ErrorTxn(Err.MARSHALLINGERROR))
 
 
 def test_headers_carry_session_cxid_and_time(env):
-    hdr, _ = env.prep.prepare(S2, 42, OpCode.create, CreateRequest("/a", b"", OPEN, 0), [], 123456)
-    assert (hdr.clientId, hdr.cxid, hdr.time) == (S2, 42, 123456)
+    hdr, _ = env.prep.prepare(7, S2, 42, OpCode.create, CreateRequest("/a", b"", OPEN, 0), [], 123456)
+    assert (hdr.zxid, hdr.clientId, hdr.cxid, hdr.time) == (7, S2, 42, 123456)
 
 
 def test_invalid_session_is_session_expired():
-    env = Env(session_valid=lambda sid: sid != S2)
+    env = Env(sessions=(S,))
     assert env.create("/a", session=S2) == Err.SESSIONEXPIRED
     assert env.create("/a", session=S) == 0
+    assert env.create("/b", session=0) == 0  # session 0 is the server itself (the container reaper)
+
+
+def test_session_is_expired_once_its_close_is_prepared():
+    """A closeSession in flight makes the session expired for every request prepared after it (their
+    SESSIONEXPIRED errors then commit after the close); a createSession in flight makes it alive."""
+    env = Env(sessions=(S,))
+    close = env.session_txn(S, OpCode.closeSession)
+    assert env.prep.session_closing(S) and not env.prep.session_alive(S)
+    late = env.prepare(OpCode.create, CreateRequest("/a", b"", OPEN, 0), session=S)
+    assert late[1] == ErrorTxn(Err.SESSIONEXPIRED) and late[0].zxid > close[0].zxid
+    create = env.session_txn(S2, OpCode.createSession, 5000)
+    assert env.prep.session_alive(S2) and S2 not in env.tree.sessions
+    for txn in (close, late, create):
+        env.commit(*txn)
+    assert env.tree.sessions == {S2: 5000} and not env.prep.session_changes
+    assert not env.prep.session_closing(S) and not env.prep.session_alive(S)
+    env.session_txn(S2, OpCode.closeSession)
+    env.prep.reset()  # a new leadership forgets what was only prepared
+    assert env.prep.session_alive(S2)
 
 
 def test_reconfig_disabled_and_unknown_op(env):
@@ -469,10 +500,11 @@ def test_reconfig_disabled_and_unknown_op(env):
 
 
 def test_create_and_close_session_txns(env):
-    hdr, txn = env.prep.session_txn(S, OpCode.createSession, 30000, 5)
-    assert (hdr.type, hdr.clientId, hdr.zxid, txn) == (OpCode.createSession, S, 1, CreateSessionTxn(30000))
+    env.tree.sessions.clear()
+    hdr, txn = env.session_txn(S, OpCode.createSession, 20000)
+    assert (hdr.type, hdr.clientId, hdr.zxid, txn) == (OpCode.createSession, S, 1, CreateSessionTxn(20000))
     env.commit(hdr, txn)
-    assert env.tree.sessions[S] == 30000
+    assert env.tree.sessions[S] == 20000
 
 
 def test_close_session_includes_in_flight_ephemerals(env):
@@ -488,11 +520,11 @@ def test_close_session_includes_in_flight_ephemerals(env):
         env.prepare(OpCode.create, CreateRequest("/p/persist", b"", OPEN, 0)),
         env.prepare(OpCode.create, CreateRequest("/p/o2", b"", OPEN, CreateMode.EPHEMERAL), session=S2),
     ]
-    hdr, txn = env.prep.session_txn(S, OpCode.closeSession, 0, 9)
+    hdr, txn = env.session_txn(S, OpCode.closeSession)
     assert hdr.type == OpCode.closeSession
     assert txn == CloseSessionTxn(["/e1", "/p/e3"])
     # after the close is prepared, the pending view already lacks those nodes
-    h, t = env.prepare(OpCode.setData, SetDataRequest("/p/e3", b"", -1))
+    h, t = env.prepare(OpCode.setData, SetDataRequest("/p/e3", b"", -1), session=S2)
     assert t == ErrorTxn(Err.NONODE)
     for h_, t_ in [*pending, (hdr, txn), (h, t)]:
         env.commit(h_, t_)
@@ -517,18 +549,19 @@ def test_committed_drops_change_records(env):
     assert env.prep.record("/a").version == 1  # now read from the tree
 
 
-def test_reset_drops_pending_and_keeps_zxid(env):
+def test_reset_drops_pending(env):
     env.prepare(OpCode.create, CreateRequest("/a", b"", OPEN, 0))
+    env.session_txn(S, OpCode.closeSession)
     env.prep.reset()
-    assert not env.prep.outstanding and not env.prep.by_path
+    assert not env.prep.outstanding and not env.prep.by_path and not env.prep.session_changes
     h, _t = env.prepare(OpCode.create, CreateRequest("/a", b"", OPEN, 0))
-    assert h.zxid == 2 and h.type == OpCode.create
+    assert h.zxid == 3 and h.type == OpCode.create
 
 
 # ---- multi -------------------------------------------------------------------------------------
 
-def _subs(txn: MultiTxn):
-    return [(t.type, decode_txn(t.type, t.data)) for t in txn.txns]
+def _subs(txn: MultiOps):
+    return txn.ops
 
 
 def test_multi_success(env):
@@ -610,7 +643,7 @@ def test_multi_check_failure_and_session_expiry():
     assert [(t, getattr(s, "err", None)) for t, s in _subs(txn)] == [
         (OpCode.error, Err.BADVERSION), (OpCode.error, Err.RUNTIMEINCONSISTENCY)]
 
-    expired = Env(session_valid=lambda sid: False)
+    expired = Env(sessions=())
     hdr, txn = expired.prepare(OpCode.multi, [(OpCode.create, CreateRequest("/a", b"", OPEN, 0))] * 3)
     assert hdr.type == OpCode.multi
     assert [s.err for _, s in _subs(txn)] == [Err.SESSIONEXPIRED, Err.RUNTIMEINCONSISTENCY,
@@ -619,7 +652,7 @@ def test_multi_check_failure_and_session_expiry():
 
 def test_empty_multi(env):
     hdr, txn = env.prepare(OpCode.multi, [])
-    assert (hdr.type, txn) == (OpCode.multi, MultiTxn([]))
+    assert (hdr.type, txn) == (OpCode.multi, MultiOps([]))
     assert env.commit(hdr, txn).multi == []
 
 
@@ -656,7 +689,9 @@ SINGLE = _request(st.sampled_from(PATHS), st.sampled_from(ACLS),
 CHECK = st.builds(lambda p, v: (OpCode.check, CheckVersionRequest(p, v)), st.sampled_from(PATHS), VERSIONS)
 MULTI = st.lists(st.one_of(SINGLE, CHECK), max_size=4).map(lambda ops: (OpCode.multi, ops))
 CLOSE = st.just(("close", None))
-STEP = st.tuples(st.one_of(SINGLE, SINGLE, MULTI, CLOSE), st.sampled_from([S, S2]), st.sampled_from(AUTHS))
+OPEN_SESSION = st.just(("open", None))
+STEP = st.tuples(st.one_of(SINGLE, SINGLE, MULTI, CLOSE, OPEN_SESSION), st.sampled_from([S, S2]),
+                 st.sampled_from(AUTHS))
 
 
 def _run_steps(steps, batch_sizes):
@@ -672,17 +707,20 @@ def _run_steps(steps, batch_sizes):
         prepared = []
         for k, ((op, req), session, auth) in enumerate(batch):
             time = 10_000 + start + k  # the same time for the same step in every batching
+            zxid = env.next_zxid()
             if op == "close":
-                prepared.append(env.prep.session_txn(session, OpCode.closeSession, 0, time))
+                prepared.append(env.prep.session_txn(zxid, session, OpCode.closeSession, 0, time))
+            elif op == "open":
+                prepared.append(env.prep.session_txn(zxid, session, OpCode.createSession, 4000, time))
             else:
-                prepared.append(env.prep.prepare(session, start + k, op, req, list(auth), time))
+                prepared.append(env.prep.prepare(zxid, session, start + k, op, req, list(auth), time))
         for hdr, txn in prepared:
             env.commit(hdr, txn)
             out.append((hdr.zxid, hdr.type, encode_txn(txn)))
-    assert not env.prep.outstanding and not env.prep.by_path
+    assert not env.prep.outstanding and not env.prep.by_path and not env.prep.session_changes
     tree = env.tree
     state = {p: (n.stat(), n.data, n.acl) for p, n in tree.nodes.items()}
-    return out, state, {k: set(v) for k, v in tree.ephemerals.items()}
+    return out, state, {k: set(v) for k, v in tree.ephemerals.items()}, dict(tree.sessions)
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])

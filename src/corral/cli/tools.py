@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..protocol import OpCode, Record
-from ..tree.datatree import client_owner
+from ..tree.datatree import MultiOps, client_owner
 
 if TYPE_CHECKING:  # the commands import persistence lazily, to keep `corral --help` fast
     from ..persistence.txnlog import LogRecord
@@ -31,9 +31,12 @@ def _op_name(t: int) -> str:
         return str(t)
 
 
-def _describe(txn: Record | None) -> str:
+def _describe(txn: object) -> str:
     if txn is None:
         return ""
+    if isinstance(txn, MultiOps):  # a multi's sub-transactions, each as its own record
+        return "{txns=[" + ", ".join(f"{_op_name(t)} {_describe(r)}" for t, r in txn.ops) + "]}"
+    assert isinstance(txn, Record)
     parts = []
     for name, _ in txn.FIELDS:
         v = getattr(txn, name)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..protocol import DecodeError, FileHeader, Record, TxnHeader
-from ..txn import decode_txn
+from ..txn import decode_txn, encode_txn
+from ..txn.codec import AnyTxn
 from .files import FORMAT_VERSION, LOG_MAGIC, LOG_PREFIX, fsync_dir, list_files
 
 log = logging.getLogger("corral.txnlog")
@@ -42,15 +43,17 @@ def frame_record(payload: bytes) -> bytes:
     return _REC.pack(zlib.adler32(payload), len(payload)) + payload + b"B"
 
 
-def encode_txn_payload(hdr: TxnHeader, txn: Record | None) -> bytes:
+def encode_txn_payload(hdr: TxnHeader, txn: AnyTxn) -> bytes:
     out = bytearray()
     hdr.serialize(out)
-    if txn is not None:
+    if isinstance(txn, Record):
         txn.serialize(out)
+    elif txn is not None:
+        out += encode_txn(txn)
     return bytes(out)
 
 
-def decode_txn_payload(payload: bytes) -> tuple[TxnHeader, Record | None]:
+def decode_txn_payload(payload: bytes) -> tuple[TxnHeader, AnyTxn]:
     hdr, off = TxnHeader.deserialize(payload, 0)
     return hdr, decode_txn(hdr.type, payload[off:])
 

@@ -67,6 +67,19 @@ class EnsembleConfig:
         return self.voters | self.observers
 
     @property
+    def lease_ticks(self) -> int:
+        """How long a leader trusts a quorum's last sign of life, in ticks.
+
+        A learner gives up on its leader `sync_limit` ticks after it last *received* something; the
+        leader counts from when it *sent* what a quorum last echoed, and allows for one tick of
+        rounding on each side, one tick of checking delay and 5 % of clock-rate difference, so it
+        always stops leading (no commits, no sync answers, no session expiry) before a quorum can
+        have left it and elected someone else. A process stopped and resumed (SIGSTOP, a long GC
+        pause) sees the whole pause at its next tick, as the host derives ticks from a monotonic clock.
+        """
+        return max(1, self.sync_limit - 3 - self.sync_limit // 20)
+
+    @property
     def quorum(self) -> int:
         """Votes needed for a majority of the voters (observers never count)."""
         return len(self.voters) // 2 + 1

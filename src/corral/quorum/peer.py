@@ -221,9 +221,10 @@ class Peer:
 
     # ---- host API -------------------------------------------------------------------------------
 
-    def tick(self) -> None:
-        """One tick of time passed (call it every tickTime)."""
-        self._now += 1
+    def tick(self, ticks: int = 1) -> None:
+        """`ticks` ticks of time passed (normally one; more when the host's clock says the process
+        was stopped or starved, so that timeouts see the real elapsed time at once)."""
+        self._now += max(1, ticks)
         if self._role is Role.LOOKING:
             self._election_tick()
         elif self._leader is not None:
@@ -564,7 +565,8 @@ class _Handler:
     """The leader's view of one learner session (ZooKeeper's LearnerHandler, minus the thread)."""
 
     __slots__ = ("acked", "committed", "complete", "heard_round", "in_seq", "informed", "last_heard", "last_zxid",
-                 "marks", "newleader", "observer", "out_seq", "session", "sid", "state", "uptodate")
+                 "lease_from", "marks", "newleader", "newleader_sent", "observer", "out_seq", "session", "sid", "state",
+                 "uptodate")
 
     def __init__(self, sid: int, session: int, observer: bool, last_zxid: int, now: int) -> None:
         self.sid = sid
@@ -583,6 +585,11 @@ class _Handler:
         self.uptodate = False
         self.heard_round = 0
         self.last_heard = now
+        # When the leader sent the newest message this learner has proved it received (a ping round
+        # it echoed, or NEWLEADER): the learner cannot give up on the leader before that time plus
+        # syncLimit, which is what the leader's lease counts from.
+        self.lease_from = -_INF
+        self.newleader_sent = now
 
 
 @dataclass
@@ -610,6 +617,7 @@ class _Leader:
         self.summary = (peer._current_epoch, peer.log.last)
         self.newleader = -1
         self.round = 0
+        self.round_sent: dict[int, int] = {0: peer._now}  # ping round -> tick it was sent
         self.syncs: list[_PendingSync] = []
 
     # -- plumbing
@@ -655,6 +663,7 @@ class _Leader:
         elif isinstance(msg, PingReply):
             if msg.round > h.heard_round:
                 h.heard_round = msg.round
+                h.lease_from = max(h.lease_from, self.round_sent.get(msg.round, -_INF))
                 self.check_syncs()
             if msg.touches:
                 p._event(SessionTouches(h.sid, tuple((t.session_id, t.timeout) for t in msg.touches)))
@@ -846,6 +855,7 @@ class _Leader:
             self.tx(h, Proposal(session=h.session, seq=self.seq(h), zxid=z, payload=payload))
         assert self.epoch is not None
         h.newleader = log.last
+        h.newleader_sent = p._now
         self.tx(h, NewLeader(session=h.session, seq=self.seq(h), epoch=self.epoch, zxid=log.last))
         h.state = H_SYNCING
 
@@ -865,6 +875,7 @@ class _Leader:
                 return
             h.state = H_SYNCED
             h.acked = m.zxid
+            h.lease_from = max(h.lease_from, h.newleader_sent)
             if p._phase is Phase.SYNC:
                 self.maybe_establish()
             elif p._phase is Phase.BROADCAST:
@@ -959,6 +970,7 @@ class _Leader:
         if not any(s.round is None for s in self.syncs):
             return
         self.round += 1
+        self.round_sent[self.round] = self.p._now
         for s in self.syncs:
             if s.round is None:
                 s.round = self.round
@@ -996,8 +1008,9 @@ class _Leader:
                 p._step_down("no quorum synced within initLimit")
                 return
         else:
+            lease = self.cfg.lease_ticks
             alive = 1 + sum(1 for h in self.handlers.values()
-                            if h.state == H_SYNCED and not h.observer and now - h.last_heard <= self.cfg.sync_limit)
+                            if h.state == H_SYNCED and not h.observer and now - h.lease_from <= lease)
             if alive < p._q:
                 p._step_down("lost contact with a quorum for syncLimit")
                 return
@@ -1005,6 +1018,12 @@ class _Leader:
             limit = self.cfg.sync_limit if h.state == H_SYNCED else self.cfg.init_limit
             if now - h.last_heard > limit:
                 self.drop(h, "learner silent", anomaly=False)
+        # Every tick is a new ping round: its echo dates the lease (see _Handler.lease_from).
+        self.round += 1
+        self.round_sent[self.round] = now
+        horizon = now - 2 * max(self.cfg.sync_limit, self.cfg.init_limit)
+        if len(self.round_sent) > 4 * max(self.cfg.sync_limit, self.cfg.init_limit):
+            self.round_sent = {r: t for r, t in self.round_sent.items() if t >= horizon}
         for h in self.handlers.values():
             if h.state != H_NEW:
                 self.tx(h, Ping(session=h.session, seq=self.seq(h), round=self.round))

@@ -1,4 +1,4 @@
-"""The asyncio server: client connections, sessions, the request pipeline, four-letter words."""
+"""The server: the one write path (host), client connections and sessions (frontend), four-letter words."""
 
 from .config import ServerConfig, load, parse
 from .server import CorralServer

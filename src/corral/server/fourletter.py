@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from .. import FULL_VERSION
 
 if TYPE_CHECKING:
-    from .connection import ClientConnection
+    from .frontend import Link
     from .server import CorralServer
 
 FOUR_LETTER_WORDS = frozenset(w.encode() for w in (
@@ -59,18 +59,21 @@ def _dir_size(p: Path) -> int:
     return total
 
 
-def _conn_brief(c: ClientConnection) -> str:
-    return f" /{c.peer[0]}:{c.peer[1]}[{1 if c.session_id else 0}](queued=0,recved={c.recved},sent={c.sent})"
+def _conn_brief(c: Link) -> str:
+    n = c.conn
+    return f" /{c.peer[0]}:{c.peer[1]}[{1 if c.session_id else 0}](queued={n.pending},recved={n.recved},sent={n.sent})"
 
 
-def _conn_full(c: ClientConnection, srv: CorralServer) -> str:
+def _conn_full(c: Link, srv: CorralServer) -> str:
     if not c.session_id:
         return _conn_brief(c)
     avg = c.total_lat // c.count_lat if c.count_lat else 0
     est = int(srv.wall_ms() - (time.monotonic() - c.established) * 1000)
     lresp = int(srv.wall_ms() - (time.monotonic() - c.last_resp) * 1000) if c.last_resp else 0
     timeout = c.session.timeout if c.session else 0
-    return (f" /{c.peer[0]}:{c.peer[1]}[1](queued=0,recved={c.recved},sent={c.sent},sid={_hex(c.session_id)},"
+    n = c.conn
+    return (f" /{c.peer[0]}:{c.peer[1]}[1](queued={n.pending},recved={n.recved},sent={n.sent},"
+            f"sid={_hex(c.session_id)},"
             f"lop={c.last_op},est={est},to={timeout},lcxid={_hex(c.last_cxid)},lzxid={_hex(c.last_zxid)},"
             f"lresp={lresp},llat={c.last_lat},minlat={max(c.min_lat, 0)},avglat={avg},maxlat={c.max_lat})")
 
@@ -82,18 +85,18 @@ def _server_summary(srv: CorralServer) -> list[str]:
         f"Received: {st.packets_received}",
         f"Sent: {st.packets_sent}",
         f"Connections: {len(srv.connections)}",
-        f"Outstanding: {srv.pipeline.outstanding}",
+        f"Outstanding: {srv.outstanding}",
         f"Zxid: {_hex(srv.tree.last_zxid)}",
         f"Mode: {srv.mode}",
         f"Node count: {srv.tree.node_count()}",
     ]
 
 
-def srvr(srv: CorralServer, conn: ClientConnection) -> str:
+def srvr(srv: CorralServer, conn: Link) -> str:
     return "\n".join([f"Zookeeper version: {full_version()}", *_server_summary(srv)]) + "\n"
 
 
-def stat(srv: CorralServer, conn: ClientConnection) -> str:
+def stat(srv: CorralServer, conn: Link) -> str:
     lines = [f"Zookeeper version: {full_version()}", "Clients:"]
     lines += [_conn_brief(c) for c in srv.connections]
     lines.append("")
@@ -101,11 +104,11 @@ def stat(srv: CorralServer, conn: ClientConnection) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cons(srv: CorralServer, conn: ClientConnection) -> str:
+def cons(srv: CorralServer, conn: Link) -> str:
     return "\n".join(_conn_full(c, srv) for c in srv.connections) + "\n\n"
 
 
-def conf(srv: CorralServer, conn: ClientConnection) -> str:
+def conf(srv: CorralServer, conn: Link) -> str:
     cfg = srv.config
     data = cfg.data_dir.resolve() / "version-2"
     logd = cfg.log_dir.resolve() / "version-2"
@@ -124,7 +127,7 @@ def conf(srv: CorralServer, conn: ClientConnection) -> str:
         f"serverId={srv.server_id if srv.mode != 'standalone' else 0}",
     ]
     me = cfg.servers.get(srv.server_id)
-    if srv.quorum is not None and me is not None:
+    if srv.mode != "standalone" and me is not None:
         # QuorumZooKeeperServer.dumpConf: the quorum fields, then the membership as QuorumMaj.toString.
         lines += [f"initLimit={cfg.init_limit}", f"syncLimit={cfg.sync_limit}", "electionAlg=3",
                   f"electionPort={me.election_port}", f"quorumPort={me.peer_port}",
@@ -133,7 +136,7 @@ def conf(srv: CorralServer, conn: ClientConnection) -> str:
     return "\n".join(lines) + "\n"
 
 
-def envi(srv: CorralServer, conn: ClientConnection) -> str:
+def envi(srv: CorralServer, conn: Link) -> str:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     lines = [
         "Environment:",
@@ -168,7 +171,7 @@ def _fds() -> tuple[int, int]:
     return open_fds, resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def mntr(srv: CorralServer, conn: ClientConnection) -> str:
+def mntr(srv: CorralServer, conn: Link) -> str:
     st = srv.stats
     tree = srv.tree
     open_fds, max_fds = _fds()
@@ -181,14 +184,14 @@ def mntr(srv: CorralServer, conn: ClientConnection) -> str:
         ("zk_packets_received", st.packets_received),
         ("zk_packets_sent", st.packets_sent),
         ("zk_num_alive_connections", len(srv.connections)),
-        ("zk_outstanding_requests", srv.pipeline.outstanding),
+        ("zk_outstanding_requests", srv.outstanding),
         ("zk_znode_count", tree.node_count()),
         ("zk_watch_count", tree.watches.count()),
         ("zk_ephemerals_count", tree.ephemeral_count()),
         ("zk_approximate_data_size", tree.data_size),
         ("zk_open_file_descriptor_count", open_fds),
         ("zk_max_file_descriptor_count", max_fds),
-        ("zk_global_sessions", len(srv.sessions)),
+        ("zk_global_sessions", len(tree.sessions)),
         ("zk_local_sessions", 0),
         ("zk_uptime", int((time.monotonic() - srv.started_mono) * 1000)),
         ("zk_last_processed_zxid", tree.last_zxid),
@@ -197,12 +200,12 @@ def mntr(srv: CorralServer, conn: ClientConnection) -> str:
     return "".join(f"{k}\t{v}\n" for k, v in rows)
 
 
-def wchs(srv: CorralServer, conn: ClientConnection) -> str:
+def wchs(srv: CorralServer, conn: Link) -> str:
     t = srv.tree.watches.data
     return f"{len(t.by_watcher)} connections watching {len(t.by_path)} paths\nTotal watches:{t.count()}\n"
 
 
-def wchc(srv: CorralServer, conn: ClientConnection) -> str:
+def wchc(srv: CorralServer, conn: Link) -> str:
     out = []
     for w, paths in srv.tree.watches.data.by_watcher.items():
         out.append(_hex(getattr(w, "session_id", 0)))
@@ -210,7 +213,7 @@ def wchc(srv: CorralServer, conn: ClientConnection) -> str:
     return "\n".join(out) + "\n"
 
 
-def wchp(srv: CorralServer, conn: ClientConnection) -> str:
+def wchp(srv: CorralServer, conn: Link) -> str:
     out = []
     for path, ws in srv.tree.watches.data.by_path.items():
         out.append(path)
@@ -218,12 +221,13 @@ def wchp(srv: CorralServer, conn: ClientConnection) -> str:
     return "\n".join(out) + "\n"
 
 
-def dump(srv: CorralServer, conn: ClientConnection) -> str:
-    sessions = srv.sessions
-    lines = ["SessionTracker dump:", f"Session Sets ({len(sessions.buckets)})/({len(sessions)}):"]
+def dump(srv: CorralServer, conn: Link) -> str:
+    expiry = srv.host.expiry  # only the leader tracks expiry
+    buckets = expiry.buckets if expiry is not None else {}
+    lines = ["SessionTracker dump:", f"Session Sets ({len(buckets)})/({len(srv.tree.sessions)}):"]
     mono_to_wall = srv.wall_ms() - srv.now_ms()
-    for t in sorted(sessions.buckets):
-        ids = sessions.buckets[t]
+    for t in sorted(buckets):
+        ids = buckets[t]
         lines.append(f"{len(ids)} expire at {_java_date(int(t + mono_to_wall))}:")
         lines += [f"\t{_hex(s)}" for s in sorted(ids)]
     eph = srv.tree.ephemerals
@@ -237,20 +241,20 @@ def dump(srv: CorralServer, conn: ClientConnection) -> str:
     return "\n".join(lines) + "\n"
 
 
-def dirs(srv: CorralServer, conn: ClientConnection) -> str:
+def dirs(srv: CorralServer, conn: Link) -> str:
     cfg = srv.config
     return (f"datadir_size: {_dir_size(cfg.data_dir.resolve() / 'version-2')}\n"
             f"logdir_size: {_dir_size(cfg.log_dir.resolve() / 'version-2')}\n")
 
 
-def srst(srv: CorralServer, conn: ClientConnection) -> str:
+def srst(srv: CorralServer, conn: Link) -> str:
     srv.stats.reset()
     return "Server stats reset.\n"
 
 
-def crst(srv: CorralServer, conn: ClientConnection) -> str:
+def crst(srv: CorralServer, conn: Link) -> str:
     for c in srv.connections:
-        c.recved = c.sent = c.count_lat = c.total_lat = c.max_lat = 0
+        c.conn.recved = c.conn.sent = c.reported = c.count_lat = c.total_lat = c.max_lat = 0
         c.min_lat = -1
     return "Connection stats reset.\n"
 

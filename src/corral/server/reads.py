@@ -1,6 +1,8 @@
 """Read requests, served from the local tree (ZooKeeper's FinalRequestProcessor for reads).
 
-Each handler gets the frame body (after the 8-byte request header) and returns the reply frame.
+Each handler gets the tree, the requesting connection (its session id, its identities for ACL
+checks, and the watcher to register) and the frame body (after the 8-byte request header), and
+returns the reply frame.
 Watches are registered here, after the ACL check and before the reply is queued.
 """
 
@@ -31,7 +33,8 @@ from . import replies
 from .replies import MULTI_END, MULTI_HEADER, error, frame, pack_hdr, pack_i, string_vector
 
 if TYPE_CHECKING:
-    from .connection import ClientConnection
+    from ..tree import DataTree
+    from .connection import ServerConnection
 
 
 
@@ -45,9 +48,8 @@ def _path_and_watch(body: bytes) -> tuple[str, bool]:
     return path or "/", body[off] != 0  # ZooKeeper's node map holds the root under "" as well
 
 
-def get_data(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+def get_data(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
     path, watch = _path_and_watch(body)
-    tree = conn.server.tree
     node = tree.nodes.get(path)
     if node is None:
         return error(xid, tree.last_zxid, Err.NONODE)
@@ -62,9 +64,8 @@ def get_data(conn: ClientConnection, xid: int, body: bytes) -> bytes:
     return pack_hdr(88 + len(data), xid, tree.last_zxid, 0) + pack_i(len(data)) + data + stat
 
 
-def exists(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+def exists(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
     path, watch = _path_and_watch(body)
-    tree = conn.server.tree
     if "\0" in path:
         return error(xid, tree.last_zxid, Err.BADARGUMENTS)
     node = tree.nodes.get(path)
@@ -77,9 +78,8 @@ def exists(conn: ClientConnection, xid: int, body: bytes) -> bytes:
     return pack_hdr(84, xid, tree.last_zxid, 0) + node.pack_stat()
 
 
-def _children(conn: ClientConnection, xid: int, body: bytes, with_stat: bool) -> bytes:
+def _children(tree: DataTree, conn: ServerConnection, xid: int, body: bytes, with_stat: bool) -> bytes:
     path, watch = _path_and_watch(body)
-    tree = conn.server.tree
     node = tree.nodes.get(path)
     if node is None:
         return error(xid, tree.last_zxid, Err.NONODE)
@@ -93,17 +93,16 @@ def _children(conn: ClientConnection, xid: int, body: bytes, with_stat: bool) ->
     return frame(xid, tree.last_zxid, 0, body_out)
 
 
-def get_children(conn: ClientConnection, xid: int, body: bytes) -> bytes:
-    return _children(conn, xid, body, False)
+def get_children(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
+    return _children(tree, conn, xid, body, False)
 
 
-def get_children2(conn: ClientConnection, xid: int, body: bytes) -> bytes:
-    return _children(conn, xid, body, True)
+def get_children2(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
+    return _children(tree, conn, xid, body, True)
 
 
-def get_acl(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+def get_acl(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
     req = GetACLRequest.from_bytes(body)
-    tree = conn.server.tree
     node = tree.nodes.get(req.path or "/")
     if node is None:
         return error(xid, tree.last_zxid, Err.NONODE)
@@ -123,9 +122,8 @@ def get_acl(conn: ClientConnection, xid: int, body: bytes) -> bytes:
     return frame(xid, tree.last_zxid, 0, bytes(out))
 
 
-def get_ephemerals(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+def get_ephemerals(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
     req = GetEphemeralsRequest.from_bytes(body)
-    tree = conn.server.tree
     prefix = req.prefixPath
     paths = tree.ephemerals.get(conn.session_id, set())
     if prefix and prefix != "/":
@@ -133,9 +131,8 @@ def get_ephemerals(conn: ClientConnection, xid: int, body: bytes) -> bytes:
     return frame(xid, tree.last_zxid, 0, string_vector(sorted(paths)))
 
 
-def get_all_children_number(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+def get_all_children_number(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
     req = GetAllChildrenNumberRequest.from_bytes(body)
-    tree = conn.server.tree
     path = req.path or "/"
     node = tree.nodes.get(path)
     if node is None:
@@ -147,8 +144,7 @@ def get_all_children_number(conn: ClientConnection, xid: int, body: bytes) -> by
     return frame(xid, tree.last_zxid, 0, pack_i(count))
 
 
-def set_watches(conn: ClientConnection, xid: int, body: bytes, v2: bool) -> bytes:
-    tree = conn.server.tree
+def set_watches(tree: DataTree, conn: ServerConnection, xid: int, body: bytes, v2: bool) -> bytes:
     if v2:
         r2 = SetWatches2.from_bytes(body)
         rel, data, exist, child = r2.relativeZxid, r2.dataWatches, r2.existWatches, r2.childWatches
@@ -160,44 +156,40 @@ def set_watches(conn: ClientConnection, xid: int, body: bytes, v2: bool) -> byte
     return error(xid, tree.last_zxid, 0)
 
 
-def add_watch(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+def add_watch(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
     req = AddWatchRequest.from_bytes(body)
-    tree = conn.server.tree
     if req.mode not in (AddWatchMode.PERSISTENT, AddWatchMode.PERSISTENT_RECURSIVE) or req.path is None:
         raise DecodeError(f"invalid addWatch mode {req.mode}")  # Java: IllegalArgumentException → -5
     tree.watches.add_persistent(req.path, conn, recursive=req.mode == AddWatchMode.PERSISTENT_RECURSIVE)
     return frame(xid, tree.last_zxid, 0, pack_i(0))
 
 
-def check_watches(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+def check_watches(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
     req = CheckWatchesRequest.from_bytes(body)
-    tree = conn.server.tree
     if req.type not in _WATCHER_TYPES:
         raise DecodeError(f"invalid watcher type {req.type}")
     ok = tree.watches.contains(req.path or "", conn, req.type)
     return error(xid, tree.last_zxid, 0 if ok else Err.NOWATCHER)
 
 
-def remove_watches(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+def remove_watches(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
     req = RemoveWatchesRequest.from_bytes(body)
-    tree = conn.server.tree
     if req.type not in _WATCHER_TYPES:
         raise DecodeError(f"invalid watcher type {req.type}")
     ok = tree.watches.remove(req.path or "", conn, req.type)
     return error(xid, tree.last_zxid, 0 if ok else Err.NOWATCHER)
 
 
-def who_am_i(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+def who_am_i(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
     out = bytearray(pack_i(len(conn.auth)))
     for scheme, ident in conn.auth:
         out += replies.ustring(scheme)
         out += replies.ustring(ident.split(":", 1)[0] if scheme == "digest" else ident)
-    return frame(xid, conn.server.tree.last_zxid, 0, bytes(out))
+    return frame(xid, tree.last_zxid, 0, bytes(out))
 
 
-def multi_read(conn: ClientConnection, xid: int, body: bytes) -> bytes:
+def multi_read(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
     """Each op answered on its own: errors become ErrorResults, the header err stays 0."""
-    tree = conn.server.tree
     out = bytearray()
     off = 0
     ops: list[tuple[int, str]] = []
@@ -237,8 +229,8 @@ HANDLERS = {
     OpCode.getACL: get_acl,
     OpCode.getEphemerals: get_ephemerals,
     OpCode.getAllChildrenNumber: get_all_children_number,
-    OpCode.setWatches: lambda c, x, b: set_watches(c, x, b, False),
-    OpCode.setWatches2: lambda c, x, b: set_watches(c, x, b, True),
+    OpCode.setWatches: lambda t, c, x, b: set_watches(t, c, x, b, False),
+    OpCode.setWatches2: lambda t, c, x, b: set_watches(t, c, x, b, True),
     OpCode.addWatch: add_watch,
     OpCode.checkWatches: check_watches,
     OpCode.removeWatches: remove_watches,

@@ -1,13 +1,14 @@
-"""Session bookkeeping: ids, passwords, negotiated timeouts and bucketed expiry (SessionTrackerImpl).
+"""Session ids, passwords and the leader's bucketed expiry (ZooKeeper's SessionTrackerImpl).
 
-Pure: the caller passes the time in. Expiry is bucketed by tickTime like ZooKeeper's ExpiryQueue, so
-one timer per tick expires whole buckets instead of one timer per session.
+Pure: the caller passes the time in. Which sessions exist is committed state (the tree's session
+table, changed only by createSession/closeSession transactions); this module only mints ids and,
+on the leader, decides when to *propose* an expiry. Expiry is bucketed by tickTime like ZooKeeper's
+ExpiryQueue, so one check per tick expires whole buckets instead of one timer per session.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
 
 _MASK48 = (1 << 48) - 1
 _MASK64 = (1 << 64) - 1
@@ -45,91 +46,117 @@ def initial_session_id(now_ms: int, server_id: int) -> int:
     return _signed64(nxt | (server_id << 56))
 
 
-@dataclass(eq=False)
-class Session:
-    id: int
-    timeout: int
-    passwd: bytes
-    expire_at: int = 0
-    closing: bool = False
-    conn: Any = None  # the connection that owns the session now, if any
-    touched: int = 0
-    meta: dict = field(default_factory=dict)
+class SessionIds:
+    """Hands out session ids on one member (SessionTrackerImpl.initializeNextSessionId / nextSessionId).
+
+    The member's id is in the top byte, so ids minted by different members never collide; `in_use`
+    (the committed sessions, and the ones this member is creating) is skipped, as restored sessions
+    may sit anywhere in the range.
+    """
+
+    def __init__(self, server_id: int, now_ms: int) -> None:
+        self._next = initial_session_id(now_ms, server_id)
+
+    def new_id(self, in_use: Callable[[int], bool]) -> int:
+        sid = self._next
+        while sid == 0 or in_use(sid):
+            sid = _signed64(sid + 1)
+        self._next = _signed64(sid + 1)
+        return sid
 
 
-class SessionTracker:
-    def __init__(self, tick_ms: int, server_id: int = 1, now_ms: int = 0) -> None:
+class ExpiryTracker:
+    """The leader's session expiry (ZooKeeper's SessionTrackerImpl with its ExpiryQueue).
+
+    Only a leader has one, built afresh from the committed sessions each time it starts leading (every
+    session then gets a full timeout), and it only *proposes* expiry: `expired()` hands out sessions
+    whose bucket passed and forgets them, so a later touch cannot revive a session whose closeSession
+    is in flight. Whether a session is alive is the committed state's answer, never this object's.
+    Pure: the caller passes the time in (a monotonic clock, in ms).
+    """
+
+    def __init__(self, tick_ms: int) -> None:
         self.tick = tick_ms
-        self.sessions: dict[int, Session] = {}
+        self.expire_at: dict[int, int] = {}
+        self.timeouts: dict[int, int] = {}
         self.buckets: dict[int, set[int]] = {}
-        self._next_id = initial_session_id(now_ms, server_id)
+        self.next_expiry = 0
 
     def _round(self, t: int) -> int:
         return (t // self.tick + 1) * self.tick
 
-    def new_id(self) -> int:
-        sid = self._next_id
-        while sid in self.sessions or sid == 0:
-            sid = _signed64(sid + 1)
-        self._next_id = _signed64(sid + 1)
-        return sid
+    def track(self, sid: int, timeout: int, now_ms: int) -> None:
+        """Start (or restart) tracking a session with a full timeout from now."""
+        self.timeouts[sid] = timeout
+        self._move(sid, self._round(now_ms + timeout))
 
-    def add(self, sid: int, timeout: int, now_ms: int) -> Session:
-        """Track a session (new, or restored from the log/snapshot after a restart)."""
-        s = self.sessions.get(sid)
-        if s is None:
-            s = self.sessions[sid] = Session(sid, timeout, session_password(sid))
-        s.timeout = timeout
-        self.touch(sid, now_ms)
-        return s
-
-    def get(self, sid: int) -> Session | None:
-        return self.sessions.get(sid)
-
-    def valid(self, sid: int) -> bool:
-        s = self.sessions.get(sid)
-        return s is not None and not s.closing
-
-    def touch(self, sid: int, now_ms: int) -> bool:
-        s = self.sessions.get(sid)
-        if s is None or s.closing:
+    def touch(self, sid: int, now_ms: int, timeout: int = 0) -> bool:
+        """Client activity: push the session's expiry out (by `timeout`, the one negotiated on the
+        session's current connection, when given). False for a session not tracked (unknown, or
+        already handed out by `expired()`)."""
+        known = self.timeouts.get(sid)
+        if known is None:
             return False
-        s.touched = now_ms
-        new = self._round(now_ms + s.timeout)
-        if new != s.expire_at:
-            old = self.buckets.get(s.expire_at)
-            if old is not None:
-                old.discard(sid)
-                if not old:
-                    del self.buckets[s.expire_at]
-            s.expire_at = new
-            self.buckets.setdefault(new, set()).add(sid)
+        if timeout > 0 and timeout != known:
+            self.timeouts[sid] = timeout
+        else:
+            timeout = known
+        self._move(sid, self._round(now_ms + timeout))
         return True
 
-    def expired(self, now_ms: int) -> list[Session]:
-        """Sessions whose bucket has passed; they are marked closing (their closeSession is the caller's)."""
-        out: list[Session] = []
+    def _move(self, sid: int, new: int) -> None:
+        old = self.expire_at.get(sid)
+        if old == new:
+            return
+        if old is not None:
+            bucket = self.buckets.get(old)
+            if bucket is not None:
+                bucket.discard(sid)
+                if not bucket:
+                    del self.buckets[old]
+        self.expire_at[sid] = new
+        self.buckets.setdefault(new, set()).add(sid)
+        if not self.next_expiry or new < self.next_expiry:
+            self.next_expiry = new
+
+    def expired(self, now_ms: int) -> list[int]:
+        """Sessions whose bucket has passed, oldest first; they are no longer tracked."""
+        if not self.buckets or now_ms < self.next_expiry:
+            return []
+        out: list[int] = []
         for t in sorted(b for b in self.buckets if b <= now_ms):
             for sid in sorted(self.buckets.pop(t)):
-                s = self.sessions.get(sid)
-                if s is not None and not s.closing:
-                    s.closing = True
-                    out.append(s)
+                del self.expire_at[sid]
+                del self.timeouts[sid]
+                out.append(sid)
+        self.next_expiry = min(self.buckets) if self.buckets else 0
         return out
 
-    def set_closing(self, sid: int) -> None:
-        s = self.sessions.get(sid)
-        if s is not None:
-            s.closing = True
-
     def remove(self, sid: int) -> None:
-        s = self.sessions.pop(sid, None)
-        if s is not None:
-            b = self.buckets.get(s.expire_at)
-            if b is not None:
-                b.discard(sid)
-                if not b:
-                    del self.buckets[s.expire_at]
+        """The session's closeSession was applied."""
+        self.timeouts.pop(sid, None)
+        old = self.expire_at.pop(sid, None)
+        if old is not None:
+            bucket = self.buckets.get(old)
+            if bucket is not None:
+                bucket.discard(sid)
+                if not bucket:
+                    del self.buckets[old]
+
+    def __contains__(self, sid: int) -> bool:
+        return sid in self.timeouts
 
     def __len__(self) -> int:
-        return len(self.sessions)
+        return len(self.timeouts)
+
+
+class Session:
+    """A session attached to one of this member's client connections (what `cons`/`dump` show)."""
+
+    __slots__ = ("conn", "id", "passwd", "timeout")
+
+    def __init__(self, sid: int, timeout: int, conn: object = None) -> None:
+        self.id = sid
+        self.timeout = timeout
+        self.passwd = session_password(sid)
+        self.conn = conn

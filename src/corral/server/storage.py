@@ -18,11 +18,18 @@ import resource
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..persistence import TxnLogWriter, purge, write_snapshot
+from ..persistence import Recovered as RecoveryReport
+from ..persistence import TxnLogWriter, purge, recover, write_snapshot
+from ..persistence.epochs import ACCEPTED, CURRENT, read_epoch, write_epoch
 from ..persistence.files import version_dir
+from ..persistence.purge import remove_stale_temps
+from ..persistence.snapshot import install_snapshot
+from ..persistence.txnlog import remove_all, truncate_after
+from ..quorum import Recovered
 from . import memory
 
 if TYPE_CHECKING:
@@ -82,12 +89,40 @@ class Storage:
                 done_event = done[0]
                 done_event.set()
 
-    def append(self, batch: list[tuple[int, bytes]]) -> asyncio.Future:
-        """Write and fsync a group on the worker thread; the future resolves when it is durable."""
+    def append(self, batch: list[tuple[int, bytes]], done: Callable[[BaseException | None], None]) -> None:
+        """Write and fsync a group on the worker thread; `done` runs on the loop once it is durable."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
+        fut.add_done_callback(lambda f: done(f.exception()))
         self._jobs.put((self._append_timed, (batch,), loop, fut, None))
-        return fut
+
+    def write_epochs(self, accepted: int, current: int) -> None:
+        write_epoch(self.snap_dir, ACCEPTED, accepted)
+        write_epoch(self.snap_dir, CURRENT, current)
+
+    def truncate_after(self, zxid: int) -> None:
+        """On the log thread, after every earlier append: close the open file (the next append starts
+        a new one), then cut."""
+        def cut() -> int:
+            self.writer.close()
+            return truncate_after(self.log_dir, zxid)
+        self.run_sync(cut)
+
+    def install_snapshot(self, data: bytes) -> DataTree:
+        def forget() -> None:
+            self.writer.close()
+            remove_all(self.log_dir)
+        self.run_sync(forget)
+        with memory.bulk_load():
+            tree, path = install_snapshot(data, self.snap_dir)
+        log.info("event=snapshot_received file=%s", path)
+        return tree
+
+    def applied(self, count: int, tree: DataTree) -> None:
+        self.logged(count, tree)
+
+    def snapshot_now(self, tree: DataTree) -> None:
+        self.take_snapshot(tree)
 
     def run_sync(self, fn, *args):
         """Run a disk operation on the log thread, after everything queued before it, and wait for it
@@ -223,3 +258,18 @@ def _settle(fut: asyncio.Future, result: object, exc: BaseException | None) -> N
         fut.set_exception(exc)
     else:
         fut.set_result(result)
+
+
+def recover_member(config: ServerConfig) -> tuple[DataTree, Recovered, RecoveryReport]:
+    """What the disk holds, for the host: the tree of the newest valid snapshot, and the logged
+    transactions after it with the epoch files for the quorum core, which commits them again (an
+    ensemble member's log may end in proposals that were never committed; a standalone server's may
+    not, but it takes the same path)."""
+    remove_stale_temps(config.data_dir)
+    with memory.bulk_load():
+        report = recover(config.data_dir, config.log_dir, replay=False)
+    snap_dir = version_dir(config.data_dir)
+    tree = report.tree
+    state = Recovered(accepted_epoch=read_epoch(snap_dir, ACCEPTED), current_epoch=read_epoch(snap_dir, CURRENT),
+                      log_base=tree.last_zxid, log=report.entries, applied_zxid=tree.last_zxid)
+    return tree, state, report

@@ -23,7 +23,6 @@ from ..protocol import (
     Err,
     ErrorTxn,
     EventType,
-    MultiTxn,
     OpCode,
     Record,
     SetACLTxn,
@@ -127,6 +126,18 @@ class Node:
         return STAT_STRUCT.pack(self.czxid, self.mzxid, self.ctime, self.mtime, self.version,
                                 i32(self.cversion * 2 - n), self.aversion, client_owner(self.ephemeral_owner),
                                 len(self.data or b""), n, self.pzxid)
+
+
+@dataclass(slots=True)
+class MultiOps:
+    """The transaction of a multi with its sub-transactions decoded: what `apply` takes.
+
+    On the wire and in the log a multi is a `MultiTxn` of (type, bytes) pairs; the txn codec turns it
+    into this, so the tree only ever applies decoded records (the leader never encodes and decodes
+    its own multis in between).
+    """
+
+    ops: list[tuple[int, Record]]
 
 
 @dataclass(slots=True)
@@ -267,23 +278,20 @@ class DataTree:
             elif type_ == OpCode.check:
                 assert isinstance(txn, CheckVersionTxn)
             elif type_ == OpCode.multi:
-                assert isinstance(txn, MultiTxn)
+                assert isinstance(txn, MultiOps)
                 self._apply_multi(txn, r, session, zxid, time)
         except KeyError:
             # Replaying a fuzzy snapshot's overlap can meet changes already applied; live state never does.
             r.err = Err.NONODE
         return r
 
-    def _apply_multi(self, txn: MultiTxn, r: ApplyResult, session: int, zxid: int, time: int) -> None:
-        from ..txn.codec import decode_txn  # late import: txn builds on tree
-
-        subs = txn.txns or []
-        failed = any(t.type == OpCode.error for t in subs)
+    def _apply_multi(self, txn: MultiOps, r: ApplyResult, session: int, zxid: int, time: int) -> None:
+        subs = txn.ops
+        failed = any(t == OpCode.error for t, _ in subs)
         post_failed = False
-        for t in subs:
-            rec = decode_txn(t.type, t.data or b"")
-            ttype = t.type
-            if t.type == OpCode.error:
+        rec: Record | None
+        for ttype, rec in subs:
+            if ttype == OpCode.error:
                 post_failed = True
             elif failed:
                 rec = ErrorTxn(Err.RUNTIMEINCONSISTENCY if post_failed else Err.OK)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
 
 from ..protocol import (
     CheckVersionRequest,
@@ -29,7 +28,6 @@ from ..protocol import (
     Err,
     ErrorTxn,
     InvalidPath,
-    MultiTxn,
     OpCode,
     Perms,
     Record,
@@ -37,7 +35,6 @@ from ..protocol import (
     SetACLTxn,
     SetDataRequest,
     SetDataTxn,
-    Txn,
     TxnHeader,
     validate_path,
 )
@@ -51,6 +48,7 @@ from ..tree.datatree import (
     STATS_NODE,
     TTL_MASK,
     DataTree,
+    MultiOps,
     i32,
     is_ephemeral_owner,
     parse_stats,
@@ -123,14 +121,16 @@ def _parent_of_raw(path: str | None) -> str:
 class Preparer:
     """Turns write requests into transactions; owns the zxid counter and the pending changes."""
 
-    def __init__(self, tree: DataTree, session_valid: Callable[[int], bool] | None = None,
-                 extended_types: bool = False, enforce_quota: bool = False) -> None:
+    def __init__(self, tree: DataTree, extended_types: bool = False, enforce_quota: bool = False) -> None:
         self.tree = tree
         self.enforce_quota = enforce_quota
         self.outstanding: deque[ChangeRecord] = deque()
         self.by_path: dict[str, ChangeRecord] = {}
-        self.last_zxid = tree.last_zxid  # last zxid handed out
-        self.session_valid = session_valid or (lambda sid: True)
+        # Sessions whose createSession/closeSession is prepared but not applied: sid -> (zxid, alive).
+        # With the committed sessions in the tree this is the one answer to "may this session act?":
+        # a session is expired exactly when its closeSession is in the log ahead of the request.
+        self.session_changes: dict[int, tuple[int, bool]] = {}
+        self._session_order: deque[tuple[int, int]] = deque()
         self.extended_types = extended_types
 
     # ---- pending state --------------------------------------------------------------------
@@ -198,23 +198,44 @@ class Preparer:
             rec = out.popleft()
             if by_path.get(rec.path) is rec:
                 del by_path[rec.path]
+        order = self._session_order
+        while order and order[0][0] <= zxid:
+            z, sid = order.popleft()
+            change = self.session_changes.get(sid)
+            if change is not None and change[0] == z:
+                del self.session_changes[sid]
 
     def reset(self) -> None:
-        """Drop all pending changes (after a leader change or a restart)."""
+        """Drop all pending changes (a new leadership starts from the committed state)."""
         self.outstanding.clear()
         self.by_path.clear()
-        self.last_zxid = max(self.last_zxid, self.tree.last_zxid)
+        self.session_changes.clear()
+        self._session_order.clear()
 
-    def next_zxid(self) -> int:
-        self.last_zxid += 1
-        return self.last_zxid
+    # ---- sessions ---------------------------------------------------------------------------
+
+    def session_alive(self, session: int) -> bool:
+        """Committed and not closing, or being created: ZooKeeper's SessionTracker.checkSession."""
+        change = self.session_changes.get(session)
+        if change is not None:
+            return change[1]
+        return session in self.tree.sessions
+
+    def session_closing(self, session: int) -> bool:
+        """A closeSession for `session` is prepared and not yet applied."""
+        change = self.session_changes.get(session)
+        return change is not None and not change[1]
+
+    def _session_change(self, zxid: int, session: int, alive: bool) -> None:
+        self.session_changes[session] = (zxid, alive)
+        self._session_order.append((zxid, session))
 
     # ---- the entry point ------------------------------------------------------------------
 
-    def prepare(self, session: int, cxid: int, op: int, req: Record | None, auth: list[AuthId],
-                time: int) -> tuple[TxnHeader, Record | None]:
-        """One write request → (header, txn). Errors become an ErrorTxn with the same zxid."""
-        zxid = self.next_zxid()
+    def prepare(self, zxid: int, session: int, cxid: int, op: int, req: Record | list[tuple[int, Record]] | None,
+                auth: list[AuthId], time: int) -> tuple[TxnHeader, Record | MultiOps]:
+        """One write request → (header, txn) under `zxid` (the quorum core's next one). Errors become an
+        ErrorTxn with the same zxid."""
         try:
             if op == OpCode.multi:
                 txn = self._multi(session, req, auth, zxid, time)  # type: ignore[arg-type]
@@ -225,11 +246,13 @@ class Preparer:
         except KeeperError as e:
             return TxnHeader(session, cxid, zxid, time, OpCode.error), ErrorTxn(e.code)
 
-    def session_txn(self, session: int, op: int, timeout: int, time: int) -> tuple[TxnHeader, Record | None]:
-        """createSession / closeSession transactions, issued by the server itself."""
-        zxid = self.next_zxid()
+    def session_txn(self, zxid: int, session: int, op: int, timeout: int, time: int,
+                    cxid: int = 0) -> tuple[TxnHeader, Record]:
+        """createSession / closeSession transactions (a client's request, or the leader's expiry)."""
         if op == OpCode.createSession:
-            return TxnHeader(session, 0, zxid, time, op), CreateSessionTxn(timeout)
+            self._session_change(zxid, session, True)
+            return TxnHeader(session, cxid, zxid, time, op), CreateSessionTxn(timeout)
+        self._session_change(zxid, session, False)
         paths = set(self.tree.ephemerals.get(session, ()))
         for c in self.outstanding:
             if not c.exists:
@@ -239,11 +262,11 @@ class Preparer:
         ordered = sorted(paths)
         for p in ordered:
             self._delete_record(p, zxid, None)
-        return TxnHeader(session, 0, zxid, time, op), CloseSessionTxn(ordered)
+        return TxnHeader(session, cxid, zxid, time, op), CloseSessionTxn(ordered)
 
     def check_session(self, session: int) -> None:
         """Session 0 is the server itself (the container reaper); any other must be live."""
-        if session and not self.session_valid(session):
+        if session and not self.session_alive(session):
             raise KeeperError(Err.SESSIONEXPIRED)
 
     def _delete_record(self, path: str, zxid: int, saved: dict | None) -> None:
@@ -332,9 +355,10 @@ class Preparer:
             raise KeeperError(Err.RECONFIGDISABLED)
         raise KeeperError(Err.UNIMPLEMENTED)
 
-    def error_txn(self, session: int, cxid: int, code: int, time: int) -> tuple[TxnHeader, Record]:
+    @staticmethod
+    def error_txn(zxid: int, session: int, cxid: int, code: int, time: int) -> tuple[TxnHeader, Record]:
         """A write whose body could not be decoded still consumes a zxid (ZooKeeper: MarshallingError)."""
-        return TxnHeader(session, cxid, self.next_zxid(), time, OpCode.error), ErrorTxn(code)
+        return TxnHeader(session, cxid, zxid, time, OpCode.error), ErrorTxn(code)
 
     def _create(self, session: int, op: int, req: Record | None, auth: list[AuthId], zxid: int,
                 saved: dict | None) -> Record:
@@ -399,24 +423,24 @@ class Preparer:
         return CreateTxn(path, req.data, acl_records, mode.ephemeral, new_cversion)
 
     def _multi(self, session: int, ops: list[tuple[int, Record]], auth: list[AuthId], zxid: int,
-               time: int) -> MultiTxn:
+               time: int) -> MultiOps:
         """All-or-nothing: one zxid; on the first failure the multi's pending changes are rolled back."""
         saved: dict[str, ChangeRecord | None] = {}
-        txns: list[Txn] = []
+        txns: list[tuple[int, Record]] = []
         failed = False
         for op, sub in ops:
             if failed:
-                txns.append(Txn(OpCode.error, ErrorTxn(Err.RUNTIMEINCONSISTENCY).to_bytes()))
+                txns.append((OpCode.error, ErrorTxn(Err.RUNTIMEINCONSISTENCY)))
                 continue
             try:
                 self.check_session(session)
                 rec = self._one(session, op, sub, auth, zxid, time, saved)
-                txns.append(Txn(op, rec.to_bytes()))
+                txns.append((op, rec))
             except KeeperError as e:
                 failed = True
-                txns.append(Txn(OpCode.error, ErrorTxn(e.code).to_bytes()))
+                txns.append((OpCode.error, ErrorTxn(e.code)))
                 self._rollback(zxid, saved)
-        return MultiTxn(txns)
+        return MultiOps(txns)
 
     def _rollback(self, zxid: int, saved: dict[str, ChangeRecord | None]) -> None:
         out = self.outstanding

@@ -1,0 +1,510 @@
+"""The client side of a member: sessions on their connections, and every request's handler.
+
+No sockets and no event loop: a connection is a `ServerConnection` (bytes in, events out) plus the
+`Transport` it writes to, so the asyncio server and the seeded simulation run this same code.
+Writes, session creation and session close go to the `QuorumHost` (the one write path) and are
+answered when applied here; reads are answered from this member's tree in the connection's order.
+
+Sessions follow the committed state: a reconnect is answered after a `sync` (ZooKeeper revalidates
+it with the leader), accepted only for a session the committed session table holds, refused
+("expired") only for one whose closeSession is applied, and held while the leader's closeSession for
+it is in flight. A session's connection here is closed when its
+closeSession is applied here, so nothing answers for a session once it is told it expired.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Protocol
+
+from ..protocol import AuthPacket, DecodeError, Err, OpCode, SyncRequest, TxnHeader, Xid
+from ..tree import ApplyResult
+from ..tree import acl as aclmod
+from . import reads, replies
+from .config import ServerConfig
+from .connection import (
+    CLOSED,
+    AsyncRequest,
+    Closed,
+    FourLetterWord,
+    Handshake,
+    Request,
+    ServerConnection,
+)
+from .host import ForwardedRequest, QuorumHost
+from .sessions import Session, session_password
+
+log = logging.getLogger("corral.cnxn")
+
+OP_NAMES = {
+    OpCode.create: "CREA", OpCode.create2: "CREA", OpCode.createContainer: "CREA", OpCode.createTTL: "CREA",
+    OpCode.delete: "DELE", OpCode.exists: "EXIS", OpCode.getData: "GETD", OpCode.setData: "SETD",
+    OpCode.getACL: "GETA", OpCode.setACL: "SETA", OpCode.getChildren: "GETC", OpCode.getChildren2: "GETC",
+    OpCode.sync: "SYNC", OpCode.ping: "PING", OpCode.multi: "MULT", OpCode.multiRead: "MLTR",
+    OpCode.closeSession: "CLOS", OpCode.setWatches: "SETW", OpCode.setWatches2: "STW2", OpCode.auth: "AUTH",
+    OpCode.getEphemerals: "GETE", OpCode.getAllChildrenNumber: "GETACN", OpCode.addWatch: "ADDW",
+    OpCode.checkWatches: "CHKW", OpCode.removeWatches: "REMW", OpCode.whoAmI: "HOMI", OpCode.reconfig: "RCFG",
+}
+_MASK = 0xFFFFFFFFFFFFFFFF
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None:
+        """Close after writing what was written."""
+
+
+class ServerStats:
+    """Counters behind srvr/stat/mntr (ZooKeeper's ServerStats)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.packets_received = 0
+        self.packets_sent = 0
+        self.min_lat = -1
+        self.max_latency = 0
+        self.total_lat = 0
+        self.count = 0
+
+    def latency(self, ms: int) -> None:
+        if self.min_lat < 0 or ms < self.min_lat:
+            self.min_lat = ms
+        if ms > self.max_latency:
+            self.max_latency = ms
+        self.total_lat += ms
+        self.count += 1
+
+    def min_latency(self) -> int:
+        return max(self.min_lat, 0)
+
+    def avg_latency(self) -> float:
+        return self.total_lat / self.count if self.count else 0.0
+
+
+class Link:
+    """One client connection as the frontend sees it: protocol state, transport, session, `cons` stats."""
+
+    def __init__(self, conn: ServerConnection, transport: Transport, now: float) -> None:
+        self.conn = conn
+        self.transport = transport
+        self.session: Session | None = None
+        self.readonly_flag = True
+        self.closing_requested = False
+        self.created = now
+        self.established = 0.0
+        self.last_op = "NA"
+        self.last_cxid = -1
+        self.last_zxid = -1
+        self.last_resp = 0.0
+        self.last_lat = 0
+        self.min_lat = -1
+        self.max_lat = 0
+        self.total_lat = 0
+        self.count_lat = 0
+        self.reported = 0  # replies counted in ServerStats.packets_sent so far
+
+    @property
+    def peer(self) -> tuple[str, int]:
+        return self.conn.peer
+
+    @property
+    def session_id(self) -> int:
+        return self.conn.session_id
+
+    @property
+    def closed(self) -> bool:
+        return self.conn.state == CLOSED
+
+
+class Frontend:
+    """See the module docstring. `clock()` gives monotonic seconds (latencies, `cons`, handshake timeouts)."""
+
+    host: QuorumHost  # set right after the host is built (each needs the other)
+
+    def __init__(self, config: ServerConfig, clock: Callable[[], float],
+                 four_letter: Callable[[Link, str], str], on_fatal: Callable[[str], None]) -> None:
+        self.config = config
+        self.clock = clock
+        self.four_letter = four_letter
+        self.on_fatal = on_fatal
+        # Insertion-ordered (dicts, not sets): iteration order must not depend on memory addresses,
+        # so that a seeded simulation of this code replays exactly.
+        self.links: dict[Link, None] = {}
+        self.sessions: dict[int, Session] = {}  # sessions with a connection on this member
+        self._by_conn: dict[ServerConnection, Link] = {}
+        self._per_ip: Counter[str] = Counter()
+        self._dirty: dict[Link, None] = {}
+        self._awaiting_close: dict[int, list[tuple[Link, Handshake]]] = {}
+        self.stats = ServerStats()
+
+    # ---- connections ----------------------------------------------------------------------------
+
+    def open(self, transport: Transport, peer: tuple[str, int]) -> Link | None:
+        """A new TCP connection; None (and the caller drops it) past maxClientCnxns for its address."""
+        limit = self.config.max_client_cnxns
+        if limit > 0 and self._per_ip.get(peer[0], 0) >= limit:
+            log.warning("event=connection_refused peer=%s:%s reason=max_client_cnxns limit=%d", *peer, limit)
+            return None
+        conn = ServerConnection(peer, self.config.jute_max_buffer, self.config.skip_acl, self._on_output)
+        link = Link(conn, transport, self.clock())
+        self.links[link] = None
+        self._by_conn[conn] = link
+        self._per_ip[peer[0]] += 1
+        return link
+
+    def _on_output(self, conn: ServerConnection) -> None:
+        link = self._by_conn.get(conn)
+        if link is not None:
+            self._dirty[link] = None
+
+    def data_received(self, link: Link, data: bytes) -> None:
+        conn = link.conn
+        if conn.state == CLOSED:
+            return
+        conn.receive_data(data, self.clock())
+        self._pump(link)
+        self._write(link)
+
+    def connection_lost(self, link: Link) -> None:
+        """The socket closed (or was closed): forget the connection."""
+        link.conn.close()
+        self._cleanup(link)
+
+    def close(self, link: Link, reason: str | None = None, level: int = logging.INFO) -> None:
+        """Send what is queued, then close. Logs one line when a reason is given."""
+        if link.closed and link not in self.links:
+            return
+        if reason:
+            log.log(level, "event=connection_closed peer=%s:%s session=0x%x reason=%s",
+                    link.peer[0], link.peer[1], link.session_id & _MASK, reason)
+        link.conn.close(reason)
+        self._write(link)
+        link.transport.close()
+        self._cleanup(link)
+
+    def _cleanup(self, link: Link) -> None:
+        if link not in self.links:
+            return
+        del self.links[link]
+        self._by_conn.pop(link.conn, None)
+        ip = link.peer[0]
+        self._per_ip[ip] -= 1
+        if self._per_ip[ip] <= 0:
+            del self._per_ip[ip]
+        self._dirty.pop(link, None)
+        self.host.tree.watches.remove_watcher(link.conn)
+        session = link.session
+        if session is not None and session.conn is link:
+            session.conn = None
+
+    def _write(self, link: Link) -> None:
+        conn = link.conn
+        data = conn.data_to_send()
+        if data:
+            self.stats.packets_sent += conn.sent - link.reported
+            link.reported = conn.sent
+            link.transport.write(data)
+
+    def flush(self) -> None:
+        """Write out everything queued (after a batch of commits)."""
+        dirty = self._dirty
+        if dirty:
+            self._dirty = {}
+            for link in dirty:
+                self._write(link)
+
+    def count_from(self, ip: str) -> int:
+        return self._per_ip.get(ip, 0)
+
+    def tick(self) -> None:
+        """Close connections that never completed a handshake (sessionlessCnxnTimeout)."""
+        limit = self.config.sessionless_cnxn_timeout / 1000
+        now = self.clock()
+        for link in [x for x in self.links if x.session is None and now - x.created > limit]:
+            self.close(link, f"no session established within {self.config.sessionless_cnxn_timeout} ms")
+
+    # ---- HostListener ---------------------------------------------------------------------------
+
+    def session_closed(self, session_id: int) -> None:
+        session = self.sessions.pop(session_id, None)
+        if session is not None and session.conn is not None:
+            link: Link = session.conn
+            if not link.closing_requested:
+                self.close(link, "session expired")
+        for link, hs in self._awaiting_close.pop(session_id, ()):
+            self._refuse(link, hs, f"session 0x{session_id & _MASK:x} expired")
+
+    def stopped_serving(self, reason: str) -> None:
+        """Like ZooKeeper: a member that stops serving closes its client connections; clients move on."""
+        for link in list(self.links):
+            self.close(link, f"server stopped serving: {reason}")
+        self._awaiting_close.clear()
+
+    def batch_done(self) -> None:
+        self.flush()
+
+    def fatal(self, reason: str) -> None:
+        self.on_fatal(reason)
+
+    # ---- events ---------------------------------------------------------------------------------
+
+    def _pump(self, link: Link) -> None:
+        conn = link.conn
+        while True:
+            ev = conn.next_event()
+            if ev is None:
+                return
+            if isinstance(ev, AsyncRequest):
+                self._async(link, ev)
+            elif isinstance(ev, Request):
+                self._immediate(link, ev)
+            elif isinstance(ev, Handshake):
+                self._connect(link, ev)
+            elif isinstance(ev, FourLetterWord):
+                self._four_letter(link, ev.command)
+            elif isinstance(ev, Closed):
+                self.close(link, ev.reason, logging.WARNING if ev.warning else logging.INFO)
+                return
+
+    def _four_letter(self, link: Link, cmd: str) -> None:
+        try:
+            text = self.four_letter(link, cmd)
+        except Exception as e:  # a monitoring command must never take the server down
+            log.exception("event=four_letter_failed cmd=%s", cmd)
+            text = f"error: {e}\n"
+        link.conn.send_text(text.encode())
+        self.close(link)
+
+    # ---- sessions -------------------------------------------------------------------------------
+
+    def negotiate_timeout(self, requested: int) -> int:
+        cfg = self.config
+        return max(cfg.min_timeout, min(cfg.max_timeout, requested))
+
+    def _connect(self, link: Link, hs: Handshake) -> None:
+        """ZooKeeperServer.processConnectRequest."""
+        host = self.host
+        req = hs.request
+        link.readonly_flag = hs.readonly_flag
+        if not host.serving:
+            self.close(link, "not serving: the ensemble has no quorum or is electing a leader")
+            return
+        last = host.tree.last_zxid
+        if req.lastZxidSeen > last:
+            self.close(link, f"refusing session: client has seen zxid 0x{req.lastZxidSeen:x}, our last zxid is "
+                             f"0x{last:x}; client must try another server")
+            return
+        timeout = self.negotiate_timeout(req.timeOut)
+        if req.sessionId == 0:
+            sid = host.new_session_id()
+            create = ForwardedRequest(sid, 0, OpCode.createSession, timeout, b"", [])
+            if not host.submit(create, lambda h, r: self._created(link, sid, timeout)):
+                host.forget_session_id(sid)
+                self.close(link, "no quorum to create the session")
+            return
+        self._reconnect(link, hs, timeout)
+
+    def _created(self, link: Link, sid: int, timeout: int) -> None:
+        if link.closed:
+            return  # the client left: the session expires unless it reconnects in time
+        self._attach(link, sid, timeout)
+        log.info("event=session_created session=0x%x timeout=%d peer=%s:%s", sid & _MASK, timeout, *link.peer)
+
+    def _attach(self, link: Link, sid: int, timeout: int) -> None:
+        session = self.sessions.get(sid)
+        if session is None:
+            session = self.sessions[sid] = Session(sid, timeout, link)
+        old = session.conn
+        if old is not None and old is not link and not old.closed:
+            self.close(old, "client reconnected on another connection")
+        session.timeout = timeout
+        session.conn = link
+        link.session = session
+        link.established = self.clock()
+        self.host.touch(sid, timeout)
+        link.conn.established(sid, timeout, session.passwd, link.readonly_flag)
+        self._pump(link)  # requests that arrived with the handshake
+        self._dirty[link] = None
+
+    def _reconnect(self, link: Link, hs: Handshake, timeout: int) -> None:
+        """Like ZooKeeper's revalidation through the leader: the answer comes after a `sync`, so this
+        member has applied every closeSession committed before the leader saw it (a lagging member must
+        not accept a session it would otherwise still find in its stale tree, nor refuse one created on
+        a member ahead of it), and a deposed leader cannot answer at all."""
+        sid = hs.request.sessionId
+        if hs.request.passwd != session_password(sid):
+            self._refuse(link, hs, f"wrong password for session 0x{sid & _MASK:x}")
+            return
+
+        def after_sync(ok: bool) -> None:
+            if ok:
+                self._revalidated(link, hs, timeout)
+            else:
+                self.close(link, "sync failed: the server lost its leader")
+            self.flush()
+
+        if not self.host.sync(after_sync):
+            self.close(link, "no quorum to revalidate the session")
+
+    def _revalidated(self, link: Link, hs: Handshake, timeout: int) -> None:
+        if link.closed:
+            return
+        sid = hs.request.sessionId
+        host = self.host
+        if sid not in host.tree.sessions:
+            self._refuse(link, hs, f"session 0x{sid & _MASK:x} expired or unknown")
+            return
+        if host.session_closing(sid):
+            # The leader's closeSession is in flight: answer once it is applied, never before.
+            self._awaiting_close.setdefault(sid, []).append((link, hs))
+            return
+        self._attach(link, sid, timeout)
+        log.info("event=session_reconnected session=0x%x timeout=%d peer=%s:%s", sid & _MASK, timeout, *link.peer)
+
+    def _refuse(self, link: Link, hs: Handshake, reason: str) -> None:
+        if link.closed:
+            return
+        link.conn.refuse(hs.readonly_flag, reason)
+        self.close(link, reason)
+
+    # ---- requests -------------------------------------------------------------------------------
+
+    def _async(self, link: Link, ev: AsyncRequest) -> None:
+        session = link.session
+        assert session is not None
+        self.stats.packets_received += 1
+        op = ev.op
+        link.last_op = OP_NAMES.get(op, "UNKN")
+        link.last_cxid = ev.xid
+        host = self.host
+        sid = session.id
+        host.touch(sid, session.timeout)
+        if op == OpCode.sync:
+            self._sync(link, ev)
+        elif op == OpCode.closeSession:
+            link.closing_requested = True
+            log.info("event=session_closing session=0x%x reason=client_request", sid & _MASK)
+            req = ForwardedRequest(sid, ev.xid, op, 0, b"", [])
+            if not host.submit(req, lambda h, r: self._closed(link, ev, h, r)):
+                self.close(link, "no quorum to close the session")
+        else:
+            req = ForwardedRequest(sid, ev.xid, op, 0, ev.body, None)
+            if not host.submit(req, lambda h, r: self._write_done(link, ev, h, r), link.conn.auth):
+                self.close(link, "no quorum to take the write")
+
+    def _write_done(self, link: Link, ev: AsyncRequest, hdr: TxnHeader, res: ApplyResult) -> None:
+        conn = link.conn
+        if conn.state == CLOSED:
+            return
+        zxid = hdr.zxid
+        op = ev.op
+        if res.err and (op != OpCode.multi or hdr.type == OpCode.error):
+            data = replies.error(ev.xid, zxid, res.err)
+        else:
+            data = replies.frame(ev.xid, zxid, 0, replies.write_body(op, res, None))
+        conn.finish(ev.slot, data)
+        self._latency(link, ev.t0, zxid)
+        self._pump(link)
+
+    def _closed(self, link: Link, ev: AsyncRequest, hdr: TxnHeader, res: ApplyResult) -> None:
+        """closeSession applied: reply (in order) and close, as ZooKeeper does."""
+        if link.closed:
+            return
+        link.conn.finish(ev.slot, replies.error(ev.xid, hdr.zxid, res.err), close_after=True)
+        self.close(link)
+
+    def _sync(self, link: Link, ev: AsyncRequest) -> None:
+        conn = link.conn
+        try:
+            path = SyncRequest.from_bytes(ev.body).path
+        except DecodeError:
+            conn.finish(ev.slot, replies.error(ev.xid, self.host.tree.last_zxid, Err.MARSHALLINGERROR))
+            return
+
+        def done(ok: bool) -> None:
+            if not ok:
+                self.close(link, "sync failed: the server lost its leader")
+                return
+            if conn.state == CLOSED:
+                return
+            zxid = self.host.tree.last_zxid
+            conn.finish(ev.slot, replies.frame(ev.xid, zxid, 0,
+                                               replies.buffer(None) if path is None else replies.ustring(path)))
+            self._latency(link, ev.t0, zxid)
+            self._pump(link)
+
+        if not self.host.sync(done):
+            self.close(link, "no quorum to sync with")
+
+    def _immediate(self, link: Link, ev: Request) -> None:
+        session = link.session
+        conn = link.conn
+        assert session is not None
+        self.stats.packets_received += 1
+        op = ev.op
+        xid = ev.xid
+        link.last_op = OP_NAMES.get(op, "UNKN")
+        link.last_cxid = xid
+        host = self.host
+        host.touch(session.id, session.timeout)
+        tree = host.tree
+        if op == OpCode.ping:
+            conn.reply(replies.error(Xid.PING, tree.last_zxid, 0))
+            return
+        if op == OpCode.auth:
+            self._auth(link, xid, ev.body)
+            return
+        handler = reads.HANDLERS.get(op)
+        if handler is None:
+            # Unknown opcodes, a top-level `check`, sasl without SASL configured: an error with zxid -1
+            # (ZooKeeper's answer to an invalid request), then close.
+            conn.reply(replies.error(xid, -1, Err.AUTHFAILED if op == OpCode.sasl else Err.UNIMPLEMENTED))
+            self.close(link, f"unsupported opcode {op}", logging.WARNING)
+            return
+        try:
+            reply = handler(tree, conn, xid, ev.body)
+        except DecodeError as e:
+            log.info("event=bad_request peer=%s:%s session=0x%x op=%d reason=%s",
+                     link.peer[0], link.peer[1], session.id & _MASK, op, e)
+            reply = replies.error(xid, tree.last_zxid, Err.MARSHALLINGERROR)
+        conn.reply(reply)
+        self._latency(link, ev.t0, tree.last_zxid)
+
+    def _auth(self, link: Link, xid: int, body: bytes) -> None:
+        """addauth: the reply carries the request's xid (clients use -4) and zxid 0, as in ZooKeeper."""
+        conn = link.conn
+        try:
+            pkt = AuthPacket.from_bytes(body)
+        except DecodeError as e:
+            self.close(link, f"undecodable auth packet: {e}", logging.WARNING)
+            return
+        try:
+            ids = aclmod.authenticate(pkt.scheme, pkt.auth, self.config.super_digest, link.peer[0])
+        except aclmod.AuthFailedError as e:
+            conn.reply(replies.error(xid, 0, Err.AUTHFAILED))
+            self.close(link, f"authentication failed: {e}", logging.WARNING)
+            return
+        for i in ids:
+            if i not in conn.auth:
+                conn.auth.append(i)
+        conn.reply(replies.error(xid, 0, 0))
+
+    def _latency(self, link: Link, t0: float, zxid: int) -> None:
+        now = self.clock()
+        lat = int((now - t0) * 1000)
+        link.last_resp = now
+        link.last_lat = lat
+        link.last_zxid = zxid
+        if link.min_lat < 0 or lat < link.min_lat:
+            link.min_lat = lat
+        if lat > link.max_lat:
+            link.max_lat = lat
+        link.total_lat += lat
+        link.count_lat += 1
+        self.stats.latency(lat)
+
