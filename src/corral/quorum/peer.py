@@ -56,7 +56,7 @@ from .ready import (
     SyncDone,
     SyncFailed,
 )
-from .zxid import MAX_COUNTER, MAX_EPOCH, format_zxid, make_zxid, zxid_counter, zxid_epoch
+from .zxid import MAX_COUNTER, MAX_EPOCH, format_zxid, make_zxid, zxid_epoch
 
 __all__ = ["Peer", "SnapshotSource"]
 
@@ -205,14 +205,19 @@ class Peer:
         The host's request preparation stamps it into the txn header and the pending state
         (czxid, mzxid) before serialising the payload, as ZooKeeper's getNextZxid() does.
         """
-        if self._leader is None or self._phase is not Phase.BROADCAST:
+        leader = self._leader
+        if leader is None or self._phase is not Phase.BROADCAST:
             raise NotLeader(f"server {self.id} is {self._role.name} in {self._phase.name}")
-        return self._leader.next_zxid()
+        return leader.next_zxid()
 
     @property
     def outstanding(self) -> int:
         """Logged but not yet committed entries (the leader's proposals in flight)."""
-        return self.log.count_after(self._committed)
+        last = self.log.last
+        committed = self._committed
+        if last >> 32 == committed >> 32:
+            return last - committed  # zxids of one epoch are consecutive (asked on every write)
+        return self.log.count_after(committed)
 
     @property
     def now(self) -> int:
@@ -252,10 +257,12 @@ class Peer:
 
     def propose(self, payload: bytes) -> int:
         """Leader only: log `payload` under the next zxid and broadcast it; returns the zxid."""
-        if self._leader is None or self._phase is not Phase.BROADCAST:
+        leader = self._leader
+        if leader is None or self._phase is not Phase.BROADCAST:
             raise NotLeader(f"server {self.id} is {self._role.name} in {self._phase.name}")
-        zxid = self._leader.propose(bytes(payload))
-        self._flush()
+        zxid = leader.propose(payload if type(payload) is bytes else bytes(payload))
+        if leader.unrounded:
+            leader.flush()
         return zxid
 
     def forward(self, payload: bytes) -> None:
@@ -619,6 +626,7 @@ class _Leader:
         self.round = 0
         self.round_sent: dict[int, int] = {0: peer._now}  # ping round -> tick it was sent
         self.syncs: list[_PendingSync] = []
+        self.unrounded = 0  # syncs waiting for a ping round to be started (by flush)
 
     # -- plumbing
 
@@ -675,6 +683,7 @@ class _Leader:
         elif isinstance(msg, SyncRequest):
             if p._phase is Phase.BROADCAST and h.uptodate:
                 self.syncs.append(_PendingSync(h.sid, h.session, msg.token, p.log.last))
+                self.unrounded += 1
             else:
                 self.drop(h, "SYNC before UPTODATE")
 
@@ -941,34 +950,44 @@ class _Leader:
     def propose(self, payload: bytes) -> int:
         p = self.p
         assert self.epoch is not None
-        if p.outstanding >= self.cfg.max_outstanding:
-            raise Overloaded(f"{p.outstanding} proposals outstanding")
         zxid = self.next_zxid()
-        if zxid_counter(zxid) > MAX_COUNTER:
+        if zxid & 0xFFFFFFFF > MAX_COUNTER:
             p._step_down("zxid counter exhausted; a new epoch is needed")
             raise NotLeader("zxid counter exhausted")
-        p._append(zxid, payload)
-        for h in self.handlers.values():
-            if not h.observer and h.state in (H_SYNCING, H_SYNCED):
-                self.tx(h, Proposal(session=h.session, seq=self.seq(h), zxid=zxid, payload=payload))
+        outstanding = p.outstanding
+        if outstanding >= self.cfg.max_outstanding:
+            raise Overloaded(f"{outstanding} proposals outstanding")
+        log = p.log  # Peer._append and MemLog.append, inlined (next_zxid keeps the zxids increasing)
+        log._z.append(zxid)
+        log._p.append(payload)
+        p._out.append.append((zxid, payload))
+        p._log_changed = True
+        if self.handlers:
+            for h in self.handlers.values():
+                if not h.observer and h.state in (H_SYNCING, H_SYNCED):
+                    self.tx(h, Proposal(session=h.session, seq=self.seq(h), zxid=zxid, payload=payload))
         if "commit_before_quorum" in p._unsafe:
             self.advance_commit()
         return zxid
 
     def next_zxid(self) -> int:
-        assert self.epoch is not None
-        last = self.p.log.last
-        return make_zxid(self.epoch, zxid_counter(last) + 1 if zxid_epoch(last) == self.epoch else 1)
+        epoch = self.epoch
+        assert epoch is not None
+        log = self.p.log
+        last = log._z[-1] if log._z else log.base  # MemLog.last, inlined: asked on every write
+        return last + 1 if last >> 32 == epoch else make_zxid(epoch, 1)
 
     def local_sync(self, token: int) -> None:
         if len(self.syncs) >= self.cfg.max_pending_syncs:
             raise Overloaded("too many pending syncs")
         self.syncs.append(_PendingSync(None, 0, token, self.p.log.last))
+        self.unrounded += 1
 
     def flush(self) -> None:
         """Start a ping round for syncs that arrived in this call (ReadIndex-style confirmation)."""
-        if not any(s.round is None for s in self.syncs):
-            return
+        if not self.unrounded:
+            return  # the common case (every propose ends here): nothing to confirm
+        self.unrounded = 0
         self.round += 1
         self.round_sent[self.round] = self.p._now
         for s in self.syncs:

@@ -6,8 +6,8 @@ leave in request order, and a read issued after a write runs after that write is
 touches a socket, a clock or the tree: the asyncio adapter (`protocol.py`) feeds it bytes and writes
 what `data_to_send()` returns; the request handlers (`frontend.py`) take its events and answer.
 
-Ordering: writes, `sync` and `closeSession` complete later (`AsyncRequest`s get a `Slot`, filled by
-`finish`); every other request is answered at once (`reply`). A request of the second kind that
+Ordering: writes, `sync` and `closeSession` complete later (`AsyncRequest`s, answered by `finish`);
+every other request is answered at once (`reply`). A request of the second kind that
 arrives while slots are open is held and handed out (by `next_event`) only once every slot before it
 is filled, so it runs after those writes are applied; replies of slots filled out of order wait for
 the earlier ones. Writes are never held: they are pipelined (prepared in arrival order, applied in
@@ -19,7 +19,6 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..protocol import ConnectRequest, DecodeError, OpCode, Perms, decode_connect_request
 from ..tree import acl as aclmod
@@ -44,55 +43,64 @@ WAITING_SLACK = 65536
 # ---- events -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+# Plain slotted classes, not dataclasses: two of them are built per request on the hot path.
+
+
 class Handshake:
     """The ConnectRequest; `readonly_flag`: whether the client sent the readOnly byte (answer in kind)."""
 
-    request: ConnectRequest
-    readonly_flag: bool
+    __slots__ = ("readonly_flag", "request")
+
+    def __init__(self, request: ConnectRequest, readonly_flag: bool) -> None:
+        self.request = request
+        self.readonly_flag = readonly_flag
 
 
-@dataclass(frozen=True, slots=True)
 class FourLetterWord:
-    command: str
+    __slots__ = ("command",)
+
+    def __init__(self, command: str) -> None:
+        self.command = command
 
 
-@dataclass(slots=True)
-class Slot:
-    """An open place in the reply order for a request that completes later."""
-
-    reply: bytes | None = None
-    close_after: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class Request:
     """A request to answer now, with `ServerConnection.reply`. `t0` is the time passed to
     `receive_data` with the bytes that carried it (for latency statistics)."""
 
-    xid: int
-    op: int
-    body: bytes
-    t0: float
+    __slots__ = ("body", "op", "t0", "xid")
+
+    def __init__(self, xid: int, op: int, body: bytes, t0: float) -> None:
+        self.xid = xid
+        self.op = op
+        self.body = body
+        self.t0 = t0
 
 
-@dataclass(frozen=True, slots=True)
 class AsyncRequest:
-    """A write, sync or closeSession: answer with `ServerConnection.finish(slot, ...)` when done."""
+    """A write, sync or closeSession: answer with `ServerConnection.finish(request, ...)` when done.
+    It is its own place in the reply order (`reply` stays None until then); `context` is the
+    handler's (the frontend keeps the connection there)."""
 
-    xid: int
-    op: int
-    body: bytes
-    t0: float
-    slot: Slot
+    __slots__ = ("body", "close_after", "context", "op", "reply", "t0", "xid")
+
+    def __init__(self, xid: int, op: int, body: bytes, t0: float) -> None:
+        self.xid = xid
+        self.op = op
+        self.body = body
+        self.t0 = t0
+        self.reply: bytes | None = None
+        self.close_after = False
+        self.context: object = None
 
 
-@dataclass(frozen=True, slots=True)
 class Closed:
     """The connection must close (bad input); `warning`: log it as a warning."""
 
-    reason: str
-    warning: bool = True
+    __slots__ = ("reason", "warning")
+
+    def __init__(self, reason: str, warning: bool = True) -> None:
+        self.reason = reason
+        self.warning = warning
 
 
 Event = Handshake | FourLetterWord | Request | AsyncRequest | Closed
@@ -103,8 +111,8 @@ class ServerConnection:
 
     def __init__(self, peer: tuple[str, int] = ("?", 0), max_buffer: int = 0xFFFFF, skip_acl: bool = False,
                  on_output: Callable[[ServerConnection], None] | None = None) -> None:
-        """`on_output` is called when output appears outside a `receive_data`/`reply` exchange (a
-        filled slot, a notification), so the owner knows to flush this connection."""
+        """`on_output` is called when a notification is queued (outside any exchange with this
+        connection's own requests), so the owner knows to flush this connection."""
         self.peer = peer
         self.max_buffer = max_buffer
         self.skip_acl = skip_acl
@@ -114,8 +122,10 @@ class ServerConnection:
         self._buf = bytearray()
         self._out = bytearray()
         self._events: deque[Event] = deque()
-        self._order: deque[Slot | Request] = deque()  # open slots and requests held behind them
-        self._released: deque[Request] = deque()
+        self._order: deque[AsyncRequest | Request] = deque()  # open slots and requests held behind them
+        # Held requests whose turn came: `next_event` hands them out first (a handler that finished a
+        # request checks this to run them at once, before anything else changes the tree).
+        self.released: deque[Request] = deque()
         self._now = 0.0
         # The session (set by the handlers) and its identities.
         self.session_id = 0
@@ -157,9 +167,10 @@ class ServerConnection:
             end = off + 4 + length
             if end > n:
                 break
-            payload = bytes(buf[off + 4:end])
+            start = off + 4
             off = end
             if self.state == HANDSHAKE:
+                payload = bytes(buf[start:end])
                 del buf[:off]
                 try:
                     req, has_ro = decode_connect_request(payload)
@@ -174,11 +185,11 @@ class ServerConnection:
                 del buf[:off]
                 return
             self.recved += 1
-            xid, op = _unpack_rh(payload, 0)
+            xid, op = _unpack_rh(buf, start)
             if op in ASYNC_OPS:
-                events.append(AsyncRequest(xid, op, payload[8:], now, Slot()))
+                events.append(AsyncRequest(xid, op, bytes(buf[start + 8:end]), now))
             else:
-                events.append(Request(xid, op, payload[8:], now))
+                events.append(Request(xid, op, bytes(buf[start + 8:end]), now))
         if off:
             del buf[:off]
 
@@ -189,14 +200,14 @@ class ServerConnection:
     def next_event(self) -> Event | None:
         """The next event to handle, or None. A `Request` that must wait behind open slots is kept
         back and comes out here once they are filled; an `AsyncRequest`'s slot is opened here."""
-        if self._released:
-            return self._released.popleft()
+        if self.released:
+            return self.released.popleft()
         events = self._events
         while events:
             ev = events.popleft()
             if isinstance(ev, AsyncRequest):
                 if self.state != CLOSED:
-                    self._order.append(ev.slot)
+                    self._order.append(ev)
                 return ev
             if isinstance(ev, Request) and self._order:
                 self._order.append(ev)
@@ -232,24 +243,31 @@ class ServerConnection:
         if self.state == CLOSED:
             return
         self._send(data)
-        if self._order and not self._released:
+        if self._order and not self.released:
             self._release()
 
-    def finish(self, slot: Slot, data: bytes, close_after: bool = False) -> None:
-        """Fill a slot; replies leave as soon as every slot before it is filled."""
+    def finish(self, request: AsyncRequest, data: bytes, close_after: bool = False) -> None:
+        """Answer an `AsyncRequest`; replies leave as soon as every one before it is answered."""
         if self.state == CLOSED:
             return
-        slot.reply = data
-        slot.close_after = close_after
-        self._release()
-        if self.on_output is not None:
-            self.on_output(self)
+        request.reply = data
+        request.close_after = close_after
+        order = self._order
+        if order and order[0] is request and not close_after:
+            # The usual case: the oldest open request; what follows (if anything) is released next.
+            order.popleft()
+            self._out += data
+            self.sent += 1
+            if order:
+                self._release()
+        else:
+            self._release()
 
     def _release(self) -> None:
         order = self._order
         while order and self.state != CLOSED:
             head = order[0]
-            if isinstance(head, Slot):
+            if isinstance(head, AsyncRequest):
                 if head.reply is None:
                     return
                 order.popleft()
@@ -259,7 +277,7 @@ class ServerConnection:
                     return
             else:
                 order.popleft()
-                self._released.append(head)
+                self.released.append(head)
                 return  # its handler replies next; `reply` continues from there
 
     def send_text(self, text: bytes) -> None:
@@ -289,7 +307,7 @@ class ServerConnection:
     @property
     def pending(self) -> int:
         """Requests waiting: open slots and the reads held behind them (`cons` shows it as queued)."""
-        return len(self._order) + len(self._released)
+        return len(self._order) + len(self.released)
 
     def close(self, reason: str | None = None) -> None:
         """Nothing more is read or answered; what is queued in `data_to_send` still goes out."""
@@ -298,7 +316,7 @@ class ServerConnection:
         self.state = CLOSED
         self.close_reason = reason
         self._order.clear()
-        self._released.clear()
+        self.released.clear()
         self._events.clear()
         self._buf.clear()
 

@@ -33,7 +33,7 @@ from .connection import (
     Request,
     ServerConnection,
 )
-from .host import ForwardedRequest, QuorumHost
+from .host import QuorumHost
 from .sessions import Session, session_password
 
 log = logging.getLogger("corral.cnxn")
@@ -48,6 +48,9 @@ OP_NAMES = {
     OpCode.checkWatches: "CHKW", OpCode.removeWatches: "REMW", OpCode.whoAmI: "HOMI", OpCode.reconfig: "RCFG",
 }
 _MASK = 0xFFFFFFFFFFFFFFFF
+#: Seconds between two touches of a session by one connection: a burst of pipelined requests touches
+#: once; expiry is bucketed by tickTime anyway.
+TOUCH_EVERY = 0.001
 
 
 class Transport(Protocol):
@@ -107,6 +110,7 @@ class Link:
         self.total_lat = 0
         self.count_lat = 0
         self.reported = 0  # replies counted in ServerStats.packets_sent so far
+        self.touched = -1.0  # when this connection last touched its session
 
     @property
     def peer(self) -> tuple[str, int]:
@@ -302,14 +306,14 @@ class Frontend:
         timeout = self.negotiate_timeout(req.timeOut)
         if req.sessionId == 0:
             sid = host.new_session_id()
-            create = ForwardedRequest(sid, 0, OpCode.createSession, timeout, b"", [])
-            if not host.submit(create, lambda h, r: self._created(link, sid, timeout)):
+            if not host.submit(sid, 0, OpCode.createSession, b"", [], self._created, (link, sid, timeout), timeout):
                 host.forget_session_id(sid)
                 self.close(link, "no quorum to create the session")
             return
         self._reconnect(link, hs, timeout)
 
-    def _created(self, link: Link, sid: int, timeout: int) -> None:
+    def _created(self, context: tuple[Link, int, int], hdr: TxnHeader, res: ApplyResult) -> None:
+        link, sid, timeout = context
         if link.closed:
             return  # the client left: the session expires unless it reconnects in time
         self._attach(link, sid, timeout)
@@ -383,21 +387,24 @@ class Frontend:
         link.last_cxid = ev.xid
         host = self.host
         sid = session.id
-        host.touch(sid, session.timeout)
+        if ev.t0 - link.touched > TOUCH_EVERY:
+            link.touched = ev.t0
+            host.touch(sid, session.timeout)
         if op == OpCode.sync:
             self._sync(link, ev)
         elif op == OpCode.closeSession:
             link.closing_requested = True
             log.info("event=session_closing session=0x%x reason=client_request", sid & _MASK)
-            req = ForwardedRequest(sid, ev.xid, op, 0, b"", [])
-            if not host.submit(req, lambda h, r: self._closed(link, ev, h, r)):
+            ev.context = link
+            if not host.submit(sid, ev.xid, op, b"", [], self._closed, ev):
                 self.close(link, "no quorum to close the session")
         else:
-            req = ForwardedRequest(sid, ev.xid, op, 0, ev.body, None)
-            if not host.submit(req, lambda h, r: self._write_done(link, ev, h, r), link.conn.auth):
+            ev.context = link
+            if not host.submit(sid, ev.xid, op, ev.body, link.conn.auth, self._write_done, ev):
                 self.close(link, "no quorum to take the write")
 
-    def _write_done(self, link: Link, ev: AsyncRequest, hdr: TxnHeader, res: ApplyResult) -> None:
+    def _write_done(self, ev: AsyncRequest, hdr: TxnHeader, res: ApplyResult) -> None:
+        link: Link = ev.context  # type: ignore[assignment]  # set by _async
         conn = link.conn
         if conn.state == CLOSED:
             return
@@ -407,15 +414,18 @@ class Frontend:
             data = replies.error(ev.xid, zxid, res.err)
         else:
             data = replies.frame(ev.xid, zxid, 0, replies.write_body(op, res, None))
-        conn.finish(ev.slot, data)
+        conn.finish(ev, data)
+        self._dirty[link] = None
         self._latency(link, ev.t0, zxid)
-        self._pump(link)
+        if conn.released:
+            self._pump(link)
 
-    def _closed(self, link: Link, ev: AsyncRequest, hdr: TxnHeader, res: ApplyResult) -> None:
+    def _closed(self, ev: AsyncRequest, hdr: TxnHeader, res: ApplyResult) -> None:
         """closeSession applied: reply (in order) and close, as ZooKeeper does."""
+        link: Link = ev.context  # type: ignore[assignment]  # set by _async
         if link.closed:
             return
-        link.conn.finish(ev.slot, replies.error(ev.xid, hdr.zxid, res.err), close_after=True)
+        link.conn.finish(ev, replies.error(ev.xid, hdr.zxid, res.err), close_after=True)
         self.close(link)
 
     def _sync(self, link: Link, ev: AsyncRequest) -> None:
@@ -423,7 +433,7 @@ class Frontend:
         try:
             path = SyncRequest.from_bytes(ev.body).path
         except DecodeError:
-            conn.finish(ev.slot, replies.error(ev.xid, self.host.tree.last_zxid, Err.MARSHALLINGERROR))
+            conn.finish(ev, replies.error(ev.xid, self.host.tree.last_zxid, Err.MARSHALLINGERROR))
             return
 
         def done(ok: bool) -> None:
@@ -433,8 +443,9 @@ class Frontend:
             if conn.state == CLOSED:
                 return
             zxid = self.host.tree.last_zxid
-            conn.finish(ev.slot, replies.frame(ev.xid, zxid, 0,
-                                               replies.buffer(None) if path is None else replies.ustring(path)))
+            conn.finish(ev, replies.frame(ev.xid, zxid, 0,
+                                          replies.buffer(None) if path is None else replies.ustring(path)))
+            self._dirty[link] = None
             self._latency(link, ev.t0, zxid)
             self._pump(link)
 
@@ -451,7 +462,9 @@ class Frontend:
         link.last_op = OP_NAMES.get(op, "UNKN")
         link.last_cxid = xid
         host = self.host
-        host.touch(session.id, session.timeout)
+        if ev.t0 - link.touched > TOUCH_EVERY:
+            link.touched = ev.t0
+            host.touch(session.id, session.timeout)
         tree = host.tree
         if op == OpCode.ping:
             conn.reply(replies.error(Xid.PING, tree.last_zxid, 0))

@@ -62,6 +62,7 @@ from .sessions import ExpiryTracker, SessionIds
 from .writes import decode_write
 
 log = logging.getLogger("corral.host")
+_NO_WAITER: tuple[None, None] = (None, None)
 
 TICKS_PER_TICKTIME = 10
 #: Deliberately broken behaviours, test-only (see tests/simulation): what corral did before sessions
@@ -70,7 +71,9 @@ TICKS_PER_TICKTIME = 10
 #: leader's expiry marks sessions dead locally, its prepare refuses them (SESSIONEXPIRED) and a new
 #: term's tracker skips them, whether or not their closeSession ever commits.
 HOST_UNSAFE_KNOBS = frozenset({"tick_by_calls", "local_expiry_verdict"})
-Waiter = Callable[[TxnHeader, ApplyResult], None]
+#: Called with (context, header, result) once a submitted request is applied here. A context object
+#: instead of a closure per request: the write path builds none.
+Waiter = Callable[[Any, TxnHeader, ApplyResult], None]
 
 
 @record
@@ -214,14 +217,14 @@ class QuorumHost:
         self.leader_id: int | None = None
         # Leader: proposals of this term by zxid, with the decoded txn (so committing needs no decode)
         # and the waiter of this member's own client, if any.
-        self._prepared: dict[int, tuple[TxnHeader, AnyTxn, Waiter | None]] = {}
+        self._prepared: dict[int, tuple[TxnHeader, AnyTxn, Waiter | None, Any]] = {}
         # Any member: requests of this member's clients forwarded to a leader elsewhere.
-        self.waiters: dict[tuple[int, int], Waiter] = {}
+        self.waiters: dict[tuple[int, int], tuple[Waiter, Any]] = {}
         self.sync_waiters: dict[int, Callable[[bool], None]] = {}
         self._creating: set[int] = set()  # session ids this member minted whose createSession is in flight
         self._tokens = 0
         # Requests over max_outstanding, proposed as commits make room.
-        self._backlog: deque[tuple[ForwardedRequest, Waiter | None, list[AuthId] | None]] = deque()
+        self._backlog: deque[tuple[int, int, int, bytes, list[AuthId], Waiter | None, Any, int]] = deque()
         self._remote: list[RequestForwarded] = []
         self._gen = 0  # bumped by truncations/snapshot installs: fsync reports from before are dropped
         self._log_pending: list[tuple[int, bytes]] = []  # appends waiting for the fsync in flight
@@ -288,7 +291,7 @@ class QuorumHost:
                     self._dead.add(sid)
                 self.expired_sessions += 1
                 log.info("event=session_expired session=0x%x", sid & 0xFFFFFFFFFFFFFFFF)
-                self._lead(ForwardedRequest(sid, 0, OpCode.closeSession, 0, b"", []), None, None)
+                self._lead(sid, 0, OpCode.closeSession, b"", [], None, None, 0)
             self._drain()
 
     def on_message(self, frm: int, msg: Message) -> None:
@@ -313,28 +316,33 @@ class QuorumHost:
 
     # ---- requests from this member's clients ---------------------------------------------------
 
-    def submit(self, req: ForwardedRequest, done: Waiter | None, auth: list[AuthId] | None = None) -> bool:
-        """A write, createSession or closeSession of this member's client (or the server's own, with
-        session 0). `done(hdr, result)` runs once it is applied here. `auth`: the client's identities
-        (instead of `req.auth`, which is only filled when the request travels to another member).
-        False: not serving (the caller closes the connection; the client retries elsewhere)."""
+    def submit(self, session: int, cxid: int, op: int, body: bytes, auth: list[AuthId], done: Waiter | None,
+               context: Any = None, timeout: int = 0) -> bool:
+        """A write, createSession (`timeout`) or closeSession of this member's client (or the server's
+        own, with session 0). `done(context, hdr, result)` runs once it is applied here. `auth`: the
+        client's identities. False: not serving (the caller closes the connection; the client retries
+        elsewhere)."""
         if not self.serving:
             return False
         if self.role is Role.LEADING:
-            self._lead(req, done, auth)
+            if self._backlog or self.peer.outstanding >= self.max_outstanding:
+                self._backlog.append((session, cxid, op, body, auth, done, context, timeout))
+            else:
+                self._propose(session, cxid, op, body, auth, done, context, timeout)
         else:
-            key = (req.session, req.cxid)
+            key = (session, cxid)
             if done is not None:
-                self.waiters[key] = done
-            if auth is not None:
-                req.auth = [Id(s, i) for s, i in auth]
+                self.waiters[key] = (done, context)
+            req = ForwardedRequest(session, cxid, op, timeout, body, [Id(s, i) for s, i in auth])
             try:
                 self.peer.forward(req.to_bytes())
             except (NoLeader, Overloaded) as e:
                 self.waiters.pop(key, None)
                 log.warning("event=forward_refused reason=%s", e)
                 return False
-        self._schedule_drain()
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self.scheduler.call_soon(self._scheduled_drain)
         return True
 
     def sync(self, done: Callable[[bool], None]) -> bool:
@@ -367,13 +375,16 @@ class QuorumHost:
 
     # ---- the leader's side of writes -----------------------------------------------------------
 
-    def _lead(self, req: ForwardedRequest, done: Waiter | None, auth: list[AuthId] | None) -> None:
+    def _lead(self, session: int, cxid: int, op: int, body: bytes, auth: list[AuthId], done: Waiter | None,
+              context: Any, timeout: int) -> None:
         if self._backlog or self.peer.outstanding >= self.max_outstanding:
-            self._backlog.append((req, done, auth))  # proposed when commits make room (ZooKeeper throttles too)
+            # proposed when commits make room (ZooKeeper throttles too)
+            self._backlog.append((session, cxid, op, body, auth, done, context, timeout))
             return
-        self._propose(req, done, auth)
+        self._propose(session, cxid, op, body, auth, done, context, timeout)
 
-    def _propose(self, req: ForwardedRequest, done: Waiter | None, auth: list[AuthId] | None) -> None:
+    def _propose(self, sid: int, cxid: int, op: int, body: bytes, auth: list[AuthId], done: Waiter | None,
+                 context: Any, timeout: int) -> None:
         peer = self.peer
         try:
             zxid = peer.next_zxid
@@ -381,33 +392,29 @@ class QuorumHost:
             return
         pre = self.preparer
         wall = self.clock.wall_ms()
-        op = req.type
-        sid = req.session
         hdr: TxnHeader
         txn: AnyTxn
         if op == OpCode.createSession:
             if self.expiry is not None:
-                self.expiry.track(sid, req.timeout, self.now_ms())
-            hdr, txn = pre.session_txn(zxid, sid, op, req.timeout, wall)
+                self.expiry.track(sid, timeout, self.now_ms())
+            hdr, txn = pre.session_txn(zxid, sid, op, timeout, wall)
         elif op == OpCode.closeSession:
             if not pre.session_alive(sid):
                 if done is None:
                     return  # expiry of a session already closed or closing
-                hdr, txn = pre.error_txn(zxid, sid, req.cxid, Err.SESSIONEXPIRED, wall)
+                hdr, txn = pre.error_txn(zxid, sid, cxid, Err.SESSIONEXPIRED, wall)
             else:
-                hdr, txn = pre.session_txn(zxid, sid, op, 0, wall, req.cxid)
+                hdr, txn = pre.session_txn(zxid, sid, op, 0, wall, cxid)
         elif sid in self._dead:  # the "local_expiry_verdict" knob: refused on a local verdict
-            hdr, txn = pre.error_txn(zxid, sid, req.cxid, Err.SESSIONEXPIRED, wall)
+            hdr, txn = pre.error_txn(zxid, sid, cxid, Err.SESSIONEXPIRED, wall)
         else:
             try:
-                rec = decode_write(op, req.body or b"")
+                rec = decode_write(op, body)
             except DecodeError as e:
                 log.info("event=bad_request session=0x%x op=%d reason=%s", sid & 0xFFFFFFFFFFFFFFFF, op, e)
-                hdr, txn = pre.error_txn(zxid, sid, req.cxid, Err.MARSHALLINGERROR, wall)
+                hdr, txn = pre.error_txn(zxid, sid, cxid, Err.MARSHALLINGERROR, wall)
             else:
-                if auth is None:
-                    auth = [(i.scheme or "", i.id or "") for i in req.auth or ()]
-                hdr, txn = pre.prepare(zxid, sid, req.cxid, op, rec, auth, wall)
+                hdr, txn = pre.prepare(zxid, sid, cxid, op, rec, auth, wall)
         try:
             proposed = peer.propose(encode_txn_payload(hdr, txn))
         except (NotLeader, Overloaded) as e:
@@ -417,7 +424,7 @@ class QuorumHost:
         if proposed != zxid:  # the core promised next_zxid; a mismatch would corrupt every replica
             self.listener.fatal(f"zxid mismatch between prepare (0x{zxid:x}) and the quorum core (0x{proposed:x})")
             return
-        self._prepared[zxid] = (hdr, txn, done)
+        self._prepared[zxid] = (hdr, txn, done, context)
         if self.observer is not None:
             self.observer.proposed(self, zxid)
 
@@ -435,8 +442,7 @@ class QuorumHost:
                     peer.advance()
                 if self._backlog and self.is_leader:
                     while self._backlog and peer.outstanding < self.max_outstanding:
-                        req, done, auth = self._backlog.popleft()
-                        self._propose(req, done, auth)
+                        self._propose(*self._backlog.popleft())
                 if self._remote:
                     todo, self._remote = self._remote, []
                     for ev in todo:
@@ -455,7 +461,8 @@ class QuorumHost:
         except DecodeError as e:
             log.error("event=bad_forwarded_request origin=%d reason=%s", ev.origin, e)
             return
-        self._lead(req, None, None)
+        auth = [(i.scheme or "", i.id or "") for i in req.auth or ()]
+        self._lead(req.session, req.cxid, req.type, req.body or b"", auth, None, None, req.timeout)
 
     def _handle(self, r: Ready) -> None:
         store = self.store
@@ -526,14 +533,14 @@ class QuorumHost:
         for zxid, payload in entries:
             entry = prepared.pop(zxid, None)
             if entry is not None:
-                hdr, txn, done = entry
+                hdr, txn, done, context = entry
             else:
                 try:
                     hdr, txn = decode_txn_payload(payload)
                 except DecodeError as e:  # a committed entry we cannot read: the replicas would diverge
                     self.listener.fatal(f"undecodable committed transaction 0x{zxid:x}: {e}")
                     return
-                done = self.waiters.pop((hdr.clientId, hdr.cxid), None)
+                done, context = self.waiters.pop((hdr.clientId, hdr.cxid), _NO_WAITER)
             res = tree.apply(hdr, txn)
             committed(zxid)
             t = hdr.type
@@ -542,7 +549,7 @@ class QuorumHost:
             if obs is not None:
                 obs.applied(self, zxid, payload, hdr, txn, res)
             if done is not None:
-                done(hdr, res)
+                done(context, hdr, res)
         self.store.applied(len(entries), tree)
 
     def _session_applied(self, hdr: TxnHeader, txn: AnyTxn) -> None:

@@ -21,12 +21,16 @@ from ..tree.datatree import CONTAINER_OWNER
 from . import fourletter
 from .config import ConfigError, ServerConfig
 from .frontend import Frontend, Link
-from .host import TICKS_PER_TICKTIME, ForwardedRequest, QuorumHost
+from .host import TICKS_PER_TICKTIME, QuorumHost
 from .peers import PeerTransport
 from .protocol import ClientProtocol
 from .storage import Storage, recover_member
 
 log = logging.getLogger("corral.server")
+
+
+def _reaped(path: str, hdr: TxnHeader, res: ApplyResult) -> None:
+    log.info("event=container_deleted path=%s err=%d", path, res.err)
 
 
 def read_myid(config: ServerConfig) -> int:
@@ -222,10 +226,7 @@ class CorralServer:
         for path in doomed:
             body = DeleteContainerRequest(path.encode()).to_bytes()
 
-            def reaped(h: TxnHeader, r: ApplyResult, p: str = path) -> None:
-                log.info("event=container_deleted path=%s err=%d", p, r.err)
-
-            self.host.submit(ForwardedRequest(0, 0, OpCode.deleteContainer, 0, body, []), reaped)
+            self.host.submit(0, 0, OpCode.deleteContainer, body, [], _reaped, path)
 
     def fatal(self, reason: str) -> None:
         """Stop serving at once: used when durability cannot be guaranteed any more."""

@@ -150,6 +150,28 @@ class Preparer:
             raise KeeperError(Err.NONODE, path)
         return rec
 
+    def _known_or_valid(self, path: str | None) -> str:
+        """A path the tree or the pending state holds was validated when it was created; others are
+        checked (BadArguments before NoNode, as ZooKeeper answers)."""
+        if path in self.tree.nodes or path in self.by_path:
+            assert path is not None
+            return path
+        return _validate(path)
+
+    def changing(self, path: str, zxid: int) -> ChangeRecord:
+        """`record(path)` as a fresh copy stamped with `zxid`, for a write about to change it (one
+        object, not a lookup copy and then its duplicate: this runs for every write)."""
+        rec = self.by_path.get(path or "/")
+        if rec is None:
+            n = self.tree.nodes.get(path or "/")
+            if n is None:
+                raise KeeperError(Err.NONODE, path)
+            return ChangeRecord(zxid, path or "/", True, n.version, n.cversion, n.aversion, n.ephemeral_owner,
+                                len(n.children), n.acl, len(n.data or b""))
+        if not rec.exists:
+            raise KeeperError(Err.NONODE, path)
+        return rec.duplicate(zxid)
+
     def _check_quota(self, path: str, bytes_diff: int, count_diff: int) -> None:
         """ZooKeeperServer.checkQuota (3.7+, `enforceQuota`): a change that takes the deepest quota root
         above `path` past a hard limit is QuotaExceeded; past a soft limit it is only logged. Usage is
@@ -271,7 +293,7 @@ class Preparer:
 
     def _delete_record(self, path: str, zxid: int, saved: dict | None) -> None:
         try:
-            parent = self.record(path[:path.rfind("/")]).duplicate(zxid)
+            parent = self.changing(path[:path.rfind("/")], zxid)
             parent.child_count -= 1
             self._add(parent, saved)
         except KeeperError:
@@ -315,31 +337,29 @@ class Preparer:
             return DeleteTxn(path)
         if op == OpCode.setData:
             assert isinstance(req, SetDataRequest)
-            path = _validate(req.path)
-            node = self.record(path)
+            path = self._known_or_valid(req.path)
+            node = self.changing(path, zxid)
             if not aclmod.check_acl(node.acl, Perms.WRITE, auth):
                 raise KeeperError(Err.NOAUTH, path)
             new_len = len(req.data or b"")
             if self.enforce_quota:
                 self._check_quota(path, new_len - node.data_len, 0)
             version = _check_version(node.version, req.version, path)
-            node = node.duplicate(zxid)
             node.version = version
             node.data_len = new_len
             self._add(node, saved)
             return SetDataTxn(path, req.data, version)
         if op == OpCode.setACL:
             assert isinstance(req, SetACLRequest)
-            path = _validate(req.path)
+            path = self._known_or_valid(req.path)
             try:
                 acl = aclmod.fixup_acl(req.acl, auth)
             except aclmod.InvalidACLError:
                 raise KeeperError(Err.INVALIDACL, path)
-            node = self.record(path)
+            node = self.changing(path, zxid)
             if not aclmod.check_acl(node.acl, Perms.ADMIN, auth):
                 raise KeeperError(Err.NOAUTH, path)
             version = _check_version(node.aversion, req.version, path)
-            node = node.duplicate(zxid)
             node.aversion = version
             node.acl = acl
             self._add(node, saved)
@@ -381,7 +401,7 @@ class Preparer:
             acl = aclmod.fixup_acl(req.acl, auth)
         except aclmod.InvalidACLError:
             raise KeeperError(Err.INVALIDACL, path)
-        parent = self.record(parent_path)
+        parent = self.changing(parent_path, zxid)  # a fresh copy: added below if the create succeeds
         if not aclmod.check_acl(parent.acl, Perms.CREATE, auth):
             raise KeeperError(Err.NOAUTH, path)
         parent_cversion = parent.cversion
@@ -407,7 +427,6 @@ class Preparer:
             owner = session
         else:
             owner = 0
-        parent = parent.duplicate(zxid)
         parent.child_count += 1
         parent.cversion = new_cversion
         self._add(parent, saved)
