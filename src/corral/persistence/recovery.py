@@ -51,9 +51,12 @@ def recover(data_dir: Path, log_dir: Path, replay: bool = True) -> Recovered:
     failures: list[str] = []
     for zxid, path in reversed(snaps):
         log.info("event=snapshot_loading file=%s zxid=0x%x", path, zxid)
+
+        def progress(n: int, p: Path = path) -> None:
+            log.info("event=snapshot_loading_progress file=%s nodes=%d", p, n)
+
         try:
-            tree = read_snapshot(path, progress=lambda n, p=path: log.info(
-                "event=snapshot_loading_progress file=%s nodes=%d", p, n))
+            tree = read_snapshot(path, progress=progress)
         except (SnapshotCorruptError, OSError) as e:
             log.error("event=snapshot_invalid file=%s reason=%s", path, e)
             failures.append(str(e))
@@ -112,5 +115,5 @@ def recover(data_dir: Path, log_dir: Path, replay: bool = True) -> Recovered:
     return result
 
 
-def files_summary(data_dir: Path, log_dir: Path) -> tuple[list, list]:
+def files_summary(data_dir: Path, log_dir: Path) -> tuple[list[tuple[int, Path]], list[tuple[int, Path]]]:
     return list_files(version_dir(data_dir), SNAP_PREFIX), list_files(version_dir(log_dir), LOG_PREFIX)

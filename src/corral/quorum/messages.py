@@ -30,18 +30,10 @@ from __future__ import annotations
 
 import struct
 from itertools import pairwise
-from typing import ClassVar, TypeVar, dataclass_transform
+from typing import ClassVar
 
 from ..protocol.jute import Bool, Buffer, Int, Long, Record, record
 from .errors import PeerProtocolError
-
-_R = TypeVar("_R", bound=Record)
-
-
-@dataclass_transform()
-def _record(cls: type[_R]) -> type[_R]:
-    """jute's `@record`, declared as a dataclass maker so type checkers see the fields."""
-    return record(cls)
 
 __all__ = [
     "MESSAGE_TYPES",
@@ -127,7 +119,7 @@ class SessionMessage(Message):
 # ---- leader election ---------------------------------------------------------------------------
 
 
-@_record
+@record
 class Vote(Message):
     """FastLeaderElection notification: the sender's state and the vote it currently holds.
 
@@ -154,7 +146,7 @@ class Vote(Message):
 # ---- discovery ---------------------------------------------------------------------------------
 
 
-@_record
+@record
 class LearnerInfo(SessionMessage):
     """FOLLOWERINFO / OBSERVERINFO: a learner opens a session with the leader it elected."""
 
@@ -167,7 +159,7 @@ class LearnerInfo(SessionMessage):
     observer: Bool
 
 
-@_record
+@record
 class LeaderInfo(SessionMessage):
     """LEADERINFO: the epoch the leader proposes (max acceptedEpoch of a quorum + 1)."""
 
@@ -178,7 +170,7 @@ class LeaderInfo(SessionMessage):
     epoch: Long
 
 
-@_record
+@record
 class AckEpoch(SessionMessage):
     """ACKEPOCH: the learner accepted `epoch`; `current_epoch` -1 means "accepted it before".
 
@@ -199,14 +191,15 @@ class AckEpoch(SessionMessage):
     current_epoch: Long
     last_zxid: Long
     committed: Long
-    marks: list[Long]
+    marks: list[Long] | None  # never None once decoded: validate() refuses a null list
     complete: Bool
 
     def validate(self) -> None:
         Message.validate(self)
         _check(self.current_epoch >= -1, "bad current epoch")
-        _check(self.marks is not None, "null epoch marks")
         marks = self.marks
+        if marks is None:
+            raise PeerProtocolError("null epoch marks")
         _check(marks[0] == self.last_zxid if marks else self.last_zxid == self.committed, "marks do not end the log")
         _check(all(a > b for a, b in pairwise(marks)), "marks not decreasing")
         _check(not marks or marks[-1] > self.committed, "marks not after committed")
@@ -215,7 +208,7 @@ class AckEpoch(SessionMessage):
 # ---- synchronisation ---------------------------------------------------------------------------
 
 
-@_record
+@record
 class Diff(SessionMessage):
     """DIFF: the learner's log is a prefix of the leader's; missing entries follow."""
 
@@ -226,7 +219,7 @@ class Diff(SessionMessage):
     zxid: Long
 
 
-@_record
+@record
 class Trunc(SessionMessage):
     """TRUNC: drop every entry after `zxid` (never committed), then entries follow."""
 
@@ -237,7 +230,7 @@ class Trunc(SessionMessage):
     zxid: Long
 
 
-@_record
+@record
 class Snap(SessionMessage):
     """SNAP: replace state and log by the leader's snapshot at `zxid`; entries after it follow."""
 
@@ -250,7 +243,7 @@ class Snap(SessionMessage):
     data: Buffer
 
 
-@_record
+@record
 class Proposal(SessionMessage):
     """PROPOSAL: a log entry (in a sync stream, or a new write in broadcast)."""
 
@@ -263,7 +256,7 @@ class Proposal(SessionMessage):
     payload: Buffer
 
 
-@_record
+@record
 class NewLeader(SessionMessage):
     """NEWLEADER: the sync stream ends at `zxid`; ack it once that log is durable."""
 
@@ -275,7 +268,7 @@ class NewLeader(SessionMessage):
     zxid: Long
 
 
-@_record
+@record
 class UpToDate(SessionMessage):
     """UPTODATE: the leader is established; everything up to `zxid` is committed; serve clients."""
 
@@ -289,7 +282,7 @@ class UpToDate(SessionMessage):
 # ---- broadcast ---------------------------------------------------------------------------------
 
 
-@_record
+@record
 class Ack(SessionMessage):
     """ACK: the learner's log matches the leader's and is durable up to `zxid` (cumulative)."""
 
@@ -300,7 +293,7 @@ class Ack(SessionMessage):
     zxid: Long
 
 
-@_record
+@record
 class Commit(SessionMessage):
     """COMMIT: every entry up to `zxid` is committed (cumulative)."""
 
@@ -311,7 +304,7 @@ class Commit(SessionMessage):
     zxid: Long
 
 
-@_record
+@record
 class Inform(SessionMessage):
     """INFORM: a committed entry, for observers (they never see uncommitted proposals)."""
 
@@ -324,7 +317,7 @@ class Inform(SessionMessage):
     payload: Buffer
 
 
-@_record
+@record
 class Ping(SessionMessage):
     """PING: leader heartbeat; `round` is echoed so a SYNC can wait for a fresh quorum."""
 
@@ -335,7 +328,7 @@ class Ping(SessionMessage):
     round: Long
 
 
-@_record
+@record
 class SessionTouch(Record):
     """One client session the learner saw activity on (ZooKeeper's ping touch table entry)."""
 
@@ -343,7 +336,7 @@ class SessionTouch(Record):
     timeout: Int
 
 
-@_record
+@record
 class PingReply(SessionMessage):
     """The learner's answer to PING: the round it saw and the client sessions it touched."""
 
@@ -352,14 +345,14 @@ class PingReply(SessionMessage):
     session: Long
     seq: Long
     round: Long
-    touches: list[SessionTouch]
+    touches: list[SessionTouch] | None  # never None once decoded: validate() refuses a null list
 
     def validate(self) -> None:
         Message.validate(self)
         _check(self.touches is not None, "null touch list")
 
 
-@_record
+@record
 class Request(SessionMessage):
     """REQUEST: a write (or session create/close) forwarded to the leader, opaque to the core."""
 
@@ -371,7 +364,7 @@ class Request(SessionMessage):
     payload: Buffer
 
 
-@_record
+@record
 class SyncRequest(SessionMessage):
     """SYNC from a learner: answer once everything proposed before it is committed."""
 
@@ -382,7 +375,7 @@ class SyncRequest(SessionMessage):
     token: Long
 
 
-@_record
+@record
 class SyncReply(SessionMessage):
     """The leader's answer to SYNC: apply up to `zxid`, then the learner's client may read."""
 
@@ -394,7 +387,7 @@ class SyncReply(SessionMessage):
     zxid: Long
 
 
-@_record
+@record
 class Reset(SessionMessage):
     """This session is unknown or broken at the receiver of the learner's message: re-elect."""
 
@@ -404,7 +397,7 @@ class Reset(SessionMessage):
     seq: Long
 
 
-@_record
+@record
 class Hello(Message):
     """Transport handshake, first frame on every peer connection (the header carries the version)."""
 

@@ -755,6 +755,7 @@ class _Leader:
             return
         h.last_zxid = m.last_zxid
         h.committed = m.committed
+        assert m.marks is not None  # AckEpoch.validate refuses a null list when decoding
         h.marks = m.marks
         h.complete = m.complete
         h.state = H_EPOCH_ACKED

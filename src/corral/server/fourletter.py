@@ -14,6 +14,7 @@ import resource
 import socket
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -259,7 +260,7 @@ def crst(srv: CorralServer, conn: Link) -> str:
     return "Connection stats reset.\n"
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[[CorralServer, Link], str]] = {
     "ruok": lambda s, c: "imok",
     "isro": lambda s, c: "rw",
     "gtmk": lambda s, c: "306\n",

@@ -38,7 +38,7 @@ from .sessions import Session, session_password
 
 log = logging.getLogger("corral.cnxn")
 
-OP_NAMES = {
+OP_NAMES: dict[int, str] = {
     OpCode.create: "CREA", OpCode.create2: "CREA", OpCode.createContainer: "CREA", OpCode.createTTL: "CREA",
     OpCode.delete: "DELE", OpCode.exists: "EXIS", OpCode.getData: "GETD", OpCode.setData: "SETD",
     OpCode.getACL: "GETA", OpCode.setACL: "SETA", OpCode.getChildren: "GETC", OpCode.getChildren2: "GETC",
@@ -237,7 +237,7 @@ class Frontend:
     def session_closed(self, session_id: int) -> None:
         session = self.sessions.pop(session_id, None)
         if session is not None and session.conn is not None:
-            link: Link = session.conn
+            link = session.conn
             if not link.closing_requested:
                 self.close(link, "session expired")
         for link, hs in self._awaiting_close.pop(session_id, ()):

@@ -86,7 +86,7 @@ class ForwardedRequest(Record):
     type: Int
     timeout: Int
     body: Buffer
-    auth: list[Id]
+    auth: list[Id] | None
 
 
 # ---- what the host is given ---------------------------------------------------------------------
@@ -644,7 +644,7 @@ class QuorumHost:
                  ("zk_election_count", self.elections), ("zk_last_election_ms", round(self.last_election_ms))]
         if self.is_leader:
             leader = p._leader  # read-only view for monitoring
-            handlers = getattr(leader, "handlers", {})
+            handlers = leader.handlers if leader is not None else {}
             rows.append(("zk_learners", len(handlers)))
             rows.append(("zk_synced_followers", sum(1 for s in handlers if s in self.config.voters)))
             rows.append(("zk_synced_observers", sum(1 for s in handlers if s in self.config.observers)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from ..quorum import FrameReader, Message, PeerProtocolError, encode_frame
 from ..quorum.messages import Hello
@@ -37,13 +38,18 @@ class PeerLink(asyncio.Protocol):
         self._hello_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # Stream transports (create_server/create_connection); uvloop's are not subclasses of
+        # asyncio.Transport, so no isinstance can say so.
+        self.transport = stream = cast(asyncio.Transport, transport)
         if self.sid is not None:  # we dialed: introduce ourselves
-            transport.write(encode_frame(Hello(self.mgr.my_id)))  # type: ignore[attr-defined]
+            stream.write(encode_frame(Hello(self.mgr.my_id)))
             self.mgr._attach(self)
         else:
-            self._hello_timer = asyncio.get_running_loop().call_later(
-                HANDSHAKE_TIMEOUT, lambda: self.sid is None and self.abort("no handshake in time"))
+            self._hello_timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._hello_overdue)
+
+    def _hello_overdue(self) -> None:
+        if self.sid is None:
+            self.abort("no handshake in time")
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -101,7 +107,7 @@ class PeerTransport:
         self.on_disconnect = on_disconnect
         self.links: dict[int, PeerLink] = {}
         self._server: asyncio.AbstractServer | None = None
-        self._dialers: list[asyncio.Task] = []
+        self._dialers: list[asyncio.Task[None]] = []
         self._stopping = False
 
     async def start(self) -> None:

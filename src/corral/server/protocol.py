@@ -8,7 +8,7 @@ back-pressure (a client that does not read its replies stops being read).
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from .frontend import Frontend, Link
@@ -22,11 +22,13 @@ class ClientProtocol(asyncio.Protocol):
         self.paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # a stream transport (uvloop's is no subclass)
+        # create_server makes stream transports; uvloop's are not subclasses of asyncio.Transport, so no
+        # isinstance can say so.
+        self.transport = stream = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername") or ("?", 0)
         self.link = self.frontend.open(self, (str(peer[0]), int(peer[1])))
         if self.link is None:
-            transport.abort()
+            stream.abort()
 
     def data_received(self, data: bytes) -> None:
         if self.link is not None:

@@ -8,7 +8,8 @@ Watches are registered here, after the ACL check and before the reply is queued.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeGuard
 
 from ..protocol import (
     AddWatchMode,
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
     from ..tree import DataTree
     from .connection import ServerConnection
 
-
+Handler = Callable[["DataTree", "ServerConnection", int, bytes], bytes]
+"""(tree, connection, xid, body after the request header) → the reply frame."""
 
 _WATCHER_TYPES = frozenset(int(t) for t in WatcherType)
 
@@ -144,15 +146,31 @@ def get_all_children_number(tree: DataTree, conn: ServerConnection, xid: int, bo
     return frame(xid, tree.last_zxid, 0, pack_i(count))
 
 
+def _no_null(paths: list[str | None]) -> TypeGuard[list[str]]:
+    """Narrows a whole list at no copy; sound because nothing writes to a decoded request's lists."""
+    return None not in paths
+
+
+def _watch_paths(paths: list[str | None] | None) -> list[str]:
+    """A SetWatches path list; a null list is empty, a null path a bad request (it would reach the watch
+    tables and the notifications)."""
+    if paths is None:
+        return []
+    if not _no_null(paths):
+        raise DecodeError("null path in setWatches")
+    return paths
+
+
 def set_watches(tree: DataTree, conn: ServerConnection, xid: int, body: bytes, v2: bool) -> bytes:
     if v2:
         r2 = SetWatches2.from_bytes(body)
         rel, data, exist, child = r2.relativeZxid, r2.dataWatches, r2.existWatches, r2.childWatches
-        pers, rec = r2.persistentWatches or [], r2.persistentRecursiveWatches or []
+        pers, rec = r2.persistentWatches, r2.persistentRecursiveWatches
     else:
         r1 = SetWatches.from_bytes(body)
         rel, data, exist, child, pers, rec = r1.relativeZxid, r1.dataWatches, r1.existWatches, r1.childWatches, [], []
-    tree.set_watches(rel, data or [], exist or [], child or [], pers, rec, conn)
+    tree.set_watches(rel, _watch_paths(data), _watch_paths(exist), _watch_paths(child), _watch_paths(pers),
+                     _watch_paths(rec), conn)
     return error(xid, tree.last_zxid, 0)
 
 
@@ -206,12 +224,8 @@ def multi_read(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) ->
         ops.append((mh.type, path or ""))
     for t, path in ops:
         node = tree.nodes.get(path)
-        err = 0
-        if node is None:
-            err = Err.NONODE
-        elif not conn.can(node.acl, Perms.READ):
-            err = Err.NOAUTH
-        if err:
+        if node is None or not conn.can(node.acl, Perms.READ):
+            err = Err.NONODE if node is None else Err.NOAUTH
             out += MULTI_HEADER.pack(-1, False, err) + pack_i(err)
         elif t == OpCode.getData:
             out += MULTI_HEADER.pack(OpCode.getData, False, 0) + replies.buffer(node.data) + node.pack_stat()
@@ -221,7 +235,7 @@ def multi_read(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) ->
     return frame(xid, tree.last_zxid, 0, bytes(out))
 
 
-HANDLERS = {
+HANDLERS: dict[int, Handler] = {
     OpCode.getData: get_data,
     OpCode.exists: exists,
     OpCode.getChildren: get_children,

@@ -6,6 +6,7 @@ When `err != 0` ZooKeeper sends the header alone; clients never read a body then
 from __future__ import annotations
 
 import struct
+from collections.abc import Collection
 
 from ..protocol import Err, KeeperState, OpCode, Xid
 from ..tree import ApplyResult
@@ -36,7 +37,7 @@ def buffer(b: bytes | None) -> bytes:
     return b"\xff\xff\xff\xff" if b is None else pack_i(len(b)) + b
 
 
-def string_vector(items) -> bytes:
+def string_vector(items: Collection[str]) -> bytes:
     parts = [pack_i(len(items))]
     for s in items:
         b = s.encode("utf-8", "surrogatepass")

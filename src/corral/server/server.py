@@ -16,11 +16,11 @@ from collections.abc import Callable
 
 from ..protocol import DeleteContainerRequest, OpCode, TxnHeader
 from ..quorum import Message
-from ..tree import ApplyResult
+from ..tree import ApplyResult, DataTree
 from ..tree.datatree import CONTAINER_OWNER
 from . import fourletter
 from .config import ConfigError, ServerConfig
-from .frontend import Frontend, Link
+from .frontend import Frontend, Link, ServerStats
 from .host import TICKS_PER_TICKTIME, QuorumHost
 from .peers import PeerTransport
 from .protocol import ClientProtocol
@@ -87,13 +87,13 @@ class CorralServer:
         self.exit_code = 0
         self._stop_event: asyncio.Event | None = None
         self.started_mono = time.monotonic()
-        self._listener: asyncio.AbstractServer | None = None
+        self._listener: asyncio.Server | None = None
         self._handles: list[asyncio.TimerHandle] = []
 
     # ---- views (four-letter words, tests) ------------------------------------------------------
 
     @property
-    def tree(self):  # type: ignore[no-untyped-def]
+    def tree(self) -> DataTree:
         return self.host.tree
 
     @property
@@ -105,7 +105,7 @@ class CorralServer:
         return self.host.serving
 
     @property
-    def stats(self):  # type: ignore[no-untyped-def]
+    def stats(self) -> ServerStats:
         return self.frontend.stats
 
     @property
@@ -208,7 +208,7 @@ class CorralServer:
         budget = max(1, cfg.container_max_per_minute * cfg.container_check_interval // 60000)
         now = self.wall_ms()
         tree = self.tree
-        doomed = []
+        doomed: list[str] = []
         for path in list(tree.containers):
             node = tree.nodes.get(path)
             if node is None or node.children:

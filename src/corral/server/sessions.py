@@ -9,6 +9,10 @@ ExpiryQueue, so one check per tick expires whole buckets instead of one timer pe
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .frontend import Link
 
 _MASK48 = (1 << 48) - 1
 _MASK64 = (1 << 64) - 1
@@ -155,7 +159,7 @@ class Session:
 
     __slots__ = ("conn", "id", "passwd", "timeout")
 
-    def __init__(self, sid: int, timeout: int, conn: object = None) -> None:
+    def __init__(self, sid: int, timeout: int, conn: Link | None = None) -> None:
         self.id = sid
         self.timeout = timeout
         self.passwd = session_password(sid)

@@ -40,6 +40,22 @@ log = logging.getLogger("corral.storage")
 _PR_SET_PDEATHSIG = 1
 
 
+class _Done:
+    """Where the log thread leaves a `run_sync` job's outcome, then sets the event its caller waits on."""
+
+    __slots__ = ("event", "outcome")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.outcome: tuple[object, BaseException | None] = (None, None)
+
+
+# A job for the log thread: fn(*args), its outcome settled into the future on its loop (appends, whose
+# caller goes on) or left in `_Done` (`run_sync`, whose caller waits).
+_Job = tuple[Callable[..., object], tuple[object, ...], "asyncio.AbstractEventLoop | None",
+             "asyncio.Future[object] | None", _Done | None]
+
+
 class Storage:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
@@ -50,7 +66,7 @@ class Storage:
         self.writer = TxnLogWriter(self.log_dir, force_sync=config.force_sync)
         # One dedicated thread owns the log file: disk operations run in submission order. A plain
         # queue + call_soon_threadsafe costs ~15 µs a hop here, run_in_executor ~75 µs.
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="corral-txnlog", daemon=True)
         self._thread.start()
         self.since_snapshot = 0
@@ -83,16 +99,16 @@ class Storage:
             except BaseException as e:  # reported to the loop, which decides (a log failure is fatal)
                 result, exc = None, e
             if fut is not None:
+                assert loop is not None  # an append's future travels with its loop
                 loop.call_soon_threadsafe(_settle, fut, result, exc)
             if done is not None:
-                done.append((result, exc))
-                done_event = done[0]
-                done_event.set()
+                done.outcome = (result, exc)
+                done.event.set()
 
     def append(self, batch: list[tuple[int, bytes]], done: Callable[[BaseException | None], None]) -> None:
         """Write and fsync a group on the worker thread; `done` runs on the loop once it is durable."""
         loop = asyncio.get_running_loop()
-        fut = loop.create_future()
+        fut: asyncio.Future[object] = loop.create_future()
         fut.add_done_callback(lambda f: done(f.exception()))
         self._jobs.put((self._append_timed, (batch,), loop, fut, None))
 
@@ -124,14 +140,13 @@ class Storage:
     def snapshot_now(self, tree: DataTree) -> None:
         self.take_snapshot(tree)
 
-    def run_sync(self, fn, *args):
+    def run_sync(self, fn: Callable[..., object], *args: object) -> object:
         """Run a disk operation on the log thread, after everything queued before it, and wait for it
         (rare operations: truncating the log for a new leader, dropping it for a snapshot)."""
-        ev = threading.Event()
-        box: list = [ev]
-        self._jobs.put((fn, args, None, None, box))
-        ev.wait()
-        result, exc = box[1]
+        done = _Done()
+        self._jobs.put((fn, args, None, None, done))
+        done.event.wait()
+        result, exc = done.outcome
         if exc is not None:
             raise exc
         return result
@@ -251,7 +266,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _settle(fut: asyncio.Future, result: object, exc: BaseException | None) -> None:
+def _settle(fut: asyncio.Future[object], result: object, exc: BaseException | None) -> None:
     if fut.cancelled():
         return
     if exc is not None:

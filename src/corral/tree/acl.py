@@ -15,6 +15,7 @@ from ..protocol import ACL, Id, Perms
 AclEntry = tuple[int, str, str]
 AclList = tuple[AclEntry, ...]
 AuthId = tuple[str, str]  # (scheme, id) an authenticated connection holds
+RawAclEntry = tuple[int, str | None, str | None]  # as a client sent it: jute strings may be null
 
 OPEN_ACL_UNSAFE: AclList = ((int(Perms.ALL), "world", "anyone"),)
 READ_ACL_UNSAFE: AclList = ((int(Perms.READ), "world", "anyone"),)
@@ -41,12 +42,18 @@ def intern(acl: AclList) -> AclList:
     return _interned.setdefault(acl, acl)
 
 
-def from_records(acls: list[ACL] | None) -> list[AclEntry]:
-    out = []
+def from_records(acls: list[ACL] | None) -> list[RawAclEntry]:
+    out: list[RawAclEntry] = []
     for a in acls or ():
         idr = a.id
         out.append((a.perms, idr.scheme if idr else None, idr.id if idr else None))
-    return out  # type: ignore[return-value]
+    return out
+
+
+def from_txn_records(acls: list[ACL] | None) -> AclList:
+    """A transaction's ACL. `fixup_acl` made it, so no scheme or id is null; were one null anyway (a
+    foreign log), it reads as "", as a snapshot's does, rather than reach getACL and snapshots as None."""
+    return tuple([(a.perms, a.id.scheme or "", a.id.id or "") for a in acls or ()])
 
 
 def to_records(acl: AclList) -> list[ACL]:
@@ -105,7 +112,7 @@ _AUTHENTICATED_SCHEMES = {"digest", "sasl", "x509"}
 
 # Normalised ACLs by their client-supplied entries, for lists without the `auth` scheme (whose result
 # depends on the session's identities): nearly every create sends one of a handful of lists.
-_fixed: dict[tuple[AclEntry, ...], AclList] = {}
+_fixed: dict[tuple[RawAclEntry, ...], AclList] = {}
 
 
 def fixup_acl(acl: list[ACL] | None, auth: list[AuthId]) -> AclList:
@@ -122,8 +129,8 @@ def fixup_acl(acl: list[ACL] | None, auth: list[AuthId]) -> AclList:
     return result
 
 
-def _fixup(entries: tuple[AclEntry, ...], auth: list[AuthId]) -> AclList:
-    seen: list[AclEntry] = []
+def _fixup(entries: tuple[RawAclEntry, ...], auth: list[AuthId]) -> AclList:
+    seen: list[RawAclEntry] = []
     for e in entries:
         if e not in seen:
             seen.append(e)

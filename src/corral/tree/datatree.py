@@ -226,37 +226,39 @@ class DataTree:
 
     # ---- apply ----------------------------------------------------------------------------
 
-    def apply(self, hdr: TxnHeader, txn: Record | None) -> ApplyResult:
+    def apply(self, hdr: TxnHeader, txn: Record | MultiOps | None) -> ApplyResult:
         """Apply one committed transaction. Failed writes arrive as ErrorTxn and change nothing."""
         if hdr.zxid > self.last_zxid:
             self.last_zxid = hdr.zxid
         return self._apply(hdr.type, txn, hdr.clientId, hdr.zxid, hdr.time)
 
-    def _apply(self, type_: int, txn: Record | None, session: int, zxid: int, time: int) -> ApplyResult:
+    def _apply(self, type_: int, txn: Record | MultiOps | None, session: int, zxid: int, time: int) -> ApplyResult:
         r = ApplyResult(type_)
+        # The asserts state what the header type implies: the record's class, and a path that is never
+        # null (`Preparer` writes only validated paths; the log and the leader carry what it wrote).
         try:
             if type_ in (OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL):
-                assert isinstance(txn, CreateTxn | CreateContainerTxn | CreateTTLTxn)
+                assert isinstance(txn, CreateTxn | CreateContainerTxn | CreateTTLTxn) and txn.path is not None
                 if isinstance(txn, CreateTxn):
                     owner = session if txn.ephemeral else 0
                 elif isinstance(txn, CreateContainerTxn):
                     owner = CONTAINER_OWNER
                 else:
                     owner = TTL_MASK | (txn.ttl & 0xFFFFFFFFFF)
-                node = self.create_node(txn.path, txn.data, tuple(aclmod.from_records(txn.acl)),
+                node = self.create_node(txn.path, txn.data, aclmod.from_txn_records(txn.acl),
                                         owner, txn.parentCVersion, zxid, time)
                 r.path = txn.path
                 r.stat = node.pack_stat()
             elif type_ in (OpCode.delete, OpCode.deleteContainer):
-                assert isinstance(txn, DeleteTxn)
+                assert isinstance(txn, DeleteTxn) and txn.path is not None
                 self.delete_node(txn.path, zxid)
             elif type_ == OpCode.setData:
-                assert isinstance(txn, SetDataTxn)
+                assert isinstance(txn, SetDataTxn) and txn.path is not None
                 r.stat = self.set_data(txn.path, txn.data, txn.version, zxid, time).pack_stat()
             elif type_ == OpCode.setACL:
-                assert isinstance(txn, SetACLTxn)
+                assert isinstance(txn, SetACLTxn) and txn.path is not None
                 node = self.nodes[txn.path]
-                node.acl = aclmod.intern(tuple(aclmod.from_records(txn.acl)))
+                node.acl = aclmod.intern(aclmod.from_txn_records(txn.acl))
                 node.aversion = txn.version
                 r.stat = node.pack_stat()
             elif type_ == OpCode.createSession:
