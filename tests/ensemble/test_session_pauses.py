@@ -9,7 +9,9 @@ and a new leader gives every committed session a full timeout.
 
 Each scenario pins kazoo clients to members (two per follower, one on the leader), each writing in a
 loop and owning an ephemeral node, pauses one member for longer than the session timeout, resumes it,
-and checks:
+then (for a paused leader) moves leadership back to it with short pauses of the leaders in between (the
+old bug showed once the stale member led again), lets it lead for a while, moves leadership away once
+more, and checks:
 * no session that was told it expired (SESSIONEXPIRED on a request, or kazoo's LOST state) ever has a
   request succeed afterwards, and a reconnect with its id and password is refused by every member;
 * the sessions of clients on members that were not paused survive and keep writing;
@@ -34,7 +36,8 @@ from .clients import close_kazoo, start_kazoo
 from .cluster import WAIT, Ensemble, Member
 
 TICK_TIME = 200  # ms: sessions may last 0.4 .. 4 s
-SESSION_TIMEOUT = 3.0  # seconds
+SESSION_TIMEOUT = 4.0  # seconds
+NUDGE = 0.8  # seconds: a pause that makes the ensemble elect another leader, well within the session timeout
 MASK = 0xFFFFFFFFFFFFFFFF
 
 
@@ -115,6 +118,26 @@ def _probe_refused(member: Member, sid: int) -> bool | None:
     return False
 
 
+def _nudge(ens: Ensemble, leader: Member) -> None:
+    """Pause `leader` briefly so that the others elect a new leader, then let it rejoin."""
+    leader.pause()
+    try:
+        time.sleep(NUDGE)
+    finally:
+        leader.resume()
+    ens.wait_stable(WAIT)
+
+
+def _lead_back(ens: Ensemble, member: Member) -> None:
+    """Move leadership to `member` by nudging whoever leads (bounded: a few elections)."""
+    for _ in range(4):
+        leader = ens.leader()
+        if leader is member:
+            return
+        _nudge(ens, leader)
+    assert ens.leader() is member, f"member {member.sid} never led again: {ens.modes()}"
+
+
 def _ephemeral_owners(member: Member) -> dict[str, int]:
     """/eph's children on `member` (after a sync) and their owners."""
     client = start_kazoo(member.hostport, timeout=SESSION_TIMEOUT)
@@ -160,11 +183,15 @@ def test_expired_sessions_stay_dead_and_live_ones_survive_a_paused_member(make_e
         victim.resume()
         ens.wait_stable(WAIT)
         # Clients of the paused member reconnect to it and are told their session expired; the others
-        # keep writing. Give them a few session timeouts to show whatever they will show.
+        # keep writing.
         cut_off = [p for p in pinned if p.member is victim]
         wait_until(lambda: all(p.lost for p in cut_off), 6 * SESSION_TIMEOUT,
                    f"clients of the paused {target} told that their sessions expired")
-        time.sleep(SESSION_TIMEOUT)
+        if target == "leader":
+            _lead_back(ens, victim)
+            time.sleep(SESSION_TIMEOUT / 2)  # the resumed member leads; clients write through it
+            _nudge(ens, victim)  # and someone else leads again
+        time.sleep(SESSION_TIMEOUT / 2)
     finally:
         for p in pinned:
             p.stop.set()

@@ -99,6 +99,8 @@ class MemLog:
 
     def trim(self, applied: int, window: int) -> None:
         """Forget applied entries beyond the newest `window` of them (amortised: in chunks)."""
+        if len(self._z) <= window:
+            return  # nothing to forget (the usual case right after each batch)
         applied_count = bisect_right(self._z, applied)
         excess = applied_count - window
         if excess > 0 and (excess >= max(1, window // 2) or excess >= 64):

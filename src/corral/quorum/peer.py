@@ -208,12 +208,17 @@ class Peer:
         leader = self._leader
         if leader is None or self._phase is not Phase.BROADCAST:
             raise NotLeader(f"server {self.id} is {self._role.name} in {self._phase.name}")
-        return leader.next_zxid()
+        epoch = leader.epoch
+        assert epoch is not None
+        z = self.log._z  # _Leader.next_zxid, inlined: asked on every write
+        last = z[-1] if z else self.log.base
+        return last + 1 if last >> 32 == epoch else make_zxid(epoch, 1)
 
     @property
     def outstanding(self) -> int:
         """Logged but not yet committed entries (the leader's proposals in flight)."""
-        last = self.log.last
+        z = self.log._z
+        last = z[-1] if z else self.log.base
         committed = self._committed
         if last >> 32 == committed >> 32:
             return last - committed  # zxids of one epoch are consecutive (asked on every write)
@@ -920,12 +925,15 @@ class _Leader:
         p = self.p
         if p._phase is not Phase.BROADCAST:
             return
-        acks = [p._durable]
-        acks += [h.acked for h in self.handlers.values() if h.state == H_SYNCED and not h.observer]
-        if len(acks) < p._q:
-            return
-        acks.sort(reverse=True)
-        c = acks[p._q - 1]
+        if p._q == 1:
+            c = p._durable  # an ensemble of one (a standalone server): its own fsync is the quorum
+        else:
+            acks = [p._durable]
+            acks += [h.acked for h in self.handlers.values() if h.state == H_SYNCED and not h.observer]
+            if len(acks) < p._q:
+                return
+            acks.sort(reverse=True)
+            c = acks[p._q - 1]
         if "commit_before_quorum" in p._unsafe:
             c = p.log.last
         c = min(c, p.log.last)
@@ -950,16 +958,20 @@ class _Leader:
 
     def propose(self, payload: bytes) -> int:
         p = self.p
-        assert self.epoch is not None
-        zxid = self.next_zxid()
+        epoch = self.epoch
+        assert epoch is not None
+        log = p.log
+        z = log._z  # next_zxid and Peer.outstanding, inlined (every write passes here)
+        last = z[-1] if z else log.base
+        zxid = last + 1 if last >> 32 == epoch else make_zxid(epoch, 1)
         if zxid & 0xFFFFFFFF > MAX_COUNTER:
             p._step_down("zxid counter exhausted; a new epoch is needed")
             raise NotLeader("zxid counter exhausted")
-        outstanding = p.outstanding
+        committed = p._committed
+        outstanding = last - committed if last >> 32 == committed >> 32 else log.count_after(committed)
         if outstanding >= self.cfg.max_outstanding:
             raise Overloaded(f"{outstanding} proposals outstanding")
-        log = p.log  # Peer._append and MemLog.append, inlined (next_zxid keeps the zxids increasing)
-        log._z.append(zxid)
+        z.append(zxid)  # Peer._append and MemLog.append, inlined (zxid > last by construction)
         log._p.append(payload)
         p._out.append.append((zxid, payload))
         p._log_changed = True

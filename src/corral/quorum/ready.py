@@ -139,7 +139,7 @@ class Anomaly(Event):
     description: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Ready:
     """One batch of work for the host. Handle the fields in this order, then call `advance()`:
 
@@ -170,7 +170,8 @@ class Ready:
     log_end: int | None = None
 
     def __bool__(self) -> bool:
+        # The usual fields first: a host asks this after every call it makes.
         return bool(
-            self.epochs is not None or self.truncate_to is not None or self.install_snapshot is not None
-            or self.append or self.messages or self.commit or self.events
+            self.append or self.commit or self.messages or self.events or self.epochs is not None
+            or self.truncate_to is not None or self.install_snapshot is not None
         )

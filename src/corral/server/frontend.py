@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Protocol
 
-from ..protocol import AuthPacket, DecodeError, Err, OpCode, SyncRequest, TxnHeader, Xid
+from ..protocol import AuthPacket, DecodeError, Errs, Ops, SyncRequest, TxnHeader, Xid
 from ..tree import ApplyResult
 from ..tree import acl as aclmod
 from . import reads, replies
@@ -39,13 +39,13 @@ from .sessions import Session, session_password
 log = logging.getLogger("corral.cnxn")
 
 OP_NAMES: dict[int, str] = {
-    OpCode.create: "CREA", OpCode.create2: "CREA", OpCode.createContainer: "CREA", OpCode.createTTL: "CREA",
-    OpCode.delete: "DELE", OpCode.exists: "EXIS", OpCode.getData: "GETD", OpCode.setData: "SETD",
-    OpCode.getACL: "GETA", OpCode.setACL: "SETA", OpCode.getChildren: "GETC", OpCode.getChildren2: "GETC",
-    OpCode.sync: "SYNC", OpCode.ping: "PING", OpCode.multi: "MULT", OpCode.multiRead: "MLTR",
-    OpCode.closeSession: "CLOS", OpCode.setWatches: "SETW", OpCode.setWatches2: "STW2", OpCode.auth: "AUTH",
-    OpCode.getEphemerals: "GETE", OpCode.getAllChildrenNumber: "GETACN", OpCode.addWatch: "ADDW",
-    OpCode.checkWatches: "CHKW", OpCode.removeWatches: "REMW", OpCode.whoAmI: "HOMI", OpCode.reconfig: "RCFG",
+    Ops.create: "CREA", Ops.create2: "CREA", Ops.createContainer: "CREA", Ops.createTTL: "CREA",
+    Ops.delete: "DELE", Ops.exists: "EXIS", Ops.getData: "GETD", Ops.setData: "SETD",
+    Ops.getACL: "GETA", Ops.setACL: "SETA", Ops.getChildren: "GETC", Ops.getChildren2: "GETC",
+    Ops.sync: "SYNC", Ops.ping: "PING", Ops.multi: "MULT", Ops.multiRead: "MLTR",
+    Ops.closeSession: "CLOS", Ops.setWatches: "SETW", Ops.setWatches2: "STW2", Ops.auth: "AUTH",
+    Ops.getEphemerals: "GETE", Ops.getAllChildrenNumber: "GETACN", Ops.addWatch: "ADDW",
+    Ops.checkWatches: "CHKW", Ops.removeWatches: "REMW", Ops.whoAmI: "HOMI", Ops.reconfig: "RCFG",
 }
 _MASK = 0xFFFFFFFFFFFFFFFF
 #: Seconds between two touches of a session by one connection: a burst of pipelined requests touches
@@ -306,7 +306,7 @@ class Frontend:
         timeout = self.negotiate_timeout(req.timeOut)
         if req.sessionId == 0:
             sid = host.new_session_id()
-            if not host.submit(sid, 0, OpCode.createSession, b"", [], self._created, (link, sid, timeout), timeout):
+            if not host.submit(sid, 0, Ops.createSession, b"", [], self._created, (link, sid, timeout), timeout):
                 host.forget_session_id(sid)
                 self.close(link, "no quorum to create the session")
             return
@@ -390,9 +390,9 @@ class Frontend:
         if ev.t0 - link.touched > TOUCH_EVERY:
             link.touched = ev.t0
             host.touch(sid, session.timeout)
-        if op == OpCode.sync:
+        if op == Ops.sync:
             self._sync(link, ev)
-        elif op == OpCode.closeSession:
+        elif op == Ops.closeSession:
             link.closing_requested = True
             log.info("event=session_closing session=0x%x reason=client_request", sid & _MASK)
             ev.context = link
@@ -410,13 +410,31 @@ class Frontend:
             return
         zxid = hdr.zxid
         op = ev.op
-        if res.err and (op != OpCode.multi or hdr.type == OpCode.error):
+        if res.err and (op != Ops.multi or hdr.type == Ops.error):
             data = replies.error(ev.xid, zxid, res.err)
         else:
             data = replies.frame(ev.xid, zxid, 0, replies.write_body(op, res, None))
         conn.finish(ev, data)
         self._dirty[link] = None
-        self._latency(link, ev.t0, zxid)
+        # _latency and ServerStats.latency, inlined: every write ends here
+        now = self.clock()
+        lat = int((now - ev.t0) * 1000)
+        link.last_resp = now
+        link.last_lat = lat
+        link.last_zxid = zxid
+        if lat < link.min_lat or link.min_lat < 0:
+            link.min_lat = lat
+        if lat > link.max_lat:
+            link.max_lat = lat
+        link.total_lat += lat
+        link.count_lat += 1
+        st = self.stats
+        if lat < st.min_lat or st.min_lat < 0:
+            st.min_lat = lat
+        if lat > st.max_latency:
+            st.max_latency = lat
+        st.total_lat += lat
+        st.count += 1
         if conn.released:
             self._pump(link)
 
@@ -433,7 +451,7 @@ class Frontend:
         try:
             path = SyncRequest.from_bytes(ev.body).path
         except DecodeError:
-            conn.finish(ev, replies.error(ev.xid, self.host.tree.last_zxid, Err.MARSHALLINGERROR))
+            conn.finish(ev, replies.error(ev.xid, self.host.tree.last_zxid, Errs.MARSHALLINGERROR))
             return
 
         def done(ok: bool) -> None:
@@ -466,17 +484,17 @@ class Frontend:
             link.touched = ev.t0
             host.touch(session.id, session.timeout)
         tree = host.tree
-        if op == OpCode.ping:
+        if op == Ops.ping:
             conn.reply(replies.error(Xid.PING, tree.last_zxid, 0))
             return
-        if op == OpCode.auth:
+        if op == Ops.auth:
             self._auth(link, xid, ev.body)
             return
         handler = reads.HANDLERS.get(op)
         if handler is None:
             # Unknown opcodes, a top-level `check`, sasl without SASL configured: an error with zxid -1
             # (ZooKeeper's answer to an invalid request), then close.
-            conn.reply(replies.error(xid, -1, Err.AUTHFAILED if op == OpCode.sasl else Err.UNIMPLEMENTED))
+            conn.reply(replies.error(xid, -1, Errs.AUTHFAILED if op == Ops.sasl else Errs.UNIMPLEMENTED))
             self.close(link, f"unsupported opcode {op}", logging.WARNING)
             return
         try:
@@ -484,7 +502,7 @@ class Frontend:
         except DecodeError as e:
             log.info("event=bad_request peer=%s:%s session=0x%x op=%d reason=%s",
                      link.peer[0], link.peer[1], session.id & _MASK, op, e)
-            reply = replies.error(xid, tree.last_zxid, Err.MARSHALLINGERROR)
+            reply = replies.error(xid, tree.last_zxid, Errs.MARSHALLINGERROR)
         conn.reply(reply)
         self._latency(link, ev.t0, tree.last_zxid)
 
@@ -499,7 +517,7 @@ class Frontend:
         try:
             ids = aclmod.authenticate(pkt.scheme, pkt.auth, self.config.super_digest, link.peer[0])
         except aclmod.AuthFailedError as e:
-            conn.reply(replies.error(xid, 0, Err.AUTHFAILED))
+            conn.reply(replies.error(xid, 0, Errs.AUTHFAILED))
             self.close(link, f"authentication failed: {e}", logging.WARNING)
             return
         for i in ids:

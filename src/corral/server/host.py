@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from ..persistence import decode_txn_payload, encode_txn_payload
 from ..persistence.snapshot import snapshot_bytes
-from ..protocol import CreateSessionTxn, DecodeError, Err, Id, OpCode, TxnHeader
+from ..protocol import CreateSessionTxn, DecodeError, Errs, Id, Ops, TxnHeader
 from ..protocol.jute import Buffer, Int, Long, Record, record
 from ..quorum import (
     Activated,
@@ -291,7 +291,7 @@ class QuorumHost:
                     self._dead.add(sid)
                 self.expired_sessions += 1
                 log.info("event=session_expired session=0x%x", sid & 0xFFFFFFFFFFFFFFFF)
-                self._lead(sid, 0, OpCode.closeSession, b"", [], None, None, 0)
+                self._lead(sid, 0, Ops.closeSession, b"", [], None, None, 0)
             self._drain()
 
     def on_message(self, frm: int, msg: Message) -> None:
@@ -394,25 +394,25 @@ class QuorumHost:
         wall = self.clock.wall_ms()
         hdr: TxnHeader
         txn: AnyTxn
-        if op == OpCode.createSession:
+        if op == Ops.createSession:
             if self.expiry is not None:
                 self.expiry.track(sid, timeout, self.now_ms())
             hdr, txn = pre.session_txn(zxid, sid, op, timeout, wall)
-        elif op == OpCode.closeSession:
+        elif op == Ops.closeSession:
             if not pre.session_alive(sid):
                 if done is None:
                     return  # expiry of a session already closed or closing
-                hdr, txn = pre.error_txn(zxid, sid, cxid, Err.SESSIONEXPIRED, wall)
+                hdr, txn = pre.error_txn(zxid, sid, cxid, Errs.SESSIONEXPIRED, wall)
             else:
                 hdr, txn = pre.session_txn(zxid, sid, op, 0, wall, cxid)
         elif sid in self._dead:  # the "local_expiry_verdict" knob: refused on a local verdict
-            hdr, txn = pre.error_txn(zxid, sid, cxid, Err.SESSIONEXPIRED, wall)
+            hdr, txn = pre.error_txn(zxid, sid, cxid, Errs.SESSIONEXPIRED, wall)
         else:
             try:
                 rec = decode_write(op, body)
             except DecodeError as e:
                 log.info("event=bad_request session=0x%x op=%d reason=%s", sid & 0xFFFFFFFFFFFFFFFF, op, e)
-                hdr, txn = pre.error_txn(zxid, sid, cxid, Err.MARSHALLINGERROR, wall)
+                hdr, txn = pre.error_txn(zxid, sid, cxid, Errs.MARSHALLINGERROR, wall)
             else:
                 hdr, txn = pre.prepare(zxid, sid, cxid, op, rec, auth, wall)
         try:
@@ -436,10 +436,9 @@ class QuorumHost:
         self._draining = True
         peer = self.peer
         try:
-            while True:
-                while peer.has_ready():
-                    self._handle(peer.ready())
-                    peer.advance()
+            while peer.has_ready():
+                self._handle(peer.ready())
+                peer.advance()
                 if self._backlog and self.is_leader:
                     while self._backlog and peer.outstanding < self.max_outstanding:
                         self._propose(*self._backlog.popleft())
@@ -447,8 +446,6 @@ class QuorumHost:
                     todo, self._remote = self._remote, []
                     for ev in todo:
                         self._from_remote(ev)
-                if not peer.has_ready():
-                    break
         finally:
             self._draining = False
         self.listener.batch_done()
@@ -544,7 +541,7 @@ class QuorumHost:
             res = tree.apply(hdr, txn)
             committed(zxid)
             t = hdr.type
-            if t == OpCode.closeSession or t == OpCode.createSession:
+            if t == Ops.closeSession or t == Ops.createSession:
                 self._session_applied(hdr, txn)
             if obs is not None:
                 obs.applied(self, zxid, payload, hdr, txn, res)
@@ -554,7 +551,7 @@ class QuorumHost:
 
     def _session_applied(self, hdr: TxnHeader, txn: AnyTxn) -> None:
         sid = hdr.clientId
-        if hdr.type == OpCode.createSession:
+        if hdr.type == Ops.createSession:
             self._creating.discard(sid)
             if self.expiry is not None and sid not in self.expiry and isinstance(txn, CreateSessionTxn):
                 self.expiry.track(sid, txn.timeOut, self.now_ms())

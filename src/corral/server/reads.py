@@ -16,13 +16,13 @@ from ..protocol import (
     AddWatchRequest,
     CheckWatchesRequest,
     DecodeError,
-    Err,
+    Errs,
     GetACLRequest,
     GetAllChildrenNumberRequest,
     GetEphemeralsRequest,
     MultiHeader,
-    OpCode,
-    Perms,
+    Ops,
+    PermBits,
     RemoveWatchesRequest,
     SetWatches,
     SetWatches2,
@@ -54,9 +54,9 @@ def get_data(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> b
     path, watch = _path_and_watch(body)
     node = tree.nodes.get(path)
     if node is None:
-        return error(xid, tree.last_zxid, Err.NONODE)
-    if not conn.can(node.acl, Perms.READ):
-        return error(xid, tree.last_zxid, Err.NOAUTH)
+        return error(xid, tree.last_zxid, Errs.NONODE)
+    if not conn.can(node.acl, PermBits.READ):
+        return error(xid, tree.last_zxid, Errs.NOAUTH)
     if watch:
         tree.watches.data.add(path, conn, STANDARD)
     data = node.data
@@ -69,14 +69,14 @@ def get_data(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> b
 def exists(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
     path, watch = _path_and_watch(body)
     if "\0" in path:
-        return error(xid, tree.last_zxid, Err.BADARGUMENTS)
+        return error(xid, tree.last_zxid, Errs.BADARGUMENTS)
     node = tree.nodes.get(path)
-    if node is not None and not conn.can(node.acl, Perms.READ):
-        return error(xid, tree.last_zxid, Err.NOAUTH)
+    if node is not None and not conn.can(node.acl, PermBits.READ):
+        return error(xid, tree.last_zxid, Errs.NOAUTH)
     if watch:
         tree.watches.data.add(path, conn, STANDARD)
     if node is None:
-        return error(xid, tree.last_zxid, Err.NONODE)
+        return error(xid, tree.last_zxid, Errs.NONODE)
     return pack_hdr(84, xid, tree.last_zxid, 0) + node.pack_stat()
 
 
@@ -84,9 +84,9 @@ def _children(tree: DataTree, conn: ServerConnection, xid: int, body: bytes, wit
     path, watch = _path_and_watch(body)
     node = tree.nodes.get(path)
     if node is None:
-        return error(xid, tree.last_zxid, Err.NONODE)
-    if not conn.can(node.acl, Perms.READ):
-        return error(xid, tree.last_zxid, Err.NOAUTH)
+        return error(xid, tree.last_zxid, Errs.NONODE)
+    if not conn.can(node.acl, PermBits.READ):
+        return error(xid, tree.last_zxid, Errs.NOAUTH)
     if watch:
         tree.watches.child.add(path, conn, STANDARD)
     body_out = string_vector(node.children)
@@ -107,10 +107,10 @@ def get_acl(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> by
     req = GetACLRequest.from_bytes(body)
     node = tree.nodes.get(req.path or "/")
     if node is None:
-        return error(xid, tree.last_zxid, Err.NONODE)
-    can_admin = conn.can(node.acl, Perms.ADMIN)
-    if not can_admin and not conn.can(node.acl, Perms.READ):
-        return error(xid, tree.last_zxid, Err.NOAUTH)
+        return error(xid, tree.last_zxid, Errs.NONODE)
+    can_admin = conn.can(node.acl, PermBits.ADMIN)
+    if not can_admin and not conn.can(node.acl, PermBits.READ):
+        return error(xid, tree.last_zxid, Errs.NOAUTH)
     acl = node.acl
     if not can_admin:
         # Without ADMIN, digest hashes are masked (ZOOKEEPER-1392).
@@ -138,9 +138,9 @@ def get_all_children_number(tree: DataTree, conn: ServerConnection, xid: int, bo
     path = req.path or "/"
     node = tree.nodes.get(path)
     if node is None:
-        return error(xid, tree.last_zxid, Err.NONODE)
-    if not conn.can(node.acl, Perms.READ):
-        return error(xid, tree.last_zxid, Err.NOAUTH)
+        return error(xid, tree.last_zxid, Errs.NONODE)
+    if not conn.can(node.acl, PermBits.READ):
+        return error(xid, tree.last_zxid, Errs.NOAUTH)
     # ZooKeeper counts keys under `path + "/"`; for "" that includes "/" itself.
     count = len(tree.nodes) if req.path == "" else tree.count_descendants(path)
     return frame(xid, tree.last_zxid, 0, pack_i(count))
@@ -187,7 +187,7 @@ def check_watches(tree: DataTree, conn: ServerConnection, xid: int, body: bytes)
     if req.type not in _WATCHER_TYPES:
         raise DecodeError(f"invalid watcher type {req.type}")
     ok = tree.watches.contains(req.path or "", conn, req.type)
-    return error(xid, tree.last_zxid, 0 if ok else Err.NOWATCHER)
+    return error(xid, tree.last_zxid, 0 if ok else Errs.NOWATCHER)
 
 
 def remove_watches(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
@@ -195,7 +195,7 @@ def remove_watches(tree: DataTree, conn: ServerConnection, xid: int, body: bytes
     if req.type not in _WATCHER_TYPES:
         raise DecodeError(f"invalid watcher type {req.type}")
     ok = tree.watches.remove(req.path or "", conn, req.type)
-    return error(xid, tree.last_zxid, 0 if ok else Err.NOWATCHER)
+    return error(xid, tree.last_zxid, 0 if ok else Errs.NOWATCHER)
 
 
 def who_am_i(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
@@ -215,7 +215,7 @@ def multi_read(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) ->
         mh, off = MultiHeader.deserialize(body, off)
         if mh.done:
             break
-        if mh.type not in (OpCode.getData, OpCode.getChildren):
+        if mh.type not in (Ops.getData, Ops.getChildren):
             raise DecodeError("Mixing different kind of ops")
         path, off = read_ustring(body, off)
         if off >= len(body):
@@ -224,30 +224,30 @@ def multi_read(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) ->
         ops.append((mh.type, path or ""))
     for t, path in ops:
         node = tree.nodes.get(path)
-        if node is None or not conn.can(node.acl, Perms.READ):
-            err = Err.NONODE if node is None else Err.NOAUTH
+        if node is None or not conn.can(node.acl, PermBits.READ):
+            err = Errs.NONODE if node is None else Errs.NOAUTH
             out += MULTI_HEADER.pack(-1, False, err) + pack_i(err)
-        elif t == OpCode.getData:
-            out += MULTI_HEADER.pack(OpCode.getData, False, 0) + replies.buffer(node.data) + node.pack_stat()
+        elif t == Ops.getData:
+            out += MULTI_HEADER.pack(Ops.getData, False, 0) + replies.buffer(node.data) + node.pack_stat()
         else:
-            out += MULTI_HEADER.pack(OpCode.getChildren, False, 0) + string_vector(node.children)
+            out += MULTI_HEADER.pack(Ops.getChildren, False, 0) + string_vector(node.children)
     out += MULTI_END
     return frame(xid, tree.last_zxid, 0, bytes(out))
 
 
 HANDLERS: dict[int, Handler] = {
-    OpCode.getData: get_data,
-    OpCode.exists: exists,
-    OpCode.getChildren: get_children,
-    OpCode.getChildren2: get_children2,
-    OpCode.getACL: get_acl,
-    OpCode.getEphemerals: get_ephemerals,
-    OpCode.getAllChildrenNumber: get_all_children_number,
-    OpCode.setWatches: lambda t, c, x, b: set_watches(t, c, x, b, False),
-    OpCode.setWatches2: lambda t, c, x, b: set_watches(t, c, x, b, True),
-    OpCode.addWatch: add_watch,
-    OpCode.checkWatches: check_watches,
-    OpCode.removeWatches: remove_watches,
-    OpCode.whoAmI: who_am_i,
-    OpCode.multiRead: multi_read,
+    Ops.getData: get_data,
+    Ops.exists: exists,
+    Ops.getChildren: get_children,
+    Ops.getChildren2: get_children2,
+    Ops.getACL: get_acl,
+    Ops.getEphemerals: get_ephemerals,
+    Ops.getAllChildrenNumber: get_all_children_number,
+    Ops.setWatches: lambda t, c, x, b: set_watches(t, c, x, b, False),
+    Ops.setWatches2: lambda t, c, x, b: set_watches(t, c, x, b, True),
+    Ops.addWatch: add_watch,
+    Ops.checkWatches: check_watches,
+    Ops.removeWatches: remove_watches,
+    Ops.whoAmI: who_am_i,
+    Ops.multiRead: multi_read,
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Collection
 
-from ..protocol import Err, KeeperState, OpCode, Xid
+from ..protocol import Errs, KeeperState, Ops, Xid
 from ..tree import ApplyResult
 
 _HDR = struct.Struct(">iiqi")  # frame length, xid, zxid, err
@@ -54,13 +54,13 @@ def notification(event_type: int, path: str, zxid: int) -> bytes:
 
 def write_body(op: int, res: ApplyResult, req_path: str | None) -> bytes:
     """The response body of a successful write (`op` is the client's opcode)."""
-    if op == OpCode.create:
+    if op == Ops.create:
         return ustring(res.path or "")
-    if op in (OpCode.create2, OpCode.createContainer, OpCode.createTTL):
+    if op in (Ops.create2, Ops.createContainer, Ops.createTTL):
         return ustring(res.path or "") + (res.stat or b"")
-    if op in (OpCode.setData, OpCode.setACL):
+    if op in (Ops.setData, Ops.setACL):
         return res.stat or b""
-    if op == OpCode.multi:
+    if op == Ops.multi:
         return multi_body(res)
     return b""
 
@@ -69,26 +69,26 @@ def multi_body(res: ApplyResult) -> bytes:
     out = bytearray()
     for sub in res.multi:
         t = sub.type
-        if t == OpCode.error:
+        if t == Ops.error:
             out += _MH.pack(-1, False, sub.err)
             out += pack_i(sub.err)
-        elif t == OpCode.create:
-            out += _MH.pack(OpCode.create, False, 0)
+        elif t == Ops.create:
+            out += _MH.pack(Ops.create, False, 0)
             out += ustring(sub.path or "")
-        elif t in (OpCode.create2, OpCode.createContainer, OpCode.createTTL):
-            out += _MH.pack(OpCode.create2, False, 0)
+        elif t in (Ops.create2, Ops.createContainer, Ops.createTTL):
+            out += _MH.pack(Ops.create2, False, 0)
             out += ustring(sub.path or "")
             out += sub.stat or b""
-        elif t in (OpCode.delete, OpCode.deleteContainer):
-            out += _MH.pack(OpCode.delete, False, 0)
-        elif t == OpCode.setData:
-            out += _MH.pack(OpCode.setData, False, 0)
+        elif t in (Ops.delete, Ops.deleteContainer):
+            out += _MH.pack(Ops.delete, False, 0)
+        elif t == Ops.setData:
+            out += _MH.pack(Ops.setData, False, 0)
             out += sub.stat or b""
-        elif t == OpCode.check:
-            out += _MH.pack(OpCode.check, False, 0)
+        elif t == Ops.check:
+            out += _MH.pack(Ops.check, False, 0)
         else:  # pragma: no cover - prepare only emits the types above
-            out += _MH.pack(-1, False, Err.SYSTEMERROR)
-            out += pack_i(Err.SYSTEMERROR)
+            out += _MH.pack(-1, False, Errs.SYSTEMERROR)
+            out += pack_i(Errs.SYSTEMERROR)
     out += _MULTI_END
     return bytes(out)
 

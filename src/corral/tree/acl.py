@@ -10,18 +10,19 @@ import base64
 import hashlib
 import ipaddress
 
-from ..protocol import ACL, Id, Perms
+from ..protocol import ACL, Id, PermBits
 
 AclEntry = tuple[int, str, str]
 AclList = tuple[AclEntry, ...]
 AuthId = tuple[str, str]  # (scheme, id) an authenticated connection holds
 RawAclEntry = tuple[int, str | None, str | None]  # as a client sent it: jute strings may be null
 
-OPEN_ACL_UNSAFE: AclList = ((int(Perms.ALL), "world", "anyone"),)
-READ_ACL_UNSAFE: AclList = ((int(Perms.READ), "world", "anyone"),)
+OPEN_ACL_UNSAFE: AclList = ((int(PermBits.ALL), "world", "anyone"),)
+READ_ACL_UNSAFE: AclList = ((int(PermBits.READ), "world", "anyone"),)
 
 _interned: dict[AclList, AclList] = {}
 # Wire records of each interned ACL list (shared: records are never mutated after decoding).
+_from_records: dict[int, tuple[list[ACL], AclList]] = {}
 _records: dict[AclList, list[ACL]] = {}
 _FIXED_MAX = 4096
 
@@ -52,7 +53,13 @@ def from_records(acls: list[ACL] | None) -> list[RawAclEntry]:
 
 def from_txn_records(acls: list[ACL] | None) -> AclList:
     """A transaction's ACL. `fixup_acl` made it, so no scheme or id is null; were one null anyway (a
-    foreign log), it reads as "", as a snapshot's does, rather than reach getACL and snapshots as None."""
+    foreign log), it reads as "", as a snapshot's does, rather than reach getACL and snapshots as None.
+
+    A list that `to_records` made (the leader applies the records it prepared) maps straight back."""
+    if acls is not None:
+        hit = _from_records.get(id(acls))
+        if hit is not None and hit[0] is acls:
+            return hit[1]
     return tuple([(a.perms, a.id.scheme or "", a.id.id or "") for a in acls or ()])
 
 
@@ -62,6 +69,7 @@ def to_records(acl: AclList) -> list[ACL]:
         recs = [ACL(p, Id(s, i)) for p, s, i in acl]
         if len(_records) < _FIXED_MAX:
             _records[acl] = recs
+            _from_records[id(recs)] = (recs, acl)  # `_records` keeps recs alive, so its id stays its own
     return recs
 
 

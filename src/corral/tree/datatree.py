@@ -20,10 +20,10 @@ from ..protocol import (
     CreateTTLTxn,
     CreateTxn,
     DeleteTxn,
-    Err,
     ErrorTxn,
+    Errs,
     EventType,
-    OpCode,
+    Ops,
     Record,
     SetACLTxn,
     SetDataTxn,
@@ -237,7 +237,7 @@ class DataTree:
         # The asserts state what the header type implies: the record's class, and a path that is never
         # null (`Preparer` writes only validated paths; the log and the leader carry what it wrote).
         try:
-            if type_ in (OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL):
+            if type_ in (Ops.create, Ops.create2, Ops.createContainer, Ops.createTTL):
                 assert isinstance(txn, CreateTxn | CreateContainerTxn | CreateTTLTxn) and txn.path is not None
                 if isinstance(txn, CreateTxn):
                     owner = session if txn.ephemeral else 0
@@ -249,22 +249,22 @@ class DataTree:
                                         owner, txn.parentCVersion, zxid, time)
                 r.path = txn.path
                 r.stat = node.pack_stat()
-            elif type_ in (OpCode.delete, OpCode.deleteContainer):
+            elif type_ in (Ops.delete, Ops.deleteContainer):
                 assert isinstance(txn, DeleteTxn) and txn.path is not None
                 self.delete_node(txn.path, zxid)
-            elif type_ == OpCode.setData:
+            elif type_ == Ops.setData:
                 assert isinstance(txn, SetDataTxn) and txn.path is not None
                 r.stat = self.set_data(txn.path, txn.data, txn.version, zxid, time).pack_stat()
-            elif type_ == OpCode.setACL:
+            elif type_ == Ops.setACL:
                 assert isinstance(txn, SetACLTxn) and txn.path is not None
                 node = self.nodes[txn.path]
                 node.acl = aclmod.intern(aclmod.from_txn_records(txn.acl))
                 node.aversion = txn.version
                 r.stat = node.pack_stat()
-            elif type_ == OpCode.createSession:
+            elif type_ == Ops.createSession:
                 assert isinstance(txn, CreateSessionTxn)
                 self.sessions[session] = txn.timeOut
-            elif type_ == OpCode.closeSession:
+            elif type_ == Ops.closeSession:
                 paths = txn.paths2Delete if isinstance(txn, CloseSessionTxn) and txn.paths2Delete is not None \
                     else sorted(self.ephemerals.get(session, ()))
                 for p in paths:
@@ -274,30 +274,30 @@ class DataTree:
                     if p in self.nodes:
                         self.delete_node(p, zxid)
                 self.sessions.pop(session, None)
-            elif type_ == OpCode.error:
+            elif type_ == Ops.error:
                 assert isinstance(txn, ErrorTxn)
                 r.err = txn.err
-            elif type_ == OpCode.check:
+            elif type_ == Ops.check:
                 assert isinstance(txn, CheckVersionTxn)
-            elif type_ == OpCode.multi:
+            elif type_ == Ops.multi:
                 assert isinstance(txn, MultiOps)
                 self._apply_multi(txn, r, session, zxid, time)
         except KeyError:
             # Replaying a fuzzy snapshot's overlap can meet changes already applied; live state never does.
-            r.err = Err.NONODE
+            r.err = Errs.NONODE
         return r
 
     def _apply_multi(self, txn: MultiOps, r: ApplyResult, session: int, zxid: int, time: int) -> None:
         subs = txn.ops
-        failed = any(t == OpCode.error for t, _ in subs)
+        failed = any(t == Ops.error for t, _ in subs)
         post_failed = False
         rec: Record | None
         for ttype, rec in subs:
-            if ttype == OpCode.error:
+            if ttype == Ops.error:
                 post_failed = True
             elif failed:
-                rec = ErrorTxn(Err.RUNTIMEINCONSISTENCY if post_failed else Err.OK)
-                ttype = OpCode.error
+                rec = ErrorTxn(Errs.RUNTIMEINCONSISTENCY if post_failed else Errs.OK)
+                ttype = Ops.error
             sub = self._apply(ttype, rec, session, zxid, time)
             r.multi.append(sub)
             if sub.err and not r.err:

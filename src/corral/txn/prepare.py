@@ -26,11 +26,11 @@ from ..protocol import (
     CreateTxn,
     DeleteRequest,
     DeleteTxn,
-    Err,
     ErrorTxn,
+    Errs,
     InvalidPath,
-    OpCode,
-    Perms,
+    Ops,
+    PermBits,
     Record,
     SetACLRequest,
     SetACLTxn,
@@ -96,7 +96,7 @@ class ChangeRecord:
 
 def _check_version(current: int, expected: int, path: str) -> int:
     if expected != -1 and expected != current:
-        raise KeeperError(Err.BADVERSION, path)
+        raise KeeperError(Errs.BADVERSION, path)
     return i32(current + 1)
 
 
@@ -104,7 +104,7 @@ def _validate(path: str | None) -> str:
     try:
         validate_path(path)
     except InvalidPath:
-        raise KeeperError(Err.BADARGUMENTS, path)
+        raise KeeperError(Errs.BADARGUMENTS, path)
     assert path is not None
     return path
 
@@ -112,10 +112,10 @@ def _validate(path: str | None) -> str:
 def _parent_of_raw(path: str | None) -> str:
     """ZooKeeper's `path.substring(0, lastSlash)` (the root's children have parent "")."""
     if path is None:
-        raise KeeperError(Err.BADARGUMENTS, path)
+        raise KeeperError(Errs.BADARGUMENTS, path)
     i = path.rfind("/")
     if i == -1 or "\0" in path:
-        raise KeeperError(Err.BADARGUMENTS, path)
+        raise KeeperError(Errs.BADARGUMENTS, path)
     return path[:i]
 
 
@@ -144,11 +144,11 @@ class Preparer:
         if rec is None:
             n = self.tree.nodes.get(path)
             if n is None:
-                raise KeeperError(Err.NONODE, path)
+                raise KeeperError(Errs.NONODE, path)
             return ChangeRecord(-1, path, True, n.version, n.cversion, n.aversion, n.ephemeral_owner,
                                 len(n.children), n.acl, len(n.data or b""))
         if not rec.exists:
-            raise KeeperError(Err.NONODE, path)
+            raise KeeperError(Errs.NONODE, path)
         return rec
 
     def _known_or_valid(self, path: str | None) -> str:
@@ -166,11 +166,11 @@ class Preparer:
         if rec is None:
             n = self.tree.nodes.get(path or "/")
             if n is None:
-                raise KeeperError(Err.NONODE, path)
+                raise KeeperError(Errs.NONODE, path)
             return ChangeRecord(zxid, path or "/", True, n.version, n.cversion, n.aversion, n.ephemeral_owner,
                                 len(n.children), n.acl, len(n.data or b""))
         if not rec.exists:
-            raise KeeperError(Err.NONODE, path)
+            raise KeeperError(Errs.NONODE, path)
         return rec.duplicate(zxid)
 
     def _check_quota(self, path: str, bytes_diff: int, count_diff: int) -> None:
@@ -198,7 +198,7 @@ class Preparer:
                 log.info("event=quota_exceeded root=%s %s=%d %sLimit=%d", root, used_key, new,
                          "hard" if hard > -1 else "soft", cap)
                 if hard > -1:
-                    raise KeeperError(Err.QUOTAEXCEEDED, root)
+                    raise KeeperError(Errs.QUOTAEXCEEDED, root)
 
     def exists(self, path: str) -> bool:
         """Whether `path` exists (pending or committed); `record` without the exception for NoNode."""
@@ -270,12 +270,12 @@ class Preparer:
                 txn = self._one(session, op, req, auth, zxid, time, None)
             return TxnHeader(session, cxid, zxid, time, op), txn
         except KeeperError as e:
-            return TxnHeader(session, cxid, zxid, time, OpCode.error), ErrorTxn(e.code)
+            return TxnHeader(session, cxid, zxid, time, Ops.error), ErrorTxn(e.code)
 
     def session_txn(self, zxid: int, session: int, op: int, timeout: int, time: int,
                     cxid: int = 0) -> tuple[TxnHeader, Record]:
         """createSession / closeSession transactions (a client's request, or the leader's expiry)."""
-        if op == OpCode.createSession:
+        if op == Ops.createSession:
             self._session_change(zxid, session, True)
             return TxnHeader(session, cxid, zxid, time, op), CreateSessionTxn(timeout)
         self._session_change(zxid, session, False)
@@ -292,9 +292,12 @@ class Preparer:
         return TxnHeader(session, cxid, zxid, time, op), CloseSessionTxn(cast("list[str | None]", ordered))
 
     def check_session(self, session: int) -> None:
-        """Session 0 is the server itself (the container reaper); any other must be live."""
-        if session and not self.session_alive(session):
-            raise KeeperError(Err.SESSIONEXPIRED)
+        """Session 0 is the server itself (the container reaper); any other must be live
+        (`session_alive`, inlined: every write asks)."""
+        if session:
+            change = self.session_changes.get(session)
+            if not (change[1] if change is not None else session in self.tree.sessions):
+                raise KeeperError(Errs.SESSIONEXPIRED)
 
     def _delete_record(self, path: str, zxid: int, saved: dict[str, ChangeRecord | None] | None) -> None:
         try:
@@ -307,45 +310,45 @@ class Preparer:
 
     def _one(self, session: int, op: int, req: Record | None, auth: list[AuthId], zxid: int, time: int,
              saved: dict[str, ChangeRecord | None] | None) -> Record:
-        if op in (OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL):
+        if op in (Ops.create, Ops.create2, Ops.createContainer, Ops.createTTL):
             return self._create(session, op, req, auth, zxid, saved)
-        if op == OpCode.delete:
+        if op == Ops.delete:
             assert isinstance(req, DeleteRequest)
             path = req.path
             parent_path = _parent_of_raw(path)
             assert path is not None
             if path in SPECIAL_PATHS:
-                raise KeeperError(Err.BADARGUMENTS, path)
+                raise KeeperError(Errs.BADARGUMENTS, path)
             parent = self.record(parent_path)
-            if not aclmod.check_acl(parent.acl, Perms.DELETE, auth):
-                raise KeeperError(Err.NOAUTH, path)
+            if not aclmod.check_acl(parent.acl, PermBits.DELETE, auth):
+                raise KeeperError(Errs.NOAUTH, path)
             node = self.record(path)
             _check_version(node.version, req.version, path)
             if node.child_count > 0:
-                raise KeeperError(Err.NOTEMPTY, path)
+                raise KeeperError(Errs.NOTEMPTY, path)
             self._delete_record(path, zxid, saved)
             return DeleteTxn(path)
-        if op == OpCode.deleteContainer:
+        if op == Ops.deleteContainer:
             assert isinstance(req, DeleteRequest)
             path = req.path
             parent_path = _parent_of_raw(path)
             assert path is not None
             if path in SPECIAL_PATHS:
-                raise KeeperError(Err.BADARGUMENTS, path)
+                raise KeeperError(Errs.BADARGUMENTS, path)
             node = self.record(path)
             if node.child_count > 0:
-                raise KeeperError(Err.NOTEMPTY, path)
+                raise KeeperError(Errs.NOTEMPTY, path)
             if is_ephemeral_owner(node.owner):
-                raise KeeperError(Err.BADVERSION, path)  # refuses plain ephemerals, as ZooKeeper does
+                raise KeeperError(Errs.BADVERSION, path)  # refuses plain ephemerals, as ZooKeeper does
             self.record(parent_path)
             self._delete_record(path, zxid, saved)
             return DeleteTxn(path)
-        if op == OpCode.setData:
+        if op == Ops.setData:
             assert isinstance(req, SetDataRequest)
             path = self._known_or_valid(req.path)
             node = self.changing(path, zxid)
-            if not aclmod.check_acl(node.acl, Perms.WRITE, auth):
-                raise KeeperError(Err.NOAUTH, path)
+            if not aclmod.check_acl(node.acl, PermBits.WRITE, auth):
+                raise KeeperError(Errs.NOAUTH, path)
             new_len = len(req.data or b"")
             if self.enforce_quota:
                 self._check_quota(path, new_len - node.data_len, 0)
@@ -354,36 +357,36 @@ class Preparer:
             node.data_len = new_len
             self._add(node, saved)
             return SetDataTxn(path, req.data, version)
-        if op == OpCode.setACL:
+        if op == Ops.setACL:
             assert isinstance(req, SetACLRequest)
             path = self._known_or_valid(req.path)
             try:
                 acl = aclmod.fixup_acl(req.acl, auth)
             except aclmod.InvalidACLError:
-                raise KeeperError(Err.INVALIDACL, path)
+                raise KeeperError(Errs.INVALIDACL, path)
             node = self.changing(path, zxid)
-            if not aclmod.check_acl(node.acl, Perms.ADMIN, auth):
-                raise KeeperError(Err.NOAUTH, path)
+            if not aclmod.check_acl(node.acl, PermBits.ADMIN, auth):
+                raise KeeperError(Errs.NOAUTH, path)
             version = _check_version(node.aversion, req.version, path)
             node.aversion = version
             node.acl = acl
             self._add(node, saved)
             return SetACLTxn(path, aclmod.to_records(acl), version)
-        if op == OpCode.check:
+        if op == Ops.check:
             assert isinstance(req, CheckVersionRequest)
             path = _validate(req.path)
             node = self.record(path)
-            if not aclmod.check_acl(node.acl, Perms.READ, auth):
-                raise KeeperError(Err.NOAUTH, path)
+            if not aclmod.check_acl(node.acl, PermBits.READ, auth):
+                raise KeeperError(Errs.NOAUTH, path)
             return CheckVersionTxn(path, _check_version(node.version, req.version, path))
-        if op == OpCode.reconfig:
-            raise KeeperError(Err.RECONFIGDISABLED)
-        raise KeeperError(Err.UNIMPLEMENTED)
+        if op == Ops.reconfig:
+            raise KeeperError(Errs.RECONFIGDISABLED)
+        raise KeeperError(Errs.UNIMPLEMENTED)
 
     @staticmethod
     def error_txn(zxid: int, session: int, cxid: int, code: int, time: int) -> tuple[TxnHeader, Record]:
         """A write whose body could not be decoded still consumes a zxid (ZooKeeper: MarshallingError)."""
-        return TxnHeader(session, cxid, zxid, time, OpCode.error), ErrorTxn(code)
+        return TxnHeader(session, cxid, zxid, time, Ops.error), ErrorTxn(code)
 
     def _create(self, session: int, op: int, req: Record | None, auth: list[AuthId], zxid: int,
                 saved: dict[str, ChangeRecord | None] | None) -> Record:
@@ -391,32 +394,32 @@ class Preparer:
         path = req.path
         mode = _CREATE_MODES.get(req.flags)  # a dict hit, not Enum.__new__ (~2 µs) on every create
         if mode is None:
-            raise KeeperError(Err.BADARGUMENTS, path)
+            raise KeeperError(Errs.BADARGUMENTS, path)
         ttl = req.ttl if isinstance(req, CreateTTLRequest) else -1
         if mode.ttl and not self.extended_types:
-            raise KeeperError(Err.UNIMPLEMENTED, path)
+            raise KeeperError(Errs.UNIMPLEMENTED, path)
         if mode.ttl:
             if not 0 < ttl <= MAX_TTL:
-                raise KeeperError(Err.BADARGUMENTS, path)
+                raise KeeperError(Errs.BADARGUMENTS, path)
         elif ttl >= 0:
-            raise KeeperError(Err.BADARGUMENTS, path)
+            raise KeeperError(Errs.BADARGUMENTS, path)
         parent_path = _parent_of_raw(path)
         assert path is not None
         try:
             acl = aclmod.fixup_acl(req.acl, auth)
         except aclmod.InvalidACLError:
-            raise KeeperError(Err.INVALIDACL, path)
+            raise KeeperError(Errs.INVALIDACL, path)
         parent = self.changing(parent_path, zxid)  # a fresh copy: added below if the create succeeds
-        if not aclmod.check_acl(parent.acl, Perms.CREATE, auth):
-            raise KeeperError(Err.NOAUTH, path)
+        if not aclmod.check_acl(parent.acl, PermBits.CREATE, auth):
+            raise KeeperError(Errs.NOAUTH, path)
         parent_cversion = parent.cversion
         if mode.sequential:
             path = f"{path}{parent_cversion:010d}"
         path = _validate(path)
         if self.exists(path):
-            raise KeeperError(Err.NODEEXISTS, path)
+            raise KeeperError(Errs.NODEEXISTS, path)
         if is_ephemeral_owner(parent.owner):
-            raise KeeperError(Err.NOCHILDRENFOREPHEMERALS, path)
+            raise KeeperError(Errs.NOCHILDRENFOREPHEMERALS, path)
         new_cversion = i32(parent_cversion + 1)
         if self.enforce_quota:
             self._check_quota(path, len(req.data or b""), 1)
@@ -424,9 +427,9 @@ class Preparer:
         # below). ZooKeeper derives it from the flags instead, so a createContainer with EPHEMERAL flags
         # pipelined ahead of its session's close gets the container deleted by that close; here the
         # pending state always equals what applying gives.
-        if op == OpCode.createContainer:
+        if op == Ops.createContainer:
             owner = CONTAINER_OWNER
-        elif op == OpCode.createTTL:
+        elif op == Ops.createTTL:
             owner = TTL_MASK | ttl
         elif mode.ephemeral:
             owner = session
@@ -440,9 +443,9 @@ class Preparer:
         # The transaction follows the opcode, the pending owner the flags, exactly as ZooKeeper's
         # pRequest2TxnCreate: a plain create with CONTAINER flags makes a persistent node, and the
         # header type (the opcode) must always match the record, or the log could not be read back.
-        if op == OpCode.createContainer:
+        if op == Ops.createContainer:
             return CreateContainerTxn(path, req.data, acl_records, new_cversion)
-        if op == OpCode.createTTL:
+        if op == Ops.createTTL:
             return CreateTTLTxn(path, req.data, acl_records, new_cversion, ttl)
         return CreateTxn(path, req.data, acl_records, mode.ephemeral, new_cversion)
 
@@ -454,7 +457,7 @@ class Preparer:
         failed = False
         for op, sub in ops:
             if failed:
-                txns.append((OpCode.error, ErrorTxn(Err.RUNTIMEINCONSISTENCY)))
+                txns.append((Ops.error, ErrorTxn(Errs.RUNTIMEINCONSISTENCY)))
                 continue
             try:
                 self.check_session(session)
@@ -462,7 +465,7 @@ class Preparer:
                 txns.append((op, rec))
             except KeeperError as e:
                 failed = True
-                txns.append((OpCode.error, ErrorTxn(e.code)))
+                txns.append((Ops.error, ErrorTxn(e.code)))
                 self._rollback(zxid, saved)
         return MultiOps(txns)
 
