@@ -542,9 +542,9 @@ class Wire:
             else:
                 frontend.connection_lost(self.link)
 
-    def write(self, data: bytes) -> None:  # frontend.Transport
+    def write(self, data: bytes | bytearray) -> None:  # frontend.Transport
         if not self.server_closed:
-            self._carry("down", "data", data)
+            self._carry("down", "data", bytes(data))
 
     def close(self) -> None:  # frontend.Transport: the server closes
         if not self.server_closed:

@@ -293,12 +293,13 @@ class ServerConnection:
         if self.on_output is not None:
             self.on_output(self)
 
-    def data_to_send(self) -> bytes:
+    def data_to_send(self) -> bytes | bytearray:
+        """Everything queued (the buffer itself, handed over: no copy; the connection starts a new one)."""
         out = self._out
         if not out:
             return b""
         self._out = bytearray()
-        return bytes(out)
+        return out
 
     @property
     def has_output(self) -> bool:

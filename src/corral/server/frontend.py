@@ -54,7 +54,7 @@ TOUCH_EVERY = 0.001
 
 
 class Transport(Protocol):
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes | bytearray) -> None: ...
 
     def close(self) -> None:
         """Close after writing what was written."""
@@ -172,6 +172,7 @@ class Frontend:
             return
         conn.receive_data(data, self.clock())
         self._pump(link)
+        self.host.flush()
         self._write(link)
 
     def connection_lost(self, link: Link) -> None:

@@ -308,8 +308,18 @@ class QuorumHost:
             self.scheduler.call_soon(self._scheduled_drain)
 
     def _scheduled_drain(self) -> None:
-        self._drain_scheduled = False
-        self._drain()
+        if self._drain_scheduled:
+            self._drain_scheduled = False
+            self._drain()
+
+    def flush(self) -> None:
+        """When the disk is idle, hand what the requests just read produced to it (and to the peers)
+        now rather than one loop turn later: a lone client waits one turn less. While an fsync is in
+        flight the appends would only wait for it, so the drain stays scheduled, once per loop turn,
+        and gathers every connection's requests (the frontend calls this after each chunk of bytes)."""
+        if self._drain_scheduled and not self._draining and not self._log_inflight:
+            self._drain_scheduled = False
+            self._drain()
 
     def _snapshot_source(self) -> tuple[int, bytes]:
         return self.tree.last_zxid, snapshot_bytes(self.tree)

@@ -51,7 +51,7 @@ class ClientProtocol(asyncio.Protocol):
 
     # ---- frontend.Transport --------------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 

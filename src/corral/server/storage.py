@@ -50,10 +50,10 @@ class _Done:
         self.outcome: tuple[object, BaseException | None] = (None, None)
 
 
-# A job for the log thread: fn(*args), its outcome settled into the future on its loop (appends, whose
+# A job for the log thread: fn(*args), its outcome passed to a callback on its loop (appends, whose
 # caller goes on) or left in `_Done` (`run_sync`, whose caller waits).
 _Job = tuple[Callable[..., object], tuple[object, ...], "asyncio.AbstractEventLoop | None",
-             "asyncio.Future[object] | None", _Done | None]
+             "Callable[[BaseException | None], None] | None", "_Done | None"]
 
 
 class Storage:
@@ -93,24 +93,25 @@ class Storage:
             job = self._jobs.get()
             if job is None:
                 return
-            fn, args, loop, fut, done = job
+            fn, args, loop, callback, done = job
             try:
                 result, exc = fn(*args), None
             except BaseException as e:  # reported to the loop, which decides (a log failure is fatal)
                 result, exc = None, e
-            if fut is not None:
-                assert loop is not None  # an append's future travels with its loop
-                loop.call_soon_threadsafe(_settle, fut, result, exc)
+            if callback is not None:
+                assert loop is not None  # an append's callback travels with its loop
+                try:
+                    loop.call_soon_threadsafe(callback, exc)
+                except RuntimeError:  # the loop is closed: the server is shutting down
+                    pass
             if done is not None:
                 done.outcome = (result, exc)
                 done.event.set()
 
     def append(self, batch: list[tuple[int, bytes]], done: Callable[[BaseException | None], None]) -> None:
         """Write and fsync a group on the worker thread; `done` runs on the loop once it is durable."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[object] = loop.create_future()
-        fut.add_done_callback(lambda f: done(f.exception()))
-        self._jobs.put((self._append_timed, (batch,), loop, fut, None))
+        # The callback goes straight to the loop (no Future in between: one loop turn less per group).
+        self._jobs.put((self._append_timed, (batch,), asyncio.get_running_loop(), done, None))
 
     def write_epochs(self, accepted: int, current: int) -> None:
         write_epoch(self.snap_dir, ACCEPTED, accepted)
@@ -264,15 +265,6 @@ def _die_with_parent(parent: int) -> None:
         pass
     if os.getppid() != parent:
         os._exit(1)
-
-
-def _settle(fut: asyncio.Future[object], result: object, exc: BaseException | None) -> None:
-    if fut.cancelled():
-        return
-    if exc is not None:
-        fut.set_exception(exc)
-    else:
-        fut.set_result(result)
 
 
 def recover_member(config: ServerConfig) -> tuple[DataTree, Recovered, RecoveryReport]:
