@@ -74,9 +74,12 @@ class MemLog:
     def after(self, zxid: int, upto: int | None = None) -> list[tuple[int, bytes]]:
         """Entries with `zxid < z <= upto` (`zxid` must not be older than the base)."""
         assert zxid >= self.base, "asked for entries older than the window"
-        i = bisect_right(self._z, zxid)
-        j = len(self._z) if upto is None else bisect_right(self._z, upto)
-        return list(zip(self._z[i:j], self._p[i:j], strict=True))
+        z = self._z
+        i = bisect_right(z, zxid)
+        j = len(z) if upto is None or (z and upto >= z[-1]) else bisect_right(z, upto)
+        if j - i == 1:  # the usual commit: one entry (the two lists always have equal lengths)
+            return [(z[i], self._p[i])]
+        return list(zip(z[i:j], self._p[i:j], strict=True))
 
     def append(self, zxid: int, payload: bytes) -> None:
         if zxid <= self.last:
@@ -99,11 +102,11 @@ class MemLog:
 
     def trim(self, applied: int, window: int) -> None:
         """Forget applied entries beyond the newest `window` of them (amortised: in chunks)."""
-        if len(self._z) <= window:
-            return  # nothing to forget (the usual case right after each batch)
-        applied_count = bisect_right(self._z, applied)
-        excess = applied_count - window
-        if excess > 0 and (excess >= max(1, window // 2) or excess >= 64):
+        chunk = min(64, max(1, window // 2))
+        if len(self._z) - window < chunk:
+            return  # not a chunk to forget yet (the usual case after each batch)
+        excess = bisect_right(self._z, applied) - window
+        if excess >= chunk:
             self.base = self._z[excess - 1]
             del self._z[:excess]
             del self._p[:excess]

@@ -304,7 +304,9 @@ class Peer:
 
     def persisted(self, zxid: int) -> None:
         """The host's log is durable up to `zxid` (see `Ready`); unknown zxids are ignored."""
-        if zxid <= self._durable or zxid > self.log.last or not self.log.contains(zxid):
+        log = self.log
+        last = log._z[-1] if log._z else log.base
+        if zxid <= self._durable or zxid > last or (zxid != last and not log.contains(zxid)):
             return
         self._durable = zxid
         if self._leader is not None:
@@ -328,12 +330,34 @@ class Peer:
         """Take the pending batch; handle it in field order, then call `advance()`."""
         if self._in_flight:
             raise HostContractError("ready() called again before advance()")
+        return self._take(self._out)
+
+    def poll(self) -> Ready | None:
+        """`ready()` if `has_ready()`, else None: the host's drain loop asks this after every batch."""
         out = self._out
+        if not out:
+            return None
+        if self._in_flight:
+            raise HostContractError("ready() called again before advance()")
+        log = self.log  # _take, inlined
+        last = log._z[-1] if log._z else log.base
         if self._log_changed:
-            out.log_end = self.log.last
+            out.log_end = last
         self._out = Ready()
         self._log_changed = False
-        self._host_end = self.log.last
+        self._host_end = last
+        self._host_applied = self._committed
+        self._in_flight = True
+        return out
+
+    def _take(self, out: Ready) -> Ready:
+        log = self.log
+        last = log._z[-1] if log._z else log.base  # MemLog.last, inlined: asked on every batch
+        if self._log_changed:
+            out.log_end = last
+        self._out = Ready()
+        self._log_changed = False
+        self._host_end = last
         self._host_applied = self._committed
         self._in_flight = True
         return out

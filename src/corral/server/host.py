@@ -446,8 +446,8 @@ class QuorumHost:
         self._draining = True
         peer = self.peer
         try:
-            while peer.has_ready():
-                self._handle(peer.ready())
+            while (r := peer.poll()) is not None:
+                self._handle(r)
                 peer.advance()
                 if self._backlog and self.is_leader:
                     while self._backlog and peer.outstanding < self.max_outstanding:
