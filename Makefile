@@ -3,8 +3,11 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+SITE   ?= site
+# mkdocs-material prints a banner about MkDocs 2.0 on every build; it is not about this site.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs
 
-.PHONY: run test test-fast test-deps lint typecheck venv clean
+.PHONY: run test test-fast test-deps lint typecheck docs venv clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -21,9 +24,12 @@ run: $(STAMP)
 test-deps:
 	@bash scripts/install-test-deps.sh
 
+# pytest includes tests/packaging (sdist + wheel built, the wheel installed into a fresh venv and serving)
+# and tests/docs (the README's marked samples run on a copy of the checkout); both are `slow`.
 test: $(STAMP) test-deps
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
+	$(MKDOCS) build --strict --quiet --site-dir $(SITE)
 	$(PY) -m pytest -q
 
 # The pure cores only (protocol, tree, txn, quorum, simulation, unit tests): no server processes, Java,
@@ -38,5 +44,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# The documentation site (mkdocs.yml, docs/) into $(SITE)/ (git-ignored): warnings are errors, as in make test.
+docs: $(STAMP)
+	$(MKDOCS) build --strict --site-dir $(SITE)
+	@echo "open $(SITE)/index.html"
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build dist site *.egg-info src/*.egg-info

@@ -1,7 +1,7 @@
 """corral's ZooKeeper client: asyncio `Client`, blocking `SyncClient`, typed errors, watches, multi.
 
 Built on the project's own jute codec (`corral.protocol`); speaks ZooKeeper's client protocol to
-corral and to Apache ZooKeeper alike. Quick start::
+corral and to Apache ZooKeeper alike. Quick start:
 
     from corral.client import Client, CreateMode, NoNodeError
 

@@ -1,6 +1,6 @@
 """`Client`: an asyncio ZooKeeper client with one session over a list of servers.
 
-Typical use::
+Typical use:
 
     async with Client("127.0.0.1:2181,127.0.0.1:2182/app", timeout=10) as zk:
         await zk.create("/jobs", b"", make_parents=True)

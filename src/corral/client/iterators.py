@@ -2,7 +2,7 @@
 
 ZooKeeper watches are one-shot: after an event the client must read again *and* set a new watch in
 the same request, or it can miss a change. These iterators do exactly that, so a consumer just
-writes::
+writes:
 
     async for snap in zk.watch_data("/config"):
         apply(snap.data)

@@ -1,6 +1,6 @@
 """multi: several writes applied atomically (all or none), ZooKeeper's `Transaction` / `ZooKeeper.multi`.
 
-Build with the chainable methods, then commit::
+Build with the chainable methods, then commit:
 
     txn = zk.transaction()
     txn.check("/lock", version=3).create("/jobs/j-", b"x", mode=CreateMode.PERSISTENT_SEQUENTIAL)
