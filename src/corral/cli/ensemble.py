@@ -393,7 +393,7 @@ def ensemble_cmd() -> None:
     """
 
 
-@ensemble_cmd.command("up")
+@ensemble_cmd.command("up", short_help="Start the ensemble, or its members that are not running.")
 @click.argument("count", type=click.IntRange(1, 9))
 @DIR_OPTION
 @click.option("--observers", default=0, show_default=True, type=click.IntRange(0, 8), help="Members that only follow.")
@@ -454,7 +454,7 @@ def up(count: int, base: Path, observers: int, tick_time: int | None, wait: floa
     click.echo(f"\nconnect with: corral shell -server {hosts}")
 
 
-@ensemble_cmd.command("status")
+@ensemble_cmd.command("status", short_help="Show every member; exit status 1 unless all serve.")
 @DIR_OPTION
 def status(base: Path) -> None:
     """Role, client port, PID and last zxid of every member.
@@ -467,7 +467,7 @@ def status(base: Path) -> None:
     sys.exit(0 if all(v.serving for v in views) else 1)
 
 
-@ensemble_cmd.command("start")
+@ensemble_cmd.command("start", short_help="Start one member on its recorded ports and data.")
 @MEMBER_ARG
 @DIR_OPTION
 @WAIT_OPTION
@@ -491,7 +491,7 @@ def _report_started(m: Member, wait: float) -> None:
     click.echo(f"started member {m['id']} (pid {m['pid']}): {v.role} on 127.0.0.1:{m['client_port']}")
 
 
-@ensemble_cmd.command("stop")
+@ensemble_cmd.command("stop", short_help="Stop one member (one these commands started).")
 @MEMBER_ARG
 @DIR_OPTION
 @TIMEOUT_OPTION
@@ -508,7 +508,7 @@ def stop(member: int, base: Path, timeout: float) -> None:
     click.echo(f"stopped member {member} (pid {m['pid']})")
 
 
-@ensemble_cmd.command("restart")
+@ensemble_cmd.command("restart", short_help="Restart one member on the same ports and data.")
 @MEMBER_ARG
 @DIR_OPTION
 @TIMEOUT_OPTION
@@ -529,7 +529,7 @@ def restart(member: int, base: Path, timeout: float, wait: float) -> None:
     _report_started(m, wait)
 
 
-@ensemble_cmd.command("down")
+@ensemble_cmd.command("down", short_help="Stop every member these commands started.")
 @DIR_OPTION
 @TIMEOUT_OPTION
 def down(base: Path, timeout: float) -> None:
