@@ -480,15 +480,23 @@ def start(member: int, base: Path, wait: float) -> None:
         click.echo(f"member {member} is already running" + (f" (pid {v.pid})" if v.pid is not None else ""))
         return
     _start_members(base, state, [m])
-    _report_started(m, wait)
+    _report_started(state, m, wait)
 
 
-def _report_started(m: Member, wait: float) -> None:
-    v = _wait_serving(m, wait)
+def _report_started(state: State, m: Member, wait: float) -> None:
+    """Wait for the member just started to serve, and say how it went (exit 1 if its process died).
+
+    Without a quorum of voters running it cannot serve, so there is nothing to wait for: `start 1; start 2`
+    on a stopped ensemble must not sit out --wait at the first command."""
+    voters = [o for o in state["members"] if not o["observer"]]
+    up = sum(1 for o in voters if o is m or _observe(o).running)
+    quorum = len(voters) // 2 + 1
+    v = _wait_serving(m, wait if up >= quorum else 1.0)
     if not v.running:
         tail = _log_tail(m)
         _fail(f"member {m['id']} (pid {m['pid']}) exited; the end of {m['log']}:\n{tail}")
-    click.echo(f"started member {m['id']} (pid {m['pid']}): {v.role} on 127.0.0.1:{m['client_port']}")
+    note = f" (waits for a quorum: {up} of {len(voters)} voters running)" if up < quorum and not v.serving else ""
+    click.echo(f"started member {m['id']} (pid {m['pid']}): {v.role} on 127.0.0.1:{m['client_port']}{note}")
 
 
 @ensemble_cmd.command("stop", short_help="Stop one member (one these commands started).")
@@ -526,7 +534,7 @@ def restart(member: int, base: Path, timeout: float, wait: float) -> None:
     while _port_conflict(m) is not None and time.monotonic() < deadline:
         time.sleep(0.1)
     _start_members(base, state, [m])
-    _report_started(m, wait)
+    _report_started(state, m, wait)
 
 
 @ensemble_cmd.command("down", short_help="Stop every member these commands started.")
