@@ -9,6 +9,7 @@ Every wait is bounded; nothing asserts on timing.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -284,3 +285,44 @@ async def test_wiped_server_on_the_same_port_expires_the_session(server_kind, ba
         old.close()
         if fresh is not None:
             fresh.close()
+
+
+async def test_fail_fast_reports_a_refused_server_at_once_and_still_reconnects(server):
+    """`fail_fast=True` (what `corral shell` uses, as zkCli fails queued requests on a failed connection
+    attempt): a call made while no server accepts fails with ConnectionLoss once every server has refused,
+    not after the 30 s session timeout; the client keeps trying in the background and connects as soon as
+    the server is reachable. Without it, the same call waits for `connect_wait`."""
+    with TcpProxy(server.port) as proxy:
+        proxy.refuse()
+        zk = Client(proxy.hosts, timeout=30, fail_fast=True)
+        starting = asyncio.ensure_future(zk.start(timeout=60))
+        try:
+            await asyncio.sleep(0)
+            t0 = time.monotonic()
+            with pytest.raises(ConnectionLossError):
+                await zk.get_children("/")
+            with pytest.raises(ConnectionLossError):
+                await zk.wait_connected()
+            assert time.monotonic() - t0 < 5.0, "fail-fast calls must not wait for the session timeout"
+            assert zk.state is SessionState.CONNECTING and not starting.done(), "still trying in the background"
+
+            patient = Client(proxy.hosts, timeout=30, connect_wait=1.0)
+            patient_start = asyncio.ensure_future(patient.start(timeout=60))
+            try:
+                await asyncio.sleep(0)
+                t0 = time.monotonic()
+                with pytest.raises(ConnectionLossError):
+                    await patient.get_children("/")
+                assert time.monotonic() - t0 >= 0.9, "without fail_fast a call waits connect_wait"
+            finally:
+                patient_start.cancel()
+                await asyncio.gather(patient_start, return_exceptions=True)
+                await patient.close()
+
+            proxy.pass_through()
+            await asyncio.wait_for(starting, 30)
+            assert zk.connected and "zookeeper" in await zk.get_children("/")
+        finally:
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            await zk.close()

@@ -337,13 +337,18 @@ def test_purge_keeps_newest_snapshots_and_every_needed_log(history, tmp_path, co
     assert got == expected, diff(expected, got)
 
 
-def test_purge_never_keeps_fewer_than_three(history, tmp_path):
-    """ZooKeeper's minimum: `-n 1` still keeps 3 snapshots (and says so)."""
+@pytest.mark.parametrize("count", ["1", "2", "0", "-1"])
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_purge_refuses_a_count_below_three(history, tmp_path, count, dry_run):
+    """As zkCleanup.sh (PurgeTxnLog: "count should be greater than or equal to 3"): `-n 1` is an error with a
+    non-zero exit and nothing is deleted — never a silent change to the number asked for."""
     root, _ = history
     work = copy_server_dir(root, tmp_path / "work")
-    r = corral_cli("purge", work / "data", "-n", "1")
-    assert r.returncode == 0
-    assert len(snaps_of(work)) == 3 and r.stdout.splitlines()[-1].endswith("kept the newest 3 snapshots")
+    before = sorted(os.listdir(vdir(work)))
+    r = corral_cli("purge", work / "data", "-n", count, *(["--dry-run"] if dry_run else []))
+    assert r.returncode == 2 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+    assert r.stderr == f"corral purge: count should be greater than or equal to 3, got {count}; nothing deleted\n"
+    assert sorted(os.listdir(vdir(work))) == before
 
 
 def test_purge_with_a_separate_log_dir(tmp_path):
@@ -396,8 +401,8 @@ def _files(d: Path, snaps: list[int], logs: list[int], extra: tuple[str, ...] = 
     ([0x10, 0x20, 0x30, 0x40, 0x50], [0x1], 3, ["snapshot.10", "snapshot.20"]),
     # no log starts after the oldest kept snapshot (no write since): the last one before it stays
     ([0x10, 0x20, 0x30, 0x40], [0x1, 0x5], 3, ["snapshot.10", "log.1"]),
-    # retain below 3 means 3; not more snapshots than that: nothing at all is deleted
-    ([0x10, 0x20, 0x30], [0x1, 0x11, 0x21], 1, []),
+    # not more snapshots than retained: nothing at all is deleted
+    ([0x10, 0x20, 0x30], [0x1, 0x11, 0x21], 3, []),
     ([0x10, 0x20, 0x30, 0x40, 0x50], [0x1, 0x11, 0x21, 0x31, 0x41, 0x51], 4,
      ["snapshot.10", "log.1"]),
 ])
@@ -405,6 +410,14 @@ def test_plan_edge_cases(tmp_path, snaps, logs, retain, doomed):
     """Which files plan() deletes, by name only (ZooKeeper's PurgeTxnLog rules)."""
     d = _files(tmp_path / "d", snaps, logs)
     assert sorted(p.name for p in plan(d, d, retain)) == sorted(doomed)
+
+
+@pytest.mark.parametrize("retain", [2, 1, 0])
+def test_plan_refuses_fewer_than_three(tmp_path, retain):
+    """PurgeTxnLog.purge throws for num < 3; plan() raises rather than keeping another number."""
+    d = _files(tmp_path / "d", [0x10, 0x20, 0x30, 0x40], [0x1])
+    with pytest.raises(ValueError, match="count should be greater than or equal to 3"):
+        plan(d, d, retain)
 
 
 def _dead_pid() -> int:

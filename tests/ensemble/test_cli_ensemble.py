@@ -1,18 +1,24 @@
-"""`corral ensemble up N / status / down` end to end, in a temporary --dir with a small tickTime."""
+"""`corral ensemble up N / status / start N / stop N / restart N / down` end to end, in a temporary --dir
+with a small tickTime."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.support.wait import wait_until
 
 from .clients import close_kazoo, start_kazoo
 from .cluster import WAIT
+
+pytestmark = pytest.mark.slow
 
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -45,13 +51,19 @@ def _status_rows(out: str) -> dict[int, tuple[str, int, int, str]]:
         zxid = rest[-1] if rest[-1].startswith("0x") else ""
         if zxid:
             rest = rest[:-1]
-        pid, port = int(rest[-1]), int(rest[-2])
+        pid, port = (int(rest[-1]) if rest[-1].isdigit() else 0), int(rest[-2])  # "-": not running
         rows[sid] = (" ".join(rest[:-2]), port, pid, zxid)
     return rows
 
 
+def _status(base: Path) -> tuple[int, dict[int, tuple[str, int, int, str]]]:
+    """(exit status, rows) of `corral ensemble status`: 0 only when every member serves."""
+    p = _cli("status", "--dir", str(base), check=False)
+    return p.returncode, _status_rows(p.stdout)
+
+
 def _kill_all(base: Path) -> None:
-    """Cleanup: SIGKILL the members `up` started (their PIDs are in state.json), nothing else."""
+    """Cleanup: SIGKILL the members `up`/`start`/`restart` started (their PIDs are in state.json), nothing else."""
     try:
         members = json.loads((base / "state.json").read_text())["members"]
     except (OSError, ValueError):
@@ -75,9 +87,9 @@ def test_up_status_down(tmp_path):
         assert "connect with: corral shell -server 127.0.0.1:" in out
 
         def all_serving() -> dict | None:
-            r = _status_rows(_cli("status", "--dir", str(base)).stdout)
-            return r if sorted(v[0] for v in r.values()) == ["follower", "follower", "leader"] else None
-        rows = wait_until(all_serving, WAIT, "status: a leader and two followers")
+            rc, r = _status(base)
+            return r if rc == 0 and sorted(v[0] for v in r.values()) == ["follower", "follower", "leader"] else None
+        rows = wait_until(all_serving, WAIT, "status: a leader and two followers (exit status 0)")
         state = json.loads((base / "state.json").read_text())["members"]
         assert [m["pid"] for m in state] == [rows[i][2] for i in (1, 2, 3)]
         for m in state:
@@ -93,13 +105,16 @@ def test_up_status_down(tmp_path):
             client.sync("/")
         finally:
             close_kazoo(client)
-        rows = wait_until(lambda: (r := _status_rows(_cli("status", "--dir", str(base)).stdout))
-                          and len({v[3] for v in r.values()}) == 1 and r, WAIT, "status shows one zxid everywhere")
+        rows = wait_until(lambda: (r := _status(base)[1]) and len({v[3] for v in r.values()}) == 1 and r,
+                          WAIT, "status shows one zxid everywhere")
         assert int(next(iter(rows.values()))[3], 16) > 0
 
-        # `up` refuses to start a second ensemble over a running one.
-        again = _cli("up", "3", "--dir", str(base), check=False)
-        assert again.returncode == 1 and "still running" in again.stderr
+        # `up` over a running ensemble of the same size starts nothing; of another size it is refused.
+        again = _cli("up", "3", "--dir", str(base))
+        assert "already running" in again.stderr
+        assert [m["pid"] for m in json.loads((base / "state.json").read_text())["members"]] == [m["pid"] for m in state]
+        other = _cli("up", "5", "--dir", str(base), check=False)
+        assert other.returncode == 1 and "still running" in other.stderr
 
         # The leader dies: status shows it stopped, and another member leads.
         leader_id = next(i for i, r in rows.items() if r[0] == "leader")
@@ -107,16 +122,20 @@ def test_up_status_down(tmp_path):
         wait_until(lambda: not _alive(rows[leader_id][2]), WAIT, "killed leader gone")
 
         def new_leader() -> dict | None:
-            r = _status_rows(_cli("status", "--dir", str(base)).stdout)
-            return r if r[leader_id][0] == "stopped" and [v[0] for v in r.values()].count("leader") == 1 else None
-        wait_until(new_leader, WAIT, "status: old leader stopped, a new leader")
+            rc, r = _status(base)
+            # A member down: status exits 1 however well the others serve.
+            return r if rc == 1 and r[leader_id][0] == "stopped" and \
+                [v[0] for v in r.values()].count("leader") == 1 else None
+        wait_until(new_leader, WAIT, "status: old leader stopped, a new leader, exit status 1")
 
         down = _cli("down", "--dir", str(base)).stdout
         for m in state:
-            assert f"stopped member {m['id']} (pid {m['pid']})" in down
+            line = f"member {m['id']} was not running" if m["id"] == leader_id else \
+                f"stopped member {m['id']} (pid {m['pid']})"
+            assert line in down, down
             assert not _alive(m["pid"])
-        rows = _status_rows(_cli("status", "--dir", str(base)).stdout)
-        assert {r[0] for r in rows.values()} == {"stopped"}
+        rc, rows = _status(base)
+        assert rc == 1 and {r[0] for r in rows.values()} == {"stopped"}
     finally:
         _kill_all(base)
 
@@ -126,8 +145,8 @@ def test_up_with_an_observer(tmp_path):
     try:
         out = _cli("up", "3", "--observers", "1", "--dir", str(base), "--tick-time", "200").stdout
         rows = _status_rows(out)
-        wait_until(lambda: (r := _status_rows(_cli("status", "--dir", str(base)).stdout)) and
-                   sorted(v[0] for v in r.values()) == ["follower", "follower", "leader", "observer"],
+        wait_until(lambda: (r := _status(base)) and r[0] == 0 and
+                   sorted(v[0] for v in r[1].values()) == ["follower", "follower", "leader", "observer"],
                    WAIT, "three voters and an observer serving")
         assert rows[4][1] > 0
         assert ":observer;" in (base / "s4" / "zoo.cfg").read_text()
@@ -139,3 +158,118 @@ def test_up_with_an_observer(tmp_path):
 def test_status_without_an_ensemble(tmp_path):
     p = _cli("status", "--dir", str(tmp_path / "none"), check=False)
     assert p.returncode == 1 and "no ensemble state" in p.stderr
+
+
+def _members(base: Path) -> dict[int, dict]:
+    return {m["id"]: m for m in json.loads((base / "state.json").read_text())["members"]}
+
+
+def _ports(base: Path) -> dict[int, tuple[int, int, int]]:
+    return {i: (m["client_port"], m["peer_port"], m["election_port"]) for i, m in _members(base).items()}
+
+
+def _all_serving(base: Path) -> dict:
+    return wait_until(lambda: (r := _status(base))[0] == 0 and r[1], WAIT, "status: every member serving")
+
+
+def test_ports_stay_and_members_stop_start_restart_one_at_a_time(tmp_path):
+    """Ports are chosen once and kept (state.json, zoo.cfg) across stop/start/restart and down/up; `stop 2`
+    makes status exit 1 with member 2 stopped, `start 2` brings it back (status 0); `restart 3` serves again
+    on the same port with the same data; `up` with one member down starts only that one; a recorded port
+    held by a foreign process makes `up` fail with one line naming it."""
+    base = tmp_path / "ens"
+    try:
+        _cli("up", "3", "--dir", str(base), "--tick-time", "200")
+        _all_serving(base)
+        ports = _ports(base)
+        configs = {i: Path(m["config"]).read_text() for i, m in _members(base).items()}
+
+        out = _cli("stop", "2", "--dir", str(base)).stdout
+        pid2 = _members(base)[2]["pid"]
+        assert f"stopped member 2 (pid {pid2})" in out and not _alive(pid2)
+        rc, rows = _status(base)
+        assert rc == 1 and rows[2][0] == "stopped" and rows[2][2] == 0, rows
+        assert _cli("stop", "2", "--dir", str(base)).stdout.strip() == "member 2 is not running"
+
+        out = _cli("start", "2", "--dir", str(base)).stdout
+        new2 = _members(base)[2]["pid"]
+        assert new2 != pid2 and _alive(new2) and f"started member 2 (pid {new2})" in out
+        rows = _all_serving(base)
+        assert rows[2][1] == ports[2][0] and rows[2][2] == new2
+
+        hosts = ",".join(f"127.0.0.1:{p[0]}" for p in ports.values())
+        client = start_kazoo(hosts)
+        try:
+            client.create("/kept", b"across restarts")
+            client.sync("/")
+        finally:
+            close_kazoo(client)
+        old3 = _members(base)[3]["pid"]
+        out = _cli("restart", "3", "--dir", str(base)).stdout
+        new3 = _members(base)[3]["pid"]
+        assert f"stopped member 3 (pid {old3})" in out and f"started member 3 (pid {new3})" in out
+        assert not _alive(old3) and _alive(new3)
+        only3 = start_kazoo(f"127.0.0.1:{ports[3][0]}")
+        try:
+            only3.sync("/")
+            assert only3.get("/kept")[0] == b"across restarts"
+        finally:
+            close_kazoo(only3)
+
+        # `up` with member 1 down starts member 1 only.
+        _cli("stop", "1", "--dir", str(base))
+        before = _members(base)
+        _cli("up", "3", "--dir", str(base))
+        after = _members(base)
+        assert after[1]["pid"] != before[1]["pid"] and _alive(after[1]["pid"])
+        assert [after[i]["pid"] for i in (2, 3)] == [before[i]["pid"] for i in (2, 3)]
+        _all_serving(base)
+
+        _cli("down", "--dir", str(base))
+        _cli("up", "3", "--dir", str(base))
+        assert _ports(base) == ports
+        assert {i: Path(m["config"]).read_text() for i, m in _members(base).items()} == configs
+        _all_serving(base)
+        _cli("down", "--dir", str(base))
+
+        # A foreign process holds member 2's client port: nothing starts, and the error names the port.
+        with socket.socket() as squatter:
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind(("127.0.0.1", ports[2][0]))
+            squatter.listen()
+            p = _cli("up", "3", "--dir", str(base), check=False)
+            assert p.returncode == 1 and len(p.stderr.splitlines()) == 1, p.stderr
+            assert f"127.0.0.1:{ports[2][0]} is in use" in p.stderr and "member 2" in p.stderr
+            assert all(not _alive(m["pid"]) for m in _members(base).values())
+    finally:
+        _kill_all(base)
+
+
+def test_member_restarted_by_hand_shows_running(tmp_path):
+    """A member restarted by hand (`corral server sN/zoo.cfg`) counts as running, with its pid (from the pid
+    file in its dataDir); stop/restart/down leave that process alone and say so."""
+    base = tmp_path / "ens"
+    hand = None
+    try:
+        _cli("up", "3", "--dir", str(base), "--tick-time", "200")
+        _cli("stop", "2", "--dir", str(base))
+        cfg = _members(base)[2]["config"]
+        with open(tmp_path / "hand.log", "ab") as log:
+            hand = subprocess.Popen([sys.executable, "-m", "corral", "server", cfg], stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        rows = wait_until(lambda: (r := _status(base))[0] == 0 and r[1][2][2] == hand.pid and r[1], WAIT,
+                          "status: the member started by hand serving, with its pid")
+        assert rows[2][0] in ("leader", "follower")
+        assert (Path(cfg).parent / "data" / "corral_server.pid").read_text().strip() == str(hand.pid)
+        p = _cli("stop", "2", "--dir", str(base), check=False)
+        assert p.returncode == 1 and f"pid {hand.pid}" in p.stderr and "did not start" in p.stderr, p.stderr
+        p = _cli("restart", "2", "--dir", str(base), check=False)
+        assert p.returncode == 1 and "did not start" in p.stderr
+        out = _cli("down", "--dir", str(base)).stdout
+        assert f"left member 2 running (pid {hand.pid}" in out
+        assert hand.poll() is None
+    finally:
+        if hand is not None:
+            hand.kill()
+            hand.wait(10)
+        _kill_all(base)

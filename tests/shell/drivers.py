@@ -31,11 +31,15 @@ def shell_env(**extra: str) -> dict[str, str]:
 
 
 class CorralShell(ZkCli):
-    """`corral shell -server hosts -waitforconnection` fed one command at a time, exactly like `ZkCli`."""
+    """`corral shell -server hosts -waitforconnection` fed one command at a time, exactly like `ZkCli`.
+
+    Its banner ends with `Welcome to ZooKeeper!`: it has no `JLine support is ...` line (see JAVA_ONLY).
+    """
 
     def __init__(self, hosts: str, *extra_args: str, env: dict[str, str] | None = None) -> None:
         super().__init__("", hosts, argv=[*SHELL_CMD, "-server", hosts, "-waitforconnection", *extra_args],
                          env=env or shell_env())
+        self.banner_end = r"Welcome to ZooKeeper!\n"
 
 
 def run_script(argv: list[str], script: str, env: dict[str, str], timeout: float = 60.0) -> tuple[int, str]:
@@ -58,6 +62,12 @@ def run_corral_once(hosts: str, *args: str, extra: tuple[str, ...] = (), timeout
     return run_script([*SHELL_CMD, "-server", hosts, *extra, *args], "", shell_env(), timeout)
 
 
+# What zkCli prints that is Java's rather than the shell's, and corral's shell deliberately does not print
+# (corral/cli/shell.py): the banner line naming zkCli's line-editing library, and the commons-cli exception
+# class in front of option errors (`org.apache.commons.cli.UnrecognizedOptionException: Unrecognized
+# option: -x` is `Unrecognized option: -x`). `normalize` drops them from zkCli's transcript so that the
+# rest still compares line by line; tests assert separately that corral's output never contains them.
+JAVA_ONLY = re.compile(r"(?m)^JLine support is (?:enabled|disabled)\n|org\.apache\.commons\.cli\.\w+Exception: ")
 _USAGE_LINE = re.compile(r"(?m)^(?:\t.*|ZooKeeper -server host:port -client-configuration properties-file cmd args)\n")
 _OWNER = re.compile(r"(?m)^ephemeralOwner = 0x(?!0$)[0-9a-f]+$")
 
@@ -66,9 +76,11 @@ def normalize(text: str, hosts: str, zxids: ZxidLabels) -> str:
     """Make two shells' transcripts comparable: server address, dates, zxid values, session ids.
 
     The command list printed for an unknown command is dropped: zkCli lists commands corral's shell
-    does not implement (quotas, reconfig, addWatch...), and saying so is the honest difference.
+    does not implement (quotas, reconfig, addWatch...), and saying so is the honest difference. So are
+    zkCli's Java-only words (JAVA_ONLY).
     """
     text = text.replace(hosts, "<server>")
+    text = JAVA_ONLY.sub("", text)
     text = _USAGE_LINE.sub("", text)
     text = _OWNER.sub("ephemeralOwner = 0x<session>", text)
     return normalize_java(text, zxids)

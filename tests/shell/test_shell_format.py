@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from corral.cli.shell import parse_shell_args
+from corral.cli.shell import main_shell, parse_shell_args
 from corral.cli.shell_format import (
     CliError,
     OptionSpec,
@@ -51,12 +51,14 @@ def test_options_bundled_attached_and_after_arguments():
 
 
 @pytest.mark.parametrize("words, message", [
-    (["ls", "-x", "/"], "org.apache.commons.cli.UnrecognizedOptionException: Unrecognized option: -x"),
-    (["ls", "-st", "/"], "org.apache.commons.cli.UnrecognizedOptionException: Unrecognized option: -st"),
-    (["ls", "--stat", "/"], "org.apache.commons.cli.UnrecognizedOptionException: Unrecognized option: --stat"),
-    (["set", "-v"], "org.apache.commons.cli.MissingArgumentException: Missing argument for option: v"),
+    (["ls", "-x", "/"], "Unrecognized option: -x"),
+    (["ls", "-st", "/"], "Unrecognized option: -st"),
+    (["ls", "--stat", "/"], "Unrecognized option: --stat"),
+    (["set", "-v"], "Missing argument for option: v"),
 ])
-def test_option_errors_are_commons_cli_texts(words, message):
+def test_option_errors_are_commons_cli_texts_without_the_java_class(words, message):
+    """commons-cli's message, without the `org.apache.commons.cli.UnrecognizedOptionException: ` zkCli
+    puts in front: the class names Java's parser, not the user's mistake."""
     with pytest.raises(CliError) as e:
         parse_options(words, SPECS)
     assert str(e.value) == message and e.value.exit_code == 1
@@ -118,3 +120,15 @@ def test_shell_arguments_like_zkcli():
     assert (o.server, o.timeout_ms, o.wait_for_connection, o.command) == ("h:1/ch", 5000, True, ["ls", "-s", "/"])
     o = parse_shell_args(["-r", "-client-configuration", "f"])
     assert (o.server, o.timeout_ms, o.command) == ("localhost:2181", 30000, [])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-sever", "h:1", "ls", "/"], "corral shell: unknown option -sever (corral shell -h lists the options)\n"),
+    (["-server"], "corral shell: no argument found for option -server\n"),
+])
+def test_bad_shell_options_are_one_line_errors(argv, message, capsys):
+    """zkCli ignores an unknown option (a typo like `-sever` silently connects to localhost:2181); corral's
+    shell says which option it did not understand, in one line, and exits 2 without connecting."""
+    assert main_shell(argv) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", message)

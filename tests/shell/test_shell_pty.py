@@ -42,7 +42,8 @@ def test_tab_completion_and_history(corral_server, tree, tmp_path):
     recalls the previous line; `history` numbers the commands; `redo` re-runs one; quit exits 0."""
     hosts = corral_server.hosts
     with PtyShell(hosts, str(tmp_path)) as sh:
-        assert sh.expect(r"JLine support is enabled") and sh.expect(_prompt(0, hosts)), sh.screen()
+        assert sh.expect(r"Welcome to ZooKeeper!") and sh.expect(_prompt(0, hosts)), sh.screen()
+        assert "JLine" not in sh.screen(), "Java's line-editing banner is zkCli's, not corral's"
 
         mark = sh.mark()
         sh.send("getAllCh\t")  # command-name completion

@@ -12,14 +12,25 @@ from __future__ import annotations
 
 import difflib
 import re
+import time
 import uuid
 
 import pytest
 
 from corral.client import SyncClient
-from tests.support.shells import ZkCli, ZxidLabels, render, run_zkcli_once
+from tests.support.shells import ZkCli, ZxidLabels, render, run_zkcli_once, zkcli_env
 
-from .drivers import CorralShell, corral_script, normalize, run_corral_once, zkcli_script
+from .drivers import (
+    JAVA_ONLY,
+    SHELL_CMD,
+    CorralShell,
+    corral_script,
+    normalize,
+    run_corral_once,
+    run_script,
+    shell_env,
+    zkcli_script,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.cli]
 
@@ -90,6 +101,7 @@ def _compare(zkcli: str, server, commands: list[str], chroot: bool = True) -> li
         co_tr = [(c.replace(co_base, "<base>"), seg.replace(co_base, "<base>")) for c, seg in co_tr]
     assert zk_ok, f"zkCli did not finish the sequence:\n{render(zk_tr)}"
     assert co_ok, f"corral shell did not finish the sequence:\n{render(co_tr)}"
+    assert not JAVA_ONLY.search(render(co_tr)), f"corral shell printed Java's words:\n{render(co_tr)}"
     zk_out, zk_events = _split_events(_sort_ephemerals(zk_tr))
     co_out, co_events = _split_events(_sort_ephemerals(co_tr))
     zk_text = render(zk_out, lambda seg: normalize(seg, zk_hosts, ZxidLabels()))
@@ -245,6 +257,7 @@ def test_history_redo_close_connect_match_zkcli(zkcli, any_server):
     zk_n = normalize(zk_out, any_server.hosts + zk_base, ZxidLabels())
     co_n = normalize(co_out, any_server.hosts + co_base, ZxidLabels())
     assert (co_rc, co_n) == (zk_rc, zk_n), f"zkCli (rc={zk_rc}):\n{zk_out}\ncorral shell (rc={co_rc}):\n{co_out}"
+    assert not JAVA_ONLY.search(co_out), co_out
     assert co_rc == 1, "the last command failed, so the piped session exits 1"
     assert "Not connected" in co_n and "2 - get /r" in co_n
 
@@ -280,12 +293,43 @@ def test_one_shot_mode_matches_zkcli(zkcli, any_server):
     assert [rc for _, rc, _ in got] == [0, 0, 0, 1, 1, 127, 0, 0]
 
 
+# A refused connection is known at once; zkCli reports it in about 0.25 s after its JVM has started (0.5 s
+# in all on a dev machine). The bound leaves room for a loaded machine, far below the 30 s session timeout
+# the shell used to wait for.
+DEAD_PORT_BOUND = 5.0
+
+
 def test_one_shot_unreachable_server_matches_zkcli(zkcli):
-    """Nothing listens on the port: both shells report ConnectionLoss for the path and exit 1."""
+    """Nothing listens on the port: both shells report ConnectionLoss for the path and exit 1, and corral's
+    does so at once under the default 30 s session timeout, as zkCli does (not after the timeout)."""
     from tests.support.net import free_port
 
     hosts = f"127.0.0.1:{free_port()}"
-    zk_rc, zk_out = run_zkcli_once(zkcli, hosts, "-timeout", "2000", "ls", "/")
-    co_rc, co_out = run_corral_once(hosts, "ls", "/", extra=("-timeout", "2000"))
+    zk_rc, zk_out = run_zkcli_once(zkcli, hosts, "ls", "/")
+    started = time.monotonic()
+    co_rc, co_out = run_corral_once(hosts, "ls", "/")
+    took = time.monotonic() - started
     assert (co_rc, _lines(co_out)) == (zk_rc, _lines(zk_out)) == (1, ["KeeperErrorCode = ConnectionLoss for /"]), \
         f"zkCli (rc={zk_rc}):\n{zk_out}\ncorral shell (rc={co_rc}):\n{co_out}"
+    assert took < DEAD_PORT_BOUND, f"corral shell took {took:.1f} s to report a refused connection"
+    assert not JAVA_ONLY.search(co_out), co_out
+
+
+def test_piped_commands_to_an_unreachable_server_match_zkcli(zkcli):
+    """Commands piped to a shell whose server refuses connections: each fails with ConnectionLoss at once
+    (the shell keeps trying in the background), the same lines and exit status as zkCli's, minus its
+    `JLine support is disabled` line."""
+    from tests.support.net import free_port
+
+    hosts = f"127.0.0.1:{free_port()}"
+    script = "ls /\nget /a\n"
+    zk_rc, zk_out = run_script([zkcli, "-server", hosts], script, zkcli_env())
+    started = time.monotonic()
+    co_rc, co_out = run_script([*SHELL_CMD, "-server", hosts], script, shell_env())
+    took = time.monotonic() - started
+    zk_n, co_n = normalize(zk_out, hosts, ZxidLabels()), normalize(co_out, hosts, ZxidLabels())
+    assert (co_rc, co_n) == (zk_rc, zk_n), f"zkCli (rc={zk_rc}):\n{zk_out}\ncorral shell (rc={co_rc}):\n{co_out}"
+    assert co_n == ("Connecting to <server>\nWelcome to ZooKeeper!\nKeeperErrorCode = ConnectionLoss for /\n"
+                    "KeeperErrorCode = ConnectionLoss for /a\n") and co_rc == 1, co_out
+    assert took < DEAD_PORT_BOUND, f"corral shell took {took:.1f} s for two commands to a refused port"
+    assert not JAVA_ONLY.search(co_out), co_out

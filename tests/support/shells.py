@@ -275,6 +275,7 @@ class ZkCli(ShellProcess):
                  env: dict[str, str] | None = None) -> None:
         """`argv`/`env` replace zkCli's command line (another shell driven the same way)."""
         super().__init__(argv or [path, "-server", hosts, "-waitforconnection"], env=env or zkcli_env())
+        self.banner_end = ZK_BANNER_END  # the last line of the start-up banner (another shell may end differently)
         self.transcript: list[tuple[str, str]] = []
         # Byte offset just past the last marker consumed. Segments are contiguous from here, because
         # zkCli's event thread may print a watch event after the marker line of the command that fired
@@ -293,7 +294,7 @@ class ZkCli(ShellProcess):
         return ok, seg
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> tuple[bool, str]:
-        ok, seg = self._until(ZK_BANNER_END, timeout, include=True)
+        ok, seg = self._until(self.banner_end, timeout, include=True)
         seg = strip_slf4j(seg)
         self.transcript.append(("<connect>", seg))
         return ok, seg

@@ -1,26 +1,42 @@
-"""`corral ensemble up N | status | down`: a local ensemble on loopback for development.
+"""`corral ensemble up N | status | start N | stop N | restart N | down`: a local ensemble on loopback
+for development.
 
-Each member gets its own directory (`<dir>/sN/` with zoo.cfg, data/myid and server.log); `state.json`
-records the members and their PIDs so `status` and `down` act only on processes `up` started.
+Each member gets its own directory (`<dir>/sN/` with zoo.cfg, data/myid and server.log). `state.json`
+records the layout, every member's ports and the PID of the process this command last started for it:
+
+* Ports are chosen once, by the first `up`, and kept: later `up`/`start`/`restart` reuse them, so
+  connect strings, scripts and client configs stay valid across restarts. They are picked below the
+  kernel's ephemeral range, where outgoing connections never take them. A recorded port held by
+  another process is an error naming that port (the member is not started).
+* Signals go only to processes this command started (the PID in state.json, checked against the
+  process's command line so that a reused PID is never signalled): SIGTERM, then SIGKILL after
+  `--timeout` seconds.
+* A member counts as running when its recorded process is alive, or when its client port answers
+  `conf` with this member's data directory — a member restarted by hand (`corral server sN/zoo.cfg`)
+  is recognised as running; its PID comes from the pid file `corral server` writes into its dataDir.
+  Such a member is left alone by `stop`, `restart` and `down`, which say so.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import NoReturn, TypedDict
 
 import click
 
-from ..processes import alive
+from ..processes import alive, cmdline, read_pid_file
 
 STATE = "state.json"
+SERVING = ("leader", "follower", "observer", "standalone", "read-only")
 
 
 class Member(TypedDict):
@@ -28,26 +44,111 @@ class Member(TypedDict):
 
     id: int
     client_port: int
+    peer_port: int
+    election_port: int
     observer: bool
-    pid: int
+    pid: int  # the process this command last started for the member (0: none)
     config: str
     log: str
 
+
+class State(TypedDict):
+    """state.json: the layout `up` was asked for and the members."""
+
+    voters: int
+    observers: int
+    tick_time: int
+    members: list[Member]
+
+
+@dataclass
+class View:
+    """What `status` knows about one member right now."""
+
+    member: Member
+    role: str  # leader, follower, observer, standalone, not serving, starting or stopped
+    pid: int | None  # the running process, when known
+    ours: bool  # running as the process this command started
+    zxid: str = ""
+    foreign: bool = False  # the client port answers, but for another data directory
+
+    @property
+    def running(self) -> bool:
+        return self.role != "stopped"
+
+    @property
+    def serving(self) -> bool:
+        return self.role in SERVING
+
+
 DIR_OPTION = click.option("--dir", "base", default="./ensemble", show_default=True,
-                          type=click.Path(file_okay=False, path_type=Path))
+                          type=click.Path(file_okay=False, path_type=Path), help="Where configs, data and state live.")
+TIMEOUT_OPTION = click.option("--timeout", default=10.0, show_default=True,
+                              help="Seconds to wait after SIGTERM before SIGKILL.")
+WAIT_OPTION = click.option("--wait", default=30.0, show_default=True,
+                           help="Seconds to wait for the member to serve.")
+MEMBER_ARG = click.argument("member", type=int)
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = []
+def _fail(message: str) -> NoReturn:
+    click.echo(f"corral ensemble: {message}", err=True)
+    sys.exit(1)
+
+
+# ---- ports --------------------------------------------------------------------------------------
+
+
+def _port_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:port now (SO_REUSEADDR, as servers bind: a closed
+    connection lingering in TIME_WAIT does not count as taken)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _pick_ports(n: int) -> list[int]:
+    """n distinct free ports, below the ephemeral range when possible (an outgoing connection can take an
+    ephemeral port at any time, which would make a recorded port busy on a later `up`)."""
     try:
-        for _ in range(n):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    candidates = list(range(10000, low)) if low > 11000 else []
+    random.shuffle(candidates)
+    picked: list[int] = []
+    for port in candidates[:5000]:  # bounded: a busy machine still has thousands of free ports here
+        if len(picked) == n:
+            return picked
+        if _port_free(port):
+            picked.append(port)
+    socks = []  # fall back to ports the kernel hands out
+    try:
+        while len(picked) < n:
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
             socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+            if s.getsockname()[1] not in picked:
+                picked.append(s.getsockname()[1])
     finally:
         for s in socks:
             s.close()
+    return picked
+
+
+def _port_conflict(m: Member) -> str | None:
+    """A one-line error naming the first of the member's ports another process holds, or None."""
+    for what, port in (("client", m["client_port"]), ("quorum", m["peer_port"]), ("election", m["election_port"])):
+        if not _port_free(port):
+            return (f"cannot start member {m['id']}: its {what} port 127.0.0.1:{port} is in use by another process "
+                    f"(free it, or `corral ensemble down` and remove {STATE} to choose new ports)")
+    return None
+
+
+# ---- probing ------------------------------------------------------------------------------------
 
 
 def _four(port: int, cmd: str, timeout: float = 1.0) -> str:
@@ -65,108 +166,392 @@ def _four(port: int, cmd: str, timeout: float = 1.0) -> str:
         return ""
 
 
-def _mode(port: int) -> str:
-    for line in _four(port, "srvr").splitlines():
-        if line.startswith("Mode: "):
-            return line[6:]
-    return "not serving"
+def _field(text: str, prefix: str) -> str | None:
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return line[len(prefix):]
+    return None
+
+
+def _data_dir(m: Member) -> Path:
+    return Path(m["config"]).parent / "data"
+
+
+def _ours(m: Member) -> bool:
+    """Whether the process this command started for `m` is still that process (alive, and its command line
+    names the member's config: a PID reused by something else is never taken for the member)."""
+    pid = m["pid"]
+    if not alive(pid):
+        return False
+    args = cmdline(pid)
+    return args is None or m["config"] in args
+
+
+def _observe(m: Member) -> View:
+    ours = _ours(m)
+    conf = _four(m["client_port"], "conf")
+    data = _field(conf, "dataDir=")
+    mine = data is not None and Path(data) == (_data_dir(m).resolve() / "version-2")
+    srvr = _four(m["client_port"], "srvr") if mine else ""
+    zxid = _field(srvr, "Zxid: ") or ""
+    if mine:
+        role = _field(srvr, "Mode: ") or "not serving"
+    elif ours:
+        role = "starting"  # alive but not answering yet (or no longer)
+    else:
+        role = "stopped"
+    pid: int | None = None
+    if ours:
+        pid = m["pid"]
+    elif mine:
+        pid = read_pid_file(_data_dir(m))
+        args = cmdline(pid) if pid is not None and alive(pid) else None
+        if args is None or not any("corral" in a for a in args):
+            pid = None
+    return View(m, role, pid, ours, zxid, foreign=bool(conf) and not mine)
+
+
+def _print_status(views: list[View]) -> None:
+    click.echo(f"{'id':>3} {'role':<12} {'client port':>11} {'pid':>8}  zxid")
+    for v in views:
+        pid = str(v.pid) if v.pid is not None else ("?" if v.running else "-")
+        click.echo(f"{v.member['id']:>3} {v.role:<12} {v.member['client_port']:>11} {pid:>8}  {v.zxid}")
+    for v in views:
+        if v.running and not v.ours:
+            who = f"pid {v.pid}" if v.pid is not None else "an unknown pid"
+            click.echo(f"member {v.member['id']} runs as {who}, started outside `corral ensemble` "
+                       "(stop/restart/down leave it alone)")
+        if v.foreign:
+            click.echo(f"member {v.member['id']}: another server answers on its client port "
+                       f"127.0.0.1:{v.member['client_port']}")
+    serving = sum(v.serving for v in views)
+    click.echo(f"serving: {serving} of {len(views)} members")  # not a row: rows alone start with a digit
+
+
+# ---- state and processes -------------------------------------------------------------------------
+
+
+def _state_path(base: Path) -> Path:
+    return base.resolve() / STATE
+
+
+def _ports_from_config(config: str, sid: int) -> tuple[int, int]:
+    """(quorum port, election port) of member `sid` in its zoo.cfg (state files written before the ports
+    were recorded)."""
+    try:
+        for line in Path(config).read_text().splitlines():
+            if line.startswith(f"server.{sid}="):
+                _, peer, election = line.split("=", 1)[1].split(";")[0].split(":")[:3]
+                return int(peer), int(election)
+    except (OSError, ValueError):
+        pass
+    return 0, 0
+
+
+def _read_state(base: Path) -> State | None:
+    try:
+        raw = json.loads(_state_path(base).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        _fail(f"cannot read {_state_path(base)}: {e}")
+    members: list[Member] = raw["members"]
+    for m in members:
+        if "peer_port" not in m or "election_port" not in m:
+            m["peer_port"], m["election_port"] = _ports_from_config(m["config"], m["id"])
+    tick = raw.get("tick_time")
+    if tick is None:
+        text = Path(members[0]["config"]).read_text() if members and Path(members[0]["config"]).exists() else ""
+        tick = int(_field(text, "tickTime=") or 2000)
+    observers = raw.get("observers", sum(m["observer"] for m in members))
+    return State(voters=raw.get("voters", len(members) - observers), observers=observers, tick_time=tick,
+                 members=members)
+
+
+def _load(base: Path) -> State:
+    state = _read_state(base)
+    if state is None:
+        click.echo(f"no ensemble state in {base} (start one with `corral ensemble up 3`)", err=True)
+        sys.exit(1)
+    return state
+
+
+def _save(base: Path, state: State) -> None:
+    """Write state.json whole (a temp file renamed over it), so that a reader never sees half of it."""
+    path = _state_path(base)
+    tmp = path.with_name(f"{STATE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _member(state: State, sid: int, base: Path) -> Member:
+    for m in state["members"]:
+        if m["id"] == sid:
+            return m
+    ids = ", ".join(str(m["id"]) for m in state["members"])
+    _fail(f"no member {sid} in {base.resolve()} (members: {ids})")
+
+
+def _write_config(state: State, m: Member) -> None:
+    d = Path(m["config"]).parent
+    (d / "data").mkdir(parents=True, exist_ok=True)
+    (d / "data" / "myid").write_text(f"{m['id']}\n")
+    servers = [f"server.{o['id']}=127.0.0.1:{o['peer_port']}:{o['election_port']}"
+               f"{':observer' if o['observer'] else ''};127.0.0.1:{o['client_port']}" for o in state["members"]]
+    Path(m["config"]).write_text("\n".join([
+        f"tickTime={state['tick_time']}", "initLimit=10", "syncLimit=5", f"dataDir={d / 'data'}",
+        f"clientPort={m['client_port']}", "clientPortAddress=127.0.0.1", "4lw.commands.whitelist=*", *servers]) + "\n")
+
+
+def _spawn(state: State, m: Member) -> None:
+    _write_config(state, m)
+    with open(m["log"], "ab") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", "corral", "server", m["config"]], stdout=logf,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    m["pid"] = proc.pid
+
+
+def _gone(pid: int) -> bool:
+    """Whether `pid` has exited; reaps it when it is our own child (a member started by this invocation)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            return True
+    except ChildProcessError:
+        pass
+    return not alive(pid)
+
+
+def _terminate(members: list[Member], timeout: float) -> None:
+    """SIGTERM every member's process, wait up to `timeout` for all, then SIGKILL the ones still there."""
+    for m in members:
+        try:
+            os.kill(m["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    for m in members:
+        while not _gone(m["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _gone(m["pid"]):
+            try:
+                os.kill(m["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            kill_deadline = time.monotonic() + 5  # SIGKILL cannot be ignored; bounded all the same
+            while not _gone(m["pid"]) and time.monotonic() < kill_deadline:
+                time.sleep(0.05)
+
+
+def _log_tail(m: Member, lines: int = 5) -> str:
+    try:
+        return "\n".join(Path(m["log"]).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _start_members(base: Path, state: State, members: list[Member]) -> None:
+    """Start `members` (not running) on their recorded ports; refuses them all, naming the port, if any
+    recorded port is taken."""
+    conflicts = [c for m in members if (c := _port_conflict(m)) is not None]
+    if conflicts:
+        for c in conflicts[:-1]:
+            click.echo(f"corral ensemble: {c}", err=True)
+        _fail(conflicts[-1])
+    for m in members:
+        _spawn(state, m)
+    _save(base, state)
+
+
+def _refuse_foreign(v: View, action: str) -> None:
+    if v.running and not v.ours:
+        who = f"pid {v.pid}" if v.pid is not None else "a process"
+        kill = f" (e.g. kill {v.pid})" if v.pid is not None else ""
+        _fail(f"member {v.member['id']} runs as {who}, which `corral ensemble` did not start: "
+              f"not {action} it; stop it where it was started{kill}")
+
+
+def _wait_serving(m: Member, wait: float) -> View:
+    """Wait up to `wait` seconds for the member to serve (or its process to die); its last View."""
+    deadline = time.monotonic() + wait
+    while True:
+        v = _observe(m)
+        if v.serving or not v.running or time.monotonic() >= deadline:
+            return v
+        time.sleep(0.2)
+
+
+# ---- commands -----------------------------------------------------------------------------------
 
 
 @click.group("ensemble")
 def ensemble_cmd() -> None:
-    """Start, show and stop a local ensemble on 127.0.0.1 (development only)."""
+    """Start, show and stop a local ensemble on 127.0.0.1 (development only).
+
+    `up N` creates it (ports are chosen once and kept in --dir/state.json) or starts the members that
+    are not running; `start`, `stop` and `restart` act on one member; `status` exits 1 unless every
+    member serves; `down` stops them all. Only processes these commands started are ever signalled.
+    """
 
 
-@ensemble_cmd.command("up")
+@ensemble_cmd.command("up", short_help="Start the ensemble, or its members that are not running.")
 @click.argument("count", type=click.IntRange(1, 9))
 @DIR_OPTION
 @click.option("--observers", default=0, show_default=True, type=click.IntRange(0, 8), help="Members that only follow.")
-@click.option("--tick-time", default=2000, show_default=True)
-@click.option("--wait", default=30.0, show_default=True, help="Seconds to wait for a leader.")
-def up(count: int, base: Path, observers: int, tick_time: int, wait: float) -> None:
-    """Write configs for COUNT members (+ observers) and start them."""
+@click.option("--tick-time", type=click.IntRange(1), help="tickTime in ms [default: 2000, or as recorded].")
+@click.option("--wait", default=30.0, show_default=True,
+              help="Seconds to wait for a leader and for the members started to serve.")
+def up(count: int, base: Path, observers: int, tick_time: int | None, wait: float) -> None:
+    """Start COUNT members (+ observers): all of them the first time, else those not running.
+
+    The first `up` in --dir writes each member's config with free ports and records them; later `up`s
+    reuse them (a recorded port held by another process is an error naming it). A running member,
+    including one restarted by hand, is left as it is.
+    """
     base = base.resolve()
-    if (base / STATE).exists() and any(alive(m["pid"]) for m in json.loads((base / STATE).read_text())["members"]):
-        click.echo(f"an ensemble from {base} is still running: `corral ensemble down --dir {base}` first", err=True)
-        sys.exit(1)
-    total = count + observers
-    ports = _free_ports(3 * total)
-    planned: list[tuple[int, int]] = []  # (id, client port)
-    lines = []
-    for i in range(1, total + 1):
-        client, peer, election = ports[3 * (i - 1):3 * i]
-        role = ":observer" if i > count else ""
-        lines.append(f"server.{i}=127.0.0.1:{peer}:{election}{role};127.0.0.1:{client}")
-        planned.append((i, client))
-    members: list[Member] = []
-    for i, client in planned:
-        d = base / f"s{i}"
-        (d / "data").mkdir(parents=True, exist_ok=True)
-        (d / "data" / "myid").write_text(f"{i}\n")
-        cfg = d / "zoo.cfg"
-        cfg.write_text("\n".join([f"tickTime={tick_time}", "initLimit=10", "syncLimit=5", f"dataDir={d / 'data'}",
-                                  f"clientPort={client}", "clientPortAddress=127.0.0.1",
-                                  "4lw.commands.whitelist=*", *lines]) + "\n")
-        with open(d / "server.log", "ab") as logf:
-            proc = subprocess.Popen([sys.executable, "-m", "corral", "server", str(cfg)], stdout=logf,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        members.append(Member(id=i, client_port=client, observer=i > count, pid=proc.pid, config=str(cfg),
-                              log=str(d / "server.log")))
-    (base / STATE).write_text(json.dumps({"members": members}, indent=2))
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if any(_mode(m["client_port"]) == "leader" for m in members):
-            break
-        time.sleep(0.2)
-    _print_status(members)
-    hosts = ",".join(f"127.0.0.1:{m['client_port']}" for m in members)
+    state = _read_state(base)
+    if state is None:
+        total = count + observers
+        ports = _pick_ports(3 * total)
+        members = [Member(id=i, client_port=ports[3 * i - 3], peer_port=ports[3 * i - 2],
+                          election_port=ports[3 * i - 1], observer=i > count, pid=0,
+                          config=str(base / f"s{i}" / "zoo.cfg"), log=str(base / f"s{i}" / "server.log"))
+                   for i in range(1, total + 1)]
+        state = State(voters=count, observers=observers, tick_time=tick_time or 2000, members=members)
+        base.mkdir(parents=True, exist_ok=True)
+        for m in members:
+            Path(m["config"]).parent.mkdir(parents=True, exist_ok=True)
+    views = [_observe(m) for m in state["members"]]
+    running = [v for v in views if v.running]
+    if (state["voters"], state["observers"]) != (count, observers):
+        have = f"{state['voters']} members" + (f" + {state['observers']} observers" if state["observers"] else "")
+        again = f"corral ensemble up {state['voters']}" + (f" --observers {state['observers']}"
+                                                           if state["observers"] else "")
+        if running:
+            _fail(f"an ensemble of {have} from {base} is still running: `corral ensemble down --dir {base}` first")
+        _fail(f"{base} holds an ensemble of {have}: `{again} --dir {base}` starts it again; "
+              "use another --dir for a different size")
+    if tick_time is not None and tick_time != state["tick_time"]:
+        if running:
+            _fail(f"the ensemble in {base} runs with tickTime={state['tick_time']}: stop it "
+                  f"(`corral ensemble down --dir {base}`) to change it")
+        state["tick_time"] = tick_time
+    missing = [v.member for v in views if not v.running]
+    if not missing:
+        click.echo(f"all {len(views)} members of the ensemble in {base} are already running", err=True)
+    else:
+        _start_members(base, state, missing)
+        # Until there is a leader and every member just started serves (or has died), bounded by --wait.
+        started = {m["id"] for m in missing}
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            now = [_observe(m) for m in state["members"]]
+            if any(v.role == "leader" for v in now) and \
+                    all(v.serving or not v.running for v in now if v.member["id"] in started):
+                break
+            time.sleep(0.2)
+    _print_status([_observe(m) for m in state["members"]])
+    hosts = ",".join(f"127.0.0.1:{m['client_port']}" for m in state["members"])
     click.echo(f"\nconnect with: corral shell -server {hosts}")
 
 
-def _print_status(members: list[Member]) -> None:
-    click.echo(f"{'id':>3} {'role':<12} {'client port':>11} {'pid':>8}  zxid")
-    for m in members:
-        zxid = ""
-        for line in _four(m["client_port"], "srvr").splitlines():
-            if line.startswith("Zxid: "):
-                zxid = line[6:]
-        state = _mode(m["client_port"]) if alive(m["pid"]) else "stopped"
-        click.echo(f"{m['id']:>3} {state:<12} {m['client_port']:>11} {m['pid']:>8}  {zxid}")
-
-
-def _load(base: Path) -> list[Member]:
-    try:
-        members: list[Member] = json.loads((base.resolve() / STATE).read_text())["members"]
-        return members
-    except FileNotFoundError:
-        click.echo(f"no ensemble state in {base} (start one with `corral ensemble up 3`)", err=True)
-        sys.exit(1)
-
-
-@ensemble_cmd.command("status")
+@ensemble_cmd.command("status", short_help="Show every member; exit status 1 unless all serve.")
 @DIR_OPTION
 def status(base: Path) -> None:
-    """Role, client port, PID and last zxid of every member."""
-    _print_status(_load(base))
+    """Role, client port, PID and last zxid of every member.
+
+    Exit status 0 when every member serves, 1 when any is stopped or not serving (or no ensemble is
+    recorded in --dir). A member restarted by hand on its config is shown running.
+    """
+    views = [_observe(m) for m in _load(base)["members"]]
+    _print_status(views)
+    sys.exit(0 if all(v.serving for v in views) else 1)
 
 
-@ensemble_cmd.command("down")
+@ensemble_cmd.command("start", short_help="Start one member on its recorded ports and data.")
+@MEMBER_ARG
 @DIR_OPTION
-def down(base: Path) -> None:
-    """Stop the members `up` started (SIGTERM, then SIGKILL after 10 s). Data stays in --dir."""
-    members = _load(base)
-    for m in members:
-        if alive(m["pid"]):
-            os.kill(m["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for m in members:
-        while alive(m["pid"]) and time.monotonic() < deadline:
-            try:
-                if os.waitpid(m["pid"], os.WNOHANG)[0]:
-                    break
-            except ChildProcessError:
-                pass
-            time.sleep(0.1)
-        if alive(m["pid"]):
-            os.kill(m["pid"], signal.SIGKILL)
-        click.echo(f"stopped member {m['id']} (pid {m['pid']})")
+@WAIT_OPTION
+def start(member: int, base: Path, wait: float) -> None:
+    """Start MEMBER (its id, as `status` lists it) on its recorded ports and data."""
+    state = _load(base)
+    m = _member(state, member, base)
+    v = _observe(m)
+    if v.running:
+        click.echo(f"member {member} is already running" + (f" (pid {v.pid})" if v.pid is not None else ""))
+        return
+    _start_members(base, state, [m])
+    _report_started(state, m, wait)
+
+
+def _report_started(state: State, m: Member, wait: float) -> None:
+    """Wait for the member just started to serve, and say how it went (exit 1 if its process died).
+
+    Without a quorum of voters running it cannot serve, so there is nothing to wait for: `start 1; start 2`
+    on a stopped ensemble must not sit out --wait at the first command."""
+    voters = [o for o in state["members"] if not o["observer"]]
+    up = sum(1 for o in voters if o is m or _observe(o).running)
+    quorum = len(voters) // 2 + 1
+    v = _wait_serving(m, wait if up >= quorum else 1.0)
+    if not v.running:
+        tail = _log_tail(m)
+        _fail(f"member {m['id']} (pid {m['pid']}) exited; the end of {m['log']}:\n{tail}")
+    note = f" (waits for a quorum: {up} of {len(voters)} voters running)" if up < quorum and not v.serving else ""
+    click.echo(f"started member {m['id']} (pid {m['pid']}): {v.role} on 127.0.0.1:{m['client_port']}{note}")
+
+
+@ensemble_cmd.command("stop", short_help="Stop one member (one these commands started).")
+@MEMBER_ARG
+@DIR_OPTION
+@TIMEOUT_OPTION
+def stop(member: int, base: Path, timeout: float) -> None:
+    """Stop MEMBER (SIGTERM, then SIGKILL after --timeout). Its data stays in --dir."""
+    state = _load(base)
+    m = _member(state, member, base)
+    v = _observe(m)
+    if not v.running:
+        click.echo(f"member {member} is not running")
+        return
+    _refuse_foreign(v, "stopping")
+    _terminate([m], timeout)
+    click.echo(f"stopped member {member} (pid {m['pid']})")
+
+
+@ensemble_cmd.command("restart", short_help="Restart one member on the same ports and data.")
+@MEMBER_ARG
+@DIR_OPTION
+@TIMEOUT_OPTION
+@WAIT_OPTION
+def restart(member: int, base: Path, timeout: float, wait: float) -> None:
+    """Stop MEMBER (if running) and start it again on the same ports and data."""
+    state = _load(base)
+    m = _member(state, member, base)
+    v = _observe(m)
+    _refuse_foreign(v, "restarting")
+    if v.running:
+        _terminate([m], timeout)
+        click.echo(f"stopped member {member} (pid {m['pid']})")
+    deadline = time.monotonic() + 5  # the old process's sockets close with it; allow the kernel a moment
+    while _port_conflict(m) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    _start_members(base, state, [m])
+    _report_started(state, m, wait)
+
+
+@ensemble_cmd.command("down", short_help="Stop every member these commands started.")
+@DIR_OPTION
+@TIMEOUT_OPTION
+def down(base: Path, timeout: float) -> None:
+    """Stop every member these commands started (SIGTERM, then SIGKILL after --timeout). Data, configs
+    and ports stay in --dir for the next `up`."""
+    views = [_observe(m) for m in _load(base)["members"]]
+    ours = [v.member for v in views if v.ours]
+    _terminate(ours, timeout)
+    for v in views:
+        m = v.member
+        if v.ours:
+            click.echo(f"stopped member {m['id']} (pid {m['pid']})")
+        elif v.running:
+            who = f"pid {v.pid}" if v.pid is not None else "a process"
+            click.echo(f"left member {m['id']} running ({who}, not started by `corral ensemble`)")
+        else:
+            click.echo(f"member {m['id']} was not running")

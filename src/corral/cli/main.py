@@ -30,7 +30,11 @@ def server(config: str | None, log_level: str) -> None:
         click.echo(f"corral: bad configuration: {e}", err=True)
         sys.exit(2)
     from ..persistence import RecoveryError
+    from ..processes import remove_pid_file, write_pid_file
 
+    # dataDir/corral_server.pid names this process, so that `corral ensemble status` can show the pid of a
+    # member restarted by hand; removed on a clean exit.
+    pid_file = write_pid_file(cfg.data_dir)
     try:
         code = run(cfg)
     except RecoveryError as e:
@@ -39,6 +43,8 @@ def server(config: str | None, log_level: str) -> None:
     except OSError as e:
         click.echo(f"corral: cannot serve on {cfg.client_port_address}:{cfg.client_port}: {e}", err=True)
         sys.exit(1)
+    finally:
+        remove_pid_file(pid_file)
     sys.exit(code)
 
 

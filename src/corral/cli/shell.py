@@ -7,7 +7,7 @@ Three ways to run it, as zkCli:
   children of the typed path's parent), and history recalled with the arrow keys, kept across runs in
   ~/.corral_shell_history (`-history FILE` or $CORRAL_SHELL_HISTORY to change it).
 * commands piped in (`echo 'ls /' | corral shell -server ...`): read line by line, no prompt, as zkCli
-  without JLine; the exit status is that of the last command.
+  reading a pipe; the exit status is that of the last command.
 * one command on the command line (`corral shell -server H:P ls /`): run it and exit with its
   status — 0 on success, 1 when it failed, 127 for an unknown command.
 
@@ -15,6 +15,13 @@ Options are zkCli's: `-server host:port[,host:port...][/chroot]` (default localh
 `-timeout ms` (session timeout, default 30000), `-waitforconnection` (a session that cannot be
 established within the timeout is an error), `-r` and `-client-configuration file` (accepted and
 ignored). The command set, output and messages are zkCli 3.8's; see `shell_commands.py`.
+
+Where zkCli prints Java's own words, the shell does not: there is no `JLine support is ...` line after
+`Welcome to ZooKeeper!` (it names zkCli's line-editing library, not anything the user can act on), and
+an unknown option is a one-line usage error (zkCli silently ignores it, so a typo such as `-sever`
+connected to localhost:2181 instead). Without `-waitforconnection`, an unreachable server is reported
+as soon as every address has refused a connection (about as fast as zkCli: well under a second for a
+refused port) rather than after the session timeout.
 """
 
 from __future__ import annotations
@@ -32,12 +39,14 @@ __all__ = ["ShellOptions", "main_shell", "parse_shell_args", "shell"]
 
 HELP = """\
 Usage: corral shell [-server host:port[,...][/chroot]] [-timeout ms] [-waitforconnection]
-                    [-history file] [cmd args...]
+                    [-history file] [-r] [-client-configuration file] [cmd args...]
 
 An interactive ZooKeeper shell with zkCli's commands and output. Without a command it reads
 commands from the terminal (prompt, tab completion, history) or, when stdin is not a terminal,
 one per line from stdin. With a command it runs that command and exits with its status
-(0 ok, 1 failed, 127 unknown command). Type `help` in the shell for the command list.
+(0 ok, 1 failed, 127 unknown command, 2 bad options). Type `help` in the shell for the command
+list. Without -waitforconnection an unreachable server is reported (ConnectionLoss) as soon as every
+address has refused a connection; with it, the shell waits up to -timeout for a session.
 """
 
 
@@ -50,9 +59,14 @@ class ShellOptions:
     command: list[str] = field(default_factory=list)
 
 
+KNOWN_OPTIONS = ("-server", "--server", "-timeout", "--timeout", "-client-configuration", "-history", "--history",
+                 "-waitforconnection", "-r", "-h", "-help", "--help")
+
+
 def parse_shell_args(argv: list[str]) -> ShellOptions:
     """zkCli's `MyCommandOptions.parseOptions`: options until the first word not starting with `-`,
-    which starts the command; unknown options are ignored, as zkCli does."""
+    which starts the command. An unknown option is a usage error (zkCli ignores it, which turns a
+    typo like `-sever host:port` into a session with localhost:2181)."""
     opts = ShellOptions()
     i = 0
     while i < len(argv):  # one pass over the arguments
@@ -85,8 +99,10 @@ def parse_shell_args(argv: list[str]) -> ShellOptions:
         elif not a.startswith("-"):
             opts.command = list(argv[i:])
             break
-        else:
+        elif a in KNOWN_OPTIONS:  # -r: read-only mode, accepted and ignored
             i += 1
+        else:
+            raise click.UsageError(f"unknown option {a} (corral shell -h lists the options)")
     return opts
 
 
@@ -131,7 +147,7 @@ def run_pipe(opts: ShellOptions) -> int:
     sh = ZkShell(opts.server, opts.timeout_ms, wait_for_connection=opts.wait_for_connection)
     if not _start(sh, opts):
         return 1
-    sh.out("Welcome to ZooKeeper!\nJLine support is disabled\n")
+    sh.out("Welcome to ZooKeeper!\n")
     try:
         while not sh.quit_requested:  # one command per line until quit or end of input
             line = sys.stdin.readline()
@@ -171,7 +187,7 @@ def run_tty(opts: ShellOptions) -> int:
     sh = ZkShell(opts.server, opts.timeout_ms, wait_for_connection=opts.wait_for_connection)
     if not _start(sh, opts):
         return 1
-    sh.out("Welcome to ZooKeeper!\nJLine support is enabled\n")
+    sh.out("Welcome to ZooKeeper!\n")
     hist = _history_path(opts)
     try:
         hist.parent.mkdir(parents=True, exist_ok=True)
@@ -203,8 +219,13 @@ def run_tty(opts: ShellOptions) -> int:
 
 
 def main_shell(argv: list[str]) -> int:
-    """Run the shell with zkCli-style arguments; returns the exit status."""
-    opts = parse_shell_args(argv)
+    """Run the shell with zkCli-style arguments; returns the exit status (2: bad arguments, told in one
+    line on stderr, without click's generic usage block, which would show `[OPTIONS] [ARGV]...`)."""
+    try:
+        opts = parse_shell_args(argv)
+    except click.UsageError as e:
+        click.echo(f"corral shell: {e.format_message()}", err=True)
+        return 2
     _stdio_replace_errors()
     if opts.command:
         return run_one_shot(opts)

@@ -16,6 +16,12 @@ Deliberate differences, each because zkCli's behaviour there is a bug:
   `reconfig`);
 * `addWatch bad` (a relative path) is a path error, where zkCli 3.8 dies with an uncaught exception.
 
+And two because they are Java's, not the shell's: option errors read `Unrecognized option: -x` without
+the `org.apache.commons.cli.UnrecognizedOptionException: ` prefix (likewise for the other commons-cli
+errors), and there is no `JLine support is enabled/disabled` banner (see shell.py). A command issued
+while no server answers fails with ConnectionLoss as soon as every server has refused once, as zkCli's
+does, rather than after the session timeout.
+
 Watch events print as zkCli prints them (`WATCHER::` then `WatchedEvent state:... type:... path:...`);
 every watch uses one watcher, so an event for a path prints once, as with zkCli's default watcher.
 Output is written and flushed line by line under a lock, because events arrive on the client's
@@ -301,7 +307,10 @@ class ZkShell:
         """Start a new session to `host` (closing a live one first, as zkCli does).
 
         The client keeps trying the servers in the background; this waits up to `wait` seconds for
-        the session and returns whether it is connected.
+        the session and returns whether it is connected. Unless `-waitforconnection` was given (which
+        asks for the whole wait, as zkCli's does), the wait ends as soon as every server has refused
+        once, and so does a command's wait for a connection: like zkCli, a dead address is reported
+        as ConnectionLoss at once instead of after the session timeout.
         """
         if self._zk is not None:
             self.close_session(announce=self.alive)
@@ -309,7 +318,7 @@ class ZkShell:
         self._ever_connected = False
         self._announce_close = True
         try:
-            zk = SyncClient(host, timeout=self.timeout_ms / 1000)
+            zk = SyncClient(host, timeout=self.timeout_ms / 1000, fail_fast=True)
         except KeeperError as e:
             raise CliError(str(e))
         zk.add_listener(self._on_state)
@@ -319,7 +328,7 @@ class ZkShell:
         asyncio.run_coroutine_threadsafe(_begin(zk.client), zk.loop).result()
         if wait:
             try:
-                zk.wait_connected(wait)
+                zk.wait_connected(wait, fail_fast=not self.wait_for_connection)
             except KeeperError:
                 pass
         return zk.connected
@@ -527,12 +536,11 @@ class ZkShell:
         """commons-cli's OptionGroup: at most one of -n -b -N -B (and, for setquota, exactly one)."""
         given = [k for k in p.options if k in _QUOTA_KEYS]
         if len(given) > 1:
-            raise CliError("org.apache.commons.cli.AlreadySelectedException: The option "
-                           f"'{given[1]}' was specified but an option from this group has already been "
+            raise CliError(f"The option '{given[1]}' was specified but an option from this group has already been "
                            f"selected: '{given[0]}'")
         if required and not given:
             group = ", ".join(f"-{o.name} {o.description}" for o in specs)
-            raise CliError(f"org.apache.commons.cli.MissingOptionException: Missing required option: [{group}]")
+            raise CliError(f"Missing required option: [{group}]")
         return given[0] if given else None
 
     def _setquota(self, words: list[str]) -> None:

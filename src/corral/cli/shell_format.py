@@ -101,7 +101,9 @@ def parse_options(words: Sequence[str], specs: Sequence[OptionSpec]) -> ParsedAr
 
     `-s`, `-sw` (concatenated flags), `-v 3`, `-v3`, options after positional words, and `--` ending
     the options are accepted; anything else starting with `-` is an unrecognised option. Error texts are
-    the exception's `toString()`, which is what zkCli prints.
+    commons-cli's messages without the Java exception class zkCli prefixes them with
+    (`org.apache.commons.cli.UnrecognizedOptionException: `): that names the shell's implementation,
+    not the user's mistake.
     """
     by_name = {s.name: s for s in specs}
     out = ParsedArgs()
@@ -110,8 +112,7 @@ def parse_options(words: Sequence[str], specs: Sequence[OptionSpec]) -> ParsedAr
     for tok in words:
         if pending is not None:
             if tok.startswith("-") and len(tok) > 1 and not _NEGATIVE_NUMBER.match(tok) and tok != "--":
-                raise CliError(f"org.apache.commons.cli.MissingArgumentException: Missing argument for option: "
-                               f"{pending.name}")
+                raise CliError(f"Missing argument for option: {pending.name}")
             out.options[pending.name] = tok
             pending = None
             continue
@@ -133,8 +134,7 @@ def parse_options(words: Sequence[str], specs: Sequence[OptionSpec]) -> ParsedAr
                 for i, ch in enumerate(body):
                     flag = by_name.get(ch)
                     if flag is None:
-                        raise CliError("org.apache.commons.cli.UnrecognizedOptionException: "
-                                       f"Unrecognized option: {tok}")
+                        raise CliError(f"Unrecognized option: {tok}")
                     if flag.has_arg:
                         rest = body[i + 1:]
                         if rest:
@@ -146,7 +146,7 @@ def parse_options(words: Sequence[str], specs: Sequence[OptionSpec]) -> ParsedAr
         else:
             out.args.append(tok)
     if pending is not None:
-        raise CliError(f"org.apache.commons.cli.MissingArgumentException: Missing argument for option: {pending.name}")
+        raise CliError(f"Missing argument for option: {pending.name}")
     return out
 
 

@@ -217,15 +217,25 @@ def snapshot_verify(file: Path) -> None:
 @click.command("purge")
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--log-dir", type=click.Path(file_okay=False, path_type=Path), help="dataLogDir, if not dataDir.")
-@click.option("-n", "--count", default=3, show_default=True, help="Snapshots to keep (at least 3).")
+@click.option("-n", "--count", default=3, show_default=True, help="Snapshots to keep (3 or more).")
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
 def purge_cmd(data_dir: Path, log_dir: Path | None, count: int, dry_run: bool) -> None:
-    """Delete old snapshots and the logs no retained snapshot needs (like zkCleanup.sh -n)."""
-    from ..persistence.purge import plan, purge
+    """Delete old snapshots and the logs no retained snapshot needs (like zkCleanup.sh -n).
 
+    A count below 3 is refused with exit status 2 and nothing is deleted, as zkCleanup.sh refuses it
+    ("count should be greater than or equal to 3"): keeping a different number than asked, silently,
+    would hide the mistake.
+    """
+    from ..persistence.purge import check_retain, plan, purge
+
+    try:
+        check_retain(count)
+    except ValueError as e:
+        click.echo(f"corral purge: {e}; nothing deleted", err=True)
+        sys.exit(2)
     logs = log_dir or data_dir
     doomed = plan(data_dir, logs, count) if dry_run else purge(data_dir, logs, count)
     for p in doomed:
         click.echo(("would remove " if dry_run else "removed ") + str(p))
     verb = "to remove" if dry_run else "removed"
-    click.echo(f"{len(doomed)} files {verb}; kept the newest {max(3, count)} snapshots")
+    click.echo(f"{len(doomed)} files {verb}; kept the newest {count} snapshots")

@@ -23,7 +23,10 @@ Apache ZooKeeper ensemble see the same client behaviour:
   a server must have expired it by then — when the client has been unable to reconnect for a whole
   negotiated timeout. Every later call then raises SessionExpiredError; `start()` opens a new session.
 * Requests in flight when a connection drops fail with ConnectionLossError (the caller may retry).
-  Requests issued while disconnected wait for the reconnect, at most `connect_wait` seconds.
+  Requests issued while disconnected wait for the reconnect, at most `connect_wait` seconds — or,
+  with `fail_fast=True`, only until every server has been tried once and refused (the Java client
+  fails queued requests on a failed connection attempt; interactive tools such as `corral shell`
+  want that, so that a dead address is reported at once rather than after the session timeout).
 """
 
 from __future__ import annotations
@@ -209,6 +212,10 @@ class Client:
         connect_wait: how long a call made while disconnected waits for the reconnect before it fails
             with ConnectionLossError (default: the requested session timeout).
         max_buffer: largest reply accepted (default jute.maxbuffer + 1 MiB slack, like the Java client).
+        fail_fast: a call (or `wait_connected`) made while disconnected fails with ConnectionLossError
+            as soon as every server has been tried once without success, instead of waiting up to
+            `connect_wait`. The client keeps reconnecting in the background either way, and
+            `start()` is not affected (it waits for its own timeout).
 
     The client binds to the event loop that runs `start()`; use it from that loop only (see
     `SyncClient` for threads and scripts).
@@ -216,7 +223,7 @@ class Client:
 
     def __init__(self, hosts: str, *, timeout: float = 10.0, randomize_hosts: bool = True,
                  auth: Iterable[tuple[str, str | bytes]] = (), connect_wait: float | None = None,
-                 max_buffer: int = DEFAULT_MAX_BUFFER + 1024 * 1024) -> None:
+                 max_buffer: int = DEFAULT_MAX_BUFFER + 1024 * 1024, fail_fast: bool = False) -> None:
         if timeout <= 0:
             raise BadArgumentsError(f"session timeout must be positive, got {timeout}")
         self._cs: ConnectString = parse_connect_string(hosts)
@@ -238,6 +245,11 @@ class Client:
         self._conn: Connection | None = None
         self._connected_to: tuple[str, int] | None = None
         self._conn_waiters: list[asyncio.Future[Connection]] = []
+        self._fail_fast = fail_fast
+        # Failed connection attempts so far, and the fail-fast waiters with the count at which each
+        # gives up (its count at registration + the number of hosts: each server tried once).
+        self._failed_attempts = 0
+        self._fast_waiters: dict[asyncio.Future[Connection], int] = {}
         self._disconnected_at: float | None = None
         self._runner: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -381,9 +393,13 @@ class Client:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    async def wait_connected(self, timeout: float | None = None) -> None:
-        """Wait until CONNECTED (raises ConnectionLossError after `timeout`, or the session's terminal error)."""
-        await self._wait_connection(self._connect_wait if timeout is None else timeout)
+    async def wait_connected(self, timeout: float | None = None, *, fail_fast: bool | None = None) -> None:
+        """Wait until CONNECTED (raises ConnectionLossError after `timeout`, or the session's terminal error).
+
+        `fail_fast` (default: the client's setting) gives up as soon as every server has refused once.
+        """
+        await self._wait_connection(self._connect_wait if timeout is None else timeout,
+                                    self._fail_fast if fail_fast is None else fail_fast)
 
     # ---- the Basic API ------------------------------------------------------------------------
 
@@ -749,9 +765,9 @@ class Client:
         conn = self._conn
         if conn is not None and self._state is SessionState.CONNECTED and conn.is_open:
             return conn
-        return await self._wait_connection(self._connect_wait)
+        return await self._wait_connection(self._connect_wait, self._fail_fast)
 
-    async def _wait_connection(self, timeout: float) -> Connection:
+    async def _wait_connection(self, timeout: float, fail_fast: bool = False) -> Connection:
         if self._state.is_terminal:
             assert self._terminal is not None
             raise self._terminal_error()
@@ -761,13 +777,26 @@ class Client:
         assert self._loop is not None
         fut: asyncio.Future[Connection] = self._loop.create_future()
         self._conn_waiters.append(fut)
+        if fail_fast:
+            self._fast_waiters[fut] = self._failed_attempts + len(self._hosts)
         try:
             return await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             raise ConnectionLossError(f"KeeperErrorCode = ConnectionLoss (not connected within {timeout:g} s)")
         finally:
+            self._fast_waiters.pop(fut, None)
             if fut in self._conn_waiters:
                 self._conn_waiters.remove(fut)
+
+    def _attempt_failed(self, host: str, port: int, error: BaseException) -> None:
+        """Count a failed connection attempt; fail the fail-fast waiters that have now seen every server
+        refuse once (the Java client fails its queued requests the same way)."""
+        self._failed_attempts += 1
+        for fut, due in list(self._fast_waiters.items()):
+            if due <= self._failed_attempts and not fut.done():
+                fut.set_exception(ConnectionLossError(
+                    f"KeeperErrorCode = ConnectionLoss (could not connect to {self._hosts_text()}; "
+                    f"last: {host}:{port}: {error!r})"))
 
     def _terminal_error(self) -> KeeperError:
         t = self._terminal or ClientClosedError()
@@ -794,6 +823,7 @@ class Client:
             except (TimeoutError, OSError, KeeperError, DecodeError) as e:
                 failures += 1
                 log.debug("connect to %s:%d failed: %r", host, port, e)
+                self._attempt_failed(host, port, e)
                 if failures % n == 0:  # a whole round failed: back off (jittered, capped) before the next
                     delay = min(_MAX_BACKOFF, 0.02 * 2 ** min(failures // n, 6)) * (0.5 + random.random() / 2)
                     await asyncio.sleep(delay)

@@ -115,8 +115,8 @@ class SyncClient:
     def remove_listener(self, listener: StateListener) -> None:
         self._loop.call_soon_threadsafe(self._client.remove_listener, listener)
 
-    def wait_connected(self, timeout: float | None = None) -> None:
-        self._run(self._client.wait_connected(timeout))
+    def wait_connected(self, timeout: float | None = None, *, fail_fast: bool | None = None) -> None:
+        self._run(self._client.wait_connected(timeout, fail_fast=fail_fast))
 
     @property
     def state(self) -> SessionState:

@@ -2,6 +2,10 @@
 
 A log file is needed if it holds any transaction after the oldest retained snapshot: all logs that
 start after that snapshot's zxid, plus the last one that starts at or before it.
+
+Fewer than MIN_RETAIN snapshots is refused (ValueError), as PurgeTxnLog.purge refuses it with
+IllegalArgumentException: quietly keeping 3 when asked for 1 hides the operator's mistake, and keeping
+1 would leave nothing to fall back on if the newest snapshot turns out to be damaged.
 """
 
 from __future__ import annotations
@@ -14,10 +18,19 @@ from .files import LOG_PREFIX, SNAP_PREFIX, TMP_SUFFIX, list_files, parse_snapsh
 
 log = logging.getLogger("corral.purge")
 
+MIN_RETAIN = 3
+COUNT_ERROR = f"count should be greater than or equal to {MIN_RETAIN}"  # PurgeTxnLog's words
+
+
+def check_retain(retain: int) -> None:
+    """Raise ValueError (PurgeTxnLog's message) for a retain count below MIN_RETAIN."""
+    if retain < MIN_RETAIN:
+        raise ValueError(f"{COUNT_ERROR}, got {retain}")
+
 
 def plan(data_dir: Path, log_dir: Path, retain: int) -> list[Path]:
-    """Files that may be deleted, keeping `retain` (≥ 3) snapshots."""
-    retain = max(3, retain)
+    """Files that may be deleted, keeping `retain` snapshots (ValueError below MIN_RETAIN)."""
+    check_retain(retain)
     snaps = list_files(version_dir(data_dir), SNAP_PREFIX)
     logs = list_files(version_dir(log_dir), LOG_PREFIX)
     if len(snaps) <= retain:
