@@ -101,7 +101,6 @@ class DataDirLock:
             os.close(fd)
             raise DataDirError(key, path, f"not writable ({LOCK_NAME}: {e.strerror})") from None
         self._held[(st.st_dev, st.st_ino)] = fd
-        log.info("event=data_dir_locked key=%s dir=%s pid=%d", key, path, os.getpid())
 
     def release(self) -> None:
         for fd in self._held.values():
@@ -111,12 +110,16 @@ class DataDirLock:
 
 def lock_data_dirs(data_dir: Path, log_dir: Path, autocreate: bool = True) -> DataDirLock:
     """Check, create and lock dataDir and (if it is another directory) dataLogDir, before recovery."""
+    dirs = (("dataDir", data_dir), ("dataLogDir", log_dir))
+    for key, path in dirs:
+        prepare_dir(key, path, autocreate)
     lock = DataDirLock()
     try:
-        for key, path in (("dataDir", data_dir), ("dataLogDir", log_dir)):
-            prepare_dir(key, path, autocreate)
+        for key, path in dirs:
             lock.acquire(key, path)
     except BaseException:
         lock.release()
         raise
+    # Logged only once both are held: a refusal must stay the one line the CLI prints.
+    log.info("event=data_dirs_locked dataDir=%s dataLogDir=%s pid=%d", data_dir, log_dir, os.getpid())
     return lock
