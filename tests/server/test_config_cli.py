@@ -226,3 +226,32 @@ def test_server_jvmflags_take_effect_and_zoo_cfg_wins():
         finally:
             zk.stop()
             zk.close()
+
+
+class BadApache(ApacheZooKeeper):
+    """Apache ZooKeeper with its zoo.cfg lines edited (`drop` keys removed, `add` lines appended)."""
+
+    drop: tuple[str, ...] = ()
+    add: tuple[str, ...] = ()
+
+    def config_lines(self) -> list[str]:
+        lines = [line for line in super().config_lines() if line.split("=", 1)[0] not in self.drop]
+        return lines + list(self.add)
+
+
+@pytest.mark.compat
+@pytest.mark.parametrize("drop,add", [
+    (("clientPort",), ("clientPort=99999",)),
+    ((), ("initLimit=5", "syncLimit=2", "server.1=127.0.0.1:2888:3888", "server.a=127.0.0.1:2889:3889")),
+], ids=["port_range", "server_a"])
+def test_apache_refuses_these_too(drop, add):
+    """corral's refusals above are ZooKeeper's own (QuorumPeerMain exits with 2), only explained better."""
+    srv = BadApache()
+    srv.drop, srv.add = drop, add
+    try:
+        srv.start(wait=False)
+        assert srv.proc is not None
+        assert srv.proc.wait(60) == 2
+        assert "Invalid config, exiting abnormally" in srv.log()
+    finally:
+        srv.close()
