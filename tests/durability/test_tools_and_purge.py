@@ -476,9 +476,9 @@ def test_storage_purge_now_matches_plan(tmp_path):
 
 def test_autopurge_config_as_in_zookeeper():
     """snapRetainCount has a minimum of 3; purgeInterval defaults to 0 (off), in hours."""
-    cfg = parse("dataDir=/x\nautopurge.snapRetainCount=1\nautopurge.purgeInterval=6\n")
+    cfg = parse("dataDir=/x\nclientPort=2181\nautopurge.snapRetainCount=1\nautopurge.purgeInterval=6\n")
     assert (cfg.snap_retain_count, cfg.purge_interval) == (3, 6)
-    cfg = parse("dataDir=/x\n")
+    cfg = parse("dataDir=/x\nclientPort=2181\n")
     assert (cfg.snap_retain_count, cfg.purge_interval) == (3, 0)  # ZooKeeper default: autopurge off
 
 

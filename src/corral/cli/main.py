@@ -15,47 +15,53 @@ def main() -> None:
     """corral: a ZooKeeper-compatible coordination service."""
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 @main.command()
-@click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
+@click.argument("config", required=False)
+@click.option("--log-level", default="INFO", show_default=True, type=click.Choice(LOG_LEVELS, case_sensitive=False),
+              help="DEBUG, INFO, WARNING or ERROR (any case).")
 def server(config: str | None, log_level: str) -> None:
-    """Run a server in the foreground from a zoo.cfg file (no file: 127.0.0.1:2181, data in ./data)."""
+    """Run a server in the foreground from a zoo.cfg file.
+
+    With no file: a development server on 127.0.0.1:2181 with its data in ./data and every four-letter
+    word enabled. Configuration and data-directory problems are one line on stderr and exit code 2."""
+    from ..persistence import RecoveryError
+    from ..persistence.lock import DataDirError, DataDirLocked
     from ..server.config import ConfigError, ServerConfig, load
     from ..server.main import run, setup_logging
+    from .errors import fail
 
-    setup_logging(log_level)
+    setup_logging(log_level.upper())
     try:
         cfg = load(config) if config else ServerConfig.embedded()
     except ConfigError as e:
-        click.echo(f"corral: bad configuration: {e}", err=True)
-        sys.exit(2)
-    from ..persistence import RecoveryError
-    from ..processes import remove_pid_file, write_pid_file
-
-    # dataDir/corral_server.pid names this process, so that `corral ensemble status` can show the pid of a
-    # member restarted by hand; removed on a clean exit.
-    pid_file = write_pid_file(cfg.data_dir)
+        fail("bad configuration", e)
     try:
         code = run(cfg)
+    except ConfigError as e:  # an in-process ServerConfig whose myid is read by the server
+        fail("bad configuration", e)
+    except DataDirLocked as e:
+        fail("data directory in use", e)
+    except DataDirError as e:
+        fail("bad data directory", e)
     except RecoveryError as e:
-        click.echo(f"corral: cannot recover the data directory: {e}", err=True)
-        sys.exit(3)
+        fail("cannot recover the data directory", e, 3)
     except OSError as e:
-        click.echo(f"corral: cannot serve on {cfg.client_port_address}:{cfg.client_port}: {e}", err=True)
-        sys.exit(1)
-    finally:
-        remove_pid_file(pid_file)
+        fail(f"cannot serve on {cfg.client_port_address}:{cfg.client_port}", e, 1)
     sys.exit(code)
 
 
 def _register() -> None:
     """Subcommands live in their own modules; importing them here keeps `corral --help` complete."""
     from .bench import bench
+    from .config_cmd import config_cmd
     from .ensemble import ensemble_cmd
     from .shell import shell
     from .tools import log_cmd, purge_cmd, snapshot_cmd
 
-    for cmd in (log_cmd, snapshot_cmd, purge_cmd, shell, bench, ensemble_cmd):
+    for cmd in (log_cmd, snapshot_cmd, purge_cmd, shell, bench, ensemble_cmd, config_cmd):
         main.add_command(cmd)
 
 

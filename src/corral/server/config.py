@@ -1,23 +1,44 @@
-"""zoo.cfg: the same file Apache ZooKeeper reads, parsed into one typed object.
+"""zoo.cfg: the same file Apache ZooKeeper reads, checked as strictly as ZooKeeper checks it, into one
+typed object.
 
-Keys that ZooKeeper turns into Java system properties (`jute.maxbuffer`, `zookeeper.skipACL`, …) are
-accepted with or without their `zookeeper.` prefix. Unknown keys are warned about, never fatal, so an
-existing zoo.cfg works unchanged.
+The syntax is java.util.Properties (`properties.py`); the keys, types and ranges are in `settings.py`.
+Keys that ZooKeeper reads as Java system properties (`jute.maxbuffer`, `zookeeper.skipACL`, ...) are
+accepted in zoo.cfg with or without their `zookeeper.` prefix, and as `-Dname=value` flags in the
+`SERVER_JVMFLAGS` and `JVMFLAGS` environment variables that zkServer.sh passes to the JVM; zoo.cfg wins,
+as in ZooKeeper (a zoo.cfg key is set as a system property after the JVM started). Unknown keys are
+warned about (an existing zoo.cfg keeps working); everything that would make the server run other than
+as written (a bad number, a `server.a` line, an ensemble without its myid, an unsupported security
+setting) is a `ConfigError` that names the file, line and key, so the CLI can print it on one line.
+Every effective setting remembers where it came from (`ServerConfig.origins`) for `config check --explain`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..protocol import DEFAULT_MAX_BUFFER
+from . import settings as S
+from .properties import PropertiesSyntaxError, parse_properties
 
 log = logging.getLogger("corral.config")
 
 
 class ConfigError(ValueError):
-    """A zoo.cfg value that cannot be used (the message names the key)."""
+    """A configuration that cannot be used; `str()` is `FILE:LINE: KEY: what is wrong`, leaving out
+    the parts that do not apply (a myid problem names the myid file, an env flag names the variable)."""
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
+                 key: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.source, self.line, self.key = message, source, line, key
+
+    def __str__(self) -> str:
+        where = None if self.source is None else f"{self.source}:{self.line}" if self.line else self.source
+        return ": ".join(p for p in (where, self.key, self.message) if p)
 
 
 @dataclass
@@ -31,6 +52,7 @@ class ServerSpec:
     observer: bool = False
     client_addr: str | None = None
     client_port: int | None = None
+    line: int = field(default=0, compare=False)
 
 
 @dataclass
@@ -60,8 +82,12 @@ class ServerConfig:
     container_check_interval: int = 60000
     container_max_per_minute: int = 10000
     container_max_never_used: int = 0
+    data_dir_autocreate: bool = True  # zookeeper.datadir.autocreate (zkServer.sh: ZOO_DATADIR_AUTOCREATE_DISABLE)
     servers: dict[int, ServerSpec] = field(default_factory=dict)
     source: str = "<defaults>"
+    my_id: int | None = None  # an ensemble member's dataDir/myid, read by load()
+    origins: dict[str, str] = field(default_factory=dict)  # key -> "FILE:LINE", "$SERVER_JVMFLAGS", ...
+    lines: dict[str, int] = field(default_factory=dict, repr=False)  # key -> its zoo.cfg line, for errors
 
     def membership(self) -> str:
         """The ensemble's configuration as ZooKeeper's QuorumMaj.toString writes it (and keeps it in
@@ -85,6 +111,11 @@ class ServerConfig:
         return self.tick_time * 20 if self.max_session_timeout == -1 else self.max_session_timeout
 
     @property
+    def is_ensemble(self) -> bool:
+        """More than one voter (a single server line means standalone, as in ZooKeeper)."""
+        return len(self.servers) > 1
+
+    @property
     def log_dir(self) -> Path:
         return self.data_log_dir or self.data_dir
 
@@ -95,129 +126,309 @@ class ServerConfig:
     @classmethod
     def embedded(cls) -> ServerConfig:
         """What `corral server` runs with no file: a development server on 127.0.0.1:2181, data in ./data."""
-        return cls(client_port_address="127.0.0.1", four_letter_whitelist=frozenset({"*"}), source="<embedded>")
+        cfg = cls(client_port_address="127.0.0.1", four_letter_whitelist=frozenset({"*"}), source="<embedded>")
+        for key in ("clientPort", "clientPortAddress", "dataDir", "4lw.commands.whitelist"):
+            cfg.origins[key] = "embedded default of `corral server` without a file"
+        return cfg
 
 
-def _int(key: str, value: str) -> int:
+
+# zkServer.sh runs `java $JVMFLAGS` after `JVMFLAGS="$SERVER_JVMFLAGS $JVMFLAGS"`: both are split on
+# blanks (no shell quoting), and of two -D flags for one property the later one wins.
+ENV_VARS = ("SERVER_JVMFLAGS", "JVMFLAGS")
+WILDCARDS = ("0.0.0.0", "::", "")
+MAX_SERVER_ID = 255  # ZooKeeper keeps the server id in the top byte of every session id
+
+
+def _set(cfg: ServerConfig, setting: S.Setting, raw: str, *, origin: str, source: str, line: int | None,
+         key: str) -> None:
     try:
-        return int(value, 0) if value.lower().startswith("0x") else int(value)
-    except ValueError:
-        raise ConfigError(f"{key}: not an integer: {value!r}")
+        value = setting.convert(raw)
+    except S.BadValue as e:
+        raise ConfigError(str(e), source=source, line=line, key=key) from None
+    if setting.attr is not None:
+        setattr(cfg, setting.attr, value)
+    cfg.origins[setting.key] = origin
+    if line is not None:
+        cfg.lines[setting.key] = line
+    else:
+        cfg.lines.pop(setting.key, None)
 
 
-def _bool(key: str, value: str) -> bool:
-    v = value.strip().lower()
-    if v in ("yes", "true", "on", "1"):
-        return True
-    if v in ("no", "false", "off", "0"):
-        return False
-    raise ConfigError(f"{key}: not a boolean: {value!r}")
+def jvm_flags(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(variable, flag) for every word of SERVER_JVMFLAGS then JVMFLAGS."""
+    return [(var, flag) for var in ENV_VARS for flag in env.get(var, "").split()]
 
 
-def _server_spec(key: str, sid: int, value: str) -> ServerSpec:
+def _apply_env(cfg: ServerConfig, env: Mapping[str, str]) -> None:
+    for var, flag in jvm_flags(env):
+        if not flag.startswith("-D"):
+            log.info("event=jvm_flag_ignored var=%s flag=%s reason=jvm_option", var, flag)
+            continue
+        name, _, value = flag[2:].partition("=")
+        setting = S.BY_SYSPROP.get(name)
+        if setting is None:
+            if S.is_security_key(name):
+                raise ConfigError("corral does not implement this security setting; refusing to run without it",
+                                  source=var, key=f"-D{name}")
+            log.warning("event=jvm_flag_ignored var=%s flag=%s reason=unknown_property", var, flag)
+            continue
+        _set(cfg, setting, value, origin=f"${var}", source=var, line=None, key=name)
+
+
+def _server_spec(key: str, sid: int, value: str, source: str, line: int) -> ServerSpec:
+    """`host:peerPort:electionPort[:participant|observer][;[clientAddr:]clientPort]` (IPv6 in brackets)."""
+    def bad(msg: str) -> ConfigError:
+        return ConfigError(msg, source=source, line=line, key=key)
+
     addr, _, client = value.partition(";")
-    parts = addr.strip().split(":")
-    if len(parts) < 3:
-        raise ConfigError(f"{key}: expected host:peerPort:electionPort[:role][;[addr:]clientPort]")
-    role = parts[3].strip() if len(parts) > 3 else "participant"
+    addr = addr.strip()
+    if "|" in addr:
+        raise bad("several addresses per server (a|b) are not supported")
+    host_part, rest = addr, ""
+    if addr.startswith("["):
+        close = addr.find("]")
+        host_part, rest = addr[:close + 1], addr[close + 1:]
+        parts = [host_part, *rest.lstrip(":").split(":")] if close > 0 else addr.split(":")
+    else:
+        parts = addr.split(":")
+    if len(parts) < 3 or len(parts) > 4:
+        raise bad(f"expected host:peerPort:electionPort[:participant|observer][;[clientAddr:]clientPort], "
+                  f"not {value!r}")
+    role = parts[3].strip() if len(parts) == 4 else "participant"
     if role not in ("participant", "observer"):
-        raise ConfigError(f"{key}: unknown role {role!r}")
-    spec = ServerSpec(sid, parts[0], _int(key, parts[1]), _int(key, parts[2]), observer=(role == "observer"))
-    if client:
-        caddr, _, cport = client.strip().rpartition(":")
-        spec.client_addr = caddr or None
-        spec.client_port = _int(key, cport)
+        raise bad(f"unknown role {role!r} (participant or observer)")
+    try:
+        spec = ServerSpec(sid, S.host(parts[0]), S.port(parts[1]), S.port(parts[2]), observer=role == "observer",
+                          line=line)
+        client = client.strip()
+        if client:
+            caddr, _, cport = client.rpartition(":")
+            spec.client_addr = S.host(caddr) if caddr else None
+            spec.client_port = S.port(cport)
+    except S.BadValue as e:
+        raise bad(str(e)) from None
     return spec
 
 
-def parse(text: str, source: str = "<string>") -> ServerConfig:
-    cfg = ServerConfig(source=source)
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if "=" not in line:
-            log.warning("event=config_ignored file=%s line=%d reason=no_equals text=%r", source, lineno, line)
-            continue
-        key, _, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        k = key[len("zookeeper."):] if key.startswith("zookeeper.") and key != "zookeeper.jute.maxbuffer" else key
-        if k == "tickTime":
-            cfg.tick_time = _int(key, value)
-        elif k == "dataDir":
-            cfg.data_dir = Path(value)
-        elif k == "dataLogDir":
-            cfg.data_log_dir = Path(value)
-        elif k == "clientPort":
-            cfg.client_port = _int(key, value)
-        elif k == "clientPortAddress":
-            cfg.client_port_address = value
-        elif k == "maxClientCnxns":
-            cfg.max_client_cnxns = _int(key, value)
-        elif k == "minSessionTimeout":
-            cfg.min_session_timeout = _int(key, value)
-        elif k == "maxSessionTimeout":
-            cfg.max_session_timeout = _int(key, value)
-        elif k == "4lw.commands.whitelist":
-            cfg.four_letter_whitelist = frozenset(w.strip() for w in value.split(",") if w.strip())
-        elif k in ("jute.maxbuffer", "zookeeper.jute.maxbuffer"):
-            cfg.jute_max_buffer = _int(key, value)
-        elif k in ("sessionlessCnxnTimeout", "nio.sessionlessCnxnTimeout"):
-            cfg.sessionless_cnxn_timeout = _int(key, value)
-        elif k == "forceSync":
-            cfg.force_sync = _bool(key, value)
-        elif k == "snapCount":
-            cfg.snap_count = _int(key, value)
-        elif k == "autopurge.snapRetainCount":
-            cfg.snap_retain_count = max(3, _int(key, value))
-        elif k == "autopurge.purgeInterval":
-            cfg.purge_interval = _int(key, value)
-        elif k == "initLimit":
-            cfg.init_limit = _int(key, value)
-        elif k == "syncLimit":
-            cfg.sync_limit = _int(key, value)
-        elif k == "skipACL":
-            cfg.skip_acl = _bool(key, value)
-        elif k == "extendedTypesEnabled":
-            cfg.extended_types = _bool(key, value)
-        elif k == "enforceQuota":
-            cfg.enforce_quota = _bool(key, value)
-        elif k == "DigestAuthenticationProvider.superDigest":
-            cfg.super_digest = value
-        elif k == "znode.container.checkIntervalMs":
-            cfg.container_check_interval = max(1, _int(key, value))
-        elif k == "znode.container.maxPerMinute":
-            cfg.container_max_per_minute = _int(key, value)
-        elif k == "znode.container.maxNeverUsedIntervalMs":
-            cfg.container_max_never_used = _int(key, value)
-        elif k == "globalOutstandingLimit":
-            cfg.global_outstanding_limit = _int(key, value)
-        elif k.startswith("server.") and k[7:].isdigit():
-            sid = int(k[7:])
-            cfg.servers[sid] = _server_spec(key, sid, value)
-        elif k in ("electionAlg",):
-            if value.strip() not in ("3",):
-                raise ConfigError(f"{key}: only electionAlg=3 is supported")
-        elif k in ("admin.enableServer", "admin.serverPort", "admin.serverAddress", "standaloneEnabled",
-                   "reconfigEnabled", "preAllocSize", "syncEnabled", "peerType", "maxCnxns",
-                   "metricsProvider.className", "audit.enable", "clientPortListenBacklog", "digest.enabled",
-                   "snapshot.trust.empty", "fsync.warningthresholdms", "leaderServes", "cnxTimeout"):
-            log.info("event=config_accepted_unused key=%s", key)
-        else:
-            log.warning("event=config_unknown_key file=%s line=%d key=%s", source, lineno, key)
-    if cfg.tick_time <= 0:
-        raise ConfigError("tickTime must be > 0")
-    if not 0 < cfg.jute_max_buffer <= 0x7FFFFFFF:
-        raise ConfigError("jute.maxbuffer must be a positive int")
+def _server_line(cfg: ServerConfig, key: str, value: str, source: str, line: int) -> None:
+    num = key[len("server."):]
+    if not (num.isascii() and num.isdigit()):
+        raise ConfigError(f"server id {num!r} is not a number (server.N with N in 0-{MAX_SERVER_ID})",
+                          source=source, line=line, key=key)
+    sid = int(num)
+    if sid > MAX_SERVER_ID:
+        raise ConfigError(f"server id {sid} is above {MAX_SERVER_ID} (session ids keep it in one byte)",
+                          source=source, line=line, key=key)
+    if sid in cfg.servers:
+        raise ConfigError(f"server.{sid} is already defined on line {cfg.servers[sid].line}",
+                          source=source, line=line, key=key)
+    cfg.servers[sid] = _server_spec(key, sid, value, source, line)
+
+
+def _endpoints(spec: ServerSpec) -> list[tuple[str, int, str]]:
+    eps = [(spec.host.lower(), spec.peer_port, "quorum port"), (spec.host.lower(), spec.election_port, "election port")]
+    if spec.client_port is not None:
+        h = spec.client_addr if spec.client_addr and spec.client_addr not in WILDCARDS else spec.host
+        eps.append((h.lower(), spec.client_port, "client port"))
+    return eps
+
+
+def _check_servers(cfg: ServerConfig) -> None:
+    """Membership as QuorumPeerConfig.parseDynamicConfig checks it, plus ports two lines would share."""
+    src = cfg.source
+    specs = sorted(cfg.servers.values(), key=lambda s: s.line)
+    voters = [s for s in specs if not s.observer]
+    observers = [s for s in specs if s.observer]
+    if observers and not voters:
+        o = observers[0]
+        raise ConfigError("every server line is an observer: an ensemble needs voting participants",
+                          source=src, line=o.line, key=f"server.{o.sid}")
+    if observers and len(voters) == 1:
+        o = observers[0]
+        raise ConfigError(f"observers need a quorum, but server.{voters[0].sid} is the only participant",
+                          source=src, line=o.line, key=f"server.{o.sid}")
+    if len(voters) == 1:
+        log.warning("event=config_single_server file=%s server=%d meaning=standalone", src, voters[0].sid)
+    taken: dict[tuple[str, int], tuple[ServerSpec, str]] = {}
+    for spec in specs:
+        for host, port, what in _endpoints(spec):
+            if (host, port) in taken:
+                other, owhat = taken[(host, port)]
+                whose = "this server's" if other is spec else f"server.{other.sid}'s (line {other.line})"
+                raise ConfigError(f"{what} {host}:{port} is already {whose} {owhat}",
+                                  source=src, line=spec.line, key=f"server.{spec.sid}")
+            taken[(host, port)] = (spec, what)
+    if cfg.extended_types and any(sid > 254 for sid in cfg.servers):
+        raise ConfigError("server ids above 254 cannot be used with extendedTypesEnabled=true (as in ZooKeeper)",
+                          source=src, line=cfg.lines.get("extendedTypesEnabled"), key="extendedTypesEnabled")
+
+
+def _check(cfg: ServerConfig) -> None:
+    src, lines = cfg.source, cfg.lines
+    if "dataDir" not in cfg.origins or cfg.origins["dataDir"] == "default":
+        raise ConfigError("not set (required, as in ZooKeeper)", source=src, key="dataDir")
     if cfg.min_timeout > cfg.max_timeout:
-        raise ConfigError("minSessionTimeout must not be larger than maxSessionTimeout")
+        key = "minSessionTimeout" if "minSessionTimeout" in lines else "maxSessionTimeout"
+        raise ConfigError(f"minimum session timeout {cfg.min_timeout} ms is larger than the maximum "
+                          f"{cfg.max_timeout} ms", source=src, line=lines.get(key), key=key)
+    if cfg.snap_retain_count < 3:
+        log.warning("event=config_raised key=autopurge.snapRetainCount value=%d now=3", cfg.snap_retain_count)
+        cfg.snap_retain_count = 3
+    if cfg.snap_count < 2:
+        log.warning("event=config_raised key=snapCount value=%d now=2", cfg.snap_count)
+        cfg.snap_count = 2
+    _check_servers(cfg)
+    if cfg.is_ensemble:
+        for key in ("initLimit", "syncLimit"):
+            if key not in cfg.origins or cfg.origins[key] == "default":
+                raise ConfigError("not set (required for an ensemble, as in ZooKeeper)", source=src, key=key)
+    elif "clientPort" not in lines and cfg.origins.get("clientPort") == "default":
+        raise ConfigError("not set (a standalone server needs it, as in ZooKeeper)", source=src, key="clientPort")
+
+
+def parse(text: str, source: str = "<string>", env: Mapping[str, str] | None = None) -> ServerConfig:
+    """The configuration in `text` (zoo.cfg syntax), over the -D flags of `env` (None: no environment).
+
+    Checks everything that does not need the disk; `load()` also reads an ensemble member's myid."""
+    cfg = ServerConfig(source=source)
+    for setting in S.SETTINGS:
+        if setting.attr is not None:
+            cfg.origins[setting.key] = "default"
+    if env:
+        _apply_env(cfg, env)
+    try:
+        entries = parse_properties(text)
+    except PropertiesSyntaxError as e:
+        raise ConfigError(e.message, source=source, line=e.line) from None
+    first_line: dict[str, int] = {}
+    for entry in entries:
+        key, value, line = entry.key.strip(), entry.value.strip(), entry.line
+        if key.startswith("server."):
+            _server_line(cfg, key, value, source, line)
+            continue
+        known = S.BY_CFG_KEY.get(key)
+        if known is not None:
+            if known.key in first_line:
+                log.warning("event=config_duplicate_key file=%s line=%d key=%s first_line=%d kept=last", source,
+                            line, key, first_line[known.key])
+            first_line[known.key] = line
+            _set(cfg, known, value, origin=f"{source}:{line}", source=source, line=line, key=key)
+        elif key == "dynamicConfigFile":
+            raise ConfigError("dynamic reconfiguration files are not supported: put the server.N lines in this file",
+                              source=source, line=line, key=key)
+        elif key.startswith(("group.", "weight.")):
+            raise ConfigError("hierarchical quorums (group/weight) are not supported", source=source, line=line,
+                              key=key)
+        elif S.is_security_key(key):
+            raise ConfigError("corral does not implement this security setting; refusing to run without it",
+                              source=source, line=line, key=key)
+        else:
+            log.warning("event=config_unknown_key file=%s line=%d key=%s", source, line, key)
+    _check(cfg)
     return cfg
 
 
-def load(path: str | Path) -> ServerConfig:
+def read_myid(cfg: ServerConfig) -> int:
+    """dataDir/myid names this member of the ensemble, as in ZooKeeper (its first line, a number)."""
+    path = cfg.data_dir / "myid"
+    src = str(path)
+    known = ", ".join(str(s) for s in sorted(cfg.servers))
+    try:
+        raw = path.read_text(errors="replace")
+    except FileNotFoundError:
+        raise ConfigError(f"missing: an ensemble member needs its server id here (one of {known})",
+                          source=src) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read: {e.strerror}", source=src) from None
+    first = raw.splitlines()[0].strip() if raw.strip() else ""
+    if not (first.isascii() and first.isdigit()):
+        raise ConfigError(f"not a server id: {first[:40]!r} (expected one of {known})", source=src)
+    sid = int(first)
+    if sid not in cfg.servers:
+        raise ConfigError(f"id {sid} has no server.{sid} line in {cfg.source} (servers: {known})", source=src)
+    return sid
+
+
+def resolve_member(cfg: ServerConfig) -> int:
+    """An ensemble member: its id from myid, and its client address, which may come from its server line
+    (`;[addr:]port`) and must then agree with clientPort/clientPortAddress (QuorumPeerConfig.setupClientPort)."""
+    sid = cfg.my_id = read_myid(cfg)
+    me, src, lines = cfg.servers[sid], cfg.source, cfg.lines
+    if me.client_port is not None:
+        if "clientPort" in cfg.origins and cfg.origins["clientPort"] != "default" and cfg.client_port != me.client_port:
+            raise ConfigError(f"{cfg.client_port} differs from the client port {me.client_port} on this "
+                              f"server's line (server.{sid}, line {me.line})", source=src,
+                              line=lines.get("clientPort"), key="clientPort")
+        explicit_addr = cfg.origins.get("clientPortAddress", "default") != "default"
+        if (me.client_addr and me.client_addr not in WILDCARDS and explicit_addr
+                and cfg.client_port_address not in WILDCARDS and cfg.client_port_address != me.client_addr):
+            raise ConfigError(f"{cfg.client_port_address} differs from the client address {me.client_addr} on "
+                              f"this server's line (server.{sid}, line {me.line})", source=src,
+                              line=lines.get("clientPortAddress"), key="clientPortAddress")
+        if cfg.origins.get("clientPort") == "default":
+            cfg.client_port, cfg.origins["clientPort"] = me.client_port, f"{src}:{me.line}"
+        if me.client_addr and not explicit_addr:
+            cfg.client_port_address, cfg.origins["clientPortAddress"] = me.client_addr, f"{src}:{me.line}"
+    elif cfg.origins.get("clientPort") == "default":
+        raise ConfigError(f"not set, and this server's line (server.{sid}, line {me.line}) has no ;clientPort",
+                          source=src, key="clientPort")
+    mine = {me.host.lower()} | ({cfg.client_port_address.lower()} - set(WILDCARDS))
+    for spec in cfg.servers.values():
+        for host, port, what in _endpoints(spec)[:2]:
+            if port == cfg.client_port and host in mine:
+                raise ConfigError(f"{host}:{port} is also server.{spec.sid}'s {what} (line {spec.line})",
+                                  source=src, line=lines.get("clientPort") or me.line, key="clientPort")
+    return sid
+
+
+def load(path: str | Path, env: Mapping[str, str] | None = None) -> ServerConfig:
+    """A zoo.cfg file over the -D flags of `env` (None: this process's environment); an ensemble
+    member's myid is read and checked too, so a config that loads is one the server can run."""
     p = Path(path)
     try:
-        text = p.read_text()
+        data = p.read_bytes()
     except OSError as e:
-        raise ConfigError(f"cannot read {p}: {e.strerror}")
-    return parse(text, str(p))
+        raise ConfigError(f"cannot read: {e.strerror}", source=str(p)) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:  # Properties.load(InputStream) reads ISO 8859-1
+        text = data.decode("latin-1")
+    cfg = parse(text, str(p), os.environ if env is None else env)
+    if cfg.is_ensemble:
+        resolve_member(cfg)
+    return cfg
+
+
+def _show(key: str, value: object) -> str:
+    """A value as zoo.cfg would spell it."""
+    if isinstance(value, bool):
+        return ("yes" if value else "no") if key in ("skipACL", "forceSync") else str(value).lower()
+    if isinstance(value, frozenset):
+        return ",".join(sorted(value))
+    return "" if value is None else str(value)
+
+
+def explain(cfg: ServerConfig) -> list[str]:
+    """`key=value  (origin)` for every setting corral uses, in table order (for `config check --explain`)."""
+    out = []
+    for setting in S.SETTINGS:
+        if setting.attr is None:
+            continue
+        value: object = getattr(cfg, setting.attr)
+        origin = cfg.origins.get(setting.key, "default")
+        if setting.key == "dataLogDir" and value is None:
+            value, origin = cfg.data_dir, f"{origin}: dataDir"
+        elif setting.key in ("minSessionTimeout", "maxSessionTimeout") and value == -1:
+            value = cfg.min_timeout if setting.key == "minSessionTimeout" else cfg.max_timeout
+            origin = f"{origin}: {2 if setting.key == 'minSessionTimeout' else 20} x tickTime"
+        value = _show(setting.key, value)
+        out.append(f"{setting.key}={value}  ({origin})")
+    if cfg.my_id is not None:
+        out.append(f"myid={cfg.my_id}  ({cfg.data_dir / 'myid'})")
+    for sid, spec in sorted(cfg.servers.items()):
+        role = "observer" if spec.observer else "participant"
+        client = f";{spec.client_addr or '0.0.0.0'}:{spec.client_port}" if spec.client_port is not None else ""
+        out.append(f"server.{sid}={spec.host}:{spec.peer_port}:{spec.election_port}:{role}{client}  "
+                   f"({cfg.source}:{spec.line})")
+    return out

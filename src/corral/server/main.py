@@ -8,6 +8,8 @@ import signal
 import sys
 
 from .. import FULL_VERSION
+from ..persistence.lock import DataDirLock, lock_data_dirs
+from ..processes import remove_pid_file, write_pid_file
 from .config import ServerConfig
 from .server import CorralServer
 
@@ -22,8 +24,8 @@ def setup_logging(level: str = "INFO") -> None:
     )
 
 
-async def serve(config: ServerConfig) -> int:
-    server = CorralServer(config)
+async def serve(config: ServerConfig, dir_lock: DataDirLock | None = None) -> int:
+    server = CorralServer(config, dir_lock)
     await server.start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -35,11 +37,21 @@ async def serve(config: ServerConfig) -> int:
 
 
 def run(config: ServerConfig) -> int:
+    """Serve until told to stop. The data directories are checked and locked first, before anything is
+    logged, so that a bad or busy dataDir is the one line the CLI prints (DataDirError)."""
+    dir_lock = lock_data_dirs(config.data_dir, config.log_dir, config.data_dir_autocreate)
+    # dataDir/corral_server.pid names this process (as zkServer.sh's zookeeper_server.pid), so that
+    # `corral ensemble status` can show the pid of a member restarted by hand. Written only once the lock
+    # is ours: a second server refused on the same dataDir must not overwrite it. Removed on a clean exit.
+    pid_file = write_pid_file(config.data_dir)
     log.info("event=starting version=%s config=%s dataDir=%s dataLogDir=%s", FULL_VERSION, config.source,
              config.data_dir, config.log_dir)
     try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        return asyncio.run(serve(config))
-    log.info("event=event_loop impl=uvloop")
-    return uvloop.run(serve(config))
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+            return asyncio.run(serve(config, dir_lock))
+        log.info("event=event_loop impl=uvloop")
+        return uvloop.run(serve(config, dir_lock))
+    finally:
+        remove_pid_file(pid_file)

@@ -14,12 +14,13 @@ import random
 import time
 from collections.abc import Callable
 
+from ..persistence.lock import DataDirLock, lock_data_dirs
 from ..protocol import DeleteContainerRequest, OpCode, TxnHeader
 from ..quorum import Message
 from ..tree import ApplyResult, DataTree
 from ..tree.datatree import CONTAINER_OWNER
 from . import fourletter
-from .config import ConfigError, ServerConfig
+from .config import ServerConfig, resolve_member
 from .frontend import Frontend, Link, ServerStats
 from .host import TICKS_PER_TICKTIME, QuorumHost
 from .peers import PeerTransport
@@ -31,18 +32,6 @@ log = logging.getLogger("corral.server")
 
 def _reaped(path: str, hdr: TxnHeader, res: ApplyResult) -> None:
     log.info("event=container_deleted path=%s err=%d", path, res.err)
-
-
-def read_myid(config: ServerConfig) -> int:
-    """dataDir/myid names this member of the ensemble, as in ZooKeeper."""
-    path = config.data_dir / "myid"
-    try:
-        sid = int(path.read_text().strip())
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{path}: an ensemble member needs its id in dataDir/myid ({e})")
-    if sid not in config.servers:
-        raise ConfigError(f"{path}: id {sid} has no server.{sid} line")
-    return sid
 
 
 class SystemClock:
@@ -70,10 +59,12 @@ class NoPeers:
 
 
 class CorralServer:
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, dir_lock: DataDirLock | None = None) -> None:
         self.config = config
-        ensemble = len(config.servers) > 1
-        self.server_id = read_myid(config) if ensemble else 1
+        ensemble = config.is_ensemble
+        self.server_id = (config.my_id if config.my_id is not None else resolve_member(config)) if ensemble else 1
+        # Before recovery: a second server on these files would recover them too, then fight over them.
+        self.dir_lock = dir_lock or lock_data_dirs(config.data_dir, config.log_dir, config.data_dir_autocreate)
         tree, state, report = recover_member(config)
         self.recovered = report
         self.storage = Storage(config)
@@ -183,6 +174,7 @@ class CorralServer:
                 break
             await asyncio.sleep(0.01)
         self.storage.close()
+        self.dir_lock.release()
         log.info("event=stopped sessions=%d znodes=%d zxid=0x%x", len(self.tree.sessions), self.tree.node_count(),
                  self.tree.last_zxid)
 

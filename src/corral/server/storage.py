@@ -183,7 +183,8 @@ class Storage:
                 # that is gone (and hold memory) while its restarted successor works in the same dir.
                 _die_with_parent(parent)
                 # Drop the inherited sockets (listener, clients) so that a killed server's port is free
-                # at once for its restart; the child needs only the file it is about to create.
+                # at once for its restart; the child needs only the file it is about to create. This also
+                # closes the dataDir lock's descriptor, which does not unlock it (persistence/lock.py).
                 os.closerange(3, max(65536, resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
                 write_snapshot(tree, self.snap_dir)
                 code = 0

@@ -1,0 +1,238 @@
+"""Every zoo.cfg key and Java system property corral understands: its type, range and Apache default.
+
+One table instead of an if/elif chain so that the parser, `corral config check --explain` and
+docs/configuration.md agree on the names. Values are checked the way ZooKeeper reads them, and where
+ZooKeeper would silently misread a value (`skipACL=true` keeps ACLs on, because Apache compares with
+the exact string `yes`), corral refuses it with a message saying what to write instead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+JAVA_INT_MAX = 2**31 - 1
+JAVA_LONG_MAX = 2**63 - 1
+_INT = re.compile(r"[+-]?[0-9]+")
+_HEX = re.compile(r"[+-]?0[xX][0-9a-fA-F]+")
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?")
+
+
+class BadValue(ValueError):
+    """What is wrong with one value (the caller adds file, line and key)."""
+
+
+Convert = Callable[[str], object]
+
+
+def java_int(value: str, hi: int = JAVA_INT_MAX) -> int:
+    """Decimal as Integer.parseInt (and hex as Integer.decode, which system properties go through);
+    Python's extras (`1_000`, blanks inside) are not Java and are refused."""
+    v = value.strip()
+    if _INT.fullmatch(v):
+        n = int(v)
+    elif _HEX.fullmatch(v):
+        n = int(v, 16)
+    else:
+        raise BadValue(f"not an integer: {value!r}")
+    if not -hi - 1 <= n <= hi:
+        raise BadValue(f"{v} is out of range for a Java {'int' if hi == JAVA_INT_MAX else 'long'}")
+    return n
+
+
+def int_at_least(lo: int, why: str = "", hi: int = JAVA_INT_MAX) -> Convert:
+    def convert(value: str) -> int:
+        n = java_int(value, hi)
+        if n < lo:
+            raise BadValue(f"must be at least {lo}, not {n}{why}")
+        return n
+    return convert
+
+
+def timeout_ms(value: str) -> int:
+    """min/maxSessionTimeout: -1 (the default: derived from tickTime) or a positive number of ms."""
+    n = java_int(value)
+    if n != -1 and n <= 0:
+        raise BadValue(f"must be -1 (derive from tickTime) or > 0, not {n}")
+    return n
+
+
+def port(value: str) -> int:
+    n = java_int(value)
+    if n == 0:
+        raise BadValue("0 is not a port (Apache would listen on a random one)")
+    if not 1 <= n <= 65535:
+        raise BadValue(f"{n} is not a port (1-65535)")
+    return n
+
+
+def java_bool(value: str) -> bool:
+    """Boolean.parseBoolean reads anything but `true` as false; a typo would silently mean false."""
+    v = value.strip().lower()
+    if v in ("true", "false"):
+        return v == "true"
+    raise BadValue(f"not a boolean: {value!r} (Java reads only true or false)")
+
+
+def yes_no(default_yes: bool) -> Convert:
+    """Properties ZooKeeper compares with the exact string `yes` (skipACL) or `no` (forceSync)."""
+    def convert(value: str) -> bool:
+        v = value.strip()
+        if v in ("yes", "no"):
+            return v == "yes"
+        meaning = "anything but 'no' means yes" if default_yes else "anything but 'yes' means no"
+        raise BadValue(f"write yes or no, not {value!r} (ZooKeeper compares the exact string: {meaning})")
+    return convert
+
+
+def text(value: str) -> str:
+    return value.strip()
+
+
+def nonempty(value: str) -> str:
+    v = value.strip()
+    if not v:
+        raise BadValue("empty value")
+    return v
+
+
+def path(value: str) -> Path:
+    return Path(nonempty(value))
+
+
+def host(value: str) -> str:
+    """An IP literal or a well-formed host name (not resolved: corral does not wait for DNS to check)."""
+    v = nonempty(value)
+    bare = v[1:-1] if v.startswith("[") and v.endswith("]") else v
+    try:
+        ipaddress.ip_address(bare)
+        return bare
+    except ValueError:
+        pass
+    if not _HOSTNAME.fullmatch(bare):
+        raise BadValue(f"not an IP address or host name: {value!r}")
+    return bare
+
+
+def word_list(value: str) -> frozenset[str]:
+    return frozenset(w.strip() for w in value.split(",") if w.strip())
+
+
+def one_of(*choices: str) -> Convert:
+    def convert(value: str) -> str:
+        v = value.strip()
+        if v not in choices:
+            raise BadValue(f"{value!r} is not one of {', '.join(choices)}")
+        return v
+    return convert
+
+
+def election_alg(value: str) -> int:
+    if value.strip() != "3":
+        raise BadValue("only electionAlg=3 is supported (as in ZooKeeper 3.6+)")
+    return 3
+
+
+@dataclass(frozen=True)
+class Setting:
+    """`key` as written in zoo.cfg; `sysprop` the Java system property ZooKeeper reads it from (None:
+    a zoo.cfg-only key); `attr` the ServerConfig field (None: accepted and checked, but unused)."""
+
+    key: str
+    convert: Convert
+    attr: str | None
+    sysprop: str | None = None
+    apache_default: str = ""
+    aliases: tuple[str, ...] = ()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("tickTime", int_at_least(1), "tick_time", apache_default="3000"),
+    Setting("dataDir", path, "data_dir", apache_default="(required)"),
+    Setting("dataLogDir", path, "data_log_dir", apache_default="dataDir"),
+    Setting("clientPort", port, "client_port", apache_default="(none)"),
+    Setting("clientPortAddress", host, "client_port_address", apache_default="0.0.0.0"),
+    Setting("maxClientCnxns", int_at_least(0, " (0: unlimited)"), "max_client_cnxns", apache_default="60"),
+    Setting("minSessionTimeout", timeout_ms, "min_session_timeout", apache_default="2 x tickTime"),
+    Setting("maxSessionTimeout", timeout_ms, "max_session_timeout", apache_default="20 x tickTime"),
+    Setting("initLimit", int_at_least(1), "init_limit", apache_default="(required in an ensemble)"),
+    Setting("syncLimit", int_at_least(1), "sync_limit", apache_default="(required in an ensemble)"),
+    Setting("electionAlg", election_alg, None, apache_default="3"),
+    Setting("autopurge.snapRetainCount", int_at_least(-JAVA_INT_MAX), "snap_retain_count", apache_default="3"),
+    Setting("autopurge.purgeInterval", java_int, "purge_interval", apache_default="0"),
+    Setting("4lw.commands.whitelist", word_list, "four_letter_whitelist", "zookeeper.4lw.commands.whitelist",
+            "srvr"),
+    Setting("jute.maxbuffer", int_at_least(1), "jute_max_buffer", "jute.maxbuffer", "1048575 (0xfffff)"),
+    Setting("sessionlessCnxnTimeout", int_at_least(1), "sessionless_cnxn_timeout",
+            "zookeeper.nio.sessionlessCnxnTimeout", "10000", aliases=("nio.sessionlessCnxnTimeout",)),
+    Setting("forceSync", yes_no(True), "force_sync", "zookeeper.forceSync", "yes"),
+    Setting("snapCount", java_int, "snap_count", "zookeeper.snapCount", "100000"),
+    Setting("skipACL", yes_no(False), "skip_acl", "zookeeper.skipACL", "no"),
+    Setting("extendedTypesEnabled", java_bool, "extended_types", "zookeeper.extendedTypesEnabled", "false"),
+    Setting("enforceQuota", java_bool, "enforce_quota", "zookeeper.enforceQuota", "false"),
+    Setting("DigestAuthenticationProvider.superDigest", nonempty, "super_digest",
+            "zookeeper.DigestAuthenticationProvider.superDigest", "(none)"),
+    Setting("globalOutstandingLimit", int_at_least(1), "global_outstanding_limit",
+            "zookeeper.globalOutstandingLimit", "1000"),
+    Setting("znode.container.checkIntervalMs", int_at_least(1), "container_check_interval",
+            "znode.container.checkIntervalMs", "60000"),
+    Setting("znode.container.maxPerMinute", int_at_least(1), "container_max_per_minute",
+            "znode.container.maxPerMinute", "10000"),
+    Setting("znode.container.maxNeverUsedIntervalMs", int_at_least(0, hi=JAVA_LONG_MAX),
+            "container_max_never_used", "znode.container.maxNeverUsedIntervalMs", "0"),
+    Setting("datadir.autocreate", java_bool, "data_dir_autocreate", "zookeeper.datadir.autocreate", "true"),
+    # Accepted and checked like ZooKeeper, but without effect in corral.
+    Setting("standaloneEnabled", java_bool, None, apache_default="true"),
+    Setting("reconfigEnabled", java_bool, None, apache_default="false"),
+    Setting("syncEnabled", java_bool, None, apache_default="true"),
+    Setting("quorumListenOnAllIPs", java_bool, None, apache_default="false"),
+    Setting("localSessionsEnabled", java_bool, None, apache_default="false"),
+    Setting("localSessionsUpgradingEnabled", java_bool, None, apache_default="false"),
+    Setting("peerType", one_of("participant", "observer"), None, apache_default="participant"),
+    Setting("clientPortListenBacklog", java_int, None, apache_default="-1"),
+    Setting("observerMasterPort", port, None, apache_default="(none)"),
+    Setting("maxCnxns", int_at_least(0), None, apache_default="0"),
+    Setting("metricsProvider.className", text, None, apache_default="DefaultMetricsProvider"),
+    Setting("admin.enableServer", java_bool, None, "zookeeper.admin.enableServer", "true"),
+    Setting("admin.serverPort", port, None, "zookeeper.admin.serverPort", "8080"),
+    Setting("admin.serverAddress", host, None, "zookeeper.admin.serverAddress", "0.0.0.0"),
+    Setting("audit.enable", java_bool, None, "zookeeper.audit.enable", "false"),
+    Setting("digest.enabled", java_bool, None, "zookeeper.digest.enabled", "true"),
+    Setting("snapshot.trust.empty", java_bool, None, "zookeeper.snapshot.trust.empty", "false"),
+    Setting("preAllocSize", int_at_least(1), None, "zookeeper.preAllocSize", "65536 (KB)"),
+    Setting("fsync.warningthresholdms", java_int, None, "zookeeper.fsync.warningthresholdms", "1000"),
+    Setting("leaderServes", yes_no(True), None, "zookeeper.leaderServes", "yes"),
+    Setting("cnxTimeout", int_at_least(1), None, "zookeeper.cnxTimeout", "5000"),
+)
+
+# Security settings corral does not implement: ignoring one would run a server less protected than its
+# operator asked for, so they are errors (in zoo.cfg and in -D flags alike).
+_INSECURE_IF_IGNORED = re.compile(
+    r"(zookeeper\.)?(ssl\.|sslQuorum|secureClientPort|client\.secure|serverCnxnFactory|authProvider\.|"
+    r"quorum\.auth\.|quorum\.cnxn\.|kerberos\.|requireClientAuthScheme|enforce\.auth\.|sessionRequireClientSASLAuth|"
+    r"X509AuthenticationProvider|DigestAuthenticationProvider\.(?!superDigest$)|superUser|allowSaslFailedClients|"
+    r"portUnification|sasl\.|ensembleAuthName)|java\.security\.auth\.login\.config$")
+
+
+def is_security_key(key: str) -> bool:
+    return _INSECURE_IF_IGNORED.match(key) is not None
+
+
+def _index() -> tuple[dict[str, Setting], dict[str, Setting]]:
+    by_cfg: dict[str, Setting] = {}
+    by_prop: dict[str, Setting] = {}
+    for s in SETTINGS:
+        names = [s.key, f"zookeeper.{s.key}", *s.aliases, *(f"zookeeper.{a}" for a in s.aliases)]
+        if s.sysprop is not None:
+            names += [s.sysprop, s.sysprop.removeprefix("zookeeper.")]
+            by_prop[s.sysprop] = s
+        for name in names:
+            by_cfg.setdefault(name, s)
+    return by_cfg, by_prop
+
+
+BY_CFG_KEY, BY_SYSPROP = _index()
