@@ -47,11 +47,14 @@ class Member(ServerProcess):
         return f"<Member {self.sid}{role} {self.hosts} pid={self.pid}>"
 
     def config(self) -> dict[str, object]:
+        """A test server's keys plus the ensemble's initLimit/syncLimit and its extra keys."""
         e = self.ensemble
         return {**super().config(), "initLimit": e.init_limit, "syncLimit": e.sync_limit, **e.extra_cfg,
                 **self.extra_cfg}
 
     def config_text(self) -> str:
+        """zoo.cfg with a `server.N` line per member; members with lower ids are named by the port of the
+        pair's proxy, since this member dials them."""
         lines = [super().config_text().rstrip("\n")]
         for m in self.ensemble.members:
             port = m.peer_port
@@ -80,9 +83,11 @@ class Member(ServerProcess):
         return parse_mntr(self.four_letter("mntr"))
 
     def mode(self) -> str:
+        """leader, follower, observer, `not serving` (no quorum, or still syncing) or down."""
         return super().mode() if self.alive else "down"
 
     def serving(self) -> bool:
+        """Whether it serves clients now (it is leader, follower or observer)."""
         return self.mode() in SERVING
 
 
@@ -156,10 +161,12 @@ class Ensemble:
 
     @property
     def voters(self) -> list[Member]:
+        """The voting members (participants)."""
         return [m for m in self.members if not m.observer]
 
     @property
     def observers(self) -> list[Member]:
+        """The observers (they serve clients but do not vote)."""
         return [m for m in self.members if m.observer]
 
     def link(self, a: int, b: int) -> LinkProxy:

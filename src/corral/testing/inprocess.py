@@ -68,6 +68,7 @@ class InProcessServer(ServerHandle):
 
     @property
     def running(self) -> bool:
+        """Whether it serves (between a start and a stop)."""
         return self.server is not None
 
     @property
@@ -76,6 +77,7 @@ class InProcessServer(ServerHandle):
         return self._loop
 
     def config_text(self) -> str:
+        """The zoo.cfg the server is started with (parsed, never written)."""
         return zoo_cfg({
             "tickTime": self.tick_time,
             "dataDir": self.data_dir / "data",
@@ -179,10 +181,12 @@ class InProcessServer(ServerHandle):
             self._cleanup()
 
     def kill(self) -> None:
+        """Not possible in-process: raises NotImplementedError (use `ServerProcess` for crashes)."""
         raise NotImplementedError("an in-process server cannot be killed on its own: use ServerProcess "
                                   "(the corral_server fixture) for crashes")
 
     def pause(self) -> None:
+        """Not possible in-process: raises NotImplementedError (use `ServerProcess` for hangs)."""
         raise NotImplementedError("an in-process server cannot be paused on its own: use ServerProcess "
                                   "(the corral_server fixture) for hangs")
 

@@ -47,6 +47,7 @@ class ServerFactory:
         return srv.start() if start else srv
 
     def close(self) -> None:
+        """Close every server made (the fixture's teardown)."""
         for srv in self.created:
             srv.close()
 
@@ -65,6 +66,7 @@ class EnsembleFactory:
         return ens.start() if start else ens
 
     def close(self) -> None:
+        """Close every ensemble made (the fixture's teardown)."""
         for ens in self.created:
             ens.close()
 

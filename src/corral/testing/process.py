@@ -131,10 +131,12 @@ class ServerProcess(ServerHandle):
 
     @property
     def cfg_path(self) -> Path:
+        """`data_dir/zoo.cfg`, rewritten at each start."""
         return self.data_dir / "zoo.cfg"
 
     @property
     def log_path(self) -> Path:
+        """`data_dir/server.log`: the server's stdout and stderr, kept across restarts."""
         return self.data_dir / "server.log"
 
     def config(self) -> dict[str, object]:
@@ -149,6 +151,7 @@ class ServerProcess(ServerHandle):
         }
 
     def config_text(self) -> str:
+        """The zoo.cfg written before each start (a subclass adds lines, e.g. an ensemble's server.N)."""
         return zoo_cfg(self.config())
 
     def log(self, tail: int = 20000) -> str:

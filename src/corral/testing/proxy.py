@@ -63,6 +63,7 @@ class _Link:
         self._lock = threading.Lock()
 
     def pump(self, src: socket.socket, dst: socket.socket) -> None:
+        """Move bytes src -> dst while the mode is PASS (swallow them otherwise) until either end closes."""
         try:
             for _ in range(_MAX_ROUNDS):
                 if self.done.is_set():
