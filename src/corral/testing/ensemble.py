@@ -247,7 +247,12 @@ class Ensemble:
             m.stop()
         m.start()
         if wait:
-            wait_until(m.serving, self.timeout, what=f"member {m.sid} serving after its restart")
+            def up() -> str | bool:
+                if not m.alive:
+                    return "exited"  # truthy: stop waiting at once
+                return m.serving() and "serving"
+            if wait_until(up, self.timeout, what=f"member {m.sid} serving after its restart") == "exited":
+                raise RuntimeError(f"member {m.sid} exited after its restart; log:\n{m.log(6000)}")
         return m
 
     def partition(self, member: Member | int, *, reset: bool = False) -> Member:
