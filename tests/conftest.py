@@ -1,5 +1,6 @@
-"""Shared fixtures (a corral server process per test module, started by the tests themselves) and the
-`slow` marker that `make test-fast` leaves out.
+"""Shared fixtures (Apache ZooKeeper per test module; corral servers come from corral's own pytest plugin,
+`corral.testing.plugin`: `corral_server`, `corral_server_module`, ...) and the `slow` marker that
+`make test-fast` leaves out.
 
 What is slow: every test that starts a server process, Java, a shell or another program, or opens real
 sockets. It is marked in three ways, so that a new test of that kind cannot slip into the fast run:
@@ -14,14 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import ApacheZooKeeper, CorralProcess
+from tests.support.server import ApacheZooKeeper
 
 TESTS = Path(__file__).resolve().parent
 # Directories where every test starts servers, shells or programs, or talks to them over sockets.
-SLOW_DIRS = frozenset({"integration", "ensemble", "compat", "examples"})
+SLOW_DIRS = frozenset({"integration", "ensemble", "compat", "examples", "testing"})
 # Fixtures that start a process: any test using one is slow wherever it lives (java_reference runs Java in
-# tests/server/test_sessions.py).
-SLOW_FIXTURES = frozenset({"corral_server", "fresh_corral", "apache_server", "java_reference"})
+# tests/server/test_sessions.py; the corral_* ones come from the corral.testing plugin, see docs/testing.md).
+SLOW_FIXTURES = frozenset({"corral_server", "corral_server_module", "corral_server_session", "corral_server_factory",
+                           "corral_in_process", "corral_ensemble", "apache_server", "java_reference"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -33,24 +35,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             top = ""
         if top in SLOW_DIRS or SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-
-
-@pytest.fixture(scope="module")
-def corral_server():
-    """One corral server for a test module (each test uses its own znode subtree or cleans up)."""
-    srv = CorralProcess()
-    srv.start()
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def fresh_corral():
-    """A corral server for one test: for tests that kill, restart or count things server-wide."""
-    srv = CorralProcess()
-    srv.start()
-    yield srv
-    srv.close()
 
 
 @pytest.fixture(scope="module")

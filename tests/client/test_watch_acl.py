@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from corral.client import OPEN_ACL_UNSAFE, BadArgumentsError, Client, EventType, digest_acl
+from corral.client import OPEN_ACL_UNSAFE, BadArgumentsError, EventType, digest_acl
 from tests.client.test_watches import Events, _events
 
 pytestmark = pytest.mark.slow  # server processes, shells, real sockets: not in `make test-fast` (tests/conftest.py)
@@ -21,9 +21,9 @@ pytestmark = pytest.mark.slow  # server processes, shells, real sockets: not in 
 OWNER_ONLY = [digest_acl("owner", "pw")]
 
 
-async def test_recursive_watch_does_not_reveal_unreadable_descendants(corral_server):
+async def test_recursive_watch_does_not_reveal_unreadable_descendants(corral_server_module):
     base = f"/acl-{uuid.uuid4().hex[:8]}"
-    async with Client(corral_server.hosts, timeout=10) as watcher, Client(corral_server.hosts, timeout=10) as owner:
+    async with corral_server_module.client() as watcher, corral_server_module.client() as owner:
         await owner.add_auth("digest", "owner:pw")
         await owner.create(base)
         ev = Events()
@@ -36,9 +36,9 @@ async def test_recursive_watch_does_not_reveal_unreadable_descendants(corral_ser
         assert await ev.none_within(watcher, base)
 
 
-async def test_one_shot_watch_stops_when_read_is_revoked(corral_server):
+async def test_one_shot_watch_stops_when_read_is_revoked(corral_server_module):
     base = f"/acl-{uuid.uuid4().hex[:8]}"
-    async with Client(corral_server.hosts, timeout=10) as watcher, Client(corral_server.hosts, timeout=10) as owner:
+    async with corral_server_module.client() as watcher, corral_server_module.client() as owner:
         await owner.add_auth("digest", "owner:pw")
         await owner.create(base, b"v0")
         data, kids = Events(), Events()
@@ -55,10 +55,10 @@ async def test_one_shot_watch_stops_when_read_is_revoked(corral_server):
         assert await _events(mine, 1) == [(EventType.NodeDataChanged, base)]
 
 
-async def test_new_watch_calls_refuse_bad_input(corral_server):
+async def test_new_watch_calls_refuse_bad_input(corral_server_module):
     """Hostile arguments to add_watch/remove_watches fail locally with a clear error and leave the
     session usable: relative or malformed paths, an unknown watcher type."""
-    async with Client(corral_server.hosts, timeout=10) as zk:
+    async with corral_server_module.client() as zk:
         for bad in ("relative", "/a/", "/a//b", "/a/./b", ""):
             with pytest.raises(BadArgumentsError):
                 await zk.add_watch(bad, Events())

@@ -21,10 +21,10 @@ UP = "\x1b[A"
 
 
 @pytest.fixture
-def tree(corral_server):
+def tree(corral_server_module):
     """A subtree whose names are unique prefixes, so a completion has exactly one answer."""
     base = "/ptytest"
-    with SyncClient(corral_server.hosts, timeout=10) as zk:
+    with SyncClient(corral_server_module.hosts, timeout=10) as zk:
         if zk.exists(base) is not None:
             zk.delete(base, recursive=True)
         zk.create(base, b"")
@@ -37,10 +37,10 @@ def _prompt(n: int, hosts: str) -> str:
     return re.escape(f"[zk: {hosts}(CONNECTED) {n}]")  # the trailing blank may be drawn as a cursor move
 
 
-def test_tab_completion_and_history(corral_server, tree, tmp_path):
+def test_tab_completion_and_history(corral_server_module, tree, tmp_path):
     """Tab completes `getAllCh` to the command and `/ptytest/zeb` to the child the server lists; Up
     recalls the previous line; `history` numbers the commands; `redo` re-runs one; quit exits 0."""
-    hosts = corral_server.hosts
+    hosts = corral_server_module.hosts
     with PtyShell(hosts, str(tmp_path)) as sh:
         assert sh.expect(r"Welcome to ZooKeeper!") and sh.expect(_prompt(0, hosts)), sh.screen()
         assert "JLine" not in sh.screen(), "Java's line-editing banner is zkCli's, not corral's"
@@ -83,10 +83,10 @@ def test_tab_completion_and_history(corral_server, tree, tmp_path):
         assert f"+{line}\n" in saved, f"{line!r} missing from the history file:\n{saved}"
 
 
-def test_history_file_carries_over_to_the_next_session(corral_server, tree, tmp_path):
+def test_history_file_carries_over_to_the_next_session(corral_server_module, tree, tmp_path):
     """A new shell recalls the previous session's lines with Up (from ~/.corral_shell_history)."""
     (tmp_path / ".corral_shell_history").write_text(f"\n# 2024-01-01 00:00:00\n+get {tree}/beta\n")
-    hosts = corral_server.hosts
+    hosts = corral_server_module.hosts
     with PtyShell(hosts, str(tmp_path)) as sh:
         assert sh.expect(_prompt(0, hosts)), sh.screen()
         mark = sh.mark()
@@ -96,9 +96,9 @@ def test_history_file_carries_over_to_the_next_session(corral_server, tree, tmp_
         assert sh.wait_exit() == 0
 
 
-def test_watch_event_printed_while_prompt_waits(corral_server, tree, tmp_path):
+def test_watch_event_printed_while_prompt_waits(corral_server_module, tree, tmp_path):
     """A watch fired by another client prints zkCli's WATCHER lines while the shell sits at its prompt."""
-    hosts = corral_server.hosts
+    hosts = corral_server_module.hosts
     with PtyShell(hosts, str(tmp_path)) as sh:
         assert sh.expect(_prompt(0, hosts)), sh.screen()
         sh.send(f"get -w {tree}/alpha\r")

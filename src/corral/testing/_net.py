@@ -1,0 +1,112 @@
+"""Loopback helpers shared by the testing classes: free ports, four-letter words, bounded waits.
+
+Why private copies (and not `tests/support`): `corral.testing` ships in the wheel, and `tests/` does
+not, so the plugin must stand on its own. Everything here talks to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+HOST = "127.0.0.1"
+T = TypeVar("T")
+log = logging.getLogger("corral.testing")
+
+_MAX_POLLS = 1_000_000  # a zero interval still cannot spin forever
+
+
+class WaitTimeout(AssertionError, TimeoutError):
+    """A bounded wait that ran out of time.
+
+    Both an AssertionError (pytest reports it as a failed expectation) and a TimeoutError (what a caller
+    that retries catches)."""
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct TCP ports on 127.0.0.1 that nothing listens on right now (all bound at once, so they
+    differ). Another process may still take one before it is used: the server classes retry a start
+    whose port was taken."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind((HOST, 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def free_port() -> int:
+    """One free TCP port on 127.0.0.1 (see `free_ports`)."""
+    return free_ports(1)[0]
+
+
+def four_letter(port: int, cmd: str, timeout: float = 5.0, host: str = HOST) -> str:
+    """Send a four-letter word (`ruok`, `srvr`, `mntr`, ...) and return the whole answer.
+
+    Raises OSError when nothing listens or the server does not answer within `timeout` seconds."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(cmd.encode())
+        chunks = []
+        for _ in range(1 << 16):  # bounded: an answer is far smaller than 4 GiB
+            try:
+                b = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def parse_srvr(text: str) -> dict[str, str]:
+    """`srvr`/`stat` output as a dict (`Mode`, `Zxid`, ...)."""
+    out = {}
+    for line in text.splitlines():
+        k, sep, v = line.partition(": ")
+        if sep:
+            out[k] = v
+    return out
+
+
+def parse_mntr(text: str) -> dict[str, str]:
+    """`mntr` output (tab-separated) as a dict."""
+    out = {}
+    for line in text.splitlines():
+        k, sep, v = line.partition("\t")
+        if sep:
+            out[k] = v
+    return out
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str = "condition", interval: float = 0.05) -> T:
+    """Poll `predicate` until it returns something truthy and return that value.
+
+    An exception from the predicate counts as "not yet" (a probe of a server that is still starting gets
+    ECONNREFUSED) and is kept for the message. After `timeout` seconds raises WaitTimeout naming `what`,
+    the last value and the last error, so a failed wait explains itself in a CI log."""
+    deadline = time.monotonic() + timeout
+    last_value: object = None
+    last_exc: Exception | None = None
+    for _ in range(_MAX_POLLS):
+        try:
+            value = predicate()
+        except Exception as e:
+            last_exc = e
+        else:
+            if value:
+                return value
+            last_value = value
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    detail = f"; last value {last_value!r:.300}"
+    if last_exc is not None:
+        detail += f"; last error {last_exc!r}"
+    raise WaitTimeout(f"timed out after {timeout:g}s waiting for {what}{detail}") from last_exc
