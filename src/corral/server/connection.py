@@ -205,11 +205,12 @@ class ServerConnection:
         events = self._events
         while events:
             ev = events.popleft()
-            if isinstance(ev, AsyncRequest):
+            # exact types (the event classes are final): cheaper than isinstance, per request
+            if type(ev) is AsyncRequest:
                 if self.state != CLOSED:
                     self._order.append(ev)
                 return ev
-            if isinstance(ev, Request) and self._order:
+            if type(ev) is Request and self._order:
                 self._order.append(ev)
                 continue
             return ev

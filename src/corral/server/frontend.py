@@ -264,10 +264,11 @@ class Frontend:
             ev = conn.next_event()
             if ev is None:
                 return
-            if isinstance(ev, AsyncRequest):
-                self._async(link, ev)
-            elif isinstance(ev, Request):
+            # exact types (the event classes are final): cheaper than isinstance, per request
+            if type(ev) is Request:
                 self._immediate(link, ev)
+            elif type(ev) is AsyncRequest:
+                self._async(link, ev)
             elif isinstance(ev, Handshake):
                 self._connect(link, ev)
             elif isinstance(ev, FourLetterWord):
