@@ -204,6 +204,9 @@ def test_server_jvmflags_take_effect_and_zoo_cfg_wins():
         log = srv.log()
         assert "event=jvm_flag_ignored var=SERVER_JVMFLAGS flag=-Xmx1g reason=jvm_option" in log
         assert "jute.maxbuffer=2000" in log  # the serving line
+        conf = srv.four_letter("conf")  # conf says where each setting came from
+        assert " jute.maxbuffer from $SERVER_JVMFLAGS\n" in conf and " skipACL from $SERVER_JVMFLAGS\n" in conf
+        assert f" clientPort from {srv.cfg_path}:" in conf
         zk = KazooClient(hosts=srv.hosts, timeout=10)
         zk.start(timeout=30)
         try:
@@ -217,6 +220,7 @@ def test_server_jvmflags_take_effect_and_zoo_cfg_wins():
     srv = JvmFlagsCorral(extra_cfg={"skipACL": "no"})
     srv.jvm_flags = "-Dzookeeper.skipACL=yes"
     with srv:
+        assert f" skipACL from {srv.cfg_path}:" in srv.four_letter("conf")  # zoo.cfg wins
         zk = KazooClient(hosts=srv.hosts, timeout=10)
         zk.start(timeout=30)
         try:
