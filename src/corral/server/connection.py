@@ -148,50 +148,69 @@ class ServerConnection:
         self._parse()
 
     def _parse(self) -> None:
+        if self.state == HANDSHAKE:
+            self._parse_handshake()
+            return
+        if self.state != CONNECTED:
+            return
+        # The request loop, per frame: nothing but the frame's checks (the state only changes by _fail).
         buf = self._buf
         off = 0
         n = len(buf)
         maxbuf = self.max_buffer
         events = self._events
         now = self._now
-        while n - off >= 4 and self.state in (HANDSHAKE, CONNECTED):
-            if self.state == HANDSHAKE and off == 0 and bytes(buf[:4]) in FOUR_LETTER_WORDS:
-                events.append(FourLetterWord(bytes(buf[:4]).decode()))
-                self.state = WAITING  # nothing more is read; the handler answers and closes
-                del buf[:]
-                return
+        count = 0
+        while n - off >= 4:
             (length,) = _unpack_len(buf, off)
             if length < 0 or length > maxbuf:
                 self._fail(f"frame length {length} outside 0..jute.maxbuffer={maxbuf}")
-                return
+                break
             end = off + 4 + length
             if end > n:
                 break
-            start = off + 4
-            off = end
-            if self.state == HANDSHAKE:
-                payload = bytes(buf[start:end])
-                del buf[:off]
-                try:
-                    req, has_ro = decode_connect_request(payload)
-                except DecodeError as e:
-                    self._fail(f"bad ConnectRequest: {e}")
-                    return
-                self.state = WAITING  # requests wait in the buffer until the session is established
-                events.append(Handshake(req, has_ro))
-                return
             if length < 8:
                 self._fail("request shorter than its header")
-                del buf[:off]
-                return
-            self.recved += 1
+                off = end
+                break
+            start = off + 4
+            off = end
+            count += 1
             xid, op = _unpack_rh(buf, start)
             if op in ASYNC_OPS:
                 events.append(AsyncRequest(xid, op, bytes(buf[start + 8:end]), now))
             else:
                 events.append(Request(xid, op, bytes(buf[start + 8:end]), now))
+        self.recved += count
         if off:
             del buf[:off]
+
+    def _parse_handshake(self) -> None:
+        """A four-letter word or the ConnectRequest; what follows waits in the buffer (WAITING)."""
+        buf = self._buf
+        if len(buf) < 4:
+            return
+        if bytes(buf[:4]) in FOUR_LETTER_WORDS:
+            self._events.append(FourLetterWord(bytes(buf[:4]).decode()))
+            self.state = WAITING  # nothing more is read; the handler answers and closes
+            del buf[:]
+            return
+        (length,) = _unpack_len(buf, 0)
+        if length < 0 or length > self.max_buffer:
+            self._fail(f"frame length {length} outside 0..jute.maxbuffer={self.max_buffer}")
+            return
+        end = 4 + length
+        if end > len(buf):
+            return
+        payload = bytes(buf[4:end])
+        del buf[:end]
+        try:
+            req, has_ro = decode_connect_request(payload)
+        except DecodeError as e:
+            self._fail(f"bad ConnectRequest: {e}")
+            return
+        self.state = WAITING  # requests wait in the buffer until the session is established
+        self._events.append(Handshake(req, has_ro))
 
     def _fail(self, reason: str) -> None:
         self._events.append(Closed(reason))
