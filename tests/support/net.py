@@ -4,26 +4,10 @@ from __future__ import annotations
 
 import socket
 
+from corral.testing import free_port, free_ports
+
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    return free_ports(1)[0]
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free loopback ports (all bound at once, so they differ)."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            socks.append(s)
-            s.bind((HOST, 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+__all__ = ["HOST", "four_letter", "free_port", "free_ports"]
 
 
 def four_letter(host: str, port: int, cmd: str, timeout: float = 5.0) -> str:
