@@ -127,12 +127,12 @@ def conf(srv: CorralServer, conn: Link) -> str:
         "clientPortListenBacklog=-1",
         f"serverId={srv.server_id if srv.mode != 'standalone' else 0}",
     ]
-    # corral's addition: where each setting not left at its default came from (zoo.cfg line, or a -D flag
-    # in SERVER_JVMFLAGS/JVMFLAGS). Lines without "=", so parsers of Apache's key=value lines skip them.
+    # corral's addition, first so that Apache's blocks below keep their layout (the membership last): where
+    # each setting not left at its default came from (a zoo.cfg line, or a -D flag in SERVER_JVMFLAGS /
+    # JVMFLAGS). Lines without "=", so parsers of Apache's key=value lines skip them.
     origins = [(k, o) for k, o in sorted(cfg.origins.items()) if o != "default"]
     if origins:
-        lines.append("settingOrigins:")
-        lines += [f" {key} from {origin.replace('=', ':')}" for key, origin in origins]
+        lines[:0] = ["settingOrigins:", *(f" {key} from {origin.replace('=', ':')}" for key, origin in origins)]
     me = cfg.servers.get(srv.server_id)
     if srv.mode != "standalone" and me is not None:
         # QuorumZooKeeperServer.dumpConf: the quorum fields, then the membership as QuorumMaj.toString.
