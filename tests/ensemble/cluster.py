@@ -16,30 +16,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from corral.testing import parse_mntr, parse_srvr
 from tests.support.net import HOST, free_ports
 from tests.support.proxy import TcpProxy
 from tests.support.server import NOT_SERVING, CorralProcess
 from tests.support.wait import wait_until
 
+__all__ = ["NOT_SERVING", "WAIT", "Ensemble", "Member", "parse_mntr", "parse_srvr"]
+
 WAIT = 60.0  # generous bound for any wait: other suites share this 2-core box
-
-
-def parse_mntr(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        k, sep, v = line.partition("\t")
-        if sep:
-            out[k] = v
-    return out
-
-
-def parse_srvr(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        k, sep, v = line.partition(": ")
-        if sep:
-            out[k] = v
-    return out
 
 
 class Member(CorralProcess):

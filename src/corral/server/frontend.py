@@ -506,25 +506,7 @@ class Frontend:
                      link.peer[0], link.peer[1], session.id & _MASK, op, e)
             reply = replies.error(xid, tree.last_zxid, Errs.MARSHALLINGERROR)
         conn.reply(reply)
-        # _latency and ServerStats.latency, inlined: every read ends here
-        now = self.clock()
-        lat = int((now - ev.t0) * 1000)
-        link.last_resp = now
-        link.last_lat = lat
-        link.last_zxid = tree.last_zxid
-        if lat < link.min_lat or link.min_lat < 0:
-            link.min_lat = lat
-        if lat > link.max_lat:
-            link.max_lat = lat
-        link.total_lat += lat
-        link.count_lat += 1
-        st = self.stats
-        if lat < st.min_lat or st.min_lat < 0:
-            st.min_lat = lat
-        if lat > st.max_latency:
-            st.max_latency = lat
-        st.total_lat += lat
-        st.count += 1
+        self._latency(link, ev.t0, tree.last_zxid)
 
     def _auth(self, link: Link, xid: int, body: bytes) -> None:
         """addauth: the reply carries the request's xid (clients use -4) and zxid 0, as in ZooKeeper."""

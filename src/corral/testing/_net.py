@@ -65,24 +65,23 @@ def four_letter(port: int, cmd: str, timeout: float = 5.0, host: str = HOST) -> 
     return b"".join(chunks).decode(errors="replace")
 
 
-def parse_srvr(text: str) -> dict[str, str]:
-    """`srvr`/`stat` output as a dict (`Mode`, `Zxid`, ...)."""
+def _fields(text: str, sep: str) -> dict[str, str]:
     out = {}
     for line in text.splitlines():
-        k, sep, v = line.partition(": ")
-        if sep:
+        k, found, v = line.partition(sep)
+        if found:
             out[k] = v
     return out
+
+
+def parse_srvr(text: str) -> dict[str, str]:
+    """`srvr`/`stat` output as a dict (`Mode`, `Zxid`, ...)."""
+    return _fields(text, ": ")
 
 
 def parse_mntr(text: str) -> dict[str, str]:
     """`mntr` output (tab-separated) as a dict."""
-    out = {}
-    for line in text.splitlines():
-        k, sep, v = line.partition("\t")
-        if sep:
-            out[k] = v
-    return out
+    return _fields(text, "\t")
 
 
 def wait_until(predicate: Callable[[], T], timeout: float, what: str = "condition", interval: float = 0.05) -> T:

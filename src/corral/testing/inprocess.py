@@ -192,16 +192,6 @@ class InProcessServer(ServerHandle):
 
     resume = pause
 
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _call(self, coro: Any, timeout: float) -> Any:
         assert self._loop is not None
         fut = asyncio.run_coroutine_threadsafe(coro, self._loop)

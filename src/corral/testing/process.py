@@ -60,6 +60,24 @@ class ServerHandle:
         kwargs.setdefault("timeout", 10.0)
         return SyncClient(self.hosts + chroot, **kwargs)
 
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        """`with` starts the server and stops it (and removes its private data) at the end; a start that
+        fails cleans up too."""
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def four_letter(self, cmd: str, timeout: float = 5.0) -> str:
         """The answer to a four-letter word (`ruok`, `srvr`, `mntr`, `cons`, ...); OSError if it is down."""
         return four_letter(self.port, cmd, timeout=timeout)
@@ -281,12 +299,3 @@ class ServerProcess(ServerHandle):
             if self._tmp is not None:
                 self._tmp.cleanup()
 
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
