@@ -160,6 +160,27 @@ def test_status_without_an_ensemble(tmp_path):
     assert p.returncode == 1 and "no ensemble state" in p.stderr
 
 
+@pytest.mark.parametrize("text", ['{"members": [', '[1, 2]', '{"members": [{"id": "one"}]}', '{}', 'null'])
+def test_a_damaged_state_file_is_one_line(tmp_path, text):
+    base = tmp_path / "ens"
+    base.mkdir()
+    (base / "state.json").write_text(text)
+    for args in (("status",), ("start", "1"), ("stop", "1"), ("restart", "1"), ("down",)):
+        p = _cli(*args, "--dir", str(base), check=False)
+        assert p.returncode == 1, (args, p)
+        assert p.stderr.startswith("corral ensemble: cannot read ") and p.stderr.count("\n") == 1, (args, p.stderr)
+        assert "Traceback" not in p.stderr
+
+
+def test_an_unknown_member_is_named(tmp_path):
+    base = tmp_path / "ens"
+    base.mkdir()
+    (base / "state.json").write_text('{"members": []}')
+    for args in (("start", "9"), ("stop", "9"), ("restart", "9")):
+        p = _cli(*args, "--dir", str(base), check=False)
+        assert p.returncode == 1 and p.stderr.startswith("corral ensemble: no member 9 in "), (args, p.stderr)
+
+
 def _members(base: Path) -> dict[int, dict]:
     return {m["id"]: m for m in json.loads((base / "state.json").read_text())["members"]}
 

@@ -135,6 +135,20 @@ def test_malformed_input_becomes_a_closed_event_never_an_exception() -> None:
     assert isinstance(ev, Closed) and "header" in ev.reason
 
 
+def test_requests_before_a_bad_frame_in_one_chunk_are_served_then_the_connection_closes() -> None:
+    for bad, why in ((struct.pack(">i", MAX + 1), "outside 0..jute.maxbuffer"), (struct.pack(">i", -1), "outside"),
+                     (frame(b"\x00\x00\x00\x01"), "header")):
+        conn = established()
+        conn.receive_data(request(1, OpCode.exists, b"\0\0\0\x01/\0") + request(2, OpCode.getData, b"x") + bad
+                          + request(3, OpCode.exists))
+        evs = events(conn)
+        assert [type(e).__name__ for e in evs] == ["Request", "Request", "Closed"], (bad, evs)
+        assert [e.xid for e in evs[:2]] == [1, 2] and why in evs[2].reason  # type: ignore[union-attr]
+        assert conn.recved == 2
+        conn.receive_data(request(4, OpCode.exists))  # nothing more is parsed once it must close
+        assert events(conn) == []
+
+
 def test_too_much_data_before_the_session_is_established() -> None:
     conn = ServerConnection(("10.0.0.1", 5000), MAX)
     conn.receive_data(connect_bytes())

@@ -214,3 +214,22 @@ def test_a_port_taken_before_the_start_is_replaced() -> None:
             assert srv.port != taken and srv.four_letter("ruok") == "imok"
         finally:
             srv.close()
+
+
+@pytest.mark.parametrize("voters,observers", [(0, 0), (-1, 1), (3, -1)])
+def test_an_impossible_ensemble_is_refused(voters, observers):
+    with pytest.raises(ValueError, match="at least one voter"):
+        Ensemble(voters, observers)
+
+
+def test_members_are_numbered_from_one():
+    ens = Ensemble(3)  # not started: nothing runs until start()
+    try:
+        assert [m.sid for m in ens] == [1, 2, 3] and ens[3] is ens.members[2]
+        for bad in (0, 4, -1):
+            with pytest.raises(KeyError, match=f"no member {bad}: members are 1..3"):
+                ens[bad]
+            with pytest.raises(KeyError):
+                ens.kill(bad)
+    finally:
+        ens.close()

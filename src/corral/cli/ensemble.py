@@ -248,6 +248,17 @@ def _ports_from_config(config: str, sid: int) -> tuple[int, int]:
     return 0, 0
 
 
+_MEMBER_FIELDS = {"id": int, "client_port": int, "observer": bool, "pid": int, "config": str, "log": str}
+
+
+def _well_formed(raw: object) -> bool:
+    """state.json is ours, but a hand edit or a truncated copy must give one clear line, not a traceback."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("members"), list):
+        return False
+    return all(isinstance(m, dict) and all(isinstance(m.get(k), t) for k, t in _MEMBER_FIELDS.items())
+               for m in raw["members"])
+
+
 def _read_state(base: Path) -> State | None:
     try:
         raw = json.loads(_state_path(base).read_text())
@@ -255,6 +266,9 @@ def _read_state(base: Path) -> State | None:
         return None
     except (OSError, ValueError) as e:
         _fail(f"cannot read {_state_path(base)}: {e}")
+    if not _well_formed(raw):
+        _fail(f"cannot read {_state_path(base)}: not an ensemble state file (expected {{\"members\": [...]}} "
+              "as `corral ensemble up` writes it)")
     members: list[Member] = raw["members"]
     for m in members:
         if "peer_port" not in m or "election_port" not in m:

@@ -136,6 +136,9 @@ class Ensemble:
         return f"<Ensemble {self.hosts} dir={self.base}>"
 
     def __getitem__(self, sid: int) -> Member:
+        # Not members[sid - 1] unchecked: ens[0] would quietly be the last member.
+        if not 1 <= sid <= len(self.members):
+            raise KeyError(f"no member {sid}: members are 1..{len(self.members)}")
         return self.members[sid - 1]
 
     def __iter__(self) -> Iterator[Member]:
