@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
+	@echo "corral: clients on 127.0.0.1:2181, AdminServer on http://127.0.0.1:8080/commands (admin.serverPort)"
 	$(VENV)/bin/corral server
 
 test-deps:

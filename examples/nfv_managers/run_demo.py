@@ -91,7 +91,7 @@ class Demo:
         cfg = self.tmp / "zoo.cfg"
         cfg.write_text(f"tickTime={tick}\ndataDir={self.tmp / 'data'}\nclientPort={self.port}\n"
                        f"clientPortAddress=127.0.0.1\nmaxSessionTimeout={max(20 * tick, timeout_ms)}\n"
-                       "4lw.commands.whitelist=ruok,srvr\n")
+                       "4lw.commands.whitelist=ruok,srvr\nadmin.enableServer=false\n")
         with open(self.tmp / "server.log", "wb") as log:
             self.server = subprocess.Popen([sys.executable, "-m", "corral", "server", str(cfg)], stdout=log,
                                            stderr=subprocess.STDOUT, env=self.env)

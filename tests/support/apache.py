@@ -16,6 +16,8 @@ import pytest
 
 ZK_JAR = Path("/usr/share/java/zookeeper.jar")
 CLASSPATH_EXTRA = ["/usr/share/java/slf4j-log4j12.jar", "/usr/share/java/log4j-1.2.jar"]
+# The jar's manifest names Jetty but not the servlet API Jetty needs; without it the AdminServer does not start.
+ADMIN_CLASSPATH = ["/usr/share/java/servlet-api.jar"]
 CLI_MT = "/usr/lib/zookeeper/bin/cli_mt"
 ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
 INSTALL_HINT = "install with: sudo apt-get install -y zookeeper zookeeper-bin (or run `make test-deps`)"

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-from .apache import CLASSPATH_EXTRA, ZK_JAR, _java, require_apache
+from .apache import ADMIN_CLASSPATH, CLASSPATH_EXTRA, ZK_JAR, _java, require_apache
 from .net import four_letter, free_port
 from .wait import WaitTimeout, wait_until
 
@@ -89,6 +89,9 @@ class ServerProcess:
             "clientPort": str(self.port),
             "clientPortAddress": self.host,
             "4lw.commands.whitelist": "*",
+            # Off unless a test asks for it (extra_cfg, e.g. with a free admin.serverPort): parallel test
+            # servers would otherwise all want port 8080.
+            "admin.enableServer": "false",
             **self.extra_cfg,
         }
 
@@ -259,8 +262,11 @@ class ApacheZooKeeper(ServerProcess):
 
     def config(self) -> dict[str, str]:
         cfg = super().config()
-        cfg["admin.enableServer"] = "false"
         return {k: v for k, v in cfg.items() if k not in self.JVM_ONLY}
+
+    @property
+    def admin_enabled(self) -> bool:
+        return self.config().get("admin.enableServer") == "true"
 
     def start(self, timeout: float | None = None, *, wait: bool = True) -> Self:
         require_apache()  # skips (or fails under CI) when the reference is not installed
@@ -273,12 +279,12 @@ class ApacheZooKeeper(ServerProcess):
             "log4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender\n"
             "log4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout\n"
             "log4j.appender.CONSOLE.layout.ConversionPattern=%d{ISO8601} - %-5p [%t:%C{1}@%L] - %m%n\n")
-        cp = ":".join([str(conf), str(ZK_JAR), *CLASSPATH_EXTRA])
+        cp = ":".join([str(conf), str(ZK_JAR), *CLASSPATH_EXTRA, *(ADMIN_CLASSPATH if self.admin_enabled else [])])
         props = [f"-D{self.JVM_ONLY[k]}={v}" for k, v in self.extra_cfg.items() if k in self.JVM_ONLY]
         props += [f"-D{k}={v}" for k, v in self.extra_cfg.items() if k.startswith("znode.container.")]
         return [_java(), "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
                 f"-Dlog4j.configuration=file:{conf}/log4j.properties", *props,
-                "-Dzookeeper.admin.enableServer=false", "-cp", cp,
+                f"-Dzookeeper.admin.enableServer={str(self.admin_enabled).lower()}", "-cp", cp,
                 "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(self.cfg_path)]
 
 

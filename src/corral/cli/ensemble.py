@@ -314,7 +314,9 @@ def _write_config(state: State, m: Member) -> None:
                f"{':observer' if o['observer'] else ''};127.0.0.1:{o['client_port']}" for o in state["members"]]
     Path(m["config"]).write_text("\n".join([
         f"tickTime={state['tick_time']}", "initLimit=10", "syncLimit=5", f"dataDir={d / 'data'}",
-        f"clientPort={m['client_port']}", "clientPortAddress=127.0.0.1", "4lw.commands.whitelist=*", *servers]) + "\n")
+        f"clientPort={m['client_port']}", "clientPortAddress=127.0.0.1", "4lw.commands.whitelist=*",
+        # Members on one host would all want the AdminServer's port 8080: off, as in corral.testing.
+        "admin.enableServer=false", *servers]) + "\n")
 
 
 def _spawn(state: State, m: Member) -> None:

@@ -22,7 +22,10 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 @click.argument("config", required=False)
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(LOG_LEVELS, case_sensitive=False),
               help="DEBUG, INFO, WARNING or ERROR (any case).")
-def server(config: str | None, log_level: str) -> None:
+@click.option("--log-format", default="text", show_default=True, type=click.Choice(("text", "json")),
+              envvar="CORRAL_LOG_FORMAT", show_envvar=True,
+              help="text: `time LEVEL logger event=... key=value` lines; json: one JSON object per line.")
+def server(config: str | None, log_level: str, log_format: str) -> None:
     """Run a server in the foreground from a zoo.cfg file.
 
     With no file: a development server on 127.0.0.1:2181 with its data in ./data and every four-letter
@@ -33,7 +36,7 @@ def server(config: str | None, log_level: str) -> None:
     from ..server.main import run, setup_logging
     from .errors import fail
 
-    setup_logging(log_level.upper())
+    setup_logging(log_level.upper(), log_format)
     try:
         cfg = load(config) if config else ServerConfig.embedded()
     except ConfigError as e:

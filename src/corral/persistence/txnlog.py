@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -186,6 +187,7 @@ class TxnLogWriter:
         self.size = 0
         self.roll_requested = False
         self.fsyncs = 0
+        self.last_sync_ms = 0.0  # the latest fdatasync alone (ZooKeeper's fsynctime)
         self.appended = 0
 
     def roll(self) -> None:
@@ -219,7 +221,9 @@ class TxnLogWriter:
         self.size += len(data)
         self.appended += len(batch)
         if self.force_sync:
+            t0 = time.perf_counter()
             os.fdatasync(self.fd)
+            self.last_sync_ms = (time.perf_counter() - t0) * 1000
             self.fsyncs += 1
 
     def close(self) -> None:

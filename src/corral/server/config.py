@@ -83,11 +83,26 @@ class ServerConfig:
     container_max_per_minute: int = 10000
     container_max_never_used: int = 0
     data_dir_autocreate: bool = True  # zookeeper.datadir.autocreate (zkServer.sh: ZOO_DATADIR_AUTOCREATE_DISABLE)
+    fsync_warning_ms: int = 1000
+    admin_enabled: bool = True  # the AdminServer (HTTP JSON commands), on by default as in ZooKeeper
+    admin_address: str = "0.0.0.0"
+    admin_port: int = 8080
+    admin_command_url: str = "/commands"
+    metrics_provider: str = S.DEFAULT_METRICS_PROVIDER
+    prometheus_host: str = "0.0.0.0"
+    prometheus_port: int = 7000
+    prometheus_enable: bool = False  # corral's own switch for /metrics, beside metricsProvider.className
+    initial_text: str = field(default="", repr=False)  # the zoo.cfg as read (the `initial_configuration` command)
     servers: dict[int, ServerSpec] = field(default_factory=dict)
     source: str = "<defaults>"
     my_id: int | None = None  # an ensemble member's dataDir/myid, read by load()
     origins: dict[str, str] = field(default_factory=dict)  # key -> "FILE:LINE", "$SERVER_JVMFLAGS", ...
     lines: dict[str, int] = field(default_factory=dict, repr=False)  # key -> its zoo.cfg line, for errors
+
+    @property
+    def prometheus_enabled(self) -> bool:
+        """`/metrics` is served when asked for either way: Apache's provider class or corral's key."""
+        return self.prometheus_enable or self.metrics_provider == S.PROMETHEUS_METRICS_PROVIDER
 
     def membership(self) -> str:
         """The ensemble's configuration as ZooKeeper's QuorumMaj.toString writes it (and keeps it in
@@ -127,7 +142,8 @@ class ServerConfig:
     def embedded(cls) -> ServerConfig:
         """What `corral server` runs with no file: a development server on 127.0.0.1:2181, data in ./data."""
         cfg = cls(client_port_address="127.0.0.1", four_letter_whitelist=frozenset({"*"}), source="<embedded>")
-        for key in ("clientPort", "clientPortAddress", "dataDir", "4lw.commands.whitelist"):
+        cfg.admin_address = "127.0.0.1"
+        for key in ("clientPort", "clientPortAddress", "dataDir", "4lw.commands.whitelist", "admin.serverAddress"):
             cfg.origins[key] = "embedded default of `corral server` without a file"
         return cfg
 
@@ -264,6 +280,19 @@ def _check_servers(cfg: ServerConfig) -> None:
                           source=src, line=cfg.lines.get("extendedTypesEnabled"), key="extendedTypesEnabled")
 
 
+def _check_http_ports(cfg: ServerConfig) -> None:
+    """The AdminServer, /metrics and the client port cannot share a port (one would fail to bind)."""
+    used: list[tuple[str, int]] = [("clientPort", cfg.client_port)]
+    if cfg.admin_enabled:
+        used.append(("admin.serverPort", cfg.admin_port))
+    if cfg.prometheus_enabled:
+        used.append(("metricsProvider.httpPort", cfg.prometheus_port))
+    for i, (key, port) in enumerate(used):
+        for other, oport in used[:i]:
+            if port == oport:
+                raise ConfigError(f"{port} is also {other}", source=cfg.source, line=cfg.lines.get(key), key=key)
+
+
 def _check(cfg: ServerConfig) -> None:
     src, lines = cfg.source, cfg.lines
     if "dataDir" not in cfg.origins or cfg.origins["dataDir"] == "default":
@@ -279,6 +308,7 @@ def _check(cfg: ServerConfig) -> None:
         log.warning("event=config_raised key=snapCount value=%d now=2", cfg.snap_count)
         cfg.snap_count = 2
     _check_servers(cfg)
+    _check_http_ports(cfg)
     if cfg.is_ensemble:
         for key in ("initLimit", "syncLimit"):
             if key not in cfg.origins or cfg.origins[key] == "default":
@@ -395,6 +425,7 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> ServerConfig
     except UnicodeDecodeError:  # Properties.load(InputStream) reads ISO 8859-1
         text = data.decode("latin-1")
     cfg = parse(text, str(p), os.environ if env is None else env)
+    cfg.initial_text = text
     if cfg.is_ensemble:
         resolve_member(cfg)
     return cfg

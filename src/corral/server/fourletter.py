@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import FULL_VERSION
+from .metrics import mntr_text, mntr_values
 
 if TYPE_CHECKING:
     from .frontend import Link
@@ -49,7 +50,7 @@ def _java_date(ms: int) -> str:
     return time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(ms / 1000))
 
 
-def _dir_size(p: Path) -> int:
+def dir_size(p: Path) -> int:
     total = 0
     try:
         for f in p.rglob("*"):
@@ -117,9 +118,9 @@ def conf(srv: CorralServer, conn: Link) -> str:
         f"clientPort={cfg.client_port}",
         "secureClientPort=-1",
         f"dataDir={data}",
-        f"dataDirSize={_dir_size(data)}",
+        f"dataDirSize={dir_size(data)}",
         f"dataLogDir={logd}",
-        f"dataLogSize={_dir_size(logd)}",
+        f"dataLogSize={dir_size(logd)}",
         f"tickTime={cfg.tick_time}",
         f"maxClientCnxns={cfg.max_client_cnxns}",
         f"minSessionTimeout={cfg.min_timeout}",
@@ -143,7 +144,7 @@ def conf(srv: CorralServer, conn: Link) -> str:
     return "\n".join(lines) + "\n"
 
 
-def envi(srv: CorralServer, conn: Link) -> str:
+def envi(srv: CorralServer, conn: Link | None) -> str:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     lines = [
         "Environment:",
@@ -170,41 +171,11 @@ def _user() -> str:
         return "?"
 
 
-def _fds() -> tuple[int, int]:
-    try:
-        open_fds = len(os.listdir("/proc/self/fd"))
-    except OSError:
-        open_fds = -1
-    return open_fds, resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def mntr(srv: CorralServer, conn: Link) -> str:
-    st = srv.stats
-    tree = srv.tree
-    open_fds, max_fds = _fds()
-    rows: list[tuple[str, object]] = [
-        ("zk_version", full_version()),
-        ("zk_server_state", srv.mode),
-        ("zk_avg_latency", _java_double(st.avg_latency())),
-        ("zk_max_latency", st.max_latency),
-        ("zk_min_latency", st.min_latency()),
-        ("zk_packets_received", st.packets_received),
-        ("zk_packets_sent", st.packets_sent),
-        ("zk_num_alive_connections", len(srv.connections)),
-        ("zk_outstanding_requests", srv.outstanding),
-        ("zk_znode_count", tree.node_count()),
-        ("zk_watch_count", tree.watches.count()),
-        ("zk_ephemerals_count", tree.ephemeral_count()),
-        ("zk_approximate_data_size", tree.data_size),
-        ("zk_open_file_descriptor_count", open_fds),
-        ("zk_max_file_descriptor_count", max_fds),
-        ("zk_global_sessions", len(tree.sessions)),
-        ("zk_local_sessions", 0),
-        ("zk_uptime", int((time.monotonic() - srv.started_mono) * 1000)),
-        ("zk_last_processed_zxid", tree.last_zxid),
-    ]
-    rows += srv.extra_metrics()
-    return "".join(f"{k}\t{v}\n" for k, v in rows)
+def mntr(srv: CorralServer, conn: Link | None) -> str:
+    """Apache's metrics (server/metrics.py), then corral's own lines (`zk_last_processed_zxid`, the
+    log, snapshots and elections as corral counts them)."""
+    extra = [("zk_last_processed_zxid", srv.tree.last_zxid), *srv.extra_metrics()]
+    return mntr_text(mntr_values(srv)) + "".join(f"{k}\t{v}\n" for k, v in extra)
 
 
 def wchs(srv: CorralServer, conn: Link) -> str:
@@ -250,16 +221,17 @@ def dump(srv: CorralServer, conn: Link) -> str:
 
 def dirs(srv: CorralServer, conn: Link) -> str:
     cfg = srv.config
-    return (f"datadir_size: {_dir_size(cfg.data_dir.resolve() / 'version-2')}\n"
-            f"logdir_size: {_dir_size(cfg.log_dir.resolve() / 'version-2')}\n")
+    return (f"datadir_size: {dir_size(cfg.data_dir.resolve() / 'version-2')}\n"
+            f"logdir_size: {dir_size(cfg.log_dir.resolve() / 'version-2')}\n")
 
 
-def srst(srv: CorralServer, conn: Link) -> str:
+def srst(srv: CorralServer, conn: Link | None) -> str:
     srv.stats.reset()
+    srv.metrics.reset_stats()
     return "Server stats reset.\n"
 
 
-def crst(srv: CorralServer, conn: Link) -> str:
+def crst(srv: CorralServer, conn: Link | None) -> str:
     for c in srv.connections:
         c.conn.recved = c.conn.sent = c.reported = c.count_lat = c.total_lat = c.max_lat = 0
         c.min_lat = -1

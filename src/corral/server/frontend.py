@@ -34,6 +34,7 @@ from .connection import (
     ServerConnection,
 )
 from .host import QuorumHost
+from .metrics import ServerMetrics
 from .sessions import Session, session_password
 
 log = logging.getLogger("corral.cnxn")
@@ -145,6 +146,7 @@ class Frontend:
         self._dirty: dict[Link, None] = {}
         self._awaiting_close: dict[int, list[tuple[Link, Handshake]]] = {}
         self.stats = ServerStats()
+        self.metrics = ServerMetrics()  # the server replaces it with the one it shares with host and storage
 
     # ---- connections ----------------------------------------------------------------------------
 
@@ -153,7 +155,10 @@ class Frontend:
         limit = self.config.max_client_cnxns
         if limit > 0 and self._per_ip.get(peer[0], 0) >= limit:
             log.warning("event=connection_refused peer=%s:%s reason=max_client_cnxns limit=%d", *peer, limit)
+            self.metrics.connection_rejected.value += 1
             return None
+        self.metrics.connection_request_count.value += 1
+        log.debug("event=connection_opened peer=%s:%s", *peer)
         conn = ServerConnection(peer, self.config.jute_max_buffer, self.config.skip_acl, self._on_output)
         link = Link(conn, transport, self.clock())
         self.links[link] = None
@@ -170,6 +175,7 @@ class Frontend:
         conn = link.conn
         if conn.state == CLOSED:
             return
+        self.metrics.bytes_received_count.value += len(data)
         conn.receive_data(data, self.clock())
         self._pump(link)
         self.host.flush()
@@ -231,6 +237,7 @@ class Frontend:
         limit = self.config.sessionless_cnxn_timeout / 1000
         now = self.clock()
         for link in [x for x in self.links if x.session is None and now - x.created > limit]:
+            self.metrics.sessionless_connections_expired.value += 1
             self.close(link, f"no session established within {self.config.sessionless_cnxn_timeout} ms")
 
     # ---- HostListener ---------------------------------------------------------------------------
@@ -430,6 +437,7 @@ class Frontend:
             link.max_lat = lat
         link.total_lat += lat
         link.count_lat += 1
+        self.metrics.updatelatency.observe(lat)
         st = self.stats
         if lat < st.min_lat or st.min_lat < 0:
             st.min_lat = lat
@@ -506,7 +514,8 @@ class Frontend:
                      link.peer[0], link.peer[1], session.id & _MASK, op, e)
             reply = replies.error(xid, tree.last_zxid, Errs.MARSHALLINGERROR)
         conn.reply(reply)
-        self._latency(link, ev.t0, tree.last_zxid)
+        lat = self._latency(link, ev.t0, tree.last_zxid)
+        self.metrics.readlatency.observe(lat)
 
     def _auth(self, link: Link, xid: int, body: bytes) -> None:
         """addauth: the reply carries the request's xid (clients use -4) and zxid 0, as in ZooKeeper."""
@@ -519,6 +528,7 @@ class Frontend:
         try:
             ids = aclmod.authenticate(pkt.scheme, pkt.auth, self.config.super_digest, link.peer[0])
         except aclmod.AuthFailedError as e:
+            self.metrics.auth_failed.value += 1
             conn.reply(replies.error(xid, 0, Errs.AUTHFAILED))
             self.close(link, f"authentication failed: {e}", logging.WARNING)
             return
@@ -527,7 +537,7 @@ class Frontend:
                 conn.auth.append(i)
         conn.reply(replies.error(xid, 0, 0))
 
-    def _latency(self, link: Link, t0: float, zxid: int) -> None:
+    def _latency(self, link: Link, t0: float, zxid: int) -> int:
         now = self.clock()
         lat = int((now - t0) * 1000)
         link.last_resp = now
@@ -540,4 +550,5 @@ class Frontend:
         link.total_lat += lat
         link.count_lat += 1
         self.stats.latency(lat)
+        return lat
 

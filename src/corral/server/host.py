@@ -58,6 +58,7 @@ from ..tree import ApplyResult, DataTree
 from ..tree.acl import AuthId
 from ..txn import AnyTxn, Preparer
 from .config import ServerConfig
+from .metrics import ServerMetrics
 from .sessions import ExpiryTracker, SessionIds
 from .writes import decode_write
 
@@ -235,6 +236,7 @@ class QuorumHost:
         self.last_election_ms = 0.0
         self._looking_since = self._t0
         self.expired_sessions = 0
+        self.metrics = ServerMetrics()  # the server shares one with its frontend and storage
         self._dead: set[int] = set()  # only with the "local_expiry_verdict" knob
 
     # ---- state ---------------------------------------------------------------------------------
@@ -290,6 +292,7 @@ class QuorumHost:
                 if "local_expiry_verdict" in self.unsafe:
                     self._dead.add(sid)
                 self.expired_sessions += 1
+                self.metrics.stale_sessions_expired.value += 1
                 log.info("event=session_expired session=0x%x", sid & 0xFFFFFFFFFFFFFFFF)
                 self._lead(sid, 0, Ops.closeSession, b"", [], None, None, 0)
             self._drain()
@@ -402,6 +405,7 @@ class QuorumHost:
             return
         pre = self.preparer
         wall = self.clock.wall_ms()
+        self.metrics.prep_processor_request_queued.value += 1
         hdr: TxnHeader
         txn: AnyTxn
         if op == Ops.createSession:
@@ -490,6 +494,9 @@ class QuorumHost:
             log.info("event=snapshot_installed zxid=0x%x znodes=%d", zxid, self.tree.node_count())
             log_changed = True
         if r.append:
+            self.metrics.sync_processor_request_queued.value += len(r.append)
+            if self.is_leader:
+                self.metrics.proposal_count.value += len(r.append)
             self._log_pending.extend(r.append)
             self._flush_log()
         elif log_changed and r.log_end is not None:
@@ -515,6 +522,7 @@ class QuorumHost:
         if not self._log_pending or (self._log_inflight and not force):
             return
         batch, self._log_pending = self._log_pending, []
+        self.metrics.sync_processor_batch_size.observe(len(batch))
         self._log_inflight += 1
         gen, last = self._gen, batch[-1][0]
         self.store.append(batch, lambda exc: self._persisted(exc, gen, last))
@@ -537,6 +545,8 @@ class QuorumHost:
         obs = self.observer
         if obs is not None:
             obs.committing(self, entries)
+        if self.is_leader:
+            self.metrics.commit_count.value += len(entries)
         for zxid, payload in entries:
             entry = prepared.pop(zxid, None)
             if entry is not None:
@@ -603,6 +613,8 @@ class QuorumHost:
         self.serving = True
         self.elections += 1
         self.last_election_ms = self.clock.monotonic_ms() - self._looking_since
+        if self.ensemble:
+            self.metrics.election_time.observe(round(self.last_election_ms))
         log.info("event=serving role=%s leader=%d epoch=%d zxid=0x%x election_ms=%.0f", ev.role.name.lower(),
                  ev.leader, ev.epoch, ev.zxid, self.last_election_ms)
         if ev.role is Role.LEADING:
@@ -625,6 +637,7 @@ class QuorumHost:
         if self.serving:
             log.warning("event=stopped_serving reason=%s", reason)
             self._looking_since = self.clock.monotonic_ms()
+            self.metrics.looking_count.value += 1
         self.serving = False
         self.role = Role.LOOKING
         self.leader_id = None
@@ -642,17 +655,11 @@ class QuorumHost:
 
     # ---- monitoring ----------------------------------------------------------------------------
 
-    def metrics(self) -> list[tuple[str, object]]:
+    def corral_metrics(self) -> list[tuple[str, object]]:
         p = self.peer
         rows: list[tuple[str, object]] = [("zk_pending_proposals", p.outstanding)]
         if not self.ensemble:
             return rows
-        rows += [("zk_peer_state", self.mode), ("zk_quorum_size", len(self.config.voters)),
+        rows += [("zk_peer_state", self.mode),
                  ("zk_election_count", self.elections), ("zk_last_election_ms", round(self.last_election_ms))]
-        if self.is_leader:
-            leader = p._leader  # read-only view for monitoring
-            handlers = leader.handlers if leader is not None else {}
-            rows.append(("zk_learners", len(handlers)))
-            rows.append(("zk_synced_followers", sum(1 for s in handlers if s in self.config.voters)))
-            rows.append(("zk_synced_observers", sum(1 for s in handlers if s in self.config.observers)))
-        return rows
+        return rows  # quorum_size, learners, synced_followers/observers: server/metrics.py gauges()

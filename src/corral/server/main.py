@@ -5,23 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 
 from .. import FULL_VERSION
 from ..persistence.lock import DataDirLock, lock_data_dirs
 from ..processes import remove_pid_file, write_pid_file
 from .config import ServerConfig
+from .logs import setup_logging
+
+__all__ = ["run", "serve", "setup_logging"]
 from .server import CorralServer
 
 log = logging.getLogger("corral.server")
-
-
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
 
 
 async def serve(config: ServerConfig, dir_lock: DataDirLock | None = None) -> int:

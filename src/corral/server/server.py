@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable
 
+from ..admin import AdminServer, MetricsServer
 from ..persistence.lock import DataDirLock, lock_data_dirs
 from ..protocol import DeleteContainerRequest, OpCode, TxnHeader
 from ..quorum import Message
@@ -23,6 +24,7 @@ from . import fourletter
 from .config import ServerConfig, resolve_member
 from .frontend import Frontend, Link, ServerStats
 from .host import TICKS_PER_TICKTIME, QuorumHost
+from .metrics import ServerMetrics
 from .peers import PeerTransport
 from .protocol import ClientProtocol
 from .storage import Storage, recover_member
@@ -68,13 +70,24 @@ class CorralServer:
         tree, state, report = recover_member(config)
         self.recovered = report
         self.storage = Storage(config)
+        self.metrics = ServerMetrics()  # one set, fed by the frontend, the host and the storage
+        self.storage.metrics = self.metrics
         self.frontend = Frontend(config, time.monotonic, self._four_letter, self.fatal)
+        self.frontend.metrics = self.metrics
         self.peers: PeerTransport | None = None
         if ensemble:
             self.peers = PeerTransport(self.server_id, config.servers, self._on_peer_message, self._on_peer_lost)
         self.host = QuorumHost(self.server_id, config, tree, state, self.storage, self.peers or NoPeers(),
                                SystemClock(), LoopScheduler(), self.frontend, incarnation=random.getrandbits(62))
         self.frontend.host = self.host
+        self.host.metrics = self.metrics
+        # Built here, started by start(): the web console can be mounted first (admin.add_subapp).
+        self.admin: AdminServer | None = None
+        if config.admin_enabled:
+            self.admin = AdminServer(self, config.admin_address, config.admin_port, config.admin_command_url)
+        self.metrics_server: MetricsServer | None = None
+        if config.prometheus_enabled:
+            self.metrics_server = MetricsServer(self, config.prometheus_host, config.prometheus_port)
         self.exit_code = 0
         self._stop_event: asyncio.Event | None = None
         self.started_mono = time.monotonic()
@@ -116,7 +129,7 @@ class CorralServer:
         return int(time.time() * 1000)
 
     def extra_metrics(self) -> list[tuple[str, object]]:
-        return self.storage.metrics() + self.host.metrics()
+        return self.storage.corral_metrics() + self.host.corral_metrics()
 
     @property
     def port(self) -> int:
@@ -139,6 +152,10 @@ class CorralServer:
         self._every(cfg.tick_time / 1000, self.frontend.tick)
         self._every(cfg.container_check_interval / 1000, self._reap_containers)
         self.storage.start_autopurge()
+        if self.admin is not None:
+            await self.admin.start()
+        if self.metrics_server is not None:
+            await self.metrics_server.start()
         log.info("event=serving address=%s port=%d mode=%s tickTime=%d minSessionTimeout=%d "
                  "maxSessionTimeout=%d maxClientCnxns=%d jute.maxbuffer=%d", cfg.client_port_address,
                  cfg.client_port, self.mode, cfg.tick_time, cfg.min_timeout, cfg.max_timeout,
@@ -161,6 +178,10 @@ class CorralServer:
     async def stop(self) -> None:
         for h in self._handles:
             h.cancel()
+        if self.admin is not None:
+            await self.admin.stop()
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         if self._listener is not None:
             self._listener.close()
         for link in list(self.frontend.links):
@@ -223,6 +244,7 @@ class CorralServer:
     def fatal(self, reason: str) -> None:
         """Stop serving at once: used when durability cannot be guaranteed any more."""
         log.critical("event=fatal reason=%s", reason)
+        self.metrics.unrecoverable_error_count.value += 1
         self.exit_code = 1
         for link in list(self.frontend.links):
             self.frontend.close(link)

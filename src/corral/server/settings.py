@@ -131,6 +131,28 @@ def one_of(*choices: str) -> Convert:
     return convert
 
 
+_URL_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
+DEFAULT_METRICS_PROVIDER = "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider"
+PROMETHEUS_METRICS_PROVIDER = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
+
+
+def url_path(value: str) -> str:
+    """An absolute URL path without query or fragment (admin.commandURL); a trailing / is dropped."""
+    v = value.strip()
+    if not _URL_PATH.fullmatch(v) or "//" in v:
+        raise BadValue(f"not an absolute URL path such as /commands: {value!r}")
+    return v.rstrip("/") or "/"
+
+
+def metrics_provider(value: str) -> str:
+    """ZooKeeper's two providers, by class name; any other class would not load in ZooKeeper either."""
+    v = value.strip()
+    if v in (DEFAULT_METRICS_PROVIDER, PROMETHEUS_METRICS_PROVIDER):
+        return v
+    raise BadValue(f"unknown metrics provider {value!r} (corral has {DEFAULT_METRICS_PROVIDER} and "
+                   f"{PROMETHEUS_METRICS_PROVIDER})")
+
+
 def election_alg(value: str) -> int:
     if value.strip() != "3":
         raise BadValue("only electionAlg=3 is supported (as in ZooKeeper 3.6+)")
@@ -185,7 +207,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("znode.container.maxNeverUsedIntervalMs", int_at_least(0, hi=JAVA_LONG_MAX),
             "container_max_never_used", "znode.container.maxNeverUsedIntervalMs", "0"),
     Setting("datadir.autocreate", java_bool, "data_dir_autocreate", "zookeeper.datadir.autocreate", "true"),
+    Setting("fsync.warningthresholdms", java_int, "fsync_warning_ms", "zookeeper.fsync.warningthresholdms", "1000"),
+    Setting("admin.enableServer", java_bool, "admin_enabled", "zookeeper.admin.enableServer", "true"),
+    Setting("admin.serverAddress", host, "admin_address", "zookeeper.admin.serverAddress", "0.0.0.0"),
+    Setting("admin.serverPort", port, "admin_port", "zookeeper.admin.serverPort", "8080"),
+    Setting("admin.commandURL", url_path, "admin_command_url", "zookeeper.admin.commandURL", "/commands"),
+    Setting("metricsProvider.className", metrics_provider, "metrics_provider",
+            apache_default="org.apache.zookeeper.metrics.impl.DefaultMetricsProvider"),
+    Setting("metricsProvider.httpHost", host, "prometheus_host", apache_default="0.0.0.0"),
+    Setting("metricsProvider.httpPort", port, "prometheus_port", apache_default="7000"),
+    Setting("prometheus.enable", java_bool, "prometheus_enable", apache_default="(corral only) false"),
     # Accepted and checked like ZooKeeper, but without effect in corral.
+    Setting("metricsProvider.exportJvmInfo", java_bool, None, apache_default="true"),
     Setting("standaloneEnabled", java_bool, None, apache_default="true"),
     Setting("reconfigEnabled", java_bool, None, apache_default="false"),
     Setting("syncEnabled", java_bool, None, apache_default="true"),
@@ -196,15 +229,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("clientPortListenBacklog", java_int, None, apache_default="-1"),
     Setting("observerMasterPort", port, None, apache_default="(none)"),
     Setting("maxCnxns", int_at_least(0), None, apache_default="0"),
-    Setting("metricsProvider.className", text, None, apache_default="DefaultMetricsProvider"),
-    Setting("admin.enableServer", java_bool, None, "zookeeper.admin.enableServer", "true"),
-    Setting("admin.serverPort", port, None, "zookeeper.admin.serverPort", "8080"),
-    Setting("admin.serverAddress", host, None, "zookeeper.admin.serverAddress", "0.0.0.0"),
     Setting("audit.enable", java_bool, None, "zookeeper.audit.enable", "false"),
     Setting("digest.enabled", java_bool, None, "zookeeper.digest.enabled", "true"),
     Setting("snapshot.trust.empty", java_bool, None, "zookeeper.snapshot.trust.empty", "false"),
     Setting("preAllocSize", int_at_least(1), None, "zookeeper.preAllocSize", "65536 (KB)"),
-    Setting("fsync.warningthresholdms", java_int, None, "zookeeper.fsync.warningthresholdms", "1000"),
     Setting("leaderServes", yes_no(True), None, "zookeeper.leaderServes", "yes"),
     Setting("cnxTimeout", int_at_least(1), None, "zookeeper.cnxTimeout", "5000"),
 )

@@ -31,6 +31,7 @@ from ..persistence.snapshot import install_snapshot
 from ..persistence.txnlog import remove_all, truncate_after
 from ..quorum import Recovered
 from . import memory
+from .metrics import ServerMetrics
 
 if TYPE_CHECKING:
     from ..tree import DataTree
@@ -78,6 +79,7 @@ class Storage:
         self.last_fork_ms = 0.0
         self.max_fork_ms = 0.0
         self.fsync_ms_total = 0.0
+        self.metrics = ServerMetrics()  # the server shares one with its frontend and host
         self._next_threshold()
         self._purge_handle: asyncio.TimerHandle | None = None
         if not config.force_sync:
@@ -155,6 +157,12 @@ class Storage:
     def _append_timed(self, batch: list[tuple[int, bytes]]) -> float:
         t0 = time.perf_counter()
         self.writer.append(batch)
+        if self.writer.force_sync:  # on the log thread, the only writer of this summary
+            ms = self.writer.last_sync_ms
+            self.metrics.fsynctime.observe(round(ms))
+            if ms > self.config.fsync_warning_ms:
+                self.metrics.fsync_threshold_exceed.value += 1
+                log.warning("event=fsync_slow ms=%.0f threshold_ms=%d", ms, self.config.fsync_warning_ms)
         return (time.perf_counter() - t0) * 1000
 
     def logged(self, count: int, tree: DataTree) -> None:
@@ -192,6 +200,7 @@ class Storage:
                 os._exit(code)
         fork_ms = (time.perf_counter() - t0) * 1000
         self.last_fork_ms = fork_ms
+        self.metrics.snapshot_fork_time.observe(fork_ms)
         self.max_fork_ms = max(self.max_fork_ms, fork_ms)
         self.snapshot_pid = pid
         self.snapshot_started = time.monotonic()
@@ -216,6 +225,7 @@ class Storage:
         self.snapshot_pid = None
         secs = time.monotonic() - self.snapshot_started
         if code == 0:
+            self.metrics.snapshottime.observe(round(secs * 1000))
             self.snapshots_taken += 1
             self.last_snapshot_zxid = zxid
             log.info("event=snapshot_written zxid=0x%x file=%s seconds=%.2f", zxid,
@@ -248,7 +258,7 @@ class Storage:
         if wait_snapshot and self._waiter is not None:
             self._waiter.join()
 
-    def metrics(self) -> list[tuple[str, object]]:
+    def corral_metrics(self) -> list[tuple[str, object]]:
         return [("zk_fsync_count", self.writer.fsyncs), ("zk_txnlog_appended", self.writer.appended),
                 ("zk_snapshots_taken", self.snapshots_taken), ("zk_last_snapshot_fork_ms", round(self.last_fork_ms, 1)),
                 ("zk_max_snapshot_fork_ms", round(self.max_fork_ms, 1))]

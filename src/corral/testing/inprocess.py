@@ -84,6 +84,8 @@ class InProcessServer(ServerHandle):
             "clientPort": self.port,
             "clientPortAddress": self.host,
             "4lw.commands.whitelist": "*",
+            # Off unless asked for (extra_cfg): parallel test servers would all want port 8080.
+            "admin.enableServer": "false",
             **self.extra_cfg,
         })
 

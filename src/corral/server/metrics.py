@@ -1,0 +1,267 @@
+"""The server's metrics under ZooKeeper's names (`ServerMetrics.java` and the gauges ZooKeeper registers),
+kept in one place so that `mntr`, the AdminServer's `monitor` and Prometheus' `/metrics` report the
+same numbers.
+
+Why these shapes: ZooKeeper's metrics are counters, gauges and summaries (count, sum, min, max and, for
+"advanced" ones, quantiles), some of them in sets labelled by `key`. Monitoring built for ZooKeeper
+(its Grafana dashboards, mntr scrapers) reads them by name and type, so corral keeps the names and
+types and feeds only the ones whose meaning it has; a metric corral cannot measure is absent rather
+than a made-up zero (docs/operations.md lists them).
+
+Recording must cost almost nothing on the write path: a counter is an int attribute, a summary keeps
+running count/sum/min/max and a fixed ring of recent samples for its quantiles (no allocation per
+observation once the ring is full).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .server import CorralServer
+
+RING = 1024  # recent observations a summary keeps for its quantiles
+BASIC_QUANTILES = (0.5,)
+ADVANCED_QUANTILES = (0.5, 0.9, 0.99)  # what Apache's Prometheus provider exports
+MNTR_PERCENTILES = ((50, 0.5), (95, 0.95), (99, 0.99), (999, 0.999))  # Apache's DefaultMetricsProvider
+
+
+class Counter:
+    __slots__ = ("name", "value")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.value = 0
+
+    def inc(self, n: int = 1) -> None:
+        self.value += n
+
+
+class Summary:
+    """ZooKeeper's Summary: count, sum, min, max; `advanced` ones also have percentiles."""
+
+    __slots__ = ("_next", "_ring", "advanced", "count", "max", "min", "name", "total")
+
+    def __init__(self, name: str, advanced: bool = False) -> None:
+        self.name = name
+        self.advanced = advanced
+        self.reset()
+
+    def reset(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self._ring: list[float] = []
+        self._next = 0
+
+    def observe(self, v: float) -> None:
+        self.count += 1
+        self.total += v
+        if v < self.min:
+            self.min = v
+        if v > self.max:
+            self.max = v
+        ring = self._ring
+        if len(ring) < RING:
+            ring.append(v)
+        else:
+            ring[self._next] = v
+            self._next = (self._next + 1) % RING
+
+    def quantile(self, q: float) -> float:
+        """Over the most recent RING observations (NaN with none, as Prometheus' summaries)."""
+        if not self._ring:
+            return math.nan
+        data = sorted(self._ring)
+        return data[min(len(data) - 1, max(0, math.ceil(q * len(data)) - 1))]
+
+    @property
+    def avg(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+
+class SummarySet:
+    """A Summary per `key` (ZooKeeper's SummarySet, e.g. bytes read per top-level namespace)."""
+
+    __slots__ = ("advanced", "by_key", "name")
+
+    def __init__(self, name: str, advanced: bool = False) -> None:
+        self.name = name
+        self.advanced = advanced
+        self.by_key: dict[str, Summary] = {}
+
+    def observe(self, key: str, v: float) -> None:
+        s = self.by_key.get(key)
+        if s is None:
+            s = self.by_key[key] = Summary(self.name, self.advanced)
+        s.observe(v)
+
+
+class ServerMetrics:
+    """The counters and summaries corral feeds, each under the ZooKeeper name it has the meaning of."""
+
+    def __init__(self) -> None:
+        # client connections (NIOServerCnxnFactory, ZooKeeperServer)
+        self.connection_request_count = Counter("connection_request_count")
+        self.connection_rejected = Counter("connection_rejected")
+        self.sessionless_connections_expired = Counter("sessionless_connections_expired")
+        self.bytes_received_count = Counter("bytes_received_count")
+        self.stale_sessions_expired = Counter("stale_sessions_expired")
+        self.unrecoverable_error_count = Counter("unrecoverable_error_count")
+        # ServerStats fields (gauges in ZooKeeper: see gauges()), reset by srst
+        self.auth_failed = Counter("auth_failed_count")
+        self.fsync_threshold_exceed = Counter("fsync_threshold_exceed_count")
+        # request latency (FinalRequestProcessor), ms
+        self.readlatency = Summary("readlatency", advanced=True)
+        self.updatelatency = Summary("updatelatency", advanced=True)
+        # the write path: prepare, log (group commit), quorum
+        self.prep_processor_request_queued = Counter("prep_processor_request_queued")
+        self.sync_processor_request_queued = Counter("sync_processor_request_queued")
+        self.sync_processor_batch_size = Summary("sync_processor_batch_size")  # the group commit's size
+        self.fsynctime = Summary("fsynctime")  # ms per group write + fdatasync
+        self.proposal_count = Counter("proposal_count")
+        self.commit_count = Counter("commit_count")
+        # snapshots and startup
+        self.snapshottime = Summary("snapshottime")  # ms from fork to the child's exit
+        self.snapshot_fork_time = Summary("corral_snapshot_fork_time_ms")  # corral's own: the loop's pause
+        # elections
+        self.election_time = Summary("election_time")  # ms from LOOKING to serving
+        self.looking_count = Counter("looking_count")
+
+    def counters(self) -> list[Counter]:
+        return [v for v in vars(self).values()
+                if isinstance(v, Counter) and v is not self.auth_failed and v is not self.fsync_threshold_exceed]
+
+    def summaries(self) -> list[Summary]:
+        return [v for v in vars(self).values() if isinstance(v, Summary)]
+
+    def summary_sets(self) -> list[SummarySet]:
+        return [v for v in vars(self).values() if isinstance(v, SummarySet)]
+
+    def reset_stats(self) -> None:
+        """`srst`: what ZooKeeper's ServerStats.reset clears beside the packet and latency counts."""
+        self.auth_failed.value = 0
+        self.fsync_threshold_exceed.value = 0
+
+
+# ---- what the exposition formats read -----------------------------------------------------------
+
+
+@dataclass
+class Family:
+    """One metric as both mntr and Prometheus show it: `kind` is gauge, counter, summary."""
+
+    name: str
+    kind: str
+    value: float | int = 0  # gauge and counter
+    summary: Summary | None = None
+    labelled: dict[str, Summary] = field(default_factory=dict)  # a summary set
+
+
+def _fds() -> tuple[int, int]:
+    try:
+        open_fds = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        open_fds = -1
+    return open_fds, resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def gauges(srv: CorralServer) -> list[tuple[str, float | int]]:
+    """The gauges ZooKeeperServer.registerMetrics (and, on a leader, LeaderZooKeeperServer) registers,
+    where corral has their meaning."""
+    st = srv.stats
+    tree = srv.tree
+    open_fds, max_fds = _fds()
+    rows: list[tuple[str, float | int]] = [
+        ("avg_latency", round(st.avg_latency(), 4)),
+        ("max_latency", st.max_latency),
+        ("min_latency", st.min_latency()),
+        ("packets_received", st.packets_received),
+        ("packets_sent", st.packets_sent),
+        ("num_alive_connections", len(srv.connections)),
+        ("outstanding_requests", srv.outstanding),
+        ("uptime", int((time.monotonic() - srv.started_mono) * 1000)),
+        ("znode_count", tree.node_count()),
+        ("watch_count", tree.watches.count()),
+        ("ephemerals_count", tree.ephemeral_count()),
+        ("approximate_data_size", tree.data_size),
+        ("global_sessions", len(tree.sessions)),
+        ("local_sessions", 0),  # localSessionsEnabled has no effect in corral: there are none
+        ("open_file_descriptor_count", open_fds),
+        ("max_file_descriptor_count", max_fds),
+        ("auth_failed_count", srv.metrics.auth_failed.value),
+    ]
+    host = srv.host
+    if host.ensemble:
+        rows.append(("quorum_size", len(host.config.voters)))
+        if host.is_leader:
+            lead = host.peer._leader  # read-only view for monitoring
+            handlers = lead.handlers if lead is not None else {}
+            rows += [("learners", len(handlers)),
+                     ("synced_followers", sum(1 for s in handlers if s in host.config.voters)),
+                     ("synced_observers", sum(1 for s in handlers if s in host.config.observers))]
+    return rows
+
+
+def families(srv: CorralServer) -> Iterator[Family]:
+    m = srv.metrics
+    for name, value in gauges(srv):
+        yield Family(name, "gauge", value)
+    for c in m.counters():
+        yield Family(c.name, "counter", c.value)
+    for s in m.summaries():
+        yield Family(s.name, "summary", summary=s)
+    for ss in m.summary_sets():
+        yield Family(ss.name, "summary", labelled=dict(ss.by_key))
+
+
+Value = float | int | str
+
+
+def _num(v: float | int) -> str:
+    """Numbers as ZooKeeper's mntr prints them: longs as integers, doubles with a decimal point."""
+    if isinstance(v, float):
+        return repr(round(v, 4))
+    return str(v)
+
+
+def mntr_values(srv: CorralServer) -> list[tuple[str, Value]]:
+    """Every metric as Apache's DefaultMetricsProvider dumps it into `mntr` and the AdminServer's
+    `monitor` (there without the `zk_` prefix): version and state first, then the gauges, then a
+    summary as avg_/min_/max_/cnt_/sum_ (plus p50_/p95_/p99_/p999_ when advanced), a summary set the
+    same per key (`avg_<key>_<name>`)."""
+    from . import fourletter
+
+    rows: list[tuple[str, Value]] = [("version", fourletter.full_version()), ("server_state", srv.mode)]
+
+    def summary(prefix: str, s: Summary) -> None:
+        rows.append((f"avg_{prefix}", round(s.avg, 4)))
+        rows.append((f"min_{prefix}", round(s.min) if s.count else 0))
+        rows.append((f"max_{prefix}", round(s.max) if s.count else 0))
+        rows.append((f"cnt_{prefix}", s.count))
+        rows.append((f"sum_{prefix}", round(s.total)))
+        if s.advanced:
+            for p, q in MNTR_PERCENTILES:
+                v = s.quantile(q)
+                rows.append((f"p{p}_{prefix}", 0 if math.isnan(v) else round(v)))
+
+    for f in families(srv):
+        if f.kind != "summary":
+            rows.append((f.name, f.value))
+        elif f.summary is not None:
+            summary(f.name, f.summary)
+        else:
+            for key, s in f.labelled.items():
+                summary(f"{key}_{f.name}", s)
+    return rows
+
+
+def mntr_text(rows: list[tuple[str, Value]]) -> str:
+    return "".join(f"zk_{k}\t{v if isinstance(v, str) else _num(v)}\n" for k, v in rows)
