@@ -440,3 +440,49 @@ def test_client_port_must_not_be_a_quorum_port(tmp_path):
     with pytest.raises(ConfigError) as exc:
         load(p, env={})
     assert str(exc.value) == f"{p}:2: clientPort: 127.0.0.1:2889 is also server.2's quorum port (line 7)"
+
+
+# ---- AdminServer, metrics provider and log-format keys (issue 12) ----------------------------------------
+
+
+def test_admin_and_metrics_keys() -> None:
+    from corral.server.config import parse
+    from corral.server.settings import PROMETHEUS_METRICS_PROVIDER
+
+    cfg = parse("dataDir=/tmp/x\nclientPort=2181\n")
+    assert (cfg.admin_enabled, cfg.admin_address, cfg.admin_port, cfg.admin_command_url) == (
+        True, "0.0.0.0", 8080, "/commands")
+    assert not cfg.prometheus_enabled and cfg.prometheus_port == 7000
+    cfg = parse(f"dataDir=/tmp/x\nclientPort=2181\nadmin.commandURL=/zk/cmds/\nadmin.serverPort=9090\n"
+                f"metricsProvider.className={PROMETHEUS_METRICS_PROVIDER}\nmetricsProvider.httpPort=9091\n")
+    assert cfg.admin_command_url == "/zk/cmds" and cfg.admin_port == 9090 and cfg.prometheus_enabled
+    cfg = parse("dataDir=/tmp/x\nclientPort=2181\n", env={"SERVER_JVMFLAGS": "-Dzookeeper.admin.enableServer=false"})
+    assert not cfg.admin_enabled
+    assert parse("dataDir=/tmp/x\nclientPort=2181\nprometheus.enable=true\n").prometheus_enabled
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("admin.commandURL=commands", "admin.commandURL: not an absolute URL path"),
+    ("admin.commandURL=/a b", "admin.commandURL: not an absolute URL path"),
+    ("admin.serverPort=0", "admin.serverPort: 0 is not a port"),
+    ("admin.enableServer=yes", "admin.enableServer: not a boolean"),
+    ("metricsProvider.className=com.example.Nope", "metricsProvider.className: unknown metrics provider"),
+    ("admin.serverPort=2181", "admin.serverPort: 2181 is also clientPort"),
+    ("prometheus.enable=true\nmetricsProvider.httpPort=8080", "metricsProvider.httpPort: 8080 is also admin.serverPort"),
+])
+def test_admin_and_metrics_keys_refused(text: str, message: str) -> None:
+    from corral.server.config import ConfigError, parse
+
+    with pytest.raises(ConfigError) as e:
+        parse(f"dataDir=/tmp/x\nclientPort=2181\n{text}\n", source="zoo.cfg")
+    assert message in str(e.value)
+
+
+def test_json_log_fields() -> None:
+    from corral.server.logs import fields
+
+    assert fields("event=serving address=127.0.0.1 port=2181") == {"event": "serving", "address": "127.0.0.1",
+                                                                   "port": "2181"}
+    assert fields("Unclosed client session") == {"msg": "Unclosed client session"}
+    assert fields("event=x then prose") == {"msg": "event=x then prose"}
+    assert fields("") == {"msg": ""}

@@ -13,8 +13,8 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ..admin import AdminServer, MetricsServer
 from ..persistence.lock import DataDirLock, lock_data_dirs
 from ..protocol import DeleteContainerRequest, OpCode, TxnHeader
 from ..quorum import Message
@@ -28,6 +28,9 @@ from .metrics import ServerMetrics
 from .peers import PeerTransport
 from .protocol import ClientProtocol
 from .storage import Storage, recover_member
+
+if TYPE_CHECKING:
+    from ..admin import AdminServer, MetricsServer
 
 log = logging.getLogger("corral.server")
 
@@ -82,6 +85,9 @@ class CorralServer:
         self.frontend.host = self.host
         self.host.metrics = self.metrics
         # Built here, started by start(): the web console can be mounted first (admin.add_subapp).
+        # Imported here: corral.admin reads this package's modules (a module-level import would be a cycle).
+        from ..admin import AdminServer, MetricsServer
+
         self.admin: AdminServer | None = None
         if config.admin_enabled:
             self.admin = AdminServer(self, config.admin_address, config.admin_port, config.admin_command_url)
