@@ -468,7 +468,8 @@ def test_admin_and_metrics_keys() -> None:
     ("admin.enableServer=yes", "admin.enableServer: not a boolean"),
     ("metricsProvider.className=com.example.Nope", "metricsProvider.className: unknown metrics provider"),
     ("admin.serverPort=2181", "admin.serverPort: 2181 is also clientPort"),
-    ("prometheus.enable=true\nmetricsProvider.httpPort=8080", "metricsProvider.httpPort: 8080 is also admin.serverPort"),
+    ("prometheus.enable=true\nmetricsProvider.httpPort=8080",
+     "metricsProvider.httpPort: 8080 is also admin.serverPort"),
 ])
 def test_admin_and_metrics_keys_refused(text: str, message: str) -> None:
     from corral.server.config import ConfigError, parse
