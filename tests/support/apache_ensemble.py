@@ -1,0 +1,102 @@
+"""An Apache ZooKeeper 3.8 ensemble on loopback, for tests that speak the peer protocol to the real thing.
+
+`ApacheEnsemble(base, size=3)` gives every member free client, peer and election ports, writes
+`server.N=127.0.0.1:peer:election;127.0.0.1:client` lines and `dataDir/myid`, and starts one
+`ApacheZooKeeper` process (tests/support/server.py) per member; `start()` returns once every member
+serves and one of them leads. Only the processes started here are signalled, by PID (`close()`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from corral.testing import parse_srvr
+
+from .net import HOST, free_ports
+from .server import NOT_SERVING, ApacheZooKeeper
+from .wait import wait_until
+
+__all__ = ["ApacheEnsemble", "ApacheMember"]
+
+
+class ApacheMember(ApacheZooKeeper):
+    """One member: an ApacheZooKeeper whose zoo.cfg names the whole ensemble."""
+
+    def __init__(self, ensemble: ApacheEnsemble, sid: int, client_port: int, peer_port: int,
+                 election_port: int) -> None:
+        super().__init__(data_dir=ensemble.base / f"s{sid}", port=client_port, tick_time=ensemble.tick_time)
+        self.ensemble = ensemble
+        self.sid = sid
+        self.peer_port = peer_port
+        self.election_port = election_port
+
+    def config(self) -> dict[str, str]:
+        return {**super().config(), "initLimit": "10", "syncLimit": "5"}
+
+    def config_lines(self) -> list[str]:
+        return [*super().config_lines(),
+                *(f"server.{m.sid}={HOST}:{m.peer_port}:{m.election_port};{HOST}:{m.port}"
+                  for m in self.ensemble.members)]
+
+    def write_config(self) -> Path:
+        data = Path(self.config()["dataDir"])
+        data.mkdir(parents=True, exist_ok=True)
+        (data / "myid").write_text(f"{self.sid}\n")
+        return super().write_config()
+
+    def mode(self) -> str:
+        """leader | follower | not serving | down."""
+        if not self.alive:
+            return "down"
+        try:
+            text = self.four_letter("srvr", timeout=2.0)
+        except OSError:
+            return "down"
+        if NOT_SERVING in text or "Mode:" not in text:
+            return "not serving"
+        return parse_srvr(text).get("Mode", "?")
+
+    def zxid(self) -> int:
+        return int(parse_srvr(self.four_letter("srvr"))["Zxid"], 16)
+
+
+class ApacheEnsemble:
+    def __init__(self, base: Path, size: int = 3, tick_time: int = 500) -> None:
+        self.base = Path(base)
+        self.tick_time = tick_time
+        ports = free_ports(3 * size)
+        self.members = [ApacheMember(self, i + 1, *ports[3 * i:3 * i + 3]) for i in range(size)]
+
+    def start(self, timeout: float = 120.0) -> Self:
+        try:
+            for m in self.members:
+                m.start(wait=False)
+            wait_until(lambda: all(m.mode() in ("leader", "follower") for m in self.members), timeout,
+                       f"the Apache ensemble in {self.base} to serve")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def leader(self) -> ApacheMember:
+        leaders = [m for m in self.members if m.mode() == "leader"]
+        assert len(leaders) == 1, f"expected one leader, modes {[m.mode() for m in self.members]}"
+        return leaders[0]
+
+    @property
+    def hosts(self) -> str:
+        return ",".join(m.hosts for m in self.members)
+
+    def logs(self) -> str:
+        return "\n".join(f"---- member {m.sid}\n{m.log(4000)}" for m in self.members)
+
+    def close(self) -> None:
+        for m in self.members:
+            m.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
