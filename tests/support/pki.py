@@ -50,7 +50,7 @@ class Pki:
         base.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         self.subject = _name(f"{name} root")
         self.cert = (x509.CertificateBuilder().subject_name(self.subject).issuer_name(self.subject)
                      .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
@@ -69,7 +69,7 @@ class Pki:
     def issue(self, cn: str, *, unit: str | None = None, server: bool = True, expired: bool = False,
               file_stem: str | None = None) -> Credential:
         key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         start, end = (now - dt.timedelta(days=10), now - dt.timedelta(days=5)) if expired else \
             (now - dt.timedelta(days=1), now + dt.timedelta(days=30))
         subject = _name(cn, unit=unit)

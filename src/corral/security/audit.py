@@ -39,9 +39,10 @@ def acl_string(acl: list[tuple[int, str | None, str | None]]) -> str:
 
 def users(auth: list[tuple[str, str]]) -> str | None:
     """AuthUtil.getUsers: each id's user name (digest: the part before ':'; `super` has no provider, so
-    none), comma-joined; None when there is none."""
+    none), comma-joined; None when there is none. The connection's own ip id comes last, as Apache 3.8
+    prints it (observed side by side: `bob,127.0.0.1`)."""
     names = []
-    for scheme, ident in auth:
+    for scheme, ident in sorted(auth, key=lambda a: a[0] == "ip"):
         if scheme == "super":
             continue
         name = ident.split(":")[0] if scheme == "digest" else ident

@@ -2,11 +2,11 @@
 
 Why written here: PyPI has no maintained DIGEST-MD5 *server* (pure-sasl and pysasl are client-side or
 lack the mechanism). The server mirrors the Java SASL server ZooKeeper runs (`protocol` zookeeper,
-server name and realm `zk-sasl-md5`, md5-sess, utf-8): two steps, a challenge for the empty first
-token, then the client's response is checked and answered with `rspauth`, after which the exchange is
-complete. Every deviation (a second use of a directive, a wrong nonce, nc or digest-uri, an unknown
-user, a response over 4096 bytes as Java's limit) fails the exchange with `SaslError`; nothing else is
-raised for any input.
+server name and realm `zk-sasl-md5`, md5-sess, utf-8): two steps, a challenge for the first token
+(empty; Java ignores a non-empty one), then the client's response is checked and answered with
+`rspauth`, after which the exchange is complete. Every deviation (a second use of a directive, a
+wrong nonce, nc or digest-uri, an unknown user, a response over Java's 4096 bytes) fails the exchange
+with `SaslError`; nothing else is raised for any input.
 """
 
 from __future__ import annotations
@@ -133,10 +133,11 @@ class DigestMd5Server:
         """The answer to the client's token; SaslError when the exchange fails."""
         self.step += 1
         if self.step == 1:
-            if token:
-                raise SaslError("DIGEST-MD5 must not have an initial response")
-            return (f'realm="{REALM}",nonce="{self.nonce}",qop="auth",charset=utf-8,'
-                    f"algorithm=md5-sess").encode()
+            # Java 17's server ignores an initial response (it sends its challenge all the same), and its
+            # challenge names no qop: RFC 2831 reads that as "auth".
+            if len(token) > MAX_RESPONSE:
+                raise SaslError(f"response of {len(token)} bytes exceeds {MAX_RESPONSE}")
+            return f'realm="{REALM}",nonce="{self.nonce}",charset=utf-8,algorithm=md5-sess'.encode()
         if self.step == 2:
             return self._check(token)
         raise SaslError("DIGEST-MD5 exchange already finished")

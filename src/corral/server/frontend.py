@@ -688,13 +688,16 @@ class Frontend:
                         if p is not None and f is not None:
                             modes[p] = auditmod.CREATE_MODES.get(f, "")
             failed = False
-            for sub in res.multi:
+            ops = req if isinstance(req, list) else []
+            for i, sub in enumerate(res.multi):
+                sub_path = sub.path if sub.path is not None else \
+                    getattr(ops[i][1], "path", None) if i < len(ops) else None
                 if sub.type in (Ops.create, Ops.create2, Ops.createTTL, Ops.createContainer):
-                    line(auditmod.OP_CREATE, sub.path, "success", modes.get(sub.path or ""))
+                    line(auditmod.OP_CREATE, sub_path, "success", modes.get(sub_path or ""))
                 elif sub.type in (Ops.delete, Ops.deleteContainer):
-                    line(auditmod.OP_DELETE, sub.path, "success")
+                    line(auditmod.OP_DELETE, sub_path, "success")
                 elif sub.type == Ops.setData:
-                    line(auditmod.OP_SETDATA, sub.path, "success")
+                    line(auditmod.OP_SETDATA, sub_path, "success")
                 elif sub.type == Ops.error:
                     failed = True
             if failed:
