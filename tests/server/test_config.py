@@ -257,12 +257,29 @@ ENSEMBLE = "initLimit=5\nsyncLimit=2\nserver.1=127.0.0.1:2888:3888\nserver.2=127
     ("electionAlg=1", "zoo.cfg:3: electionAlg: only electionAlg=3 is supported (as in ZooKeeper 3.6+)"),
     ("minSessionTimeout=9000\nmaxSessionTimeout=5000",
      "zoo.cfg:3: minSessionTimeout: minimum session timeout 9000 ms is larger than the maximum 5000 ms"),
-    ("secureClientPort=2281", "zoo.cfg:3: secureClientPort: corral does not implement this security setting; "
-                              "refusing to run without it"),
-    ("ssl.keyStore.location=/k", "zoo.cfg:3: ssl.keyStore.location: corral does not implement this security "
-                                 "setting; refusing to run without it"),
-    ("authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
-     "zoo.cfg:3: authProvider.1: corral does not implement this security setting; refusing to run without it"),
+    ("secureClientPort=2281", "zoo.cfg:3: secureClientPort: needs ssl.keyStore.location (the server's key and "
+                              "certificate)"),
+    ("sslQuorum=true", "zoo.cfg:3: sslQuorum: corral does not implement this security setting; "
+                       "refusing to run without it"),
+    ("ssl.quorum.keyStore.location=/k", "zoo.cfg:3: ssl.quorum.keyStore.location: corral does not implement this "
+                                        "security setting; refusing to run without it"),
+    ("quorum.auth.enableSasl=true", "zoo.cfg:3: quorum.auth.enableSasl: corral does not implement this security "
+                                    "setting; refusing to run without it"),
+    ("authProvider.1=com.example.MyAuthenticationProvider",
+     "zoo.cfg:3: authProvider.1: authentication provider 'com.example.MyAuthenticationProvider' is not available "
+     "in corral (known: org.apache.zookeeper.server.auth.DigestAuthenticationProvider, "
+     "org.apache.zookeeper.server.auth.IPAuthenticationProvider, "
+     "org.apache.zookeeper.server.auth.SASLAuthenticationProvider, "
+     "org.apache.zookeeper.server.auth.X509AuthenticationProvider); refusing to run without it"),
+    ("enforce.auth.enabled=true", "zoo.cfg: enforce.auth.schemes: enforce.auth.enabled is true but no scheme is "
+                                  "given (as in ZooKeeper)"),
+    ("enforce.auth.enabled=true\nenforce.auth.schemes=sasl",
+     "zoo.cfg:4: enforce.auth.schemes: authentication scheme sasl is not available: add its authProvider.N line"),
+    ("ssl.clientAuth=maybe", "zoo.cfg:3: ssl.clientAuth: 'maybe' is not one of need, want, none"),
+    ("ssl.protocol=TLSv1.1", "zoo.cfg:3: ssl.protocol: TLSv1.1 is disabled (as in Java 17 and OpenSSL 3): use "
+                             "TLSv1.2 or TLSv1.3"),
+    ("java.security.auth.login.config=/nonexistent/jaas.conf",
+     "/nonexistent/jaas.conf: java.security.auth.login.config: cannot read: No such file or directory"),
     ("dynamicConfigFile=/etc/zk/zoo.cfg.dynamic", "zoo.cfg:3: dynamicConfigFile: dynamic reconfiguration files "
                                                   "are not supported: put the server.N lines in this file"),
     ("group.1=1:2:3", "zoo.cfg:3: group.1: hierarchical quorums (group/weight) are not supported"),
@@ -303,7 +320,8 @@ def test_data_dir_and_client_port_are_required_in_a_file():
     assert str(exc.value) == "zoo.cfg: dataDir: not set (required, as in ZooKeeper)"
     with pytest.raises(ConfigError) as exc:
         parse("dataDir=/d\nclientPortAddress=127.0.0.1\n", "zoo.cfg")
-    assert str(exc.value) == "zoo.cfg: clientPort: not set (a standalone server needs it, as in ZooKeeper)"
+    assert str(exc.value) == ("zoo.cfg: clientPort: not set (a standalone server needs it or secureClientPort, "
+                              "as in ZooKeeper)")
 
 
 def test_single_server_line_is_standalone(caplog):
@@ -367,9 +385,12 @@ def test_only_the_java_property_names_count_as_flags(caplog):
     ({"SERVER_JVMFLAGS": "-Djute.maxbuffer=big"}, "SERVER_JVMFLAGS: jute.maxbuffer: not an integer: 'big'"),
     ({"JVMFLAGS": "-Dzookeeper.skipACL=true"}, "JVMFLAGS: zookeeper.skipACL: write yes or no, not 'true' "
                                                "(ZooKeeper compares the exact string: anything but 'yes' means no)"),
-    ({"SERVER_JVMFLAGS": "-Dzookeeper.serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory"},
-     "SERVER_JVMFLAGS: -Dzookeeper.serverCnxnFactory: corral does not implement this security setting; "
+    ({"SERVER_JVMFLAGS": "-Dzookeeper.ssl.ocsp=true"},
+     "SERVER_JVMFLAGS: -Dzookeeper.ssl.ocsp: corral does not implement this security setting; "
      "refusing to run without it"),
+    ({"SERVER_JVMFLAGS": "-Dzookeeper.serverCnxnFactory=com.example.Factory"},
+     "SERVER_JVMFLAGS: zookeeper.serverCnxnFactory: 'com.example.Factory' is not one of "
+     "org.apache.zookeeper.server.NettyServerCnxnFactory, org.apache.zookeeper.server.NIOServerCnxnFactory"),
 ])
 def test_bad_jvm_flags(env, message):
     with pytest.raises(ConfigError) as exc:

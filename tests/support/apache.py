@@ -18,6 +18,11 @@ ZK_JAR = Path("/usr/share/java/zookeeper.jar")
 CLASSPATH_EXTRA = ["/usr/share/java/slf4j-log4j12.jar", "/usr/share/java/log4j-1.2.jar"]
 # The jar's manifest names Jetty but not the servlet API Jetty needs; without it the AdminServer does not start.
 ADMIN_CLASSPATH = ["/usr/share/java/servlet-api.jar"]
+# Netty's codec and TLS handler: Debian's zookeeper.jar manifest names only part of Netty, and the
+# Netty server connection factory (secureClientPort) needs these (the security tests).
+CLASSPATH_EXTRA += [f"/usr/share/java/netty-{m}.jar" for m in ("codec", "handler", "buffer", "common", "transport",
+                                                                "resolver")
+                    if Path(f"/usr/share/java/netty-{m}.jar").exists()]
 CLI_MT = "/usr/lib/zookeeper/bin/cli_mt"
 ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
 INSTALL_HINT = "install with: sudo apt-get install -y zookeeper zookeeper-bin (or run `make test-deps`)"

@@ -13,7 +13,7 @@ import pytest
 from corral.protocol import Perms
 from corral.protocol.records import ACL, Id
 from corral.tree import acl as aclmod
-from corral.tree.acl import AuthFailedError, InvalidACLError, authenticate, check_acl, digest, fixup_acl
+from corral.tree.acl import AuthFailedError, InvalidACLError, NullIdError, authenticate, check_acl, digest, fixup_acl
 
 USER1 = "user1:+owfoSBn/am19roBPzR1/MfCblE="
 
@@ -82,7 +82,7 @@ def test_ip_ids_java_rejects_are_invalid_acl(ident):
 
 
 @pytest.mark.parametrize("acl", [
-    None, [], [ACL(31, Id("world", "nobody"))], [ACL(31, Id("world", None))], [ACL(31, Id(None, "x"))],
+    None, [], [ACL(31, Id("world", "nobody"))], [ACL(31, Id(None, "x"))], [ACL(31, Id("foo", None))],
     [ACL(31, Id("foo", "bar"))], [ACL(31, Id("super", ""))], [ACL(31, Id("sasl", "user"))],
     [ACL(31, Id("world", "anyone")), ACL(1, Id("digest", "nocolon"))],
 ])
@@ -91,6 +91,14 @@ def test_invalid_acl_lists(acl):
     one bad entry spoils the whole list."""
     with pytest.raises(InvalidACLError):
         fixup_acl(acl, [("digest", USER1)])
+
+
+@pytest.mark.parametrize("scheme", ["world", "digest", "ip"])
+def test_null_id_is_marshalling_error(scheme):
+    """ZooKeeper's fixupACL dereferences the id of world and of every registered scheme: a null id there
+    is a NullPointerException, answered MarshallingError (an unregistered scheme is InvalidACL first)."""
+    with pytest.raises(NullIdError):
+        fixup_acl([ACL(31, Id(scheme, None))], [])
 
 
 def test_duplicates_removed_order_kept():

@@ -93,6 +93,35 @@ class ServerConfig:
     prometheus_port: int = 7000
     prometheus_enable: bool = False  # corral's own switch for /metrics, beside metricsProvider.className
     initial_text: str = field(default="", repr=False)  # the zoo.cfg as read (the `initial_configuration` command)
+    # Client security (docs/security.md); the checks that combine them are in corral.security.setup.
+    secure_client_port: int | None = None
+    secure_client_port_address: str | None = None
+    plain_client_port: bool = True  # False: only secureClientPort was given
+    ssl_keystore: Path | None = None
+    ssl_keystore_password: str = ""
+    ssl_keystore_type: str = ""
+    ssl_truststore: Path | None = None
+    ssl_truststore_password: str = ""
+    ssl_truststore_type: str = ""
+    ssl_client_auth: str = "need"
+    ssl_protocol: str = "TLSv1.3"
+    ssl_enabled_protocols: tuple[str, ...] | None = None
+    ssl_ciphersuites: tuple[str, ...] | None = None
+    ssl_hostname_verification: bool = True
+    x509_super_user: str | None = None
+    digest_enabled: bool = True
+    jaas_config: Path | None = None
+    jaas_section: str = "Server"
+    sasl_super_password: str | None = None
+    allow_sasl_failed: bool = False
+    enforce_auth: bool = False
+    enforce_auth_schemes: tuple[str, ...] = ()
+    require_sasl: bool = False
+    audit_enable: bool = False
+    log_dir_audit: Path | None = None
+    audit_file: str = "zookeeper_audit.log"
+    auth_providers: dict[str, str] = field(default_factory=dict)  # authProvider.N key -> Java class name
+    sasl_super_users: dict[str, str] = field(default_factory=dict)  # superUser[.N] -> SASL id
     servers: dict[int, ServerSpec] = field(default_factory=dict)
     source: str = "<defaults>"
     my_id: int | None = None  # an ensemble member's dataDir/myid, read by load()
@@ -171,6 +200,24 @@ def _set(cfg: ServerConfig, setting: S.Setting, raw: str, *, origin: str, source
         cfg.lines.pop(setting.key, None)
 
 
+def _numbered(cfg: ServerConfig, key: str, value: str, origin: str, source: str, line: int | None) -> bool:
+    """`authProvider.N` and `superUser[.N]` (a family of keys, as ZooKeeper reads them from system
+    properties by prefix); False: not one of them."""
+    if key.startswith("authProvider."):
+        from ..security.providers import provider_scheme  # the security package imports this module
+        try:
+            provider_scheme(value.strip())
+        except ValueError as e:
+            raise ConfigError(str(e), source=source, line=line, key=key) from None
+        cfg.auth_providers[key] = value.strip()
+    elif key == "superUser" or key.startswith("superUser."):
+        cfg.sasl_super_users[key] = value.strip()
+    else:
+        return False
+    cfg.origins[key] = origin
+    return True
+
+
 def jvm_flags(env: Mapping[str, str]) -> list[tuple[str, str]]:
     """(variable, flag) for every word of SERVER_JVMFLAGS then JVMFLAGS."""
     return [(var, flag) for var in ENV_VARS for flag in env.get(var, "").split()]
@@ -183,6 +230,9 @@ def _apply_env(cfg: ServerConfig, env: Mapping[str, str]) -> None:
             continue
         name, _, value = flag[2:].partition("=")
         setting = S.BY_SYSPROP.get(name)
+        if setting is None and name.startswith("zookeeper.") and \
+                _numbered(cfg, name.removeprefix("zookeeper."), value, f"${var}", var, None):
+            continue
         if setting is None:
             if S.is_security_key(name):
                 raise ConfigError("corral does not implement this security setting; refusing to run without it",
@@ -314,7 +364,12 @@ def _check(cfg: ServerConfig) -> None:
             if key not in cfg.origins or cfg.origins[key] == "default":
                 raise ConfigError("not set (required for an ensemble, as in ZooKeeper)", source=src, key=key)
     elif "clientPort" not in lines and cfg.origins.get("clientPort") == "default":
-        raise ConfigError("not set (a standalone server needs it, as in ZooKeeper)", source=src, key="clientPort")
+        if cfg.secure_client_port is None:
+            raise ConfigError("not set (a standalone server needs it or secureClientPort, as in ZooKeeper)",
+                              source=src, key="clientPort")
+        cfg.plain_client_port = False
+    from ..security.setup import check_security  # the security package imports this module
+    check_security(cfg)
 
 
 def parse(text: str, source: str = "<string>", env: Mapping[str, str] | None = None) -> ServerConfig:
@@ -344,6 +399,8 @@ def parse(text: str, source: str = "<string>", env: Mapping[str, str] | None = N
                             line, key, first_line[known.key])
             first_line[known.key] = line
             _set(cfg, known, value, origin=f"{source}:{line}", source=source, line=line, key=key)
+        elif _numbered(cfg, key.removeprefix("zookeeper."), value, f"{source}:{line}", source, line):
+            pass
         elif key == "dynamicConfigFile":
             raise ConfigError("dynamic reconfiguration files are not supported: put the server.N lines in this file",
                               source=source, line=line, key=key)

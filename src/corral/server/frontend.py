@@ -19,10 +19,14 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Protocol
 
-from ..protocol import AuthPacket, DecodeError, Errs, Ops, SyncRequest, TxnHeader, Xid
+from ..protocol import AuthPacket, DecodeError, Errs, GetSASLRequest, Ops, SyncRequest, TxnHeader, Xid
+from ..security import audit as auditmod
+from ..security.digest_md5 import DigestMd5Server, SaslError
+from ..security.setup import Security
+from ..security.x509name import DerError, java_rfc2253
 from ..tree import ApplyResult
 from ..tree import acl as aclmod
-from . import reads, replies
+from . import reads, replies, writes
 from .config import ServerConfig
 from .connection import (
     CLOSED,
@@ -49,6 +53,9 @@ OP_NAMES: dict[int, str] = {
     Ops.checkWatches: "CHKW", Ops.removeWatches: "REMW", Ops.whoAmI: "HOMI", Ops.reconfig: "RCFG",
 }
 _MASK = 0xFFFFFFFFFFFFFFFF
+#: Requests the audit log records (AuditHelper: createTTL is not among them in ZooKeeper 3.8/3.9).
+_AUDITED = frozenset({Ops.create, Ops.create2, Ops.createContainer, Ops.delete, Ops.deleteContainer, Ops.setData,
+                      Ops.setACL, Ops.multi, Ops.reconfig})
 #: Seconds between two touches of a session by one connection: a burst of pipelined requests touches
 #: once; expiry is bucketed by tickTime anyway.
 TOUCH_EVERY = 0.001
@@ -112,6 +119,9 @@ class Link:
         self.count_lat = 0
         self.reported = 0  # replies counted in ServerStats.packets_sent so far
         self.touched = -1.0  # when this connection last touched its session
+        self.secure = False  # came in on the TLS port
+        self.tls_ids: list[aclmod.AuthId] = []  # from its verified client certificate (x509, super)
+        self.sasl: DigestMd5Server | None = None  # the SASL exchange in progress or done
 
     @property
     def peer(self) -> tuple[str, int]:
@@ -147,11 +157,16 @@ class Frontend:
         self._awaiting_close: dict[int, list[tuple[Link, Handshake]]] = {}
         self.stats = ServerStats()
         self.metrics = ServerMetrics()  # the server replaces it with the one it shares with host and storage
+        self.security = Security()  # the server sets its own (corral.security.setup.build)
+        self.audit: auditmod.AuditLog | None = None
 
     # ---- connections ----------------------------------------------------------------------------
 
-    def open(self, transport: Transport, peer: tuple[str, int]) -> Link | None:
-        """A new TCP connection; None (and the caller drops it) past maxClientCnxns for its address."""
+    def open(self, transport: Transport, peer: tuple[str, int], secure: bool = False,
+             peer_cert: bytes | None = None) -> Link | None:
+        """A new TCP connection; None (and the caller drops it) past maxClientCnxns for its address, or
+        for a TLS client whose certificate cannot authenticate it. `peer_cert`: the verified client
+        certificate (DER) of a TLS connection, if it sent one."""
         limit = self.config.max_client_cnxns
         if limit > 0 and self._per_ip.get(peer[0], 0) >= limit:
             log.warning("event=connection_refused peer=%s:%s reason=max_client_cnxns limit=%d", *peer, limit)
@@ -159,12 +174,42 @@ class Frontend:
             return None
         self.metrics.connection_request_count.value += 1
         log.debug("event=connection_opened peer=%s:%s", *peer)
+        tls_ids: list[aclmod.AuthId] = []
+        if peer_cert is not None:
+            ids = self._x509_ids(peer, peer_cert)
+            if ids is None:
+                return None
+            tls_ids = ids
         conn = ServerConnection(peer, self.config.jute_max_buffer, self.config.skip_acl, self._on_output)
+        conn.auth.extend(tls_ids)
         link = Link(conn, transport, self.clock())
+        link.secure = secure
+        link.tls_ids = tls_ids
         self.links[link] = None
         self._by_conn[conn] = link
         self._per_ip[peer[0]] += 1
         return link
+
+    def _x509_ids(self, peer: tuple[str, int], cert_der: bytes) -> list[aclmod.AuthId] | None:
+        """NettyServerCnxnFactory.CertificateVerifier: a verified client certificate authenticates the
+        connection in the x509 scheme (and as super for X509AuthenticationProvider.superUser); without
+        the x509 provider registered, Apache closes such a connection, and so does corral (None)."""
+        if "x509" not in self.security.schemes:
+            log.warning("event=connection_refused peer=%s:%s reason=x509_provider_not_configured "
+                        "hint=authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider", *peer)
+            return None
+        from cryptography import x509
+        try:
+            subject = x509.load_der_x509_certificate(cert_der).subject.public_bytes()
+            dn = java_rfc2253(subject)
+        except (ValueError, DerError) as e:
+            log.warning("event=connection_refused peer=%s:%s reason=unreadable_client_certificate error=%s", *peer, e)
+            return None
+        ids: list[aclmod.AuthId] = [("x509", dn)]
+        if self.security.x509_super is not None and dn == self.security.x509_super:
+            ids.insert(0, ("super", dn))
+        log.info("event=x509_authenticated peer=%s:%s id=%r super=%s", *peer, dn, len(ids) > 1)
+        return ids
 
     def _on_output(self, conn: ServerConnection) -> None:
         link = self._by_conn.get(conn)
@@ -394,6 +439,10 @@ class Frontend:
         op = ev.op
         link.last_op = OP_NAMES.get(op, "UNKN")
         link.last_cxid = ev.xid
+        if self.security.enforce and not self._authenticated(link):
+            link.conn.finish(ev, replies.error(ev.xid, 0, Errs.SESSIONCLOSEDREQUIRESASLAUTH), close_after=True)
+            self._refuse_unauthenticated(link, op)
+            return
         host = self.host
         sid = session.id
         if ev.t0 - link.touched > TOUCH_EVERY:
@@ -419,6 +468,8 @@ class Frontend:
             return
         zxid = hdr.zxid
         op = ev.op
+        if self.audit is not None and op in _AUDITED:
+            self._audit(link, ev, hdr, res)
         if res.err and (op != Ops.multi or hdr.type == Ops.error):
             data = replies.error(ev.xid, zxid, res.err)
         else:
@@ -494,11 +545,18 @@ class Frontend:
             link.touched = ev.t0
             host.touch(session.id, session.timeout)
         tree = host.tree
-        if op == Ops.ping:
-            conn.reply(replies.error(Xid.PING, tree.last_zxid, 0))
-            return
         if op == Ops.auth:
             self._auth(link, xid, ev.body)
+            return
+        if op == Ops.sasl and self.security.sasl_users is not None:
+            self._sasl(link, xid, ev.body)
+            return
+        if self.security.enforce and not self._authenticated(link):
+            conn.reply(replies.error(xid, 0, Errs.SESSIONCLOSEDREQUIRESASLAUTH))
+            self._refuse_unauthenticated(link, op)
+            return
+        if op == Ops.ping:
+            conn.reply(replies.error(Xid.PING, tree.last_zxid, 0))
             return
         handler = reads.HANDLERS.get(op)
         if handler is None:
@@ -526,7 +584,7 @@ class Frontend:
             self.close(link, f"undecodable auth packet: {e}", logging.WARNING)
             return
         try:
-            ids = aclmod.authenticate(pkt.scheme, pkt.auth, self.config.super_digest, link.peer[0])
+            ids = aclmod.authenticate(pkt.scheme, pkt.auth, self.config.super_digest, link.peer[0], link.tls_ids)
         except aclmod.AuthFailedError as e:
             self.metrics.auth_failed.value += 1
             conn.reply(replies.error(xid, 0, Errs.AUTHFAILED))
@@ -536,6 +594,124 @@ class Frontend:
             if i not in conn.auth:
                 conn.auth.append(i)
         conn.reply(replies.error(xid, 0, 0))
+
+    # ---- authentication ---------------------------------------------------------------------------
+
+    def _authenticated(self, link: Link) -> bool:
+        """AuthenticationHelper.isCnxnAuthenticated: an id in one of the enforced schemes."""
+        enforce = self.security.enforce
+        return any(scheme in enforce for scheme, _ in link.conn.auth)
+
+    def _refuse_unauthenticated(self, link: Link, op: int) -> None:
+        schemes = ",".join(sorted({s for s, _ in link.conn.auth}))
+        self.close(link, f"request (op {op}) before authentication in {','.join(sorted(self.security.enforce))} "
+                         f"(connection has: {schemes})", logging.WARNING)
+
+    def _sasl(self, link: Link, xid: int, body: bytes) -> None:
+        """ZooKeeperServer.processSasl with a DIGEST-MD5 server: each token answered with the next one
+        (zxid 0); on success the connection gains ("sasl", user) (and super for a zookeeper.superUser);
+        a failure answers AuthFailed (SessionClosedRequireSaslAuth when SASL is enforced) and closes,
+        unless allowSaslFailedClients keeps the connection."""
+        conn = link.conn
+        sec = self.security
+        error: SaslError | None = None
+        answer = b""
+        try:
+            token = GetSASLRequest.from_bytes(body).token or b""
+        except DecodeError as e:
+            token, error = b"", SaslError(f"undecodable SASL request: {e}")
+        if error is None:
+            if link.sasl is None:
+                link.sasl = DigestMd5Server(sec.sasl_password)
+            try:
+                answer = link.sasl.evaluate(token)
+            except SaslError as e:
+                error = e
+        if error is not None:
+            link.sasl = None
+            log.warning("event=sasl_failed peer=%s:%s session=0x%x reason=%s", link.peer[0], link.peer[1],
+                        link.session_id & _MASK, error)
+            if sec.allow_sasl_failed and not sec.sasl_required:
+                conn.reply(replies.frame(xid, 0, 0, replies.buffer(None)))
+                return
+            code = Errs.SESSIONCLOSEDREQUIRESASLAUTH if sec.sasl_required else Errs.AUTHFAILED
+            conn.reply(replies.frame(xid, 0, code, replies.buffer(None)))
+            self.close(link, "SASL authentication failed", logging.WARNING)
+            return
+        server = link.sasl
+        assert server is not None
+        if server.complete and server.user is not None and ("sasl", server.user) not in conn.auth:
+            conn.auth.append(("sasl", server.user))
+            if server.user in sec.sasl_supers:
+                conn.auth.append(("super", ""))
+            log.info("event=sasl_authenticated peer=%s:%s session=0x%x id=%s super=%s", link.peer[0], link.peer[1],
+                     link.session_id & _MASK, server.user, server.user in sec.sasl_supers)
+        conn.reply(replies.frame(xid, 0, 0, replies.buffer(answer)))
+
+    # ---- audit ----------------------------------------------------------------------------------
+
+    def _audit(self, link: Link, ev: AsyncRequest, hdr: TxnHeader, res: ApplyResult) -> None:
+        """AuditHelper.addAuditLog for a write this member's client sent (Apache audits on the server
+        holding the connection, after the transaction is applied)."""
+        audit = self.audit
+        assert audit is not None
+        op = ev.op
+        failed_txn = hdr.type == Ops.error
+        try:
+            req = writes.decode_write(op, ev.body) if op in _AUDITED else None
+        except DecodeError:
+            req = None
+        who = auditmod.users(link.conn.auth)
+        ip = link.peer[0]
+        sid = link.session_id
+
+        def line(operation: str, path: str | None, result: str, mode: str | None = None,
+                 acl: str | None = None) -> None:
+            audit.log(operation, result, session=sid, user=who, ip=ip, znode=path, znode_type=mode, acl=acl)
+
+        result = "failure" if failed_txn or res.err else "success"
+        path = getattr(req, "path", None) if failed_txn else res.path
+        if op in (Ops.create, Ops.create2, Ops.createContainer):
+            flags = getattr(req, "flags", None)
+            line(auditmod.OP_CREATE, path, result, auditmod.CREATE_MODES.get(flags) if flags is not None else None)
+        elif op in (Ops.delete, Ops.deleteContainer):
+            line(auditmod.OP_DELETE, getattr(req, "path", None) if failed_txn or res.path is None else res.path,
+                 result)
+        elif op == Ops.setData:
+            line(auditmod.OP_SETDATA, getattr(req, "path", None) if failed_txn or res.path is None else res.path,
+                 result)
+        elif op == Ops.setACL:
+            acl = auditmod.acl_string(aclmod.from_records(getattr(req, "acl", None)))
+            line(auditmod.OP_SETACL, getattr(req, "path", None) if failed_txn or res.path is None else res.path,
+                 result, acl=acl)
+        elif op == Ops.reconfig:
+            line(auditmod.OP_RECONFIG, None, result)
+        elif op == Ops.multi:
+            if failed_txn:
+                line(auditmod.OP_MULTI, None, "failure")
+                return
+            modes: dict[str, str] = {}
+            if isinstance(req, list):
+                for t, r in req:
+                    if t in (Ops.create, Ops.create2, Ops.createContainer):
+                        p, f = getattr(r, "path", None), getattr(r, "flags", None)
+                        if p is not None and f is not None:
+                            modes[p] = auditmod.CREATE_MODES.get(f, "")
+            failed = False
+            ops = req if isinstance(req, list) else []
+            for i, sub in enumerate(res.multi):
+                sub_path = sub.path if sub.path is not None else \
+                    getattr(ops[i][1], "path", None) if i < len(ops) else None
+                if sub.type in (Ops.create, Ops.create2, Ops.createTTL, Ops.createContainer):
+                    line(auditmod.OP_CREATE, sub_path, "success", modes.get(sub_path or ""))
+                elif sub.type in (Ops.delete, Ops.deleteContainer):
+                    line(auditmod.OP_DELETE, sub_path, "success")
+                elif sub.type == Ops.setData:
+                    line(auditmod.OP_SETDATA, sub_path, "success")
+                elif sub.type == Ops.error:
+                    failed = True
+            if failed:
+                line(auditmod.OP_MULTI, None, "failure")
 
     def _latency(self, link: Link, t0: float, zxid: int) -> int:
         now = self.clock()

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 
 class ClientProtocol(asyncio.Protocol):
-    def __init__(self, frontend: Frontend) -> None:
+    def __init__(self, frontend: Frontend, secure: bool = False) -> None:
         self.frontend = frontend
+        self.secure = secure
         self.transport: asyncio.Transport | None = None
         self.link: Link | None = None
         self.paused = False
@@ -26,7 +27,12 @@ class ClientProtocol(asyncio.Protocol):
         # isinstance can say so.
         self.transport = stream = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername") or ("?", 0)
-        self.link = self.frontend.open(self, (str(peer[0]), int(peer[1])))
+        cert: bytes | None = None
+        if self.secure:
+            # The TLS handshake is complete here: a certificate OpenSSL handed over is a verified one.
+            sslobj = transport.get_extra_info("ssl_object")
+            cert = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
+        self.link = self.frontend.open(self, (str(peer[0]), int(peer[1])), self.secure, cert)
         if self.link is None:
             stream.abort()
 

@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING
 from ..persistence.lock import DataDirLock, lock_data_dirs
 from ..protocol import DeleteContainerRequest, OpCode, TxnHeader
 from ..quorum import Message
+from ..security import audit as audit_ops
+from ..security import setup as security_setup
+from ..security.audit import AuditLog
 from ..tree import ApplyResult, DataTree
+from ..tree import acl as aclmod
 from ..tree.datatree import CONTAINER_OWNER
 from . import fourletter
 from .config import ServerConfig, resolve_member
@@ -77,6 +81,14 @@ class CorralServer:
         self.storage.metrics = self.metrics
         self.frontend = Frontend(config, time.monotonic, self._four_letter, self.fatal)
         self.frontend.metrics = self.metrics
+        self.security = security_setup.build(config)
+        self.frontend.security = self.security
+        aclmod.configure(self.security.schemes, self.security.x509_super)
+        self.audit: AuditLog | None = None
+        if config.audit_enable:
+            self.audit = AuditLog((config.log_dir_audit or config.data_dir) / config.audit_file)
+            self.frontend.audit = self.audit
+            tree.on_ephemeral_deleted = self._audit_ephemeral
         self.peers: PeerTransport | None = None
         if ensemble:
             self.peers = PeerTransport(self.server_id, config.servers, self._on_peer_message, self._on_peer_lost)
@@ -98,6 +110,7 @@ class CorralServer:
         self._stop_event: asyncio.Event | None = None
         self.started_mono = time.monotonic()
         self._listener: asyncio.Server | None = None
+        self._secure_listener: asyncio.Server | None = None
         self._handles: list[asyncio.TimerHandle] = []
 
     # ---- views (four-letter words, tests) ------------------------------------------------------
@@ -139,8 +152,21 @@ class CorralServer:
 
     @property
     def port(self) -> int:
-        assert self._listener is not None
-        return int(self._listener.sockets[0].getsockname()[1])
+        listener = self._listener or self._secure_listener
+        assert listener is not None
+        return int(listener.sockets[0].getsockname()[1])
+
+    @property
+    def secure_port(self) -> int | None:
+        if self._secure_listener is None:
+            return None
+        return int(self._secure_listener.sockets[0].getsockname()[1])
+
+    def _audit_ephemeral(self, session: int, path: str, deleted: bool) -> None:
+        """DataTree.killSession's audit line: the server's user, no ip."""
+        assert self.audit is not None
+        self.audit.log(audit_ops.OP_EPHEMERAL_DELETED, "success" if deleted else "failure", session=session,
+                       user=self.audit.server_user, znode=path)
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -151,9 +177,22 @@ class CorralServer:
         if self.peers is not None:
             await self.peers.start()
         self.host.start()
-        self._listener = await loop.create_server(
-            lambda: ClientProtocol(self.frontend), cfg.client_port_address, cfg.client_port,
-            reuse_address=True, backlog=1024)
+        if cfg.plain_client_port:
+            self._listener = await loop.create_server(
+                lambda: ClientProtocol(self.frontend), cfg.client_port_address, cfg.client_port,
+                reuse_address=True, backlog=1024)
+        tls = self.security.tls
+        if tls is not None and cfg.secure_client_port is not None:
+            self._secure_listener = await loop.create_server(
+                lambda: ClientProtocol(self.frontend, secure=True),
+                cfg.secure_client_port_address or cfg.client_port_address, cfg.secure_client_port,
+                reuse_address=True, backlog=1024, ssl=tls.listening,
+                ssl_handshake_timeout=cfg.sessionless_cnxn_timeout / 1000)
+            self._every(1.0, self._check_tls_files)
+            log.info("event=serving_tls address=%s port=%d clientAuth=%s", cfg.secure_client_port_address or
+                     cfg.client_port_address, cfg.secure_client_port, cfg.ssl_client_auth)
+        if self.audit is not None:
+            self.audit.server_event(audit_ops.OP_START, "success")
         self._every(cfg.tick_time / 1000 / TICKS_PER_TICKTIME, self.host.tick)
         self._every(cfg.tick_time / 1000, self.frontend.tick)
         self._every(cfg.container_check_interval / 1000, self._reap_containers)
@@ -188,12 +227,13 @@ class CorralServer:
             await self.admin.stop()
         if self.metrics_server is not None:
             await self.metrics_server.stop()
-        if self._listener is not None:
-            self._listener.close()
+        listeners = [x for x in (self._listener, self._secure_listener) if x is not None]
+        for listener in listeners:
+            listener.close()
         for link in list(self.frontend.links):
             self.frontend.close(link)
-        if self._listener is not None:
-            await self._listener.wait_closed()
+        for listener in listeners:
+            await listener.wait_closed()
         if self.peers is not None:
             await self.peers.stop()
         for _ in range(1000):  # let the fsync in flight finish (bounded: 10 s)
@@ -202,8 +242,16 @@ class CorralServer:
             await asyncio.sleep(0.01)
         self.storage.close()
         self.dir_lock.release()
+        if self.audit is not None:
+            self.audit.server_event(audit_ops.OP_STOP, "invoked")
+            self.audit.close()
         log.info("event=stopped sessions=%d znodes=%d zxid=0x%x", len(self.tree.sessions), self.tree.node_count(),
                  self.tree.last_zxid)
+
+    def _check_tls_files(self) -> None:
+        """X509Util's file watcher: new handshakes use changed key and trust stores (polled each second)."""
+        if self.security.tls is not None:
+            self.security.tls.check()
 
     def _on_peer_message(self, frm: int, msg: Message) -> None:
         self.host.on_message(frm, msg)

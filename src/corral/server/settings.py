@@ -159,6 +159,64 @@ def election_alg(value: str) -> int:
     return 3
 
 
+def client_auth(value: str) -> str:
+    """ssl.clientAuth as X509Util.ClientAuth.fromPropertyValue reads it: case-insensitive, empty = need."""
+    v = value.strip().lower() or "need"
+    if v not in ("need", "want", "none"):
+        raise BadValue(f"{value!r} is not one of need, want, none")
+    return v
+
+
+def store_type(value: str) -> str:
+    """ssl.keyStore.type / ssl.trustStore.type (KeyStoreFileType.fromPropertyValue: case-insensitive;
+    empty: inferred from the file name)."""
+    v = value.strip().upper()
+    if v not in ("", "PEM", "PKCS12", "JKS", "BCFKS"):
+        raise BadValue(f"{value!r} is not one of PEM, PKCS12, JKS, BCFKS")
+    return v
+
+
+def tls_protocol(value: str) -> str:
+    v = value.strip()
+    if v in ("TLSv1", "TLSv1.1"):
+        raise BadValue(f"{v} is disabled (as in Java 17 and OpenSSL 3): use TLSv1.2 or TLSv1.3")
+    if v not in ("TLS", "TLSv1.2", "TLSv1.3"):
+        raise BadValue(f"{value!r} is not one of TLSv1.2, TLSv1.3, TLS")
+    return v
+
+
+def tls_protocols(value: str) -> tuple[str, ...]:
+    out = tuple(tls_protocol(p) for p in value.split(",") if p.strip())
+    if not out:
+        raise BadValue("empty list")
+    return out
+
+
+def name_list(value: str) -> tuple[str, ...]:
+    out = tuple(w.strip() for w in value.split(",") if w.strip())
+    if not out:
+        raise BadValue("empty list")
+    return out
+
+
+_FACTORIES = ("org.apache.zookeeper.server.NettyServerCnxnFactory", "org.apache.zookeeper.server.NIOServerCnxnFactory")
+
+
+def cnxn_factory(value: str) -> str:
+    """serverCnxnFactory: both of Apache's factories are accepted (corral has one client transport)."""
+    v = value.strip()
+    if v not in _FACTORIES:
+        raise BadValue(f"{value!r} is not one of {', '.join(_FACTORIES)}")
+    return v
+
+
+def ssl_auth_provider(value: str) -> str:
+    v = value.strip()
+    if v != "x509":
+        raise BadValue(f"only the x509 provider is available, not {value!r}")
+    return v
+
+
 @dataclass(frozen=True)
 class Setting:
     """`key` as written in zoo.cfg; `sysprop` the Java system property ZooKeeper reads it from (None:
@@ -217,6 +275,43 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("metricsProvider.httpHost", host, "prometheus_host", apache_default="0.0.0.0"),
     Setting("metricsProvider.httpPort", port, "prometheus_port", apache_default="7000"),
     Setting("prometheus.enable", java_bool, "prometheus_enable", apache_default="(corral only) false"),
+    # Client security (docs/security.md).
+    Setting("secureClientPort", port, "secure_client_port", apache_default="(none)"),
+    Setting("secureClientPortAddress", host, "secure_client_port_address", apache_default="clientPortAddress"),
+    Setting("serverCnxnFactory", cnxn_factory, None, "zookeeper.serverCnxnFactory", "NIOServerCnxnFactory"),
+    Setting("ssl.keyStore.location", path, "ssl_keystore", "zookeeper.ssl.keyStore.location", "(none)"),
+    Setting("ssl.keyStore.password", text, "ssl_keystore_password", "zookeeper.ssl.keyStore.password", "(none)"),
+    Setting("ssl.keyStore.type", store_type, "ssl_keystore_type", "zookeeper.ssl.keyStore.type",
+            "from the file name"),
+    Setting("ssl.trustStore.location", path, "ssl_truststore", "zookeeper.ssl.trustStore.location", "(none)"),
+    Setting("ssl.trustStore.password", text, "ssl_truststore_password", "zookeeper.ssl.trustStore.password",
+            "(none)"),
+    Setting("ssl.trustStore.type", store_type, "ssl_truststore_type", "zookeeper.ssl.trustStore.type",
+            "from the file name"),
+    Setting("ssl.clientAuth", client_auth, "ssl_client_auth", "zookeeper.ssl.clientAuth", "need"),
+    Setting("ssl.protocol", tls_protocol, "ssl_protocol", "zookeeper.ssl.protocol", "TLSv1.3"),
+    Setting("ssl.enabledProtocols", tls_protocols, "ssl_enabled_protocols", "zookeeper.ssl.enabledProtocols",
+            "ssl.protocol (TLSv1.3: TLSv1.3,TLSv1.2)"),
+    Setting("ssl.ciphersuites", name_list, "ssl_ciphersuites", "zookeeper.ssl.ciphersuites", "(the TLS library's)"),
+    Setting("ssl.hostnameVerification", java_bool, "ssl_hostname_verification",
+            "zookeeper.ssl.hostnameVerification", "true"),
+    Setting("ssl.authProvider", ssl_auth_provider, None, "zookeeper.ssl.authProvider", "x509"),
+    Setting("X509AuthenticationProvider.superUser", nonempty, "x509_super_user",
+            "zookeeper.X509AuthenticationProvider.superUser", "(none)"),
+    Setting("DigestAuthenticationProvider.enabled", java_bool, "digest_enabled",
+            "zookeeper.DigestAuthenticationProvider.enabled", "true"),
+    Setting("java.security.auth.login.config", path, "jaas_config", "java.security.auth.login.config", "(none)"),
+    Setting("sasl.serverconfig", nonempty, "jaas_section", "zookeeper.sasl.serverconfig", "Server"),
+    Setting("SASLAuthenticationProvider.superPassword", text, "sasl_super_password",
+            "zookeeper.SASLAuthenticationProvider.superPassword", "(none)"),
+    Setting("allowSaslFailedClients", java_bool, "allow_sasl_failed", "zookeeper.allowSaslFailedClients", "false"),
+    Setting("enforce.auth.enabled", java_bool, "enforce_auth", "zookeeper.enforce.auth.enabled", "false"),
+    Setting("enforce.auth.schemes", name_list, "enforce_auth_schemes", "zookeeper.enforce.auth.schemes", "(none)"),
+    Setting("sessionRequireClientSASLAuth", java_bool, "require_sasl", "zookeeper.sessionRequireClientSASLAuth",
+            "false"),
+    Setting("audit.enable", java_bool, "audit_enable", "zookeeper.audit.enable", "false"),
+    Setting("log.dir", path, "log_dir_audit", "zookeeper.log.dir", "dataDir"),
+    Setting("auditlog.file", nonempty, "audit_file", "zookeeper.auditlog.file", "zookeeper_audit.log"),
     # Accepted and checked like ZooKeeper, but without effect in corral.
     Setting("metricsProvider.exportJvmInfo", java_bool, None, apache_default="true"),
     Setting("standaloneEnabled", java_bool, None, apache_default="true"),
@@ -229,7 +324,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("clientPortListenBacklog", java_int, None, apache_default="-1"),
     Setting("observerMasterPort", port, None, apache_default="(none)"),
     Setting("maxCnxns", int_at_least(0), None, apache_default="0"),
-    Setting("audit.enable", java_bool, None, "zookeeper.audit.enable", "false"),
     Setting("digest.enabled", java_bool, None, "zookeeper.digest.enabled", "true"),
     Setting("snapshot.trust.empty", java_bool, None, "zookeeper.snapshot.trust.empty", "false"),
     Setting("preAllocSize", int_at_least(1), None, "zookeeper.preAllocSize", "65536 (KB)"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
+import unicodedata
 
 from ..protocol import ACL, Id, PermBits
 
@@ -88,30 +88,174 @@ def _java_split_len(s: str, sep: str) -> int:
     return len(parts)
 
 
-def _ip_network(expr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    addr, sep, bits = expr.partition("/")
+_JAVA_INT_MAX = 2**31 - 1
+
+
+def _java_digit(ch: str, radix: int) -> int:
+    """Character.digit(char, radix): any Unicode decimal digit, ASCII and fullwidth Latin letters."""
+    o = ord(ch)
+    if o > 0xFFFF:
+        return -1  # a surrogate pair in Java: two chars, neither a digit
+    d = unicodedata.decimal(ch, -1)
+    if d < 0:
+        if "a" <= ch.lower() <= "z" and ch.isascii():
+            d = ord(ch.lower()) - ord("a") + 10
+        elif 0xFF21 <= o <= 0xFF3A:
+            d = o - 0xFF21 + 10
+        elif 0xFF41 <= o <= 0xFF5A:
+            d = o - 0xFF41 + 10
+    return d if d < radix else -1
+
+
+def java_parse_int(s: str, radix: int = 10) -> int | None:
+    """Integer.parseInt(s, radix), None where Java throws NumberFormatException: one optional sign, then
+    digits as Character.digit reads them (so `010`, `+1` and Unicode digits are numbers), in int range."""
+    if not s:
+        return None
+    neg = s[0] == "-"
+    body = s[1:] if s[0] in "+-" else s
+    if not body:
+        return None
+    n = 0
+    for ch in body:
+        d = _java_digit(ch, radix)
+        if d < 0:
+            return None
+        n = n * radix + d
+        if n > _JAVA_INT_MAX + 1:
+            return None
+    n = -n if neg else n
+    return n if -_JAVA_INT_MAX - 1 <= n <= _JAVA_INT_MAX else None
+
+
+def _v4_bytes(addr: str) -> bytes | None:
+    parts = addr.split(".")
+    if len(parts) != 4:
+        return None
+    out = bytearray()
+    for part in parts:
+        v = java_parse_int(part)
+        if v is None or not 0 <= v <= 255:
+            return None
+        out.append(v)
+    return bytes(out)
+
+
+def _v6_segments(segments: list[str]) -> bytes:
+    out = bytearray()
+    for seg in segments:
+        if not seg or len(seg) > 4:
+            raise ValueError(seg)
+        v = java_parse_int(seg, 16)
+        if v is None:
+            raise ValueError(seg)
+        out += bytes(((v >> 8) & 0xFF, v & 0xFF))
+    return bytes(out)
+
+
+def _v6_bytes(addr: str) -> bytes | None:
+    """IPAuthenticationProvider.parseV6addr (3.9): hex segments, at most one `::`, no dotted tail."""
+    halves = addr.split("::")
     try:
-        ip = ipaddress.ip_address(addr)
+        if len(halves) == 1:
+            segs = halves[0].split(":")
+            if len(segs) != 8:
+                return None
+            return _v6_segments(segs)
+        if len(halves) != 2:
+            return None
+        first = halves[0].split(":") if halves[0] else []
+        second = halves[1].split(":") if halves[1] else []
+        if len(first) + len(second) >= 8:
+            return None
+        head, tail = _v6_segments(first), _v6_segments(second)
     except ValueError:
         return None
+    return head + bytes(16 - len(head) - len(tail)) + tail
+
+
+def _addr_bytes(addr: str) -> bytes | None:
+    if ":" in addr:
+        return _v6_bytes(addr)
+    if "." in addr:
+        return _v4_bytes(addr)
+    return None
+
+
+def _mask(b: bytes, bits: int) -> bytes:
+    out = bytearray(b)
+    start = bits // 8
+    keep = ~((1 << (8 - bits % 8)) - 1) & 0xFF
+    while start < len(out):
+        out[start] &= keep
+        keep = 0
+        start += 1
+    return bytes(out)
+
+
+def _ip_rule(expr: str) -> tuple[bytes, int] | None:
+    """An ip ACL id as IPAuthenticationProvider (3.9) reads it: address bytes and prefix bits."""
+    addr, sep, bits_text = expr.partition("/")
+    raw = _addr_bytes(addr)
+    if raw is None:
+        return None
+    bits = len(raw) * 8
     if sep:
-        digits = bits[1:] if bits[:1] == "+" else bits  # Integer.parseInt accepts a leading '+'
-        if not digits.isascii() or not digits.isdecimal():
+        b = java_parse_int(bits_text)
+        if b is None or not 0 <= b <= len(raw) * 8:
             return None
-        n = int(digits)
-        if n > ip.max_prefixlen:
-            return None
-    else:
-        n = ip.max_prefixlen
-    return ipaddress.ip_network(f"{ip}/{n}", strict=False)
+        bits = b
+    return _mask(raw, bits), bits
+
+
+def ip_matches(remote: str, expr: str) -> bool:
+    rule = _ip_rule(expr)
+    raw = _addr_bytes(remote)
+    if rule is None or raw is None or len(raw) != len(rule[0]):
+        return False
+    return _mask(raw, rule[1]) == rule[0]
+
+
+class Providers:
+    """The authentication providers a server has (ZooKeeper's ProviderRegistry): which schemes an ACL
+    may name and addauth may use, and the x509 super user. Process-wide, as in ZooKeeper; a server sets
+    it once at start (`configure`)."""
+
+    schemes: frozenset[str] = frozenset({"ip", "digest"})
+    x509_super: str | None = None
+
+
+def configure(schemes: frozenset[str], x509_super: str | None = None) -> None:
+    Providers.schemes = schemes
+    Providers.x509_super = x509_super
+    _fixed.clear()
+
+
+def _valid_sasl(ident: str) -> bool:
+    """KerberosName: `primary[/instance]@REALM`, or a name without '@'."""
+    if "@" not in ident:
+        return True
+    import re
+    return re.fullmatch(r"[^/@]*(/[^/@]*)?@[^/@]*", ident) is not None
 
 
 def _valid_id(scheme: str, ident: str) -> bool:
+    if scheme not in Providers.schemes:
+        return False
     if scheme == "digest":
         return _java_split_len(ident, ":") == 2
     if scheme == "ip":
-        return _ip_network(ident) is not None
+        return _ip_rule(ident) is not None
+    if scheme == "x509":
+        from ..security.x509name import valid_dn
+        return valid_dn(ident)
+    if scheme == "sasl":
+        return _valid_sasl(ident)
     return False
+
+
+class NullIdError(Exception):
+    """A null id where ZooKeeper's fixupACL dereferences it (NullPointerException → MarshallingError)."""
 
 
 # Providers whose identities count as "authenticated" for the `auth` pseudo-scheme (ip does not).
@@ -146,6 +290,8 @@ def _fixup(entries: tuple[RawAclEntry, ...], auth: list[AuthId]) -> AclList:
     for perms, scheme, ident in seen:
         if scheme is None:
             raise InvalidACLError("null scheme")  # a null id is fine for `auth` (kazoo sends "" as null)
+        if ident is None and (scheme == "world" or scheme in Providers.schemes):
+            raise NullIdError(f"null id in scheme {scheme}")
         if scheme == "world" and ident == "anyone":
             out.append((perms, scheme, ident))
         elif scheme == "auth":
@@ -165,11 +311,9 @@ def _fixup(entries: tuple[RawAclEntry, ...], auth: list[AuthId]) -> AclList:
 
 def _matches(scheme: str, auth_id: str, acl_id: str) -> bool:
     if scheme == "ip":
-        net = _ip_network(acl_id)
-        try:
-            return net is not None and ipaddress.ip_address(auth_id) in net
-        except ValueError:
-            return False
+        return ip_matches(auth_id, acl_id)
+    if scheme == "x509" and Providers.x509_super is not None and auth_id == Providers.x509_super:
+        return True
     return auth_id == acl_id
 
 
@@ -191,15 +335,26 @@ def check_acl(acl: AclList, perm: int, auth: list[AuthId]) -> bool:
 
 
 def authenticate(scheme: str | None, credential: bytes | None, super_digest: str | None = None,
-                 peer_ip: str | None = None) -> list[AuthId]:
+                 peer_ip: str | None = None, tls_ids: list[AuthId] | None = None) -> list[AuthId]:
     """The ids an `addauth scheme credential` gives a connection; raises AuthFailedError.
 
-    `ip` ignores the credential and grants the peer's own address, as IPAuthenticationProvider does."""
+    `ip` ignores the credential and grants the peer's own address, as IPAuthenticationProvider does;
+    `x509` grants the ids of the connection's verified certificate again (`tls_ids`), fails without one;
+    `sasl` fails (SASL is its own exchange). A null digest credential fails: Apache's provider reads it
+    with `new String(null)`, and the resulting exception is AuthFailed."""
+    if scheme is None or scheme not in Providers.schemes:
+        raise AuthFailedError(f"no authentication provider for scheme {scheme!r}")
     if scheme == "ip" and peer_ip is not None:
         return [("ip", peer_ip)]
+    if scheme == "x509":
+        if not tls_ids:
+            raise AuthFailedError("no verified client certificate on this connection")
+        return list(tls_ids)
     if scheme != "digest":
-        raise AuthFailedError(f"no authentication provider for scheme {scheme!r}")
-    text = (credential or b"").decode("utf-8", "replace")
+        raise AuthFailedError(f"scheme {scheme!r} cannot be used with addauth")
+    if credential is None:
+        raise AuthFailedError("null credential")
+    text = credential.decode("utf-8", "replace")
     ident = digest(text)
     ids: list[AuthId] = [("digest", ident)]
     if super_digest and ident == super_digest:

@@ -9,6 +9,7 @@ that reveals the change.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..protocol import (
@@ -164,6 +165,8 @@ class DataTree:
         self.data_size = 0  # approximate_data_size: path lengths + data lengths
         self.containers: set[str] = set()  # container and TTL nodes: what the reaper looks at
         self.quota_roots: set[str] = set()  # paths with /zookeeper/quota<path>/zookeeper_limits
+        # (session, path, deleted) for each ephemeral a closeSession removes: the audit log's session events
+        self.on_ephemeral_deleted: Callable[[int, str, bool], None] | None = None
         if not system_nodes:
             return
         root = self._new(b"", aclmod.OPEN_ACL_UNSAFE, 0, 0, 0)
@@ -267,12 +270,19 @@ class DataTree:
             elif type_ == Ops.closeSession:
                 paths = txn.paths2Delete if isinstance(txn, CloseSessionTxn) and txn.paths2Delete is not None \
                     else sorted(self.ephemerals.get(session, ()))
+                hook = self.on_ephemeral_deleted
                 for p in paths:
                     if p in self.nodes:
                         self.delete_node(p, zxid)
+                        if hook is not None:
+                            hook(session, p, True)
+                    elif hook is not None and p is not None:
+                        hook(session, p, False)
                 for p in sorted(self.ephemerals.pop(session, ())):  # any the txn did not list (as killSession)
                     if p in self.nodes:
                         self.delete_node(p, zxid)
+                        if hook is not None:
+                            hook(session, p, True)
                 self.sessions.pop(session, None)
             elif type_ == Ops.error:
                 assert isinstance(txn, ErrorTxn)

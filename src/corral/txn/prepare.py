@@ -364,6 +364,8 @@ class Preparer:
                 acl = aclmod.fixup_acl(req.acl, auth)
             except aclmod.InvalidACLError:
                 raise KeeperError(Errs.INVALIDACL, path)
+            except aclmod.NullIdError:
+                raise KeeperError(Errs.MARSHALLINGERROR, path)
             node = self.changing(path, zxid)
             if not aclmod.check_acl(node.acl, PermBits.ADMIN, auth):
                 raise KeeperError(Errs.NOAUTH, path)
@@ -409,6 +411,8 @@ class Preparer:
             acl = aclmod.fixup_acl(req.acl, auth)
         except aclmod.InvalidACLError:
             raise KeeperError(Errs.INVALIDACL, path)
+        except aclmod.NullIdError:
+            raise KeeperError(Errs.MARSHALLINGERROR, path)
         parent = self.changing(parent_path, zxid)  # a fresh copy: added below if the create succeeds
         if not aclmod.check_acl(parent.acl, PermBits.CREATE, auth):
             raise KeeperError(Errs.NOAUTH, path)

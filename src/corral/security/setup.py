@@ -1,0 +1,104 @@
+"""From a checked zoo.cfg to the server's security: which schemes exist, the TLS context, the SASL
+users, authentication enforcement and the audit log.
+
+`check_security` runs inside config parsing, so `corral config check` and a server start refuse the
+same things with the same one line (a key store that cannot be read, an enforced scheme without its
+provider, a JAAS file without its section), before anything listens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from . import jaas, tls
+from .providers import provider_scheme
+
+if TYPE_CHECKING:
+    from ..server.config import ServerConfig
+
+
+def tls_settings(cfg: ServerConfig) -> tls.TlsSettings:
+    return tls.TlsSettings(
+        keystore=cfg.ssl_keystore, keystore_password=cfg.ssl_keystore_password, keystore_type=cfg.ssl_keystore_type,
+        truststore=cfg.ssl_truststore, truststore_password=cfg.ssl_truststore_password,
+        truststore_type=cfg.ssl_truststore_type, client_auth=cfg.ssl_client_auth, protocol=cfg.ssl_protocol,
+        enabled_protocols=cfg.ssl_enabled_protocols, ciphersuites=cfg.ssl_ciphersuites,
+        hostname_verification=cfg.ssl_hostname_verification)
+
+
+def schemes(cfg: ServerConfig) -> frozenset[str]:
+    """ProviderRegistry: ip always, digest unless disabled, and every authProvider.N."""
+    out = {"ip"} | ({"digest"} if cfg.digest_enabled else set())
+    out |= {provider_scheme(c) for c in cfg.auth_providers.values()}
+    return frozenset(out)
+
+
+def enforced_schemes(cfg: ServerConfig) -> tuple[str, ...]:
+    """AuthenticationHelper: sessionRequireClientSASLAuth means enforce.auth with sasl."""
+    if cfg.require_sasl:
+        return ("sasl",)
+    return cfg.enforce_auth_schemes if cfg.enforce_auth else ()
+
+
+def check_security(cfg: ServerConfig) -> None:
+    from ..server.config import ConfigError
+
+    def bad(key: str, msg: str) -> ConfigError:
+        return ConfigError(msg, source=cfg.source, line=cfg.lines.get(key), key=key)
+
+    registered = schemes(cfg)
+    if (cfg.enforce_auth or cfg.require_sasl) and not enforced_schemes(cfg):
+        raise bad("enforce.auth.schemes", "enforce.auth.enabled is true but no scheme is given (as in ZooKeeper)")
+    for scheme in enforced_schemes(cfg):
+        if scheme not in registered:
+            key = "sessionRequireClientSASLAuth" if cfg.require_sasl else "enforce.auth.schemes"
+            raise bad(key, f"authentication scheme {scheme} is not available: add its authProvider.N line")
+    if cfg.secure_client_port is not None:
+        if cfg.ssl_keystore is None:
+            raise bad("secureClientPort", "needs ssl.keyStore.location (the server's key and certificate)")
+        if cfg.plain_client_port and cfg.secure_client_port == cfg.client_port:
+            raise bad("secureClientPort", f"{cfg.secure_client_port} is also clientPort "
+                      "(port unification is not supported)")
+        try:
+            tls.server_context(tls_settings(cfg))
+        except tls.TlsError as e:
+            raise bad("ssl.keyStore.location" if "ssl." not in str(e) else "ssl", str(e)) from None
+    if cfg.jaas_config is not None:
+        try:
+            jaas.digest_users(cfg.jaas_config, cfg.jaas_section)
+        except jaas.JaasError as e:
+            raise ConfigError(str(e), source=str(cfg.jaas_config), key="java.security.auth.login.config") from None
+
+
+@dataclass
+class Security:
+    """What the frontend asks per connection and request."""
+
+    schemes: frozenset[str] = frozenset({"ip", "digest"})
+    sasl_users: dict[str, str] | None = None  # None: no JAAS Server section, SASL is not configured
+    x509_super: str | None = None
+    sasl_supers: frozenset[str] = frozenset()
+    sasl_super_password: str | None = None
+    enforce: frozenset[str] = frozenset()  # empty: not enforced
+    allow_sasl_failed: bool = False
+    tls: tls.ReloadingContext | None = field(default=None, repr=False)
+
+    @property
+    def sasl_required(self) -> bool:
+        return "sasl" in self.enforce
+
+    def sasl_password(self, user: str) -> str | None:
+        """SaslServerCallbackHandler: `super` may have its password in superPassword."""
+        if user == "super" and self.sasl_super_password is not None:
+            return self.sasl_super_password
+        return None if self.sasl_users is None else self.sasl_users.get(user)
+
+
+def build(cfg: ServerConfig) -> Security:
+    users = jaas.digest_users(cfg.jaas_config, cfg.jaas_section) if cfg.jaas_config is not None else None
+    reloading = tls.ReloadingContext(tls_settings(cfg)) if cfg.secure_client_port is not None else None
+    return Security(schemes=schemes(cfg), sasl_users=users, x509_super=cfg.x509_super_user,
+                    sasl_supers=frozenset(cfg.sasl_super_users.values()),
+                    sasl_super_password=cfg.sasl_super_password, enforce=frozenset(enforced_schemes(cfg)),
+                    allow_sasl_failed=cfg.allow_sasl_failed, tls=reloading)

@@ -1,0 +1,387 @@
+"""Client security side by side: corral and Apache ZooKeeper 3.8 configured the same way (TLS on
+secureClientPort with PKCS12 stores, the x509 and sasl providers, DIGEST-MD5 users from a JAAS file,
+the audit log), driven by kazoo over TLS with a client certificate and over SASL, and by raw sockets
+for the hostile cases. Every hostile case ends by checking that another client is still served.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoAuthError
+from kazoo.security import make_acl
+
+from corral.testing import free_port
+from tests.support.pki import PASSWORD, Pki
+from tests.support.server import ServerProcess, make_server
+from tests.support.wait import wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.compat]
+
+KINDS = ("corral", "apache")
+JAAS = ('Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n'
+        '  user_bob="bobpw"\n  user_carol="carolpw";\n};\n')
+PROVIDERS = {"authProvider.x509": "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
+             "authProvider.sasl": "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"}
+
+
+class Material:
+    def __init__(self, base: Path) -> None:
+        self.pki = Pki(base / "pki")
+        self.server = self.pki.issue("localhost", file_stem="server")
+        self.alice = self.pki.issue("alice", unit="dev", server=False, file_stem="alice")
+        self.expired = self.pki.issue("old", server=False, expired=True, file_stem="expired")
+        self.rogue = Pki(base / "rogue", "rogue").issue("mallory", server=False, file_stem="mallory")
+        self.jaas = base / "jaas.conf"
+        self.jaas.write_text(JAAS)
+
+
+@pytest.fixture(scope="module")
+def material(tmp_path_factory: pytest.TempPathFactory) -> Material:
+    return Material(tmp_path_factory.mktemp("security"))
+
+
+def secure_server(kind: str, m: Material, extra: dict[str, str] | None = None) -> tuple[ServerProcess, int]:
+    """A server of `kind` with clientPort and secureClientPort, both providers, the JAAS users and the
+    audit log; the JAAS file is a -D flag for both (SERVER_JVMFLAGS for corral)."""
+    sp = free_port()
+    cfg = {"secureClientPort": str(sp), "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
+           "ssl.keyStore.location": str(m.server.p12), "ssl.keyStore.password": PASSWORD,
+           "ssl.keyStore.type": "PKCS12", "ssl.trustStore.location": str(m.pki.ca_p12),
+           "ssl.trustStore.password": PASSWORD, "ssl.trustStore.type": "PKCS12", "audit.enable": "true",
+           **PROVIDERS, **(extra or {})}
+    srv = make_server(kind, start=False, extra_cfg=cfg)
+    flag = f"-Djava.security.auth.login.config={m.jaas}"
+    base_env, base_cmd = srv.env, srv.command
+    if kind == "corral":
+        srv.env = lambda: {**base_env(), "SERVER_JVMFLAGS": flag}  # type: ignore[method-assign]
+    else:
+        srv.command = lambda: [base_cmd()[0], flag, "-Dzookeeper.audit.enable=true",  # type: ignore[method-assign]
+                               *base_cmd()[1:]]
+    try:
+        srv.start()
+    except BaseException:
+        srv.close()
+        raise
+    return srv, sp
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def server(request: pytest.FixtureRequest, material: Material) -> Iterator[tuple[ServerProcess, int]]:
+    srv, sp = secure_server(request.param, material)
+    yield srv, sp
+    srv.close()
+
+
+def tls_client(port: int, m: Material, cert: bool = True) -> KazooClient:
+    kw = {"certfile": str(m.alice.cert), "keyfile": str(m.alice.key)} if cert else {}
+    return KazooClient(hosts=f"127.0.0.1:{port}", use_ssl=True, ca=str(m.pki.ca_pem), verify_certs=True,
+                       timeout=10, **kw)
+
+
+def sasl_client(srv: ServerProcess, user: str = "bob", password: str = "bobpw") -> KazooClient:
+    return KazooClient(hosts=srv.hosts, timeout=10,
+                       sasl_options={"mechanism": "DIGEST-MD5", "username": user, "password": password})
+
+
+def still_served(srv: ServerProcess) -> None:
+    k = KazooClient(hosts=srv.hosts, timeout=10)
+    k.start(timeout=20)
+    try:
+        assert k.exists("/") is not None
+    finally:
+        k.stop()
+        k.close()
+
+
+def test_x509_and_sasl_acls(server: tuple[ServerProcess, int], material: Material) -> None:
+    """CRUD over TLS with a client certificate and over SASL; ACLs in both schemes hold for their owner
+    only; the x509 id is the subject as Java prints it."""
+    srv, sp = server
+    m = material
+    k = tls_client(sp, m)
+    k.start(timeout=20)
+    try:
+        k.create("/tls", b"t", acl=[make_acl("x509", m.alice.dn, all=True)])
+        acl, _ = k.get_acls("/tls")
+        assert [(a.id.scheme, a.id.id, a.perms) for a in acl] == [("x509", "CN=alice,OU=dev,O=corral-test,C=DE", 31)]
+        k.set("/tls", b"t2")
+        assert k.get("/tls")[0] == b"t2"
+        k.create("/tls-auth", b"", acl=[make_acl("auth", "", all=True)])
+        assert [a.id.scheme for a in k.get_acls("/tls-auth")[0]] == ["x509"]
+    finally:
+        k.stop()
+        k.close()
+    s = sasl_client(srv)
+    s.start(timeout=20)
+    try:
+        s.create("/sasl", b"s", acl=[make_acl("sasl", "bob", all=True)])
+        assert s.get("/sasl")[0] == b"s"
+        with pytest.raises(NoAuthError):
+            s.get("/tls")
+        s.create("/sasl-auth", b"", acl=[make_acl("auth", "", all=True)], ephemeral=True)
+        assert [(a.id.scheme, a.id.id) for a in s.get_acls("/sasl-auth")[0]] == [("sasl", "bob")]
+    finally:
+        s.stop()
+        s.close()
+    other = sasl_client(srv, "carol", "carolpw")
+    other.start(timeout=20)
+    try:
+        with pytest.raises(NoAuthError):
+            other.get("/sasl")
+        with pytest.raises(NoAuthError):
+            other.set("/tls", b"no")
+    finally:
+        other.stop()
+        other.close()
+    plain = tls_client(sp, m, cert=False)  # clientAuth=need: no certificate, no connection
+    with pytest.raises(Exception):  # noqa: B017 - kazoo raises its timeout or a TLS error
+        plain.start(timeout=5)
+    plain.stop()
+    plain.close()
+    still_served(srv)
+
+
+def _connect_request() -> bytes:
+    body = struct.pack(">iqiq", 0, 0, 30000, 0) + struct.pack(">i", 16) + b"\0" * 16 + b"\0"
+    return struct.pack(">i", len(body)) + body
+
+
+def _read_frame(sock: socket.socket) -> bytes | None:
+    """One length-prefixed frame, or None when the server closed first."""
+    buf = b""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if len(buf) >= 4:
+            (n,) = struct.unpack(">i", buf[:4])
+            if len(buf) >= 4 + n:
+                return buf[4:4 + n]
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, ssl.SSLError):
+            return None
+        if not chunk:
+            return None
+        buf += chunk
+    raise AssertionError("no answer within 10 s")
+
+
+def _session(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(_connect_request())
+    assert _read_frame(sock) is not None
+    return sock
+
+
+def _sasl(sock: socket.socket, xid: int, token: bytes) -> tuple[int, int, bytes | None]:
+    body = struct.pack(">ii", xid, 102) + struct.pack(">i", len(token)) + token
+    sock.sendall(struct.pack(">i", len(body)) + body)
+    frame = _read_frame(sock)
+    assert frame is not None
+    rxid, zxid, err = struct.unpack(">iqi", frame[:16])
+    assert rxid == xid
+    return zxid, err, frame[16:]
+
+
+def _closed(sock: socket.socket) -> bool:
+    try:
+        return _read_frame(sock) is None
+    except OSError:
+        return True
+
+
+def test_hostile_tls_and_sasl(server: tuple[ServerProcess, int], material: Material) -> None:
+    srv, sp = server
+    m = material
+    # plaintext to the TLS port: no answer, the connection closes
+    sock = socket.create_connection(("127.0.0.1", sp), timeout=10)
+    sock.sendall(_connect_request())
+    assert _closed(sock)
+    sock.close()
+    still_served(srv)
+    # TLS to the plaintext port: closed
+    ctx = ssl.create_default_context(cafile=str(m.pki.ca_pem))
+    raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        ctx.wrap_socket(raw, server_hostname="localhost").sendall(_connect_request())
+    raw.close()
+    still_served(srv)
+    # untrusted and expired client certificates: the handshake or the first read fails
+    for cred in (m.rogue, m.expired):
+        c = ssl.create_default_context(cafile=str(m.pki.ca_pem))
+        c.load_cert_chain(cred.cert, cred.key)
+        s = socket.create_connection(("127.0.0.1", sp), timeout=10)
+        try:
+            tls = c.wrap_socket(s, server_hostname="localhost")
+            tls.sendall(_connect_request())
+            assert _closed(tls), f"{cred.dn} was served"
+        except (ssl.SSLError, ConnectionError):
+            pass
+        finally:
+            s.close()
+        still_served(srv)
+    # wrong SASL password: AuthFailed, closed
+    k = sasl_client(srv, "bob", "wrong")
+    k.start(timeout=20)
+    assert wait_until(lambda: not k.connected or None, 10, what="the server to close the connection") in (True, None) \
+        or not k.connected
+    k.stop()
+    k.close()
+    still_served(srv)
+    # a SASL exchange cut off midway: challenge received, the client leaves
+    sock = _session(srv.port)
+    zxid, err, body = _sasl(sock, 1, b"")
+    assert (zxid, err) == (0, 0) and body and b"nonce=" in body
+    sock.close()
+    still_served(srv)
+    # oversized SASL response (Java's DIGEST-MD5 server allows 4096 bytes): AuthFailed, closed
+    sock = _session(srv.port)
+    _sasl(sock, 1, b"")
+    zxid, err, _ = _sasl(sock, 2, b"username=\"" + b"x" * 5000 + b"\"")
+    assert err == -115
+    assert _closed(sock)
+    sock.close()
+    # an initial response where DIGEST-MD5 has none: Java's server ignores it; garbage next: AuthFailed
+    sock = _session(srv.port)
+    zxid, err, body = _sasl(sock, 1, b"garbage")
+    assert err == 0 and body and b'realm="zk-sasl-md5"' in body
+    zxid, err, body = _sasl(sock, 2, b"more garbage")
+    assert (zxid, err, body) == (0, -115, b"\xff\xff\xff\xff")
+    assert _closed(sock)
+    sock.close()
+    still_served(srv)
+
+
+def _audit_lines(srv: ServerProcess, kind: str) -> list[dict[str, str]]:
+    if kind == "corral":
+        text = (srv.data_dir / "data" / "zookeeper_audit.log").read_text()
+        marker = "corral.audit: "
+    else:
+        text = srv.log()
+        marker = "Slf4jAuditLogger@"
+    out = []
+    for line in text.splitlines():
+        if marker not in line or "operation=" not in line:
+            continue
+        msg = line.split(marker, 1)[1]
+        if kind == "apache":
+            msg = msg.split("] - ", 1)[1]
+        fields = dict(f.split("=", 1) for f in msg.split("\t"))
+        fields.pop("session", None)
+        out.append(fields)
+    return out
+
+
+def test_audit_log(server: tuple[ServerProcess, int], material: Material) -> None:
+    """One line per audited operation, the same fields as Apache's Slf4jAuditLogger writes."""
+    srv, _ = server
+    kind = srv.kind
+    before = len(_audit_lines(srv, kind))
+    s = sasl_client(srv)
+    s.start(timeout=20)
+    try:
+        s.create("/audit", b"", acl=[make_acl("sasl", "bob", all=True)])
+        s.create("/audit/e", b"", ephemeral=True)
+        s.set("/audit", b"x")
+        s.set_acls("/audit", [make_acl("sasl", "bob", all=True), make_acl("world", "anyone", read=True)])
+        with pytest.raises(Exception):  # noqa: B017 - NodeExistsError
+            s.create("/audit")
+        t = s.transaction()
+        t.create("/audit/m", b"")
+        t.delete("/audit/m")
+        t.commit()
+        t = s.transaction()
+        t.create("/audit/m", b"")
+        t.create("/audit/m", b"")
+        t.commit()
+    finally:
+        s.stop()
+        s.close()
+
+    def lines() -> list[dict[str, str]] | None:
+        got = _audit_lines(srv, kind)[before:]
+        return got if len(got) >= 9 else None
+
+    got = wait_until(lines, 15, what="the audit lines")
+    user = "bob,127.0.0.1"
+    server_user = got[-1].get("user")
+    expected = [
+        {"user": user, "ip": "127.0.0.1", "operation": "create", "znode": "/audit", "znode_type": "persistent",
+         "result": "success"},
+        {"user": user, "ip": "127.0.0.1", "operation": "create", "znode": "/audit/e", "znode_type": "ephemeral",
+         "result": "success"},
+        {"user": user, "ip": "127.0.0.1", "operation": "setData", "znode": "/audit", "result": "success"},
+        {"user": user, "ip": "127.0.0.1", "operation": "setAcl", "znode": "/audit",
+         "acl": "sasl:bob:cdrwaworld:anyone:r", "result": "success"},
+        {"user": user, "ip": "127.0.0.1", "operation": "create", "znode": "/audit", "znode_type": "persistent",
+         "result": "failure"},
+        {"user": user, "ip": "127.0.0.1", "operation": "create", "znode": "/audit/m", "znode_type": "persistent",
+         "result": "success"},
+        {"user": user, "ip": "127.0.0.1", "operation": "delete", "znode": "/audit/m", "result": "success"},
+        {"user": user, "ip": "127.0.0.1", "operation": "multiOperation", "result": "failure"},
+        {"user": server_user, "operation": "ephemeralZNodeDeletionOnSessionCloseOrExpire", "znode": "/audit/e",
+         "result": "success"},
+    ]
+    assert got[:9] == expected
+
+
+def test_enforce_auth(material: Material) -> None:
+    """enforce.auth.enabled with schemes=sasl: a request before authentication is answered
+    SessionClosedRequireSaslAuth (-124) and the connection closes; after SASL, requests are served."""
+    for kind in KINDS:
+        srv, _ = secure_server(kind, material, {"enforce.auth.enabled": "true", "enforce.auth.schemes": "sasl"})
+        try:
+            sock = _session(srv.port)
+            body = struct.pack(">ii", 1, 3) + struct.pack(">i", 1) + b"/" + b"\0"  # exists /
+            sock.sendall(struct.pack(">i", len(body)) + body)
+            frame = _read_frame(sock)
+            assert frame is not None
+            assert struct.unpack(">iqi", frame[:16]) == (1, 0, -124), kind
+            assert _closed(sock)
+            sock.close()
+            s = sasl_client(srv)
+            s.start(timeout=20)
+            try:
+                assert s.exists("/") is not None
+            finally:
+                s.stop()
+                s.close()
+        finally:
+            srv.close()
+
+
+def test_certificate_reload(tmp_path: Path, material: Material) -> None:
+    """corral: replacing the key store file changes the certificate new handshakes present, without a
+    restart (Apache's X509Util watches its store files the same way)."""
+    m = material
+    ks = tmp_path / "server.p12"
+    shutil.copy(m.server.p12, ks)
+    srv = make_server("corral", start=False, extra_cfg={})
+    sp = free_port()
+    srv.extra_cfg.update({"secureClientPort": str(sp), "ssl.keyStore.location": str(ks),
+                          "ssl.keyStore.password": PASSWORD, "ssl.clientAuth": "none"})
+    srv.start()
+    try:
+        def serial() -> int:
+            ctx = ssl.create_default_context(cafile=str(m.pki.ca_pem))
+            with socket.create_connection(("127.0.0.1", sp), timeout=10) as s, \
+                    ctx.wrap_socket(s, server_hostname="localhost") as tls:
+                der = tls.getpeercert(binary_form=True)
+            from cryptography import x509
+            return x509.load_der_x509_certificate(der).serial_number
+
+        first = serial()
+        fresh = m.pki.issue("localhost", file_stem="server2")
+        shutil.copy(fresh.p12, ks)
+        assert wait_until(lambda: serial() != first or None, 15, what="the new certificate")
+        still_served(srv)
+    finally:
+        srv.close()
