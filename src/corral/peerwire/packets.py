@@ -107,6 +107,8 @@ MAX_BUFFER = 0xFFFFF * 2
 #: Ids in one packet's authinfo: a client has a handful; the bound keeps a hostile count cheap.
 MAX_AUTH_IDS = 1024
 SNAP_SIGNATURE = "BenWasHere"
+#: The largest snapshot body accepted on a learner connection (a SNAP of a large tree is one buffer).
+MAX_SNAPSHOT = 512 << 20
 
 _I = struct.Struct(">i")
 _Q = struct.Struct(">q")
