@@ -5,9 +5,11 @@
 (`server.N=127.0.0.1:peerPort:electionPort[:observer];127.0.0.1:clientPort`) and starts
 `python -m corral server sN/zoo.cfg` for each. A `Member` is a `CorralProcess` (tests/support/server.py):
 it can be killed with SIGKILL, stopped, paused and restarted on the same dataDir and ports.
-`relay=True` puts a `TcpProxy` (tests/support/proxy.py) on every peer connection (the higher id dials
-the lower one, so member `hi`'s zoo.cfg names member `lo` by the proxy's port) so a test can hold the
-traffic between two members, i.e. partition them, without root.
+`relay=True` puts `TcpProxy`s (tests/support/proxy.py) between every two members: members speak
+ZooKeeper's peer protocol on both ports of the server lines, so each member's zoo.cfg names every other
+member by the ports of its own proxies to that member's peerPort and electionPort. A `PairRelay` holds
+the four proxies of a pair, so a test can hold the traffic between two members, i.e. partition them,
+without root.
 
 Every wait is bounded (`wait_until`); only processes started here are ever signalled, by PID.
 """
@@ -25,6 +27,34 @@ from tests.support.wait import wait_until
 __all__ = ["NOT_SERVING", "WAIT", "Ensemble", "Member", "parse_mntr", "parse_srvr"]
 
 WAIT = 60.0  # generous bound for any wait: other suites share this 2-core box
+
+
+class PairRelay:
+    """The four `TcpProxy`s between members `a` and `b`: each one's dial to the other's peerPort and
+    electionPort. Every mode change applies to all four."""
+
+    def __init__(self, a: Member, b: Member) -> None:
+        self.proxies: dict[tuple[int, int, str], TcpProxy] = {}
+        for frm, to in ((a, b), (b, a)):
+            self.proxies[(frm.sid, to.sid, "peer")] = TcpProxy(to.peer_port, name=f"peer{frm.sid}->{to.sid}")
+            self.proxies[(frm.sid, to.sid, "election")] = TcpProxy(to.election_port,
+                                                                  name=f"election{frm.sid}->{to.sid}")
+
+    def ports(self, frm: int, to: int) -> tuple[int, int]:
+        """(peerPort, electionPort) by which member `frm` reaches member `to`."""
+        return self.proxies[(frm, to, "peer")].port, self.proxies[(frm, to, "election")].port
+
+    def hold(self, refuse_new: bool = False) -> None:
+        for p in self.proxies.values():
+            p.hold(refuse_new)
+
+    def release(self) -> None:
+        for p in self.proxies.values():
+            p.release()
+
+    def close(self) -> None:
+        for p in self.proxies.values():
+            p.close()
 
 
 class Member(CorralProcess):
@@ -59,11 +89,12 @@ class Member(CorralProcess):
         e = self.ensemble
         lines = super().config_lines()
         for m in e.members:
-            port = m.peer_port
-            if m.sid < self.sid and (self.sid, m.sid) in e.relays:  # we dial m: through the relay
-                port = e.relays[(self.sid, m.sid)].port
+            peer, election = m.peer_port, m.election_port
+            pair = (max(self.sid, m.sid), min(self.sid, m.sid))
+            if m is not self and pair in e.relays:  # we reach m through the pair's relays
+                peer, election = e.relays[pair].ports(self.sid, m.sid)
             role = ":observer" if m.observer else ""
-            lines.append(f"server.{m.sid}={HOST}:{port}:{m.election_port}{role};{HOST}:{m.client_port}")
+            lines.append(f"server.{m.sid}={HOST}:{peer}:{election}{role};{HOST}:{m.client_port}")
         return lines
 
     def write_config(self) -> Path:
@@ -119,12 +150,12 @@ class Ensemble:
         total = voters + observers
         ports = free_ports(3 * total)
         self.members = [Member(self, i + 1, *ports[3 * i:3 * i + 3], observer=i >= voters) for i in range(total)]
-        self.relays: dict[tuple[int, int], TcpProxy] = {}
+        self.relays: dict[tuple[int, int], PairRelay] = {}
         if relay:
             for hi in self.members:
                 for lo in self.members:
                     if lo.sid < hi.sid:
-                        self.relays[(hi.sid, lo.sid)] = TcpProxy(lo.peer_port, name=f"peer{hi.sid}->{lo.sid}")
+                        self.relays[(hi.sid, lo.sid)] = PairRelay(hi, lo)
 
     def __getitem__(self, sid: int) -> Member:
         return self.members[sid - 1]
@@ -154,8 +185,8 @@ class Ensemble:
                     pass
         return None
 
-    def relay(self, a: int, b: int) -> TcpProxy:
-        """The proxy on the peer link between members a and b (hold() it to partition them)."""
+    def relay(self, a: int, b: int) -> PairRelay:
+        """The proxies between members a and b (hold() them to partition the two)."""
         return self.relays[(max(a, b), min(a, b))]
 
     def start(self, timeout: float = WAIT) -> Ensemble:

@@ -315,13 +315,25 @@ class Peer:
             self._learner.on_persisted()
         self._flush()
 
-    def disconnected(self, peer: int) -> None:
-        """Optional transport hint: the connection to `peer` dropped (speeds up detection)."""
-        if self._learner is not None and self._learner.leader == peer:
-            self._learner.lose("connection to the leader dropped")
+    def disconnected(self, peer: int, session: int | None = None) -> None:
+        """Optional transport hint: the connection to `peer` dropped (speeds up detection). A transport
+        with one connection per learner session names it, so an old connection's end cannot break the
+        newer session of the same peer."""
+        learner = self._learner
+        if learner is not None and learner.leader == peer and session in (None, learner.session):
+            learner.lose("connection to the leader dropped")
         elif self._leader is not None and peer in self._leader.handlers:
-            self._leader.drop(self._leader.handlers[peer], "connection dropped", anomaly=False)
+            h = self._leader.handlers[peer]
+            if session in (None, h.session):
+                self._leader.drop(h, "connection dropped", anomaly=False)
         self._flush()
+
+    @property
+    def learner_session(self) -> tuple[int, int] | None:
+        """(leader id, session id) of the learner session this peer runs, or None: a transport with one
+        connection per session closes any other."""
+        learner = self._learner
+        return None if learner is None else (learner.leader, learner.session)
 
     def has_ready(self) -> bool:
         return bool(self._out)

@@ -301,8 +301,8 @@ class QuorumHost:
         self.peer.receive(frm, msg)
         self._schedule_drain()
 
-    def on_disconnect(self, sid: int) -> None:
-        self.peer.disconnected(sid)
+    def on_disconnect(self, sid: int, session: int | None = None) -> None:
+        self.peer.disconnected(sid, session)
         self._schedule_drain()
 
     def _schedule_drain(self) -> None:

@@ -1,10 +1,19 @@
-"""TCP between ensemble members: length-prefixed `corral.quorum` messages, one connection per pair.
+"""TCP between ensemble members on Apache ZooKeeper's two ports: the core's messages routed to them.
 
-Rules (ZooKeeper's QuorumCnxManager in spirit): the member with the higher id dials the lower one, so
-each pair has exactly one connection; the dialer's first frame is `Hello(server_id)` (the frame header
-carries the protocol version); a dialer retries with capped exponential backoff. Queues are bounded:
-a peer that does not drain its queue is disconnected (the quorum core resynchronises it on return),
-and a peer that sends anything undecodable is disconnected and logged — never crashed on.
+The quorum core addresses a message to a server id; which connection carries it depends on the message
+(docs/architecture.md, "Apache's peer protocol"):
+
+* `Vote` -> the pair's electionPort connection (`election_links`), as a FastLeaderElection notification;
+* a learner's messages -> our one learner connection, dialled to the leader's peerPort when the core
+  opens a learner session (its `LearnerInfo` with a new session id), closed when the core leaves it;
+* a leader's messages -> the accepted connection whose session they name (`peer_port.LeaderConn`); a
+  `Reset` closes it.
+
+What comes back is delivered as core messages; a closed connection becomes `disconnected(sid, session)`
+for the core (our learner re-elects; the leader drops that learner). The core's own retransmissions
+that TCP makes pointless are dropped (a re-sent `LearnerInfo`), and the one it needs is made here: the
+leader's core ignores a learner that arrives while it is still electing, so the transport hands it the
+learner's `LearnerInfo` again each tick until the core answers that connection.
 """
 
 from __future__ import annotations
@@ -12,153 +21,184 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import cast
+from itertools import count
 
-from ..quorum import FrameReader, Message, PeerProtocolError, encode_frame
-from ..quorum.messages import Hello
+from ..quorum.messages import (
+    Ack,
+    AckEpoch,
+    LearnerInfo,
+    Message,
+    PingReply,
+    Request,
+    Reset,
+    SessionMessage,
+    SyncRequest,
+    Vote,
+)
 from .config import ServerSpec
+from .election_links import ElectionLinks
+from .peer_port import LeaderConn, LearnerConn
 
 log = logging.getLogger("corral.peers")
 
-MAX_QUEUE_BYTES = 256 << 20
-MAX_FRAME = 512 << 20  # a SNAP of a large tree travels as one frame
-HANDSHAKE_BYTES = 4096  # what an accepted connection may send before its Hello is complete
-HANDSHAKE_TIMEOUT = 5.0  # seconds for an accepted connection to say Hello (ZooKeeper's cnxTimeout)
-
-
-class PeerLink(asyncio.Protocol):
-    """One established (or accepting) connection; `sid` is known after the Hello."""
-
-    def __init__(self, transport_mgr: PeerTransport, sid: int | None) -> None:
-        self.mgr = transport_mgr
-        self.sid = sid
-        self.reader = FrameReader(MAX_FRAME)
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self._hello_timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # Stream transports (create_server/create_connection); uvloop's are not subclasses of
-        # asyncio.Transport, so no isinstance can say so.
-        self.transport = stream = cast(asyncio.Transport, transport)
-        if self.sid is not None:  # we dialed: introduce ourselves
-            stream.write(encode_frame(Hello(self.mgr.my_id)))
-            self.mgr._attach(self)
-        else:
-            self._hello_timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._hello_overdue)
-
-    def _hello_overdue(self) -> None:
-        if self.sid is None:
-            self.abort("no handshake in time")
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            msgs = self.reader.feed(data)
-        except PeerProtocolError as e:
-            self.abort(f"undecodable frame: {e}")
-            return
-        if self.sid is None and not msgs and self.reader.buffered > HANDSHAKE_BYTES:
-            self.abort("no handshake in the first bytes")
-            return
-        for msg in msgs:
-            if self.closed:
-                return
-            if self.sid is None:
-                # Only the higher id dials: a Hello naming a lower id (or ours) is never legitimate.
-                if not isinstance(msg, Hello) or msg.server_id not in self.mgr.specs \
-                        or msg.server_id <= self.mgr.my_id:
-                    self.abort(f"bad handshake {type(msg).__name__}")
-                    return
-                self.sid = msg.server_id
-                self.mgr._attach(self)
-                continue
-            self.mgr.on_message(self.sid, msg)
-
-    def send(self, data: bytes) -> None:
-        t = self.transport
-        if t is None or self.closed:
-            return
-        if t.get_write_buffer_size() > MAX_QUEUE_BYTES:
-            self.abort("send queue over its bound")
-            return
-        t.write(data)
-
-    def abort(self, reason: str) -> None:
-        if self.closed:
-            return
-        log.warning("event=peer_disconnected peer=%s reason=%s", self.sid, reason)
-        self.closed = True
-        if self.transport is not None:
-            self.transport.abort()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._hello_timer is not None:
-            self._hello_timer.cancel()
-        self.closed = True
-        self.mgr._detach(self)
+_TO_LEADER = (LearnerInfo, AckEpoch, Ack, PingReply, Request, SyncRequest)
+_DIAL_PAUSE = 0.1  # between attempts to reach the leader's peerPort
+_DIAL_TIMEOUT = 5.0
+_SESSION_LIMIT = (1 << 20) - 1  # the core's session counter bits: leader-side sessions are numbered below
 
 
 class PeerTransport:
-    def __init__(self, my_id: int, specs: dict[int, ServerSpec], on_message: Callable[[int, Message], None],
-                 on_disconnect: Callable[[int], None]) -> None:
+    """Both ports of this member. `on_message(sid, msg)` and `on_disconnect(sid, session)` feed the core;
+    `learner_session()` says which learner session the core runs now ((leader, session) or None);
+    `dial_window` (seconds) is how long a learner keeps dialling an unreachable leader before the
+    core hears its session reset."""
+
+    def __init__(self, my_id: int, specs: dict[int, ServerSpec], config_text: bytes,
+                 on_message: Callable[[int, Message], None], on_disconnect: Callable[[int, int], None],
+                 learner_session: Callable[[], tuple[int, int] | None], dial_window: float) -> None:
         self.my_id = my_id
         self.specs = specs
+        self.config_text = config_text
+        self.voters = frozenset(s for s, spec in specs.items() if not spec.observer)
         self.on_message = on_message
         self.on_disconnect = on_disconnect
-        self.links: dict[int, PeerLink] = {}
+        self.learner_session = learner_session
+        self.dial_window = dial_window
+        self.election = ElectionLinks(my_id, specs, config_text, on_message)
+        self.learner: LearnerConn | None = None
+        self.leader_conns: dict[int, LeaderConn] = {}  # by the session we numbered them with
+        self._answered: dict[int, LeaderConn] = {}  # per learner id, the session the core took on last
+        self._sessions = count(1)
         self._server: asyncio.AbstractServer | None = None
-        self._dialers: list[asyncio.Task[None]] = []
         self._stopping = False
 
     async def start(self) -> None:
         me = self.specs[self.my_id]
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: PeerLink(self, None), me.host, me.peer_port,
-                                                reuse_address=True)
-        for sid in self.specs:
-            if sid < self.my_id:
-                self._dialers.append(asyncio.create_task(self._dial_loop(sid)))
-        log.info("event=peer_listening address=%s port=%d peers=%s", me.host, me.peer_port,
-                 sorted(s for s in self.specs if s != self.my_id))
-
-    async def _dial_loop(self, sid: int) -> None:
-        spec = self.specs[sid]
-        delay = 0.05
-        loop = asyncio.get_running_loop()
-        while not self._stopping:
-            if sid not in self.links:
-                try:
-                    await loop.create_connection(lambda: PeerLink(self, sid), spec.host, spec.peer_port)
-                    delay = 0.05
-                except OSError:
-                    delay = min(delay * 2, 1.0)
-            await asyncio.sleep(delay)
-
-    def _attach(self, link: PeerLink) -> None:
-        assert link.sid is not None
-        old = self.links.get(link.sid)
-        if old is not None and old is not link:
-            old.abort("replaced by a newer connection")
-        self.links[link.sid] = link
-        log.info("event=peer_connected peer=%d", link.sid)
-
-    def _detach(self, link: PeerLink) -> None:
-        if link.sid is not None and self.links.get(link.sid) is link:
-            del self.links[link.sid]
-            if not self._stopping:
-                self.on_disconnect(link.sid)
-
-    def send(self, sid: int, msg: Message) -> None:
-        link = self.links.get(sid)
-        if link is not None:
-            link.send(encode_frame(msg))
+        self._server = await loop.create_server(self._accept, me.host, me.peer_port, reuse_address=True)
+        await self.election.start()
+        log.info("event=peer_listening address=%s port=%d electionPort=%d peers=%s", me.host, me.peer_port,
+                 me.election_port, sorted(s for s in self.specs if s != self.my_id))
 
     async def stop(self) -> None:
         self._stopping = True
-        for t in self._dialers:
-            t.cancel()
-        for link in list(self.links.values()):
-            link.abort("shutting down")
+        await self.election.stop()
+        if self.learner is not None:
+            self.learner.abort("shutting down", quiet=True)
+            if self.learner.task is not None:
+                self.learner.task.cancel()
+        for conn in list(self.leader_conns.values()):
+            conn.abort("shutting down", quiet=True)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+    def _accept(self) -> LeaderConn:
+        session = next(self._sessions)
+        if session > _SESSION_LIMIT:  # a million learner connections in one life: start over, safely
+            self._sessions = count(2)
+            session = 1
+        return LeaderConn(self, session)
+
+    # ---- from the core ----------------------------------------------------------------------------
+
+    def send(self, to: int, msg: Message) -> None:
+        if self._stopping:
+            return
+        if isinstance(msg, Vote):
+            self.election.send(to, msg)
+            return
+        assert isinstance(msg, SessionMessage)
+        if isinstance(msg, _TO_LEADER):
+            self._to_leader(to, msg)
+            return
+        conn = self.leader_conns.get(msg.session)
+        if conn is None or conn.sid != to or conn.closed:
+            return
+        if not conn.answered and not isinstance(msg, Reset):
+            # The core took this session on: it keeps one per learner, so an older one it replaced
+            # is dead (a learner that reconnected, or an impostor using its id) and its connection goes.
+            old = self._answered.get(to)
+            if old is not None and old is not conn:
+                old.abort("superseded by a newer session of that learner", quiet=True)
+            self._answered[to] = conn
+        conn.send(msg)
+
+    def _to_leader(self, to: int, msg: SessionMessage) -> None:
+        cur = self.learner
+        if cur is not None and cur.leader == to and cur.session == msg.session:
+            if not cur.closed:
+                cur.send(msg)  # a re-sent LearnerInfo is dropped by the translation
+            return
+        if not isinstance(msg, LearnerInfo):
+            return  # a message of a session whose connection is gone: lost with it
+        if cur is not None:
+            self.learner = None
+            cur.abort("a new learner session", quiet=True)
+        if to not in self.specs or to == self.my_id:
+            return
+        conn = self.learner = LearnerConn(self, to, msg)
+        conn.task = asyncio.get_running_loop().create_task(self._dial_leader(conn))
+
+    async def _dial_leader(self, conn: LearnerConn) -> None:
+        """Dial the leader's peerPort until connected, superseded, or `dial_window` is over (Apache's
+        learner retries too: the leader may not have opened its port yet)."""
+        spec = self.specs[conn.leader]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.dial_window
+        for _ in range(100_000):  # bounded; the deadline ends it long before
+            if conn.closed or self.learner is not conn or self._stopping:
+                return
+            try:
+                await asyncio.wait_for(loop.create_connection(lambda: conn, spec.host, spec.peer_port), _DIAL_TIMEOUT)
+                return
+            except (OSError, TimeoutError) as e:
+                if loop.time() >= deadline:
+                    log.warning("event=leader_unreachable peer=%d reason=%s", conn.leader, e)
+                    break
+            await asyncio.sleep(_DIAL_PAUSE)
+        if self.learner is conn:
+            self.learner = None
+            conn.closed = True
+            self.on_disconnect(conn.leader, conn.session)
+
+    # ---- from the connections ---------------------------------------------------------------------
+
+    def deliver(self, sid: int, msg: Message) -> None:
+        if not self._stopping:
+            self.on_message(sid, msg)
+
+    def learner_arrived(self, conn: LeaderConn) -> None:
+        sid = conn.sid
+        if sid is None or sid not in self.specs or sid == self.my_id:
+            conn.abort(f"learner info from server id {sid}, not another member")
+            return
+        self.leader_conns[conn.session] = conn
+        log.info("event=peer_connected port=peer side=leader peer=%d session=%d", sid, conn.session)
+
+    def learner_lost(self, conn: LearnerConn) -> None:
+        if self.learner is conn:
+            self.learner = None
+            if not self._stopping:
+                self.on_disconnect(conn.leader, conn.session)
+
+    def leader_conn_lost(self, conn: LeaderConn) -> None:
+        if self._answered.get(conn.sid or -1) is conn:
+            del self._answered[conn.sid or -1]
+        if self.leader_conns.get(conn.session) is conn:
+            del self.leader_conns[conn.session]
+            if conn.sid is not None and not self._stopping:
+                self.on_disconnect(conn.sid, conn.session)
+
+    # ---- housekeeping -----------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Each core tick: close a learner connection the core has left, and hand the core again the
+        `LearnerInfo` of learners it has not answered yet."""
+        cur = self.learner
+        if cur is not None and self.learner_session() != (cur.leader, cur.session):
+            self.learner = None
+            cur.abort("learner session ended", quiet=True)
+        for conn in list(self.leader_conns.values()):
+            if not conn.answered and conn.info is not None and not conn.closed and conn.sid is not None:
+                self.deliver(conn.sid, conn.info)

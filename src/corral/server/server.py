@@ -91,7 +91,9 @@ class CorralServer:
             tree.on_ephemeral_deleted = self._audit_ephemeral
         self.peers: PeerTransport | None = None
         if ensemble:
-            self.peers = PeerTransport(self.server_id, config.servers, self._on_peer_message, self._on_peer_lost)
+            self.peers = PeerTransport(self.server_id, config.servers, config.membership().encode(),
+                                       self._on_peer_message, self._on_peer_lost, self._learner_session,
+                                       dial_window=config.init_limit * config.tick_time / 1000)
         self.host = QuorumHost(self.server_id, config, tree, state, self.storage, self.peers or NoPeers(),
                                SystemClock(), LoopScheduler(), self.frontend, incarnation=random.getrandbits(62))
         self.frontend.host = self.host
@@ -194,6 +196,8 @@ class CorralServer:
         if self.audit is not None:
             self.audit.server_event(audit_ops.OP_START, "success")
         self._every(cfg.tick_time / 1000 / TICKS_PER_TICKTIME, self.host.tick)
+        if self.peers is not None:
+            self._every(cfg.tick_time / 1000 / TICKS_PER_TICKTIME, self.peers.tick)
         self._every(cfg.tick_time / 1000, self.frontend.tick)
         self._every(cfg.container_check_interval / 1000, self._reap_containers)
         self.storage.start_autopurge()
@@ -256,8 +260,11 @@ class CorralServer:
     def _on_peer_message(self, frm: int, msg: Message) -> None:
         self.host.on_message(frm, msg)
 
-    def _on_peer_lost(self, sid: int) -> None:
-        self.host.on_disconnect(sid)
+    def _on_peer_lost(self, sid: int, session: int) -> None:
+        self.host.on_disconnect(sid, session)
+
+    def _learner_session(self) -> tuple[int, int] | None:
+        return self.host.peer.learner_session
 
     def _four_letter(self, link: Link, cmd: str) -> str:
         if not self.config.four_letter_allowed(cmd):

@@ -11,8 +11,8 @@ started, by PID:
   `.restart()`, `.kill()`, `.pause()`/`.resume()`).
 * `InProcessServer` / `serve_in_process()`: a server on an event loop of this process (fast; no crashes).
 * `Ensemble`: N members with `kill`, `pause`/`resume`, `partition`/`heal`, `restart`, `leader()`.
-* `LinkProxy`: the loopback TCP hop `Ensemble` uses to cut links; `wait_until`, `free_port`,
-  `four_letter` for the waits and probes around them.
+* `LinkProxy`: the loopback TCP hop `Ensemble` uses to cut links (`PairLink`: the four between two
+  members); `wait_until`, `free_port`, `four_letter` for the waits and probes around them.
 
 ```python
 from corral.testing import ServerProcess
@@ -28,7 +28,7 @@ from ._net import WaitTimeout, four_letter, free_port, free_ports, parse_mntr, p
 from .ensemble import Ensemble, Member
 from .inprocess import InProcessServer, serve_in_process
 from .process import ServerHandle, ServerProcess
-from .proxy import LinkMode, LinkProxy
+from .proxy import LinkMode, LinkProxy, PairLink
 
 __all__ = [
     "Ensemble",
@@ -36,6 +36,7 @@ __all__ = [
     "LinkMode",
     "LinkProxy",
     "Member",
+    "PairLink",
     "ServerHandle",
     "ServerProcess",
     "WaitTimeout",

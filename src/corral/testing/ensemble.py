@@ -5,10 +5,10 @@ dies, hangs or is cut off while the code runs. `Ensemble(3)` starts three member
 zoo.cfg (`server.N=127.0.0.1:peerPort:electionPort[:observer];127.0.0.1:clientPort`, `dataDir/myid`)
 and lets a test `kill`, `pause`/`resume`, `partition`/`heal` and `restart` any member.
 
-Partitions without root: corral members talk over one TCP connection per pair, dialled by the higher
-id. Each pair's connection goes through a `LinkProxy` of this ensemble (member `hi`'s zoo.cfg names
-member `lo` by the proxy's port), so cutting a member off means dropping its proxies. corral accepts
-the electionPort of a `server.N` line but sends nothing on it.
+Partitions without root: members speak ZooKeeper's peer protocol on both ports of the `server.N`
+lines (leader election on electionPort, the leader and its learners on peerPort). Each member's
+zoo.cfg names every other member by the ports of proxies of this ensemble (a `PairLink` per pair of
+members, one `LinkProxy` per direction and port), so cutting a member off means dropping its proxies.
 
 Only processes started here are ever signalled, by PID; every wait is bounded.
 """
@@ -23,7 +23,7 @@ from typing import Self
 
 from ._net import HOST, free_ports, log, parse_mntr, parse_srvr, wait_until
 from .process import ServerProcess
-from .proxy import LinkProxy
+from .proxy import PairLink
 
 SERVING = ("leader", "follower", "observer")
 
@@ -53,15 +53,15 @@ class Member(ServerProcess):
                 **self.extra_cfg}
 
     def config_text(self) -> str:
-        """zoo.cfg with a `server.N` line per member; members with lower ids are named by the port of the
-        pair's proxy, since this member dials them."""
+        """zoo.cfg with a `server.N` line per member: its own line with the ports it listens on, every
+        other member's with the ports of this member's proxies to it."""
         lines = [super().config_text().rstrip("\n")]
         for m in self.ensemble.members:
-            port = m.peer_port
-            if m.sid < self.sid:  # we dial m: through the pair's proxy
-                port = self.ensemble.link(self.sid, m.sid).port
+            peer, election = m.peer_port, m.election_port
+            if m is not self:  # we reach m through the pair's proxies
+                peer, election = self.ensemble.link(self.sid, m.sid).ports(self.sid, m.sid)
             role = ":observer" if m.observer else ""
-            lines.append(f"server.{m.sid}={HOST}:{port}:{m.election_port}{role};{HOST}:{m.port}")
+            lines.append(f"server.{m.sid}={HOST}:{peer}:{election}{role};{HOST}:{m.port}")
         return "\n".join(lines) + "\n"
 
     def _spawn(self) -> None:
@@ -125,11 +125,12 @@ class Ensemble:
         ports = free_ports(3 * total)
         self.members = [Member(self, i + 1, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2], observer=i >= voters)
                         for i in range(total)]
-        self._links: dict[tuple[int, int], LinkProxy] = {}
+        listening = {m.sid: (m.peer_port, m.election_port) for m in self.members}
+        self._links: dict[tuple[int, int], PairLink] = {}
         for hi in self.members:
             for lo in self.members:
                 if lo.sid < hi.sid:
-                    self._links[(hi.sid, lo.sid)] = LinkProxy(lo.peer_port, name=f"peer{hi.sid}-{lo.sid}")
+                    self._links[(hi.sid, lo.sid)] = PairLink(hi.sid, lo.sid, listening)
         self._partitioned: set[int] = set()
 
     def __repr__(self) -> str:
@@ -172,9 +173,9 @@ class Ensemble:
         """The observers (they serve clients but do not vote)."""
         return [m for m in self.members if m.observer]
 
-    def link(self, a: int, b: int) -> LinkProxy:
-        """The proxy on the peer connection between members `a` and `b` (ids), for finer faults than
-        `partition()`: cut one pair only with `ens.link(1, 2).drop()`."""
+    def link(self, a: int, b: int) -> PairLink:
+        """The proxies between members `a` and `b` (ids), for finer faults than `partition()`: cut one
+        pair only with `ens.link(1, 2).drop()`."""
         return self._links[(max(a, b), min(a, b))]
 
     def _member(self, member: Member | int) -> Member:

@@ -1,8 +1,11 @@
-"""A loopback TCP hop between two ensemble members, so a test can cut the link without root.
+"""Loopback TCP hops between ensemble members, so a test can cut a link without root.
 
-Why: partitioning a real network needs iptables and root. Instead every member dials the members with
-lower ids through one `LinkProxy` per pair (corral's rule: the higher id dials the lower), so the
-"network" between two members is this proxy, and a test decides what it does:
+Why: partitioning a real network needs iptables and root. Instead every member reaches every other one
+through proxies: members speak ZooKeeper's peer protocol on two ports (the electionPort connection may
+be dialled by either side, a learner dials its leader's peerPort), so each ordered pair of members has
+a `LinkProxy` per port and each member's zoo.cfg names the others by the ports of its own proxies. A
+`PairLink` holds the four proxies between two members, so the "network" between them is those four, and
+a test decides what they do:
 
 * `PASS`: forward both ways (the default).
 * `DROP`: a partition as TCP sees it when packets are lost: open connections stay up but every byte is
@@ -233,3 +236,53 @@ class LinkProxy:
                 self._links.add(link)
             self._spawn(link.pump, down, up)
             self._spawn(link.pump, up, down)
+
+
+class PairLink:
+    """The network between members `a` and `b`: one `LinkProxy` for each member's dial to each of the
+    other's two ports (peer and election). `drop()`, `reset()`, `heal()` act on all four."""
+
+    def __init__(self, a: int, b: int, ports: dict[int, tuple[int, int]]) -> None:
+        """`ports`: member id -> (peerPort, electionPort) it listens on."""
+        self.a, self.b = a, b
+        self.proxies: dict[tuple[int, int, str], LinkProxy] = {}
+        for frm, to in ((a, b), (b, a)):
+            peer, election = ports[to]
+            self.proxies[(frm, to, "peer")] = LinkProxy(peer, name=f"peer{frm}->{to}")
+            self.proxies[(frm, to, "election")] = LinkProxy(election, name=f"election{frm}->{to}")
+
+    def __repr__(self) -> str:
+        return f"<PairLink {self.a}<->{self.b} {self.mode.value}>"
+
+    @property
+    def mode(self) -> LinkMode:
+        return next(iter(self.proxies.values())).mode
+
+    def ports(self, frm: int, to: int) -> tuple[int, int]:
+        """(peerPort, electionPort) by which member `frm` reaches member `to`."""
+        return self.proxies[(frm, to, "peer")].port, self.proxies[(frm, to, "election")].port
+
+    def drop(self) -> None:
+        """Swallow every byte between the two members, both ways (a silent partition)."""
+        for p in self.proxies.values():
+            p.drop()
+
+    def reset(self) -> None:
+        """Reset the two members' connections and refuse new ones."""
+        for p in self.proxies.values():
+            p.reset()
+
+    def heal(self) -> None:
+        """Forward again (connections that lost bytes are reset first)."""
+        for p in self.proxies.values():
+            p.heal()
+
+    def close(self) -> None:
+        for p in self.proxies.values():
+            p.close()
+
+    def __enter__(self) -> PairLink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,236 @@
+"""The electionPort connections between members, as Apache ZooKeeper's QuorumCnxManager makes them.
+
+Rules (Apache 3.8 `QuorumCnxManager`), so an Apache member and a corral member agree on which of two
+simultaneous connections survives:
+
+* every member listens on the electionPort of its `server.N` line; one connection per pair carries the
+  FastLeaderElection notifications both ways;
+* the member that dials sends the initial message (protocol version, its sid, its election address);
+  the accepting side answers nothing;
+* the connection dialled by the *higher* sid is kept. A lower-sid dialer sends its initial message and
+  closes; the higher-sid side, seeing a lower sid dial it, closes that connection and dials back;
+* while a pair has no connection, only the newest notification for it is kept (Apache's send queue has
+  capacity 1): FastLeaderElection re-sends anyway, and an old vote is worthless.
+
+An accepted connection must complete its initial message within `HANDSHAKE_TIMEOUT` (Apache's
+cnxTimeout) and may not exceed the message's own byte bounds; garbage, an unknown sid, our own sid or a
+malformed frame or notification closes that connection and is logged, never more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from itertools import count
+from typing import cast
+
+from ..peerwire import ElectionFrameReader, InitialMessage, InitialMessageReader, config_version
+from ..peerwire.election import Notification
+from ..quorum import PeerProtocolError
+from ..quorum.messages import Vote
+from .config import ServerSpec
+from .peerlink import ElectionInbound, vote_frame
+
+log = logging.getLogger("corral.peers")
+
+HANDSHAKE_TIMEOUT = 5.0  # seconds for a dialer to finish its initial message (Apache's cnxTimeout)
+DIAL_TIMEOUT = 5.0
+REDIAL_INTERVAL = 0.1  # at most one dial per peer this often: votes are re-sent, dials need not be
+MAX_QUEUE_BYTES = 4 << 20  # notifications are small; a peer that does not read them is cut off
+
+
+class ElectionConn(asyncio.Protocol):
+    """One electionPort connection; `sid` is known from the start (we dialled) or after the initial
+    message (we accepted)."""
+
+    def __init__(self, links: ElectionLinks, sid: int | None) -> None:
+        self.links = links
+        self.sid = sid
+        self.dialed = sid is not None
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.initial: InitialMessageReader | None = None if self.dialed else InitialMessageReader()
+        self.frames = ElectionFrameReader()
+        self.inbound = ElectionInbound(next(links.incarnations))
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Stream transports; uvloop's are not subclasses of asyncio.Transport, so no isinstance.
+        self.transport = cast(asyncio.Transport, transport)
+        if not self.dialed:
+            self._timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._overdue)
+
+    def _overdue(self) -> None:
+        if self.sid is None:
+            self.abort("no initial message in time")
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            if self.initial is not None:
+                msg = self.initial.feed(data)
+                if msg is None:
+                    return
+                data = self.initial.rest
+                self.initial = None
+                if not self.links.accepted(self, msg):
+                    return
+            for body in self.frames.feed(data):
+                if self.closed:
+                    return
+                self.links.notification(self, body)
+        except PeerProtocolError as e:
+            self.abort(str(e))
+
+    def write(self, data: bytes) -> None:
+        t = self.transport
+        if t is None or self.closed:
+            return
+        if t.get_write_buffer_size() > MAX_QUEUE_BYTES:
+            self.abort("send queue over its bound")
+            return
+        t.write(data)
+
+    def close(self) -> None:
+        """Close after what is written (the lower sid's initial message must reach the higher one)."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self, reason: str) -> None:
+        if self.closed:
+            return
+        log.warning("event=peer_disconnected port=election peer=%s reason=%s", self.sid, reason)
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.closed = True
+        self.links.lost(self)
+
+
+class ElectionLinks:
+    """Every election connection of this member; `send(sid, vote)` and `on_vote(sid, vote)`."""
+
+    def __init__(self, my_id: int, specs: dict[int, ServerSpec], config_text: bytes,
+                 on_vote: Callable[[int, Vote], None]) -> None:
+        self.my_id = my_id
+        self.specs = specs
+        self.config_text = config_text
+        self.on_vote = on_vote
+        self.links: dict[int, ElectionConn] = {}
+        self.pending: dict[int, bytes] = {}  # sid -> the newest notification frame not yet sent
+        self.incarnations = count(1)
+        self._dialing: dict[int, asyncio.Task[None]] = {}
+        self._last_dial: dict[int, float] = {}
+        self._server: asyncio.AbstractServer | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        me = self.specs[self.my_id]
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: ElectionConn(self, None), me.host, me.election_port,
+                                                reuse_address=True)
+        log.info("event=election_listening address=%s port=%d", me.host, me.election_port)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._dialing.values():
+            task.cancel()
+        for conn in list(self.links.values()):
+            conn.abort("shutting down")
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    # ---- sending ----------------------------------------------------------------------------------
+
+    def send(self, sid: int, vote: Vote) -> None:
+        if sid not in self.specs or sid == self.my_id:
+            return
+        frame = vote_frame(vote, self.config_text)
+        conn = self.links.get(sid)
+        if conn is not None and not conn.closed:
+            conn.write(frame)
+            return
+        self.pending[sid] = frame
+        self._connect(sid)
+
+    def _connect(self, sid: int) -> None:
+        """Dial `sid` unless a dial is under way or one started very recently (Apache's connectOne)."""
+        if self._stopping or sid in self._dialing:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now - self._last_dial.get(sid, -1e9) < REDIAL_INTERVAL:
+            return
+        self._last_dial[sid] = now
+        task = loop.create_task(self._dial(sid))
+        self._dialing[sid] = task
+        task.add_done_callback(lambda _t: self._dialing.pop(sid, None))
+
+    async def _dial(self, sid: int) -> None:
+        spec = self.specs[sid]
+        me = self.specs[self.my_id]
+        loop = asyncio.get_running_loop()
+        try:
+            _, proto = await asyncio.wait_for(
+                loop.create_connection(lambda: ElectionConn(self, sid), spec.host, spec.election_port),
+                DIAL_TIMEOUT)
+        except (OSError, TimeoutError):
+            return
+        conn = proto
+        conn.write(InitialMessage(self.my_id, ((me.host, me.election_port),)).encode())
+        if sid > self.my_id:
+            # The higher sid keeps only the connections it dials: it reads who we are and dials back.
+            conn.close()
+            return
+        self._attach(conn)
+
+    # ---- receiving --------------------------------------------------------------------------------
+
+    def accepted(self, conn: ElectionConn, msg: InitialMessage) -> bool:
+        """An accepted connection said who it is; False when it is closed for it."""
+        sid = msg.sid
+        if sid not in self.specs or sid == self.my_id:
+            conn.abort(f"initial message from server id {sid}, not another member")
+            return False
+        conn.sid = sid
+        if sid < self.my_id:
+            # Apache's rule: the connection dialled by the higher id is kept, so answer by dialling back.
+            conn.close()
+            log.info("event=election_dial_back peer=%d", sid)
+            self._last_dial.pop(sid, None)
+            self._connect(sid)
+            return False
+        self._attach(conn)
+        return True
+
+    def _attach(self, conn: ElectionConn) -> None:
+        assert conn.sid is not None
+        old = self.links.get(conn.sid)
+        if old is not None and old is not conn:
+            old.abort("replaced by a newer connection")
+        self.links[conn.sid] = conn
+        log.info("event=peer_connected port=election peer=%d", conn.sid)
+        frame = self.pending.pop(conn.sid, None)
+        if frame is not None:
+            conn.write(frame)
+
+    def notification(self, conn: ElectionConn, body: bytes) -> None:
+        assert conn.sid is not None
+        note = Notification.decode(body)
+        if note.config is not None and config_version(note.config) != 0:
+            # corral has no dynamic reconfiguration: a peer running a reconfigured ensemble is not ours.
+            raise PeerProtocolError(f"configuration version {config_version(note.config):x}: corral "
+                                    "supports static configurations only")
+        self.on_vote(conn.sid, conn.inbound.vote(body))
+
+    def lost(self, conn: ElectionConn) -> None:
+        if conn.sid is not None and self.links.get(conn.sid) is conn:
+            del self.links[conn.sid]

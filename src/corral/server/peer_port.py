@@ -1,0 +1,198 @@
+"""The peerPort connections: a learner's connection to its leader, and the leader's end of each.
+
+Apache ZooKeeper's layout (`Learner.connectToLeader`, `LearnerCnxAcceptor`): the learner dials the
+leader's peerPort once per learner session and both directions are a bare stream of jute QuorumPackets
+(the translation to and from the core's messages is `corral.server.peerlink`). One connection *is* one
+learner session, so the session's end is the connection's end: the core's RESET closes it, and a
+closed connection is a reset (learner side) or a lost learner (leader side) for the core.
+
+An accepted connection must send its FOLLOWERINFO/OBSERVERINFO within `HANDSHAKE_TIMEOUT` and in its
+first `HANDSHAKE_BYTES`; it must name another member of the configuration. Anything a correct peer
+would not send closes that one connection and is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, cast
+
+from ..quorum import PeerProtocolError
+from ..quorum.messages import LearnerInfo, Message
+from .peerlink import LeaderEnd, LearnerEnd
+
+if TYPE_CHECKING:
+    from .peers import PeerTransport
+
+log = logging.getLogger("corral.peers")
+
+HANDSHAKE_TIMEOUT = 5.0  # seconds for an accepted learner to say who it is
+HANDSHAKE_BYTES = 4096  # a FOLLOWERINFO is 40-odd bytes
+MAX_QUEUE_BYTES = 256 << 20  # a SNAP of a large tree is queued at once; a learner that reads nothing is cut off
+
+
+class _Conn(asyncio.Protocol):
+    """What both ends share: the stream transport, a bounded write, logged aborts."""
+
+    side = "?"
+
+    def __init__(self, mgr: PeerTransport) -> None:
+        self.mgr = mgr
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    @property
+    def peer(self) -> int | None:
+        raise NotImplementedError
+
+    def write(self, data: bytes) -> None:
+        t = self.transport
+        if t is None or self.closed or not data:
+            return
+        if t.get_write_buffer_size() > MAX_QUEUE_BYTES:
+            self.abort("send queue over its bound")
+            return
+        t.write(data)
+
+    def abort(self, reason: str, *, quiet: bool = False) -> None:
+        if self.closed:
+            return
+        if quiet:
+            log.info("event=peer_closed port=peer side=%s peer=%s reason=%s", self.side, self.peer, reason)
+        else:
+            log.warning("event=peer_disconnected port=peer side=%s peer=%s reason=%s", self.side, self.peer, reason)
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class LearnerConn(_Conn):
+    """Our learner session's connection to the leader `leader`. Bytes the core sends before the
+    connection is up wait in `pending` (after the FOLLOWERINFO/OBSERVERINFO that opens it)."""
+
+    side = "learner"
+
+    def __init__(self, mgr: PeerTransport, leader: int, info: LearnerInfo) -> None:
+        super().__init__(mgr)
+        self.leader = leader
+        self.session = info.session
+        self.end = LearnerEnd(info, mgr.my_id)
+        self.pending = bytearray(self.end.hello())
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def peer(self) -> int | None:
+        return self.leader
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Stream transports; uvloop's are not subclasses of asyncio.Transport, so no isinstance.
+        self.transport = cast(asyncio.Transport, transport)
+        if self.closed:  # given up while the dial was in flight
+            self.transport.abort()
+            return
+        data, self.pending = bytes(self.pending), bytearray()
+        self.write(data)
+        log.info("event=peer_connected port=peer side=learner peer=%d session=0x%x", self.leader, self.session)
+
+    def send(self, msg: Message) -> None:
+        try:
+            data = self.end.to_wire(msg)
+        except PeerProtocolError as e:  # the core sent what a learner never sends: a bug, not the peer's
+            log.error("event=peer_send_failed peer=%d reason=%s", self.leader, e)
+            self.abort(str(e))
+            return
+        if self.transport is None:
+            self.pending += data
+        else:
+            self.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            msgs, reply = self.end.from_wire(data)
+        except PeerProtocolError as e:
+            self.abort(str(e))
+            return
+        self.write(reply)
+        for msg in msgs:
+            if self.closed:
+                return
+            self.mgr.deliver(self.leader, msg)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.mgr.learner_lost(self)
+
+
+class LeaderConn(_Conn):
+    """The leader's end of one learner connection (accepted on our peerPort)."""
+
+    side = "leader"
+
+    def __init__(self, mgr: PeerTransport, session: int) -> None:
+        super().__init__(mgr)
+        self.end = LeaderEnd(session, mgr.voters, mgr.config_text)
+        self.session = session
+        self.info: LearnerInfo | None = None  # the learner's first message, until the core answers it
+        self.answered = False
+        self.received = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def sid(self) -> int | None:
+        return self.end.sid
+
+    @property
+    def peer(self) -> int | None:
+        return self.end.sid
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self._timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._overdue)
+
+    def _overdue(self) -> None:
+        if self.info is None and not self.answered:
+            self.abort("no FOLLOWERINFO or OBSERVERINFO in time")
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        known = self.end.sid is not None
+        if not known:
+            self.received += len(data)
+        try:
+            msgs = self.end.from_wire(data)
+            if not known and self.end.sid is not None:
+                self.mgr.learner_arrived(self)  # may abort: an unknown id, or our own
+            elif not known and self.received > HANDSHAKE_BYTES:
+                raise PeerProtocolError("no FOLLOWERINFO or OBSERVERINFO in the first bytes")
+        except PeerProtocolError as e:
+            self.abort(str(e))
+            return
+        sid = self.end.sid
+        for msg in msgs:
+            if self.closed or sid is None:
+                return
+            if isinstance(msg, LearnerInfo):
+                self.info = msg
+            self.mgr.deliver(sid, msg)
+
+    def send(self, msg: Message) -> None:
+        self.answered = True
+        self.info = None
+        try:
+            data = self.end.to_wire(msg)
+        except PeerProtocolError as e:
+            log.error("event=peer_send_failed peer=%s reason=%s", self.sid, e)
+            self.abort(str(e))
+            return
+        self.write(data)
+        if self.end.closed:  # the core reset this learner session: the connection goes with it
+            self.abort("session reset", quiet=True)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.closed = True
+        self.mgr.leader_conn_lost(self)
