@@ -1,5 +1,6 @@
-"""Anything that reaches a member's peer port without speaking the peer protocol is disconnected, and the
-ensemble keeps serving: random bytes, malformed frames and bad handshakes, sent to every member."""
+"""Anything that reaches a member's electionPort or peerPort without speaking ZooKeeper's peer protocol is
+disconnected and logged, and the ensemble keeps serving: random bytes, a wrong protocol version, bad
+initial messages, malformed frames, notifications and packets, sent to every member on both ports."""
 
 from __future__ import annotations
 
@@ -10,49 +11,80 @@ import time
 
 import pytest
 
-from corral.quorum import PROTOCOL_VERSION, encode_frame
-from corral.quorum.messages import Hello, Vote
+from corral.peerwire import PROTOCOL_VERSION_V1, InitialMessage, Notification
+from corral.peerwire import packets as P
+from corral.peerwire.election import MAX_FRAME
 from tests.support.wait import wait_until
 
 from .clients import close_kazoo, start_kazoo
 from .cluster import WAIT, Ensemble, Member
 
-MAX_FRAME = 512 << 20  # corral.server.peers.MAX_FRAME
+HANDSHAKE_WAIT = 12.0  # the members' handshake deadline is 5 s; the box is shared
 
 
 def _random_junk(seed: int, n: int = 4096) -> bytes:
-    """Random bytes whose first four (read as a frame length) exceed any frame a peer may send."""
+    """Random bytes whose first eight, read as a protocol version, are none (negative, not -65536/-65535)."""
     b = bytearray(random.Random(seed).randbytes(n))
     b[0] |= 0x80
+    b[1] &= 0xFE
     return bytes(b)
 
 
-def _body(version: int, msg_type: int, fields: bytes) -> bytes:
-    return struct.pack(">HB", version, msg_type) + fields
+def _initial(sid: int, version: int = PROTOCOL_VERSION_V1, address: bytes = b"127.0.0.1:1") -> bytes:
+    return struct.pack(">qqi", version, sid, len(address)) + address
 
 
 def _frame(body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + body
+    return struct.pack(">i", len(body)) + body
 
 
-def _cases(member: Member, ens: Ensemble) -> dict[str, bytes]:
-    hello_fields = struct.pack(">q", ens.members[-1].sid)
-    vote = Vote(state=0, leader=member.sid, zxid=0, election_epoch=1, peer_epoch=0, incarnation=1, round=1)
-    return {
+def _election_cases(member: Member, ens: Ensemble) -> dict[str, bytes]:
+    higher = max(m.sid for m in ens.members) + 0  # a real member id (a higher one is kept by the receiver)
+    hello = InitialMessage(higher, (("127.0.0.1", 1),)).encode() if higher != member.sid else None
+    vote = Notification(0, member.sid, 0, 1, 0, config=b"version=0")
+    cases = {
         "random bytes (seed 1)": _random_junk(1),
         "random bytes (seed 2)": _random_junk(2, 100),
         "HTTP request": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"\xff" * 8,
-        "empty frame": _frame(b""),
-        "frame of random bytes": _frame(random.Random(3).randbytes(40)),
-        "unknown protocol version": _frame(_body(PROTOCOL_VERSION + 7, Hello.TYPE, hello_fields)),
-        "unknown message type": _frame(_body(PROTOCOL_VERSION, 250, hello_fields)),
-        "truncated hello": _frame(_body(PROTOCOL_VERSION, Hello.TYPE, b"\0\0\0")),
-        "hello with trailing bytes": _frame(_body(PROTOCOL_VERSION, Hello.TYPE, hello_fields + b"zz")),
-        "hello from an unknown id": encode_frame(Hello(99)),
-        "hello from a negative id": _frame(_body(PROTOCOL_VERSION, Hello.TYPE, struct.pack(">q", -5))),
-        "hello from itself": encode_frame(Hello(member.sid)),
-        "a vote before any hello": encode_frame(vote),
-        "frame over the size limit": struct.pack(">I", MAX_FRAME + 1) + b"\0" * 64,
+        "unknown protocol version": _initial(higher, version=-65534),
+        "initial message from an unknown id": _initial(99),
+        "initial message from a negative id": _initial(-5),
+        "initial message from itself": _initial(member.sid),
+        "address length zero": struct.pack(">qqi", PROTOCOL_VERSION_V1, higher, 0),
+        "address length over the bound": struct.pack(">qqi", PROTOCOL_VERSION_V1, higher, 1 << 20),
+        "address that is not host:port": _initial(higher, address=b"nonsense"),
+        "two addresses in a version 1 message": _initial(higher, address=b"a:1|b:2"),
+    }
+    if hello is not None:
+        cases |= {
+            "empty frame": hello + _frame(b""),
+            "frame over the size limit": hello + struct.pack(">i", MAX_FRAME + 1) + b"\0" * 64,
+            "short notification": hello + _frame(b"\0" * 20),
+            "unknown server state": hello + _frame(Notification(9, 1, 0, 1, 0).encode()),
+            "config length past the frame": hello + _frame(vote.encode()[:-3] + b"zzz" + b"x"),
+            "a reconfigured ensemble's notification": hello + _frame(
+                Notification(0, member.sid, 0, 1, 0, config=b"version=100000001").encode()),
+        }
+    return cases
+
+
+def _peer_cases(member: Member, ens: Ensemble) -> dict[str, bytes]:
+    other = next(m.sid for m in ens.members if m is not member)
+    return {
+        "random bytes (seed 3)": _random_junk(3),
+        "HTTP request": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"\xff" * 8,
+        "unknown packet type": P.encode_packet(77, 0),
+        "a PING before FOLLOWERINFO": P.encode_packet(P.PING, 0),
+        "an ACKEPOCH before FOLLOWERINFO": P.encode_packet(P.ACKEPOCH, 0, P.ack_epoch_data(1)),
+        "FOLLOWERINFO of 7 bytes": P.encode_packet(P.FOLLOWERINFO, 0, b"\0" * 7),
+        "FOLLOWERINFO from an unknown id": P.encode_packet(P.FOLLOWERINFO, 0, P.learner_info_data(99, 0)),
+        "FOLLOWERINFO from itself": P.encode_packet(P.FOLLOWERINFO, 0, P.learner_info_data(member.sid, 0)),
+        "FOLLOWERINFO with a negative id": P.encode_packet(P.FOLLOWERINFO, 0, P.learner_info_data(-5, 0)),
+        "FOLLOWERINFO with a negative epoch": P.encode_packet(P.FOLLOWERINFO, -1 << 32,
+                                                              P.learner_info_data(other, 0)),
+        "a data length over the bound": struct.pack(">iqi", P.FOLLOWERINFO, 0, 0x7FFFFFF0) + b"\0" * 64,
+        "FOLLOWERINFO then garbage": P.encode_packet(P.FOLLOWERINFO, 0, P.learner_info_data(other, 0))
+        + _random_junk(4),
     }
 
 
@@ -72,8 +104,8 @@ def _disconnected(sock: socket.socket, timeout: float) -> bool:
     return False
 
 
-def _send(member: Member, payload: bytes, timeout: float = 10.0) -> bool:
-    with socket.create_connection(("127.0.0.1", member.peer_port), timeout=5) as s:
+def _send(port: int, payload: bytes, timeout: float = HANDSHAKE_WAIT) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         try:
             s.sendall(payload)
         except (ConnectionResetError, BrokenPipeError):
@@ -104,63 +136,63 @@ def _commits_and_serves(ens: Ensemble) -> None:
     ens.wait_converged()
 
 
-def test_garbage_and_bad_handshakes_are_disconnected(ensemble):
+def _no_tracebacks(ens: Ensemble) -> None:
+    for m in ens.members:
+        text = m.log(400000)
+        assert "Traceback" not in text, f"member {m.sid} logged a traceback:\n{text[-4000:]}"
+
+
+def test_garbage_and_bad_handshakes_are_disconnected_on_both_ports(ensemble):
     ens = ensemble
     _commits_and_serves(ens)
     kept_open = []
     for m in ens.members:
-        for name, payload in _cases(m, ens).items():
-            if not _send(m, payload):
-                kept_open.append(f"member {m.sid}: {name}")
-    assert not kept_open, f"connections not closed within 10 s: {kept_open}"
+        for port, cases in ((m.election_port, _election_cases(m, ens)), (m.peer_port, _peer_cases(m, ens))):
+            for name, payload in cases.items():
+                if not _send(port, payload):
+                    kept_open.append(f"member {m.sid} port {port}: {name}")
+    assert not kept_open, f"connections not closed within {HANDSHAKE_WAIT} s: {kept_open}"
+    _no_tracebacks(ens)
     for m in ens.members:
-        text = m.log(200000)
-        assert "Traceback" not in text, f"member {m.sid} logged a traceback:\n{text[-4000:]}"
-        assert "event=peer_disconnected" in text
+        text = m.log(400000)
+        assert "event=peer_disconnected port=election" in text
+        assert "event=peer_disconnected port=peer" in text
+        assert "unrecognized protocol version" in text
     _commits_and_serves(ens)
 
 
-def test_a_known_id_then_garbage_is_disconnected_and_the_ensemble_recovers(ensemble):
-    """A hello naming a real higher member replaces its link (as a reconnect would); the garbage that
-    follows gets the impostor disconnected, and the real member's link comes back."""
-    ens = ensemble
-    for m in ens.members[:-1]:
-        higher = ens.members[-1].sid
-        assert _send(m, encode_frame(Hello(higher)) + _random_junk(4))
-    _commits_and_serves(ens)
+@pytest.mark.parametrize("which", ["election", "peer"])
+def test_a_silent_connection_is_closed_at_the_handshake_deadline(ensemble, which):
+    """A connection that never completes its handshake (part of one, then nothing) does not stay open."""
+    m = ensemble.members[0]
+    port, partial = (m.election_port, struct.pack(">q", PROTOCOL_VERSION_V1)) if which == "election" \
+        else (m.peer_port, struct.pack(">iq", P.FOLLOWERINFO, 0))
+    assert _send(port, partial), f"a half-finished {which} handshake stayed open for {HANDSHAKE_WAIT} s"
 
 
-def test_random_bytes_that_look_like_a_frame_length_are_disconnected(ensemble):
-    ens = ensemble
-    m = ens.members[0]
-    junk = bytearray(random.Random(5).randbytes(4096))
-    junk[0] = 0x01  # declares a ~16 MiB frame: under the limit, so the reader waits for the rest
-    try:
-        closed = _send(m, bytes(junk), timeout=8.0)
-        assert closed, "a peer connection without a handshake stayed open for 8 s"
-    finally:
-        _commits_and_serves(ens)
-
-
-def test_a_silent_impostor_cannot_cut_a_member_off(ensemble):
-    """Only the higher id dials: a connection *to* the leader claiming a lower id is never legitimate."""
+def test_an_impostor_on_the_election_port_is_closed_and_the_member_dialled_back(ensemble):
+    """QuorumCnxManager's rule: a connection dialled by a lower id is closed and answered by dialling
+    that id back, so claiming a lower member's id cannot take its place."""
     ens = ensemble
     leader = ens.wait_stable()
-    lower_ids = [m for m in ens.members if m.sid < leader.sid]
-    if not lower_ids:
-        pytest.skip("member 1 leads: no lower id to impersonate")
-    lower = lower_ids[0]
-    with socket.create_connection(("127.0.0.1", leader.peer_port), timeout=5) as s:
-        s.sendall(encode_frame(Hello(lower.sid)))
-        try:
-            closed = _disconnected(s, 2.0)
-            modes = []
-            for _ in range(10):
-                modes.append(lower.mode())
-                time.sleep(0.2)
-            assert closed or all(x == "follower" for x in modes), \
-                f"member {lower.sid} was cut off while the impostor stayed connected: {modes}"
-        finally:
-            s.close()
-    wait_until(lambda: lower.mode() == "follower", WAIT, "member back once the impostor left")
+    lower = [m for m in ens.members if m.sid < leader.sid]
+    target, claimed = (leader, lower[0]) if lower else (ens.members[-1], leader)
+    with socket.create_connection(("127.0.0.1", target.election_port), timeout=5) as s:
+        s.sendall(_initial(claimed.sid))
+        assert _disconnected(s, HANDSHAKE_WAIT), "a connection claiming a lower id stayed open"
     _commits_and_serves(ens)
+    _no_tracebacks(ens)
+
+
+def test_an_impostor_learner_on_the_peer_port_does_not_keep_a_follower_out(ensemble):
+    """A FOLLOWERINFO naming a real follower replaces its session at the leader (Apache has no quorum
+    authentication without SASL either); the follower reconnects, and the impostor is disconnected."""
+    ens = ensemble
+    leader = ens.wait_stable()
+    follower = next(m for m in ens.members if m is not leader)
+    with socket.create_connection(("127.0.0.1", leader.peer_port), timeout=5) as s:
+        s.sendall(P.encode_packet(P.FOLLOWERINFO, 0, P.learner_info_data(follower.sid, 0)))
+        assert _disconnected(s, WAIT), "the impostor stayed connected"
+    wait_until(lambda: follower.mode() == "follower", WAIT, "the follower back")
+    _commits_and_serves(ens)
+    _no_tracebacks(ens)

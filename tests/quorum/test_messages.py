@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corral.quorum import PROTOCOL_VERSION, FrameReader, PeerProtocolError, decode, encode_frame
+from corral.quorum import PROTOCOL_VERSION, PeerProtocolError, decode
 from corral.quorum import messages as m
 
 LONGS = st.integers(min_value=0, max_value=(1 << 63) - 1)
@@ -131,40 +131,9 @@ def test_mutated_messages_decode_or_raise_peer_protocol_error(msg: m.Message, da
     assert decode(out.encode()) == out
 
 
-@given(st.lists(ANY_MESSAGE, max_size=8), st.lists(st.integers(1, 40), min_size=1, max_size=20))
-def test_frame_reader_reassembles_any_split(msgs: list[m.Message], cuts: list[int]) -> None:
-    stream = b"".join(encode_frame(x) for x in msgs)
-    reader = FrameReader()
-    out: list[m.Message] = []
-    pos = 0
-    i = 0
-    while pos < len(stream):
-        n = cuts[i % len(cuts)]
-        out += reader.feed(stream[pos:pos + n])
-        pos += n
-        i += 1
-    assert out == msgs
-    assert reader.buffered == 0
-
-
-def test_frame_reader_rejects_oversized_frames_before_buffering_them() -> None:
-    reader = FrameReader(max_frame=100)
-    with pytest.raises(PeerProtocolError, match="exceeds"):
-        reader.feed(struct.pack(">I", 101))
-    reader = FrameReader(max_frame=100)
-    assert reader.feed(struct.pack(">I", 100) + b"\x00" * 10) == []
-    assert reader.buffered == 14
-
-
-def test_frame_reader_rejects_garbage_frames() -> None:
-    reader = FrameReader()
-    with pytest.raises(PeerProtocolError):
-        reader.feed(struct.pack(">I", 3) + b"abc")
-
-
-def test_hello_carries_the_version_in_its_header() -> None:
-    hello = m.Hello(server_id=3)
-    assert decode(hello.encode()) == hello
-    future = struct.pack(">HB", PROTOCOL_VERSION + 1, m.Hello.TYPE) + hello.encode()[3:]
+def test_a_body_of_another_version_is_refused() -> None:
+    vote = m.Vote(state=0, leader=1, zxid=0, election_epoch=1, peer_epoch=0, incarnation=1, round=1)
+    assert decode(vote.encode()) == vote
+    future = struct.pack(">HB", PROTOCOL_VERSION + 1, m.Vote.TYPE) + vote.encode()[3:]
     with pytest.raises(PeerProtocolError, match="version"):
         decode(future)

@@ -22,7 +22,7 @@ incarnation)``
 Driving it
 ----------
 ``tick()``                      once per tickTime; timeouts (initLimit, syncLimit) are in ticks.
-``receive(from_id, message)``   a decoded peer message (see `decode`, `FrameReader`).
+``receive(from_id, message)``   a peer message (the transport translated it from Apache's packets).
 ``propose(payload) -> zxid``    leader in broadcast only, else `NotLeader`; `Overloaded` past
                                 `max_outstanding` uncommitted proposals. ``next_zxid`` is the zxid
                                 it will assign, for stamping the txn header before serialising.
@@ -37,7 +37,9 @@ Driving it
                                 the next ping reply as `SessionTouches(origin, pairs)`.
 ``persisted(zxid)``             the host's log is durable up to zxid. Followers ACK only then and
                                 a leader counts its own ack only then.
-``disconnected(peer_id)``       optional transport hint: a connection dropped.
+``disconnected(peer_id, session)``  optional transport hint: a connection (of that learner
+                                session) dropped.
+``learner_session``             (leader id, session) of the learner session it runs, or None.
 ``ready() -> Ready``, ``advance()``  take the effects; handle them, then advance.
 
 Handling a `Ready` (in this order)
@@ -59,18 +61,18 @@ Calls may be made between `ready()` and `advance()` and several calls may preced
 the core merges their effects into one valid batch (a truncation after appends of the same batch,
 commits made moot by a snapshot, ...).
 
-Wire format
------------
-`messages.py`: each message is a jute record; a body is ``u16 version | u8 type | fields`` and a
-frame adds a ``u32`` length. `decode()` and `FrameReader` raise `PeerProtocolError` and nothing
+Messages
+--------
+`messages.py`: each message is a jute record with a strict body codec (``u16 version | u8 type |
+fields``) that the simulation's network uses; `decode()` raises `PeerProtocolError` and nothing
 else for any malformed input (unknown version or type, truncation, trailing bytes, out-of-range
-fields). `Hello(server_id)` is the transport's first frame. Types: Vote (election); LearnerInfo,
-LeaderInfo, AckEpoch (discovery); Diff, Trunc, Snap, Proposal, NewLeader, UpToDate (sync);
-Proposal, Ack, Commit, Inform, Ping, PingReply, Request, SyncRequest, SyncReply (broadcast);
-Reset. Learner-session messages carry a session id and a per-direction sequence number, so the
-core is safe even over a transport that loses, duplicates or reorders: duplicates are dropped, a
-gap breaks the session (the learner re-elects and resyncs, as ZooKeeper does when its TCP
-connection drops).
+fields). Real members carry them as Apache ZooKeeper's packets (`corral.server.peerlink`).
+Types: Vote (election); LearnerInfo, LeaderInfo, AckEpoch (discovery); Diff, Trunc, Snap,
+Proposal, NewLeader, UpToDate (sync); Proposal, Ack, Commit, Inform, Ping, PingReply, Request,
+SyncRequest, SyncReply (broadcast); Reset. Learner-session messages carry a session id and a
+per-direction sequence number, so the core is safe even over a transport that loses, duplicates
+or reorders: duplicates are dropped, a gap breaks the session (the learner re-elects and resyncs,
+as ZooKeeper does when its TCP connection drops).
 
 How it maps to ZooKeeper
 ------------------------
@@ -108,7 +110,7 @@ message), persisting the epoch floor.
 
 from .config import UNSAFE_KNOBS, EnsembleConfig, Recovered
 from .errors import HostContractError, NoLeader, NotLeader, Overloaded, PeerProtocolError, QuorumError
-from .messages import PROTOCOL_VERSION, FrameReader, Message, decode, encode_frame
+from .messages import PROTOCOL_VERSION, Message, decode
 from .peer import Peer, SnapshotSource
 from .ready import (
     Activated,
@@ -135,7 +137,6 @@ __all__ = [
     "EnsembleConfig",
     "Epochs",
     "Event",
-    "FrameReader",
     "HostContractError",
     "Message",
     "NoLeader",
@@ -156,7 +157,6 @@ __all__ = [
     "SyncDone",
     "SyncFailed",
     "decode",
-    "encode_frame",
     "format_zxid",
     "make_zxid",
     "zxid_counter",

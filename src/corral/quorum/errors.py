@@ -26,10 +26,10 @@ class Overloaded(QuorumError):
 
 
 class PeerProtocolError(QuorumError):
-    """Bytes from a peer that are not a valid message of this protocol version.
+    """Bytes from a peer that are not a valid message or packet of the peer protocol.
 
-    The only exception `decode()`/`FrameReader` raise: the transport closes that connection and
-    keeps serving everyone else.
+    The only exception the decoders raise (`decode()`, `corral.peerwire`, `corral.server.peerlink`):
+    the transport closes that connection and keeps serving everyone else.
     """
 
 

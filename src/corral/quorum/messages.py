@@ -1,14 +1,12 @@
-"""Peer messages: election votes and the ZAB learner/leader session, with a versioned strict codec.
+"""Peer messages: election votes and the ZAB learner/leader session, the quorum core's events.
 
-Encoding of one message (the *body*)::
-
-    u16 protocol version | u8 message type | fields, jute-encoded (big-endian, ZooKeeper's codec)
-
-`encode_frame()` prefixes a body with its length (u32) for a byte stream; `FrameReader` is the
-sans-I/O incremental reader for the other end. `decode()` is strict: an unknown version or type,
-a truncated or over-long body, a field out of its range or trailing bytes all raise
-`PeerProtocolError` and nothing else, so the transport's reaction to a peer sending garbage is one
-`except` clause that closes the connection.
+Between processes, members speak Apache ZooKeeper's peer protocol (`corral.peerwire`, translated per
+connection by `corral.server.peerlink`); these records are what the core consumes and produces. They
+keep a strict body codec (``u16 version | u8 type | fields``, jute-encoded) for the seeded simulation,
+whose network copies bytes and delivers them late, twice or never, and for tests: `decode()` raises
+`PeerProtocolError` and nothing else for an unknown version or type, a truncated or over-long body, a
+field out of range or trailing bytes. `validate()` holds the range rules, which the translation to and
+from Apache's packets applies too.
 
 Type numbers reuse ZooKeeper's `Leader.java` packet numbers where the meaning is the same, so a
 trace reads like a ZooKeeper one. The differences, and why:
@@ -17,13 +15,14 @@ trace reads like a ZooKeeper one. The differences, and why:
   attempt) and `seq` (per direction, starting at 0). The core therefore does not trust the
   transport to be FIFO and exactly-once: a duplicate is dropped, a gap or reordering breaks the
   session (the learner goes back to LOOKING, as ZooKeeper does when its TCP connection drops). The
-  asyncio transport never causes either, the simulator causes both on purpose.
+  asyncio transport never causes either (one TCP connection per session: both are implied by order),
+  the simulator causes both on purpose.
 * ACK is cumulative ("durable up to zxid"), so one ACK can cover a whole fsync group.
 * PING carries a `round`, echoed by PINGREPLY, so the leader can prove it still leads a quorum
   before answering a SYNC (ZooKeeper answers without that check, which can serve a stale read
   from a deposed leader during a partition).
-* RESET tells a learner its session is unknown here (a leader that restarted or stepped down).
-* HELLO is the transport's connection handshake (server id and, in the header, the version).
+* RESET tells a learner its session is unknown here (a leader that restarted or stepped down); on
+  Apache's protocol it is the learner connection's close.
 """
 
 from __future__ import annotations
@@ -42,8 +41,6 @@ __all__ = [
     "AckEpoch",
     "Commit",
     "Diff",
-    "FrameReader",
-    "Hello",
     "Inform",
     "LeaderInfo",
     "LearnerInfo",
@@ -63,12 +60,10 @@ __all__ = [
     "UpToDate",
     "Vote",
     "decode",
-    "encode_frame",
 ]
 
 PROTOCOL_VERSION = 1
 _HEADER = struct.Struct(">HB")
-_LEN = struct.Struct(">I")
 
 #: Server states as carried in votes (ZooKeeper's ServerState order).
 LOOKING, FOLLOWING, LEADING, OBSERVING = 0, 1, 2, 3
@@ -397,20 +392,11 @@ class Reset(SessionMessage):
     seq: Long
 
 
-@record
-class Hello(Message):
-    """Transport handshake, first frame on every peer connection (the header carries the version)."""
-
-    TYPE = 36
-    NON_NEGATIVE = ("server_id",)
-    server_id: Long
-
-
 MESSAGE_TYPES: dict[int, type[Message]] = {
     cls.TYPE: cls
     for cls in (
         Vote, LearnerInfo, LeaderInfo, AckEpoch, Diff, Trunc, Snap, Proposal, NewLeader, UpToDate, Ack,
-        Commit, Inform, Ping, PingReply, Request, SyncRequest, SyncReply, Reset, Hello,
+        Commit, Inform, Ping, PingReply, Request, SyncRequest, SyncReply, Reset,
     )
 }
 
@@ -436,41 +422,3 @@ def decode(data: bytes | bytearray | memoryview) -> Message:
         raise
     except Exception as exc:  # a decoder boundary: whatever the bytes do, one error type leaves
         raise PeerProtocolError(f"malformed message: {exc}") from exc
-
-
-def encode_frame(msg: Message) -> bytes:
-    """Length-prefixed body, for a byte stream."""
-    body = msg.encode()
-    return _LEN.pack(len(body)) + body
-
-
-class FrameReader:
-    """Sans-I/O reader of length-prefixed frames: `feed(bytes)` returns the complete messages.
-
-    A declared length above `max_frame` raises `PeerProtocolError` before anything is buffered for
-    it, so a hostile peer cannot make us allocate; partial frames are kept until completed.
-    """
-
-    def __init__(self, max_frame: int = 64 * 1024 * 1024) -> None:
-        self.max_frame = max_frame
-        self._buf = bytearray()
-
-    def feed(self, data: bytes | bytearray | memoryview) -> list[Message]:
-        self._buf += data
-        out: list[Message] = []
-        while len(self._buf) >= _LEN.size:
-            (n,) = _LEN.unpack_from(self._buf, 0)
-            if n > self.max_frame:
-                raise PeerProtocolError(f"frame of {n} bytes exceeds the limit of {self.max_frame}")
-            if len(self._buf) < _LEN.size + n:
-                break
-            body = bytes(self._buf[_LEN.size:_LEN.size + n])
-            del self._buf[:_LEN.size + n]
-            out.append(decode(body))
-        return out
-
-    @property
-    def buffered(self) -> int:
-        """Bytes of an incomplete frame waiting for the rest."""
-        return len(self._buf)
-
