@@ -33,8 +33,11 @@ class _Conn:
     def __init__(self, learner: int, leader: int, info: LearnerInfo, leader_session: int, voters: frozenset[int]):
         self.learner = learner
         self.leader = leader
-        self.learner_end = LearnerEnd(info, learner, payload_of=bytes)  # harness payloads are not txns
-        self.leader_end = LeaderEnd(leader_session, voters, CONFIG, request_type=_request_type)
+        # Harness payloads are opaque bytes, not txns or forwarded requests: carried as they are.
+        self.learner_end = LearnerEnd(info, learner, payload_of=bytes,
+                                      request_packet=lambda p: P.encode_packet(P.REQUEST, -1, p))
+        self.leader_end = LeaderEnd(leader_session, voters, CONFIG, request_type=_request_type,
+                                    request_payload=lambda pkt: pkt.data or b"")
 
 
 class ApacheWireCluster(Cluster):

@@ -34,7 +34,6 @@ from typing import Any, Protocol
 from ..persistence import decode_txn_payload, encode_txn_payload
 from ..persistence.snapshot import snapshot_bytes
 from ..protocol import CreateSessionTxn, DecodeError, Errs, Id, Ops, TxnHeader
-from ..protocol.jute import Buffer, Int, Long, Record, record
 from ..quorum import (
     Activated,
     Anomaly,
@@ -58,6 +57,7 @@ from ..tree import ApplyResult, DataTree
 from ..tree.acl import AuthId
 from ..txn import AnyTxn, Preparer
 from .config import ServerConfig
+from .forwarded import ForwardedRequest
 from .metrics import ServerMetrics
 from .sessions import ExpiryTracker, SessionIds
 from .writes import decode_write
@@ -75,19 +75,6 @@ HOST_UNSAFE_KNOBS = frozenset({"tick_by_calls", "local_expiry_verdict"})
 #: Called with (context, header, result) once a submitted request is applied here. A context object
 #: instead of a closure per request: the write path builds none.
 Waiter = Callable[[Any, TxnHeader, ApplyResult], None]
-
-
-@record
-class ForwardedRequest(Record):
-    """A client write on its way to the leader (ZooKeeper's QuorumPacket REQUEST payload). On the
-    leader itself the same object goes straight to `prepare`, never serialised."""
-
-    session: Long
-    cxid: Int
-    type: Int
-    timeout: Int
-    body: Buffer
-    auth: list[Id] | None
 
 
 # ---- what the host is given ---------------------------------------------------------------------

@@ -57,6 +57,7 @@ from ..quorum.messages import (
     UpToDate,
     Vote,
 )
+from .forwarded import request_from_wire, request_to_wire
 
 __all__ = ["ElectionInbound", "LeaderEnd", "LearnerEnd", "txn_payload", "vote_frame"]
 
@@ -160,9 +161,13 @@ class LearnerEnd(_End):
     core's observers never see one).
     """
 
-    def __init__(self, info: LearnerInfo, my_id: int, payload_of: Callable[[bytes], bytes] = txn_payload) -> None:
+    def __init__(self, info: LearnerInfo, my_id: int, payload_of: Callable[[bytes], bytes] = txn_payload,
+                 request_packet: Callable[[bytes], bytes] = request_to_wire) -> None:
+        """`payload_of` reads a PROPOSAL's or INFORM's data, `request_packet` makes a core `Request`'s
+        payload a REQUEST packet (tests with opaque payloads replace both)."""
         super().__init__(info.session)
         self.payload_of = payload_of
+        self.request_packet = request_packet
         self.in_seq = 0
         self.observer = info.observer
         self.my_id = my_id
@@ -202,7 +207,7 @@ class LearnerEnd(_End):
             touches = [(t.session_id, t.timeout) for t in msg.touches or ()]
             return P.encode_packet(P.PING, zxid, P.encode_ping_touches(touches))
         if isinstance(msg, Request):
-            return P.encode_packet(P.REQUEST, -1, msg.payload)
+            return self.request_packet(msg.payload or b"")
         if isinstance(msg, SyncRequest):
             self.syncs.append(msg.token)
             return P.encode_packet(P.REQUEST, -1, P.ForwardedRequest(0, 0, OpCode.sync, b"").encode())
@@ -310,10 +315,13 @@ class LeaderEnd(_End):
     """The leader's end of one learner connection; `session` is chosen by the transport, increasing."""
 
     def __init__(self, session: int, voters: frozenset[int], config: bytes,
-                 request_type: Callable[[QuorumPacket], int] = lambda pkt: P.ForwardedRequest.decode(pkt).type) -> None:
-        """`request_type` reads a REQUEST's opcode (a sync becomes the core's `SyncRequest`)."""
+                 request_type: Callable[[QuorumPacket], int] = lambda pkt: P.ForwardedRequest.decode(pkt).type,
+                 request_payload: Callable[[QuorumPacket], bytes] = request_from_wire) -> None:
+        """`request_type` reads a REQUEST's opcode (a sync becomes the core's `SyncRequest`),
+        `request_payload` makes any other REQUEST the host's forwarded-request payload."""
         super().__init__(session)
         self.request_type = request_type
+        self.request_payload = request_payload
         self.voters = voters
         self.config = config
         self.sid: int | None = None
@@ -374,7 +382,7 @@ class LeaderEnd(_End):
                 self.next_sync += 1
                 self.syncs.append(token)
                 return [SyncRequest(session=s, seq=self._seq(), token=token)]
-            return [Request(session=s, seq=self._seq(), payload=pkt.data)]
+            return [Request(session=s, seq=self._seq(), payload=self.request_payload(pkt))]
         raise PeerProtocolError(f"a learner does not send {P.packet_name(t)}")
 
     def to_wire(self, msg: Message) -> bytes:
