@@ -99,6 +99,33 @@ def test_restarted_server_rejoins_the_established_leader() -> None:
     assert c[3].peer.epoch == 1  # no new election happened
 
 
+def test_settled_members_report_the_epoch_they_established_as_their_vote() -> None:
+    """ZOOKEEPER-1732: after sync the vote's peer epoch is the new epoch, on the leader and learners."""
+    c = Cluster([1, 2, 3])
+    c.settle()
+    epoch = c.leader().peer.epoch
+    assert epoch >= 1
+    for sid in (1, 2, 3):
+        asker = 1 if sid != 1 else 2
+        c.queue.clear()
+        c[sid].peer.receive(asker, m.Vote(state=0, leader=asker, zxid=0, election_epoch=1, peer_epoch=0,
+                                          incarnation=99, round=1))
+        c.drain(c[sid])
+        (vote,) = [msg for frm, to, msg in c.queue if frm == sid and to == asker and isinstance(msg, m.Vote)]
+        assert vote.peer_epoch == epoch and vote.leader == c.leader().sid and vote.state != 0
+
+
+def test_a_looking_member_joins_only_a_quorum_settled_on_the_same_leader_and_epoch() -> None:
+    c = Cluster([1, 2, 3])
+    node = c[1]
+    assert node.peer.role is Role.LOOKING
+    node.peer.receive(2, m.Vote(state=1, leader=3, zxid=0, election_epoch=1, peer_epoch=1, incarnation=7, round=1))
+    node.peer.receive(3, m.Vote(state=2, leader=3, zxid=0, election_epoch=1, peer_epoch=2, incarnation=8, round=1))
+    assert node.peer.role is Role.LOOKING  # 2 follows 3 in epoch 1, 3 leads epoch 2: no quorum for either
+    node.peer.receive(2, m.Vote(state=1, leader=3, zxid=0, election_epoch=1, peer_epoch=2, incarnation=7, round=2))
+    assert node.peer.role is Role.FOLLOWING and node.peer.leader_id == 3
+
+
 # ---- discovery and sync ---------------------------------------------------------------------------
 
 

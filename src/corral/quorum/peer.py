@@ -570,17 +570,27 @@ class Peer:
             self._decide_at = None
 
     def _check_outside(self) -> None:
-        """Join an established leader: a quorum says it follows X and X says it leads."""
-        support: dict[int, int] = {}
-        for sid, (leader, _state, _vote) in self._outside.items():
+        """Join an established leader: a quorum says it follows X in the same epoch and X says it leads
+        (FastLeaderElection's out-of-election rule: settled votes are equal when leader and peerEpoch
+        are, `Vote.equals`)."""
+        support: dict[tuple[int, int], int] = {}
+        for sid, (leader, _state, vote) in self._outside.items():
             if sid in self._voters:
-                support[leader] = support.get(leader, 0) + 1
-        for leader, count in sorted(support.items()):
+                support[(leader, vote[0])] = support.get((leader, vote[0]), 0) + 1
+        for (leader, epoch), count in sorted(support.items()):
             claim = self._outside.get(leader)
-            if count >= self._q and leader != self.id and claim is not None and claim[1] == Role.LEADING:
+            if count >= self._q and leader != self.id and claim is not None and claim[1] == Role.LEADING \
+                    and claim[2][0] == epoch:
                 self._decided = claim[2]
                 self._become_learner(leader)
                 return
+
+    def _settle_vote(self, epoch: int) -> None:
+        """Established in `epoch`: report it as the vote's peer epoch from now on, as Apache members do
+        after sync (`updateElectionVote`, ZOOKEEPER-1732), so that every settled member reports the
+        same vote to a member that starts looking, and an Apache member counts ours."""
+        if self._decided is not None:
+            self._decided = (epoch, self._decided[1], self._decided[2])
 
     def _decide(self) -> None:
         assert self._vote is not None
@@ -948,6 +958,8 @@ class _Leader:
         if synced < p._q:
             return
         p._phase = Phase.BROADCAST
+        assert self.epoch is not None
+        p._settle_vote(self.epoch)
         self.advance_commit()
         assert p._committed >= self.newleader
         for h in self.handlers.values():
@@ -1288,9 +1300,10 @@ class _Learner:
         p = self.p
         self.stage = L_ACTIVE
         p._phase = Phase.BROADCAST
+        assert self.epoch is not None
+        p._settle_vote(self.epoch)
         self.leader_commit = max(self.leader_commit, m.zxid)
         p._commit_to(self.leader_commit)
-        assert self.epoch is not None
         p._event(Activated(p._role, self.leader, self.epoch, p._committed))
         if not self.observer:
             self.send_ack(p._durable)
