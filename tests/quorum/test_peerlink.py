@@ -61,8 +61,11 @@ def test_the_leader_end_expands_cumulative_commits_and_maps_the_newleader_ack() 
     assert end.from_wire(encode_packet(P.ACK, zs[0])) == []  # before the NEWLEADER ack: covered by it
     assert end.from_wire(encode_packet(P.ACK, 3 << 32)) == [m.Ack(session=3, seq=2, zxid=zs[-1])]
     assert end.from_wire(encode_packet(P.ACK, zs[1])) == []
-    assert end.to_wire(m.UpToDate(session=3, seq=4, zxid=zs[-1])) == (
-        encode_packet(P.COMMIT, zs[0]) + encode_packet(P.COMMIT, zs[1]) + encode_packet(P.UPTODATE, zs[-1]))
+    # No COMMIT between NEWLEADER and UPTODATE (an Apache 3.8.0 learner fails on one, ZOOKEEPER-4394):
+    # after UPTODATE, one COMMIT per synced proposal, in order.
+    assert end.to_wire(m.Commit(session=3, seq=4, zxid=zs[0])) == b""
+    assert end.to_wire(m.UpToDate(session=3, seq=5, zxid=zs[-1])) == (
+        encode_packet(P.UPTODATE, zs[-1]) + encode_packet(P.COMMIT, zs[0]) + encode_packet(P.COMMIT, zs[1]))
     assert end.from_wire(encode_packet(P.ACK, 3 << 32)) == []  # the ACK of UPTODATE
 
 
@@ -107,3 +110,13 @@ def test_observer_votes_and_snap_body() -> None:
     learner = LearnerEnd(INFO, 5)
     got = [x for i in range(len(data)) for x in learner.from_wire(data[i:i + 1])[0]]  # byte by byte
     assert got == [m.Snap(session=7, seq=0, zxid=9, data=b"tree"), m.NewLeader(session=7, seq=1, epoch=1, zxid=9)]
+
+
+def test_no_ping_reaches_a_learner_before_its_sync_starts() -> None:
+    """An Apache learner exits on a PING between ACKEPOCH and DIFF/TRUNC/SNAP (Learner.syncWithLeader)."""
+    end = LeaderEnd(3, frozenset({1, 2, 3}), CONFIG)
+    end.from_wire(encode_packet(P.FOLLOWERINFO, 1 << 32, P.learner_info_data(2, 0)))
+    assert end.to_wire(m.LeaderInfo(session=3, seq=0, epoch=2)).startswith(struct.pack(">i", P.LEADERINFO))
+    assert end.to_wire(m.Ping(session=3, seq=1, round=4)) == b""
+    assert end.to_wire(m.Diff(session=3, seq=2, zxid=1 << 32)) == encode_packet(P.DIFF, 1 << 32)
+    assert end.to_wire(m.Ping(session=3, seq=3, round=5)) == encode_packet(P.PING, 5)

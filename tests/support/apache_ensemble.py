@@ -17,7 +17,7 @@ from .net import HOST, free_ports
 from .server import NOT_SERVING, ApacheZooKeeper
 from .wait import wait_until
 
-__all__ = ["ApacheEnsemble", "ApacheMember"]
+__all__ = ["ApacheEnsemble", "ApacheMember", "ApachePeer"]
 
 
 class ApacheMember(ApacheZooKeeper):
@@ -47,6 +47,45 @@ class ApacheMember(ApacheZooKeeper):
 
     def mode(self) -> str:
         """leader | follower | not serving | down."""
+        if not self.alive:
+            return "down"
+        try:
+            text = self.four_letter("srvr", timeout=2.0)
+        except OSError:
+            return "down"
+        if NOT_SERVING in text or "Mode:" not in text:
+            return "not serving"
+        return parse_srvr(text).get("Mode", "?")
+
+    def zxid(self) -> int:
+        return int(parse_srvr(self.four_letter("srvr"))["Zxid"], 16)
+
+
+class ApachePeer(ApacheZooKeeper):
+    """One Apache member of an ensemble described by `servers` (its `server.N=...` lines, which may name
+    corral members): for mixed ensembles. Its own line must name `port` as its client port."""
+
+    def __init__(self, data_dir: Path, sid: int, port: int, servers: list[str], tick_time: int = 500,
+                 init_limit: int = 10, sync_limit: int = 5) -> None:
+        super().__init__(data_dir=data_dir, port=port, tick_time=tick_time)
+        self.sid = sid
+        self.servers = list(servers)
+        self.limits = {"initLimit": str(init_limit), "syncLimit": str(sync_limit)}
+
+    def config(self) -> dict[str, str]:
+        return {**super().config(), **self.limits}
+
+    def config_lines(self) -> list[str]:
+        return [*super().config_lines(), *self.servers]
+
+    def write_config(self) -> Path:
+        data = Path(self.config()["dataDir"])
+        data.mkdir(parents=True, exist_ok=True)
+        (data / "myid").write_text(f"{self.sid}\n")
+        return super().write_config()
+
+    def mode(self) -> str:
+        """leader | follower | observer | not serving | down."""
         if not self.alive:
             return "down"
         try:

@@ -334,6 +334,8 @@ class LeaderEnd(_End):
         self.committed = -1
         self.syncs: deque[int] = deque()
         self.next_sync = 1
+        self.sync_started = False  # DIFF, TRUNC or SNAP sent: PINGs may flow
+        self.between_newleader_and_uptodate = False
 
     def from_wire(self, data: bytes) -> list[Message]:
         out: list[Message] = []
@@ -390,10 +392,13 @@ class LeaderEnd(_End):
             self.epoch = msg.epoch
             return P.encode_packet(P.LEADERINFO, msg.epoch << 32, P.leader_info_data())
         if isinstance(msg, Diff):
+            self.sync_started = True
             return P.encode_packet(P.DIFF, msg.zxid)
         if isinstance(msg, Trunc):
+            self.sync_started = True
             return P.encode_packet(P.TRUNC, msg.zxid)
         if isinstance(msg, Snap):
+            self.sync_started = True
             out = bytearray(P.encode_packet(P.SNAP, msg.zxid))
             write_buffer(out, msg.data or b"")
             out += struct.pack(">i", len(P.SNAP_SIGNATURE)) + P.SNAP_SIGNATURE.encode()
@@ -406,16 +411,29 @@ class LeaderEnd(_End):
         if isinstance(msg, NewLeader):
             self.newleader = msg.zxid
             self.awaiting_newleader_ack = True
+            self.between_newleader_and_uptodate = True
             return P.encode_packet(P.NEWLEADER, msg.epoch << 32, self.config)
         if isinstance(msg, Commit):
+            if self.between_newleader_and_uptodate:
+                # An Apache 3.8.0 learner fails on a COMMIT between NEWLEADER and UPTODATE: it logged
+                # the synced txns at NEWLEADER and reads COMMIT against an emptied queue
+                # (Learner.syncWithLeader, ZOOKEEPER-4394). Cumulative: UPTODATE's COMMITs cover it.
+                return b""
             return self._commits(msg.zxid)
         if isinstance(msg, UpToDate):
-            out = bytearray(self._commits(msg.zxid))
+            self.between_newleader_and_uptodate = False
+            out = bytearray()
             if self.observer:  # Apache observers expect NEWLEADER too; the core sends them none
                 out += P.encode_packet(P.NEWLEADER, self.epoch << 32, self.config)
             out += P.encode_packet(P.UPTODATE, msg.zxid)
+            # After UPTODATE a follower commits its pending (logged) txns one COMMIT at a time, in order.
+            out += self._commits(msg.zxid)
             return bytes(out)
         if isinstance(msg, Ping):
+            if not self.sync_started:
+                # An Apache learner exits on anything but DIFF/TRUNC/SNAP after its ACKEPOCH; Apache's
+                # LearnerHandler.ping() sends nothing before the sync either. The round goes unanswered.
+                return b""
             return P.encode_packet(P.PING, msg.round)
         if isinstance(msg, SyncReply):
             if not self.syncs or self.syncs[0] != msg.token:
