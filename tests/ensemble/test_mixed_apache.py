@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
+from corral.server.sessions import session_password
 from tests.support.apache import require_apache
 from tests.support.apache_ensemble import ApachePeer
 from tests.support.net import HOST
+from tests.support.rawclient import ConnectionClosed, RawClient
 from tests.support.wait import wait_until
 
 from .clients import close_kazoo, start_kazoo
@@ -73,6 +75,25 @@ def test_an_apache_member_joins_a_corral_leader_and_the_two_kinds_fail_over(mixe
     wait_until(lambda: apache.mode() == "follower", WAIT, "the Apache member following the corral leader")
     wait_until(lambda: int(leader.mntr().get("zk_synced_followers", "0")) == 2, WAIT,
                "the corral leader counting the Apache member as synced")
+
+    # A session of the corral leader reconnects to the Apache member: Apache asks the leader (REVALIDATE).
+    moved = RawClient(HOST, apache.port, io_timeout=10.0)
+    try:
+        resp = moved.connect(timeout_ms=6000, session_id=writer.client_id[0], passwd=writer.client_id[1],
+                             last_zxid=writer.get("/mixed")[1].pzxid)
+        assert resp.session_id == writer.client_id[0] and resp.timeout > 0, resp
+    finally:
+        moved.close()
+    unknown = RawClient(HOST, apache.port, io_timeout=10.0)
+    try:
+        bogus = writer.client_id[0] + 12345  # its password is right: only the leader can say it is unknown
+        resp = unknown.connect(timeout_ms=6000, session_id=bogus, passwd=session_password(bogus))
+        assert resp.timeout == 0, f"an unknown session was accepted: {resp}"
+    except ConnectionClosed:
+        pass
+    finally:
+        unknown.close()
+    assert apache.mode() == "follower", "the REVALIDATEs cost the Apache member its leader"
 
     on_apache = start_kazoo(apache.hosts, randomize_hosts=False)  # its writes are forwarded REQUESTs
     kazoo_clients.append(on_apache)

@@ -120,3 +120,25 @@ def test_no_ping_reaches_a_learner_before_its_sync_starts() -> None:
     assert end.to_wire(m.Ping(session=3, seq=1, round=4)) == b""
     assert end.to_wire(m.Diff(session=3, seq=2, zxid=1 << 32)) == encode_packet(P.DIFF, 1 << 32)
     assert end.to_wire(m.Ping(session=3, seq=3, round=5)) == encode_packet(P.PING, 5)
+
+
+def test_revalidate_is_answered_in_apaches_layout_and_garbage_is_refused() -> None:
+    asked: list[tuple[int, int]] = []
+
+    def revalidate(session: int, timeout: int) -> bool:
+        asked.append((session, timeout))
+        return session == 0x55
+
+    end = LeaderEnd(3, frozenset({1, 2, 3}), CONFIG, revalidate=revalidate)
+    end.from_wire(encode_packet(P.FOLLOWERINFO, 1 << 32, P.learner_info_data(2, 0)))
+    for session, valid in ((0x55, b"\x01"), (0x66, b"\x00")):
+        assert end.from_wire(encode_packet(P.REVALIDATE, -1, P.RevalidateAsk(session, 4000).encode())) == []
+        assert end.take_reply() == encode_packet(P.REVALIDATE, -1, struct.pack(">q", session) + valid)
+    assert asked == [(0x55, 4000), (0x66, 4000)]
+    for data in (None, b"", b"\0" * 11, b"\0" * 13):
+        with pytest.raises(PeerProtocolError):
+            end.from_wire(encode_packet(P.REVALIDATE, -1, data))
+    plain = LeaderEnd(4, frozenset({1, 2, 3}), CONFIG)  # no revalidate callback: not this protocol
+    plain.from_wire(encode_packet(P.FOLLOWERINFO, 1 << 32, P.learner_info_data(2, 0)))
+    with pytest.raises(PeerProtocolError):
+        plain.from_wire(encode_packet(P.REVALIDATE, -1, P.RevalidateAsk(1, 1).encode()))

@@ -369,6 +369,15 @@ class QuorumHost:
         else:
             self.peer.touch(session_id, timeout)
 
+    def revalidate(self, session_id: int, timeout: int) -> bool:
+        """An Apache learner asks whether a client may reconnect there with this session
+        (`LeaderZooKeeperServer.checkIfValidGlobalSession`): only the leader answers yes, for a
+        committed session that is tracked and not closing, and the question counts as its activity."""
+        if self.role is not Role.LEADING or self.expiry is None or session_id not in self.tree.sessions \
+                or self.session_closing(session_id):
+            return False
+        return self.expiry.touch(session_id, self.now_ms(), timeout)
+
     def session_closing(self, session_id: int) -> bool:
         """On the leader: a closeSession for the session is in flight."""
         return self.role is Role.LEADING and self.preparer.session_closing(session_id)

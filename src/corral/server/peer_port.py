@@ -132,7 +132,7 @@ class LeaderConn(_Conn):
 
     def __init__(self, mgr: PeerTransport, session: int) -> None:
         super().__init__(mgr)
-        self.end = LeaderEnd(session, mgr.voters, mgr.config_text)
+        self.end = LeaderEnd(session, mgr.voters, mgr.config_text, revalidate=mgr.revalidate)
         self.session = session
         self.info: LearnerInfo | None = None  # the learner's first message, until the core answers it
         self.answered = False
@@ -170,6 +170,7 @@ class LeaderConn(_Conn):
         except PeerProtocolError as e:
             self.abort(str(e))
             return
+        self.write(self.end.take_reply())
         sid = self.end.sid
         for msg in msgs:
             if self.closed or sid is None:

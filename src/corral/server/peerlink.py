@@ -316,12 +316,17 @@ class LeaderEnd(_End):
 
     def __init__(self, session: int, voters: frozenset[int], config: bytes,
                  request_type: Callable[[QuorumPacket], int] = lambda pkt: P.ForwardedRequest.decode(pkt).type,
-                 request_payload: Callable[[QuorumPacket], bytes] = request_from_wire) -> None:
+                 request_payload: Callable[[QuorumPacket], bytes] = request_from_wire,
+                 revalidate: Callable[[int, int], bool] | None = None) -> None:
         """`request_type` reads a REQUEST's opcode (a sync becomes the core's `SyncRequest`),
-        `request_payload` makes any other REQUEST the host's forwarded-request payload."""
+        `request_payload` makes any other REQUEST the host's forwarded-request payload, `revalidate`
+        answers an Apache learner's REVALIDATE (may this session reconnect there? it touches it);
+        without it a REVALIDATE is a protocol error."""
         super().__init__(session)
         self.request_type = request_type
         self.request_payload = request_payload
+        self.revalidate = revalidate
+        self.reply = bytearray()  # answers the transport sends at once (REVALIDATE), taken by take_reply()
         self.voters = voters
         self.config = config
         self.sid: int | None = None
@@ -378,6 +383,11 @@ class LeaderEnd(_End):
         if t == P.PING:
             touches = [SessionTouch(session_id=a, timeout=b) for a, b in P.decode_ping_touches(pkt)]
             return [PingReply(session=s, seq=self._seq(), round=pkt.zxid, touches=touches)]
+        if t == P.REVALIDATE and self.revalidate is not None:
+            ask = P.RevalidateAsk.decode(pkt)
+            valid = self.revalidate(ask.session_id, ask.timeout)
+            self.reply += P.encode_packet(P.REVALIDATE, pkt.zxid, P.RevalidateAnswer(ask.session_id, valid).encode())
+            return []
         if t == P.REQUEST:
             if self.request_type(pkt) == OpCode.sync:
                 token = self.next_sync
@@ -386,6 +396,10 @@ class LeaderEnd(_End):
                 return [SyncRequest(session=s, seq=self._seq(), token=token)]
             return [Request(session=s, seq=self._seq(), payload=self.request_payload(pkt))]
         raise PeerProtocolError(f"a learner does not send {P.packet_name(t)}")
+
+    def take_reply(self) -> bytes:
+        out, self.reply = bytes(self.reply), bytearray()
+        return out
 
     def to_wire(self, msg: Message) -> bytes:
         if isinstance(msg, LeaderInfo):

@@ -51,11 +51,13 @@ class PeerTransport:
     """Both ports of this member. `on_message(sid, msg)` and `on_disconnect(sid, session)` feed the core;
     `learner_session()` says which learner session the core runs now ((leader, session) or None);
     `dial_window` (seconds) is how long a learner keeps dialling an unreachable leader before the
-    core hears its session reset."""
+    core hears its session reset; `revalidate(session, timeout)` answers an Apache learner's
+    REVALIDATE."""
 
     def __init__(self, my_id: int, specs: dict[int, ServerSpec], config_text: bytes,
                  on_message: Callable[[int, Message], None], on_disconnect: Callable[[int, int], None],
-                 learner_session: Callable[[], tuple[int, int] | None], dial_window: float) -> None:
+                 learner_session: Callable[[], tuple[int, int] | None], dial_window: float,
+                 revalidate: Callable[[int, int], bool] = lambda session, timeout: False) -> None:
         self.my_id = my_id
         self.specs = specs
         self.config_text = config_text
@@ -64,6 +66,7 @@ class PeerTransport:
         self.on_disconnect = on_disconnect
         self.learner_session = learner_session
         self.dial_window = dial_window
+        self.revalidate = revalidate
         self.election = ElectionLinks(my_id, specs, config_text, on_message)
         self.learner: LearnerConn | None = None
         self.leader_conns: dict[int, LeaderConn] = {}  # by the session we numbered them with

@@ -93,7 +93,8 @@ class CorralServer:
         if ensemble:
             self.peers = PeerTransport(self.server_id, config.servers, config.membership().encode(),
                                        self._on_peer_message, self._on_peer_lost, self._learner_session,
-                                       dial_window=config.init_limit * config.tick_time / 1000)
+                                       dial_window=config.init_limit * config.tick_time / 1000,
+                                       revalidate=self._revalidate)
         self.host = QuorumHost(self.server_id, config, tree, state, self.storage, self.peers or NoPeers(),
                                SystemClock(), LoopScheduler(), self.frontend, incarnation=random.getrandbits(62))
         self.frontend.host = self.host
@@ -265,6 +266,9 @@ class CorralServer:
 
     def _learner_session(self) -> tuple[int, int] | None:
         return self.host.peer.learner_session
+
+    def _revalidate(self, session_id: int, timeout: int) -> bool:
+        return self.host.revalidate(session_id, timeout)
 
     def _four_letter(self, link: Link, cmd: str) -> str:
         if not self.config.four_letter_allowed(cmd):
