@@ -13,8 +13,9 @@ Three ways to run it, as zkCli:
 
 Options are zkCli's: `-server host:port[,host:port...][/chroot]` (default localhost:2181),
 `-timeout ms` (session timeout, default 30000), `-waitforconnection` (a session that cannot be
-established within the timeout is an error), `-r` and `-client-configuration file` (accepted and
-ignored). The command set, output and messages are zkCli 3.8's; see `shell_commands.py`.
+established within the timeout is an error), `-r` (read-only mode: a server that lost its quorum may
+serve the session's reads, the prompt then says CONNECTEDREADONLY) and `-client-configuration file`
+(accepted and ignored). The command set, output and messages are zkCli 3.8's; see `shell_commands.py`.
 
 Where zkCli prints Java's own words, the shell does not: there is no `JLine support is ...` line after
 `Welcome to ZooKeeper!` (it names zkCli's line-editing library, not anything the user can act on), and
@@ -55,6 +56,7 @@ class ShellOptions:
     server: str = "localhost:2181"
     timeout_ms: int = 30000
     wait_for_connection: bool = False
+    read_only: bool = False
     history_file: str | None = None
     command: list[str] = field(default_factory=list)
 
@@ -96,10 +98,13 @@ def parse_shell_args(argv: list[str]) -> ShellOptions:
         elif a == "-waitforconnection":
             opts.wait_for_connection = True
             i += 1
+        elif a == "-r":  # zkCli's read-only mode (canBeReadOnly)
+            opts.read_only = True
+            i += 1
         elif not a.startswith("-"):
             opts.command = list(argv[i:])
             break
-        elif a in KNOWN_OPTIONS:  # -r: read-only mode, accepted and ignored
+        elif a in KNOWN_OPTIONS:
             i += 1
         else:
             raise click.UsageError(f"unknown option {a} (corral shell -h lists the options)")
@@ -125,7 +130,8 @@ def _stdio_replace_errors() -> None:
 
 
 def run_one_shot(opts: ShellOptions) -> int:
-    sh = ZkShell(opts.server, opts.timeout_ms, wait_for_connection=opts.wait_for_connection)
+    sh = ZkShell(opts.server, opts.timeout_ms, wait_for_connection=opts.wait_for_connection,
+                 read_only=opts.read_only)
     sh.out(f"Connecting to {opts.server}\n")
     try:
         if not sh.connect(opts.server, opts.timeout_ms / 1000 if opts.wait_for_connection else None) \
@@ -144,7 +150,8 @@ def run_one_shot(opts: ShellOptions) -> int:
 
 
 def run_pipe(opts: ShellOptions) -> int:
-    sh = ZkShell(opts.server, opts.timeout_ms, wait_for_connection=opts.wait_for_connection)
+    sh = ZkShell(opts.server, opts.timeout_ms, wait_for_connection=opts.wait_for_connection,
+                 read_only=opts.read_only)
     if not _start(sh, opts):
         return 1
     sh.out("Welcome to ZooKeeper!\n")
@@ -184,7 +191,8 @@ def run_tty(opts: ShellOptions) -> int:
 
     from .shell_completion import ShellCompleter
 
-    sh = ZkShell(opts.server, opts.timeout_ms, wait_for_connection=opts.wait_for_connection)
+    sh = ZkShell(opts.server, opts.timeout_ms, wait_for_connection=opts.wait_for_connection,
+                 read_only=opts.read_only)
     if not _start(sh, opts):
         return 1
     sh.out("Welcome to ZooKeeper!\n")
