@@ -183,7 +183,9 @@ def test_membership_gives_client_addresses_of_participants_and_observers() -> No
     assert [x.sid for x in m.members] == [1, 2, 3, 4]
     assert [x.observer for x in m.members] == [False, True, False, False]
     assert m.client_hosts() == [("10.0.0.1", 2181), ("::1", 2182), ("h3", 2183)]
-    assert m.client_config_string() == "10000000a 0.0.0.0:2181,::1:2182,0.0.0.0:2183,"
+    # zkCli prints the members in java.util.Properties' hash order (server.2 before server.1, as zkCli
+    # 3.8 does for this key set), and an empty item for a member without a client address.
+    assert m.client_config_string() == "10000000a ::1:2182,0.0.0.0:2181,,0.0.0.0:2183"
 
 
 @pytest.mark.parametrize("data", [b"server.a=h:1:2;3", b"server.1=onlyhost", b"server.1=h:1:2;h:port",

@@ -50,8 +50,41 @@ class Membership:
         return out
 
     def client_config_string(self) -> str:
-        """ConfigUtils.getClientConfigStr, what `config -c` prints: `<version> host:port,host:port`."""
-        return f"{self.version} " + ",".join(m.client_as_written or "" for m in self.members)
+        """ConfigUtils.getClientConfigStr, what `config -c` prints: `<version> host:port,host:port`.
+
+        The members come in the order Java's `Properties` (a ConcurrentHashMap since Java 9) iterates
+        its keys, as zkCli prints them; a member without a client address leaves an empty item.
+        """
+        order = java_properties_order([f"server.{m.sid}" for m in self.members] + ["version"])
+        by_key = {f"server.{m.sid}": m for m in self.members}
+        items = [by_key[k].client_as_written or "" for k in order if k in by_key]
+        return f"{self.version} " + ",".join(items)
+
+
+def _java_string_hash(text: str) -> int:
+    h = 0
+    for unit in text.encode("utf-16-be").hex(" ", 2).split():  # Java hashes UTF-16 code units
+        h = (31 * h + int(unit, 16)) & 0xFFFFFFFF
+    return h
+
+
+def java_properties_order(keys: list[str]) -> list[str]:
+    """The iteration order of `keys` put (in this order) into a fresh java.util.Properties.
+
+    ConcurrentHashMap(8) starts with 16 bins and doubles when the count reaches 3/4 of them; keys are
+    visited bin by bin, and in insertion order within a bin. (After a resize Java may reorder keys
+    sharing a bin; configurations that large are not what this is for.)
+    """
+    unique = list(dict.fromkeys(keys))
+    size = 16
+    while len(unique) >= size - (size >> 2):
+        size <<= 1
+
+    def bin_of(key: str) -> int:
+        h = _java_string_hash(key)
+        return ((h ^ (h >> 16)) & 0x7FFFFFFF) & (size - 1)
+
+    return sorted(unique, key=lambda k: bin_of(k))  # sorted() is stable: insertion order within a bin
 
 
 def _split_host_port(text: str) -> tuple[str, str]:
