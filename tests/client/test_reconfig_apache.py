@@ -233,3 +233,13 @@ def test_shell_reconfig_matches_zkcli(zkcli: str, ensemble: ApacheEnsemble, tmp_
     diff = "".join(difflib.unified_diff(zk_text.splitlines(True), co_text.splitlines(True), "zkCli", "corral shell"))
     assert co_text == zk_text, f"corral shell and zkCli differ:\n{diff}"
     assert "Committed new configuration:" in co_text and "version No is not valid : " in co_text
+
+
+async def test_follow_config_on_a_standalone_server_keeps_the_list(corral_server) -> None:
+    """A standalone server's /zookeeper/config names no members: the client keeps the list it was given."""
+    async with Client(corral_server.hosts, timeout=10, follow_config=True) as zk:
+        await zk.create("/follow", b"x")
+        data, _ = await zk.get_config()
+        assert parse_membership(data).client_hosts() == []
+        assert zk.hosts == ((corral_server.host, corral_server.port),)
+        await zk.delete("/follow")

@@ -1123,7 +1123,7 @@ class Client:
             return
         hosts = membership.client_hosts()
         if not hosts:
-            log.warning("event=config_without_client_addresses version=%s", membership.version)
+            log.info("event=config_without_client_addresses version=%s", membership.version)
             return
         if membership.version == self._config_version:
             return
