@@ -83,6 +83,7 @@ class ServerConfig:
     container_max_per_minute: int = 10000
     container_max_never_used: int = 0
     data_dir_autocreate: bool = True  # zookeeper.datadir.autocreate (zkServer.sh: ZOO_DATADIR_AUTOCREATE_DISABLE)
+    console_enable: bool = True  # admin.console.enable (corral only): serve the web console on the admin server
     servers: dict[int, ServerSpec] = field(default_factory=dict)
     source: str = "<defaults>"
     my_id: int | None = None  # an ensemble member's dataDir/myid, read by load()

@@ -185,6 +185,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("znode.container.maxNeverUsedIntervalMs", int_at_least(0, hi=JAVA_LONG_MAX),
             "container_max_never_used", "znode.container.maxNeverUsedIntervalMs", "0"),
     Setting("datadir.autocreate", java_bool, "data_dir_autocreate", "zookeeper.datadir.autocreate", "true"),
+    # corral's own: the web console (corral.console) in the admin HTTP server; false for locked-down installs.
+    Setting("admin.console.enable", java_bool, "console_enable", apache_default="(corral only)"),
     # Accepted and checked like ZooKeeper, but without effect in corral.
     Setting("standaloneEnabled", java_bool, None, apache_default="true"),
     Setting("reconfigEnabled", java_bool, None, apache_default="false"),

@@ -1,0 +1,20 @@
+"""corral's web console: browse the tree live, read and (logged in) change znodes, and watch the
+ensemble, sessions and watches, from a browser.
+
+The console is an aiohttp application a host mounts into its HTTP server:
+
+    from corral.console import ConsoleConfig, MemberAddress, console_app
+
+    cfg = ConsoleConfig(connect="127.0.0.1:2181", members=(MemberAddress(1, "127.0.0.1", 2181),))
+    parent.add_subapp("/console/", console_app(cfg))
+
+or serves alone with `python -m corral.console --connect 127.0.0.1:2181 --port 8081`. It is a
+ZooKeeper client of the servers it shows (the server's ACLs decide what each browser may see and
+do), with live updates from a persistent recursive watch, and the ensemble view from four-letter
+words on each member's client port. The page is plain JavaScript and CSS shipped in the package.
+"""
+
+from .app import console_app
+from .config import ConsoleConfig, MemberAddress, members_from_connect, parse_member
+
+__all__ = ["ConsoleConfig", "MemberAddress", "console_app", "members_from_connect", "parse_member"]
