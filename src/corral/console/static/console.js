@@ -394,14 +394,16 @@
 
   function onNodeEvent(ev) {
     const parent = parentOf(ev.path);
-    if (ev.type !== "changed" && parent && state.rows.has(parent) && state.expanded.has(parent)) {
-      schedule("children:" + parent, () => loadChildren(parent), 80);
+    if (ev.type !== "changed" && parent && state.rows.has(parent)) {
+      // The parent's own list when it is open; its row's child count (in the grandparent's list) always.
+      if (state.expanded.has(parent)) schedule("children:" + parent, () => loadChildren(parent), 80);
       const grand = parentOf(parent);
       if (grand && state.expanded.has(grand)) schedule("children:" + grand, () => loadChildren(grand), 80);
     }
     const entry = state.rows.get(ev.path);
     if (entry) flash(entry.row);
     if (ev.path === state.selected) schedule("node", () => selectNode(state.selected, { flash: true }), 50);
+    else if (parent === state.selected) schedule("node", () => selectNode(state.selected), 50);
   }
 
   function openEvents() {
