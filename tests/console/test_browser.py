@@ -72,7 +72,7 @@ def test_browse_tree_and_node_view(page, console, screenshot_dir: Path) -> None:
     expect(page.locator("#node-data")).to_have_text('{"name": "demo", "replicas": 3, "tags": ["a", "b"]}')
     page.click("#formats button[data-format=json]")
     expect(page.locator("#node-data")).to_contain_text('"replicas": 3,\n  "tags": [\n    "a",')
-    page.screenshot(path=str(screenshot_dir / "console-node.png"))
+    page.screenshot(path=str(screenshot_dir / "console-node.png"), animations="disabled")
     page.click("#formats button[data-format=hex]")
     expect(page.locator("#node-data")).to_contain_text("00000000  7b 22 6e 61 6d 65 22")
     expect(page.locator("#node-acl")).to_contain_text("world")
@@ -80,7 +80,7 @@ def test_browse_tree_and_node_view(page, console, screenshot_dir: Path) -> None:
     page.click("#formats button[data-format=text]")
     row(page, "/demo/servers/s2").click()
     expect(page.locator("#node-data")).to_have_text("10.0.0.2:9000")
-    page.screenshot(path=str(screenshot_dir / "console-tree.png"))
+    page.screenshot(path=str(screenshot_dir / "console-tree.png"), animations="disabled")
 
 
 def test_hostile_znode_names_and_data_render_inert(page, console) -> None:
@@ -138,7 +138,8 @@ def logout(page) -> None:
     expect(page.locator("#login-form")).to_be_visible(timeout=WAIT_MS)
 
 
-def test_edit_as_authenticated_user_and_refused_when_not(page, console, kz, console_server) -> None:
+def test_edit_as_authenticated_user_and_refused_when_not(page, console, kz, console_server,
+                                                         screenshot_dir: Path) -> None:
     from playwright.sync_api import expect
 
     acl = [make_digest_acl("alice", "alice-pw", all=True), make_acl("world", "anyone", read=True)]
@@ -161,6 +162,7 @@ def test_edit_as_authenticated_user_and_refused_when_not(page, console, kz, cons
     page.click("#save")
     expect(page.locator("#write-msg")).to_contain_text("Saved", timeout=WAIT_MS)
     expect(page.locator("#node-data")).to_have_text("edited in the browser", timeout=WAIT_MS)
+    page.screenshot(path=str(screenshot_dir / "console-edit.png"), animations="disabled")
     alice = KazooClient(hosts=console_server.hosts, auth_data=[("digest", "alice:alice-pw")])
     alice.start(timeout=15)
     try:
@@ -195,3 +197,18 @@ def test_csrf_post_without_token_is_refused(page, console, kz) -> None:
         credentials: 'include', headers: {'Content-Type': 'text/plain'},
         body: JSON.stringify({path: '/demo/csrf2'})}); } catch (e) {} }""", console.url)
     assert kz.exists("/demo/csrf1") is None and kz.exists("/demo/csrf2") is None
+
+
+def test_sessions_and_watches_tabs(page, console, kz) -> None:
+    from playwright.sync_api import expect
+
+    kz.get("/demo/config", watch=lambda ev: None)
+    sid = f"0x{kz.client_id[0]:x}"
+    open_node(page, console, "/demo")
+    page.click("#tabs a[data-tab=sessions]")
+    expect(page.locator("#sessions")).to_contain_text(sid, timeout=WAIT_MS)
+    expect(page.locator("#sessions td", has_text="yes")).not_to_have_count(0)  # the console's own session
+    page.click("#tabs a[data-tab=watches]")
+    expect(page.locator("#watches tr", has_text=sid)).to_contain_text("/demo/config", timeout=WAIT_MS)
+    page.click("#tabs a[data-tab=tree]")
+    expect(page.locator("#tab-tree")).to_be_visible()

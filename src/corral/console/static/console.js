@@ -472,7 +472,7 @@
     const rows = members.map((m) => el("tr", { "data-id": m.id },
       el("td", {}, m.id), el("td", {}, m.host + ":" + m.port),
       el("td", { class: m.up ? "state-up" : "state-down" }, m.up ? "up" : "down"),
-      el("td", { class: "mode" }, m.up ? (m.mode || "") : (m.error || "")), el("td", { class: "num" }, m.zxid || ""),
+      el("td", { class: "mode" }, m.up ? (m.mode || "") : (m.error || "")), el("td", { class: "num zxid" }, m.zxid || ""),
       el("td", { class: "num lag" }, m.lag == null ? (m.lag_note || "") : m.lag),
       el("td", { class: "num" }, m.latency ? `${m.latency.min}/${m.latency.avg.toFixed(2)}/${m.latency.max}` : ""),
       el("td", { class: "num" }, m.outstanding ?? ""), el("td", { class: "num" }, m.connections ?? ""),
