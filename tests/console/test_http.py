@@ -258,3 +258,64 @@ def test_sessions_and_watches_views(console, kz) -> None:
         assert m["up"] and m["mode"] == "standalone" and m["lag"] == 0
 
     run(console, t)
+
+
+def test_unreachable_server_is_a_clear_503_and_a_down_member(tmp_path) -> None:
+    from corral.testing import free_port
+
+    port = free_port()  # nothing listens here
+    c = ConsoleProcess(tmp_path, f"127.0.0.1:{port}", ["--session-timeout", "2"]).start()
+    try:
+        async def t(b: Browser) -> None:
+            for _ in range(3):  # the later ones fail fast, they do not queue behind the first
+                status, body = await b.get("api/children", path="/")
+                assert (status, body["error"]) == (503, "Unavailable") and f"127.0.0.1:{port}" in body["message"]
+            status, body = await b.get("api/ensemble")
+            assert status == 200 and body["members"][0]["up"] is False and body["leader"] is None
+
+        run(c, t)
+    finally:
+        c.stop()
+
+
+def test_console_on_apache_zookeeper(apache_server, tmp_path) -> None:
+    """The reference server: the console's reads, watch-driven events, login and the 4lw views work
+    against Apache ZooKeeper as against corral."""
+    c = ConsoleProcess(tmp_path, apache_server.hosts).start()
+    k = KazooClient(hosts=apache_server.hosts)
+    k.start(timeout=15)
+    try:
+        k.ensure_path("/ref/node")
+        k.set("/ref/node", b'{"x": 1}')
+
+        async def t(b: Browser) -> None:
+            status, body = await b.get("api/children", path="/ref")
+            assert status == 200 and [ch["name"] for ch in body["children"]] == ["node"]
+            status, body = await b.get("api/node", path="/ref/node")
+            assert status == 200 and body["stat"]["version"] == 1
+            async with b.http.get(b.base + "api/events") as r:
+                await r.content.readuntil(b"event: ensemble")
+                k.set("/ref/node", b"changed")
+                for _ in range(50):  # bounded: a few events at most come first
+                    line = await asyncio.wait_for(r.content.readline(), 15)
+                    if line.startswith(b"data:") and b'"/ref/node"' in line:
+                        assert json.loads(line[5:]) == {"type": "changed", "path": "/ref/node"}
+                        break
+                else:
+                    pytest.fail("no node event for /ref/node")
+            await b.login("alice", SECRET)
+            status, body = await b.post("api/create", {"path": "/ref/by-console", "data": "hi"})
+            assert status == 200
+            status, body = await b.get("api/ensemble")
+            m = body["members"][0]
+            assert m["up"] and m["mode"] == "standalone" and m["zxid"].startswith("0x") and m["latency"]
+            assert m["version"].startswith("3.") and "corral" not in m["version"]
+            status, body = await b.get("api/sessions")
+            assert f"0x{k.client_id[0]:x}" in {conn.get("sid") for conn in body["members"][0]["connections"]}
+
+        run(c, t)
+        assert k.get("/ref/by-console")[0] == b"hi"
+    finally:
+        k.stop()
+        k.close()
+        c.stop()

@@ -18,6 +18,7 @@ from corral.console.hub import EventHub
 from corral.console.nodes import BadInput, acl_json, check_path, decode_data
 from corral.console.probe import Zxid, parse_cons, parse_mntr, parse_srvr, parse_wchc
 from corral.console.security import Refused, _same_origin, check_write_request
+from corral.console.sessions import logval
 
 
 def test_members_from_flags_and_connect_string() -> None:
@@ -89,7 +90,8 @@ def test_digest_login_never_keeps_the_password_in_what_it_shows() -> None:
     login = SCHEMES["digest"].build({"user": "alice", "password": "pw:with:colons"})
     assert (login.scheme, login.credential, login.display) == ("digest", b"alice:pw:with:colons", "digest:alice")
     assert "pw" not in repr(SCHEMES["digest"].describe())
-    for form in ({"user": ""}, {"user": "a:b"}, {"user": "x" * 2000}, {"user": "a\0b"}, {"user": 5}):
+    for form in ({"user": ""}, {"user": "a:b"}, {"user": "x" * 2000}, {"user": "a\0b"}, {"user": "a\nevent=x"},
+                 {"user": 5}, {"user": "u", "password": "p\r\n"}):
         with pytest.raises(BadCredential):
             SCHEMES["digest"].build(form)  # type: ignore[arg-type]
 
@@ -163,3 +165,11 @@ def test_a_slow_stream_gets_resync_instead_of_an_unbounded_backlog() -> None:
 
     names = asyncio.run(run())
     assert "resync" in names and len(names) <= 4
+
+
+def test_log_values_cannot_forge_fields() -> None:
+    assert logval("digest:alice") == "digest:alice"
+    assert logval("/app/config") == "/app/config"
+    assert logval("digest:a b event=forged") == "'digest:a b event=forged'"
+    assert logval("/a\u2028b") == "'/a\\u2028b'"
+    assert logval("") == "''"

@@ -43,13 +43,14 @@ from .hub import QUEUE_SIZE, Event, put
 from .nodes import ACL_CHOICES, MODES, BadInput, check_path, decode_data, error_json, read_children, read_node
 from .probe import NotAllowed, ProbeError, parse_cons, parse_wchc, send_word
 from .security import COOKIE, Refused, check_write_request, json_body, security_headers
-from .sessions import BrowserSession, SessionStore, TooManyLogins, ZkHandle
+from .sessions import BrowserSession, SessionStore, TooManyLogins, ZkHandle, logval
 
 __all__ = ["ConsoleState", "console_app"]
 
 log = logging.getLogger("corral.console")
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_STREAMS = 256
+MAX_STREAMS_PER_SESSION = 8
 KEEPALIVE = 15.0
 _STATUS: list[tuple[type[KeeperError], int]] = [
     (NoNodeError, 404), (NoAuthError, 403), (NodeExistsError, 409), (BadVersionError, 409),
@@ -153,10 +154,10 @@ async def login(request: web.Request) -> web.StreamResponse:
     except TooManyLogins:
         raise Refused(503, "TooManyLogins", f"{st.cfg.max_logins} users are logged in already") from None
     except KeeperError as e:
-        log.info("event=console_login_failed scheme=%s remote=%s error=%s", scheme, _remote(request),
+        log.info("event=console_login_failed scheme=%s remote=%s error=%s", scheme, logval(_remote(request)),
                  type(e).__name__)
         raise keeper_refused(e) from None
-    log.info("event=console_login user=%s remote=%s", s.user, _remote(request))
+    log.info("event=console_login user=%s remote=%s", logval(s.user), logval(_remote(request)))
     resp = web.json_response({"csrf": s.csrf, "user": s.user})
     _set_cookie(request, resp, s, "api/login")
     return resp
@@ -168,7 +169,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     check_write_request(request, s.csrf if s else None)
     assert s is not None
     if s.zk is not None:
-        log.info("event=console_logout reason=user user=%s remote=%s", s.user, _remote(request))
+        log.info("event=console_logout reason=user user=%s remote=%s", logval(s.user), logval(_remote(request)))
     await st.store.end(s)
     fresh = st.store.new()
     resp = web.json_response({"csrf": fresh.csrf, "user": None})
@@ -239,7 +240,7 @@ async def create(request: web.Request) -> web.StreamResponse:
         created = await zk.create(path, data, acl=acl, mode=mode)
     except KeeperError as e:
         raise keeper_refused(e) from None
-    log.info("event=console_write op=create path=%r user=%s", created, s.user)
+    log.info("event=console_write op=create path=%s user=%s", logval(created), logval(s.user))
     return web.json_response({"path": created})
 
 
@@ -255,7 +256,7 @@ async def set_data(request: web.Request) -> web.StreamResponse:
         await zk.set_data(path, data, version)
     except KeeperError as e:
         raise keeper_refused(e) from None
-    log.info("event=console_write op=set path=%r version=%d user=%s", path, version, s.user)
+    log.info("event=console_write op=set path=%s version=%d user=%s", logval(path), version, logval(s.user))
     return web.json_response(await _reread(zk, path))
 
 
@@ -279,7 +280,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
         await zk.delete(path, version)
     except KeeperError as e:
         raise keeper_refused(e) from None
-    log.info("event=console_write op=delete path=%r version=%d user=%s", path, version, s.user)
+    log.info("event=console_write op=delete path=%s version=%d user=%s", logval(path), version, logval(s.user))
     return web.json_response({"path": path, "deleted": True})
 
 
@@ -299,6 +300,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     if len(st.streams) >= MAX_STREAMS:
         raise Refused(503, "TooManyStreams", "too many open event streams")
     s = _session(request)
+    if s is not None and s.streams >= MAX_STREAMS_PER_SESSION:
+        raise Refused(429, "TooManyStreams", "too many open event streams for this browser session")
     handle: ZkHandle = st.store.handle(s)
     q: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
@@ -323,6 +326,9 @@ async def events(request: web.Request) -> web.StreamResponse:
                 name, payload = await asyncio.wait_for(q.get(), KEEPALIVE)
             except TimeoutError:
                 await resp.write(b": keepalive\n\n")
+                if handle.client.state.is_terminal:  # expired or never connected: try again
+                    with contextlib.suppress(KeeperError):
+                        await handle.ready()
                 continue
             if name == "close":
                 break

@@ -46,8 +46,8 @@ def _field(form: Mapping[str, str], name: str) -> str:
         raise BadCredential(f"{name} must be text")
     if len(value) > MAX_FIELD:
         raise BadCredential(f"{name} is longer than {MAX_FIELD} characters")
-    if "\0" in value:
-        raise BadCredential(f"{name} contains a NUL character")
+    if any(not c.isprintable() for c in value):
+        raise BadCredential(f"{name} contains control characters")
     return value
 
 

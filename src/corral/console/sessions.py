@@ -22,6 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from ..client import Client, EventType, SessionState, WatchedEvent
+from ..client.errors import ConnectionLossError, KeeperError
 from .auth import Login
 from .config import ConsoleConfig
 from .hub import EventHub
@@ -30,8 +31,18 @@ __all__ = ["BrowserSession", "SessionStore", "TooManyLogins", "ZkHandle"]
 
 log = logging.getLogger("corral.console")
 MAX_BROWSER_SESSIONS = 10_000
+RETRY_AFTER = 2.0  # seconds a failed connection attempt is remembered
 _NODE_EVENTS: dict[int, str] = {EventType.NodeCreated: "created", EventType.NodeDeleted: "deleted",
                                 EventType.NodeDataChanged: "changed"}
+
+
+def logval(value: object) -> str:
+    """A value for a `key=value` log line: as is when that is unambiguous, else quoted (a user name with
+    spaces, quotes or '=' cannot forge another field, and control characters are escaped)."""
+    text = str(value)
+    if text and all(c.isprintable() and c not in " \"'=" for c in text):
+        return text
+    return repr(text)
 
 
 class TooManyLogins(Exception):
@@ -49,6 +60,8 @@ class ZkHandle:
         self.hub = EventHub()
         self.display = login.display if login else None
         self._start_timeout = min(cfg.session_timeout, 10.0)
+        self._failed_at = -RETRY_AFTER
+        self._connect = cfg.connect
         self._lock = asyncio.Lock()
         self._session = 0
         self._was_connected = False
@@ -58,13 +71,22 @@ class ZkHandle:
         """The connected client; opens (or reopens, after expiry) the session and its watch."""
         async with self._lock:
             if self.client.state.is_terminal:
-                await self.client.start(timeout=self._start_timeout)
+                # Requests queued behind a failed attempt fail at once instead of each waiting its own
+                # start timeout while the server is unreachable.
+                if time.monotonic() - self._failed_at < RETRY_AFTER:
+                    raise ConnectionLossError(f"could not connect to {self._connect}; retrying shortly")
+                try:
+                    await self.client.start(timeout=self._start_timeout)
+                except KeeperError:
+                    self._failed_at = time.monotonic()
+                    raise
             if self.client.session_id != self._session:
                 await self.client.add_watch("/", self._on_event, recursive=True)
                 if self._session:
                     self.hub.publish("resync", {"reason": "new ZooKeeper session"})
                 self._session = self.client.session_id
-                log.info("event=console_zk_session sid=0x%x user=%s", self._session, self.display or "anonymous")
+                log.info("event=console_zk_session sid=0x%x user=%s", self._session,
+                         logval(self.display or "anonymous"))
         return self.client
 
     async def close(self) -> None:
@@ -184,7 +206,7 @@ class SessionStore:
         for s in list(self._sessions.values()):
             if s.streams == 0 and now - s.last_used > self.cfg.idle_timeout:
                 if s.zk is not None:
-                    log.info("event=console_logout reason=idle user=%s", s.user)
+                    log.info("event=console_logout reason=idle user=%s", logval(s.user))
                 await self.end(s)
 
     async def close(self) -> None:
