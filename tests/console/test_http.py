@@ -319,3 +319,38 @@ def test_console_on_apache_zookeeper(apache_server, tmp_path) -> None:
         k.stop()
         k.close()
         c.stop()
+
+
+def test_mounted_under_a_prefix_in_another_aiohttp_app(console_server) -> None:
+    """How a host server mounts it: parent.add_subapp('/console/', console_app(cfg)). The page, its
+    static files and API answer under the prefix, the cookie is scoped to it, and the console's
+    startup and cleanup run with the parent's."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from corral.console import ConsoleConfig, console_app
+
+    async def other(request: web.Request) -> web.Response:
+        return web.Response(text="host's own route")
+
+    async def main() -> None:
+        parent = web.Application()
+        parent.router.add_get("/other", other)
+        parent.add_subapp("/console/", console_app(ConsoleConfig(connect=console_server.hosts)))
+        async with TestClient(TestServer(parent), cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+            r = await client.get("/console/")
+            assert r.status == 200 and 'src="static/console.js"' in await r.text()
+            assert (await client.get("/console/static/console.css")).status == 200
+            r = await client.get("/console/api/session")
+            assert "Path=/console/" in r.headers["Set-Cookie"]
+            csrf = (await r.json())["csrf"]
+            r = await client.get("/console/api/children", params={"path": "/"})
+            assert r.status == 200 and "zookeeper" in [c["name"] for c in (await r.json())["children"]]
+            r = await client.post("/console/api/login", json={"scheme": "digest", "user": "u", "password": "p"},
+                                  headers={"X-CSRF-Token": csrf})
+            assert r.status == 200 and (await r.json())["user"] == "digest:u"
+            r = await client.get("/console/api/ensemble")
+            assert (await r.json())["members"][0]["up"] is True
+            assert "Content-Security-Policy" not in (await client.get("/other")).headers  # only its own routes
+
+    asyncio.run(main())
