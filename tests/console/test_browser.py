@@ -45,6 +45,8 @@ def page(console_browser, console, kz):
     pg = ctx.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    # A Content-Security-Policy violation means the page itself does something the policy forbids.
+    pg.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     pg.errors = errors
     yield pg
     ctx.close()
@@ -191,12 +193,20 @@ def test_csrf_post_without_token_is_refused(page, console, kz) -> None:
     status = page.evaluate("""async () => (await fetch('api/create', {method: 'POST',
         headers: {'Content-Type': 'application/json'}, body: JSON.stringify({path: '/demo/csrf1'})})).status""")
     assert status == 403
-    # Another origin (localhost is not 127.0.0.1) posting with the victim's cookies: no effect either.
-    page.goto(console.url.replace("127.0.0.1", "localhost") + "static/console.css")
-    page.evaluate("""async (url) => { try { await fetch(url + 'api/create', {method: 'POST', mode: 'no-cors',
-        credentials: 'include', headers: {'Content-Type': 'text/plain'},
-        body: JSON.stringify({path: '/demo/csrf2'})}); } catch (e) {} }""", console.url)
+    # A page of another site (served by Playwright, so without the console's CSP) posting to the console
+    # in the logged-in victim's browser, as a form would and as a script would: no effect either.
+    page.route("http://attacker.test/**", lambda route: route.fulfill(
+        status=200, content_type="text/html", body="<!doctype html><title>attacker</title><p>hello</p>"))
+    page.goto("http://attacker.test/")
+    page.evaluate("""async (url) => {
+        const body = JSON.stringify({path: '/demo/csrf2'});
+        try { await fetch(url + 'api/create', {method: 'POST', mode: 'no-cors', credentials: 'include',
+                                               headers: {'Content-Type': 'text/plain'}, body}); } catch (e) {}
+        try { await fetch(url + 'api/create', {method: 'POST', credentials: 'include',
+                                               headers: {'Content-Type': 'application/json'}, body}); } catch (e) {}
+    }""", console.url)
     assert kz.exists("/demo/csrf1") is None and kz.exists("/demo/csrf2") is None
+    assert "event=console_write op=create path=/demo/csrf" not in console.log()
 
 
 def test_sessions_and_watches_tabs(page, console, kz) -> None:
