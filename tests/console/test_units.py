@@ -173,3 +173,19 @@ def test_log_values_cannot_forge_fields() -> None:
     assert logval("digest:a b event=forged") == "'digest:a b event=forged'"
     assert logval("/a\u2028b") == "'/a\\u2028b'"
     assert logval("") == "''"
+
+
+def test_console_config_from_a_servers_zoo_cfg() -> None:
+    from corral.console import console_config
+    from corral.server.config import parse
+
+    standalone = console_config(parse("dataDir=/tmp/x\nclientPort=2190\n"))
+    assert standalone.connect == "127.0.0.1:2190" and standalone.members == (MemberAddress(0, "127.0.0.1", 2190),)
+    ens = parse("dataDir=/tmp/x\nclientPort=2181\ninitLimit=5\nsyncLimit=2\n"
+                "server.1=10.0.0.1:2888:3888;10.0.1.1:2181\nserver.2=10.0.0.2:2888:3888\n"
+                "server.3=10.0.0.3:2888:3888:observer;0.0.0.0:2182\n")
+    ens.my_id = 2
+    cfg = console_config(ens, writes=False)
+    assert cfg.connect == "127.0.0.1:2181" and cfg.writes is False
+    assert cfg.members == (MemberAddress(1, "10.0.1.1", 2181), MemberAddress(2, "127.0.0.1", 2181),
+                           MemberAddress(3, "10.0.0.3", 2182))
