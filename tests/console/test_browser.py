@@ -146,6 +146,7 @@ def test_edit_as_authenticated_user_and_refused_when_not(page, console, kz, cons
 
     acl = [make_digest_acl("alice", "alice-pw", all=True), make_acl("world", "anyone", read=True)]
     kz.create("/demo/guarded", b"original", acl=acl)
+    kz.create("/demo/binary", b"\xff\x00\xfe", acl=acl)
     open_node(page, console, "/demo/guarded")
     expect(page.locator("#node-data")).to_have_text("original")
     expect(page.locator("#editor")).to_be_hidden()  # anonymous: browse only
@@ -160,6 +161,12 @@ def test_edit_as_authenticated_user_and_refused_when_not(page, console, kz, cons
 
     login(page, "alice", "alice-pw")
     assert "alice-pw" not in page.content()
+    page.goto(console.url + "#tree:" + quote("/demo/binary", safe=""))
+    expect(page.locator("#edit-binary")).to_be_visible(timeout=WAIT_MS)  # binary data is not edited as text
+    expect(page.locator("#save")).to_be_disabled()
+    page.goto(console.url + "#tree:" + quote("/demo/guarded", safe=""))
+    expect(page.locator("#node-path")).to_have_text("/demo/guarded", timeout=WAIT_MS)
+    expect(page.locator("#save")).to_be_enabled()
     page.fill("#edit-data", "edited in the browser")
     page.click("#save")
     expect(page.locator("#write-msg")).to_contain_text("Saved", timeout=WAIT_MS)

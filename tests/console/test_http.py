@@ -142,7 +142,7 @@ def test_anonymous_reads_world_readable_only_and_cannot_write(console, console_s
         bob.close()
 
 
-def test_login_rotates_the_session_and_never_echoes_the_password(console, kz) -> None:
+def test_login_rotates_the_session_and_never_echoes_the_password(console, console_server, kz) -> None:
     async def t(b: Browser) -> None:
         before = b.csrf
         cookie_before = {c.key: c.value for c in b.http.cookie_jar}
@@ -156,6 +156,7 @@ def test_login_rotates_the_session_and_never_echoes_the_password(console, kz) ->
 
     run(console, t)
     assert SECRET not in console.log()
+    assert SECRET not in console_server.log()
     assert "event=console_login user=digest:carol" in console.log()
 
 

@@ -251,7 +251,9 @@
     const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
     let shown;
     if (state.format === "hex") {
-      shown = bytes.length ? hexdump(bytes) : "(empty)";
+      const cap = 65536;  // a hex dump of a full 1 MiB node would be 65536 lines
+      shown = bytes.length ? hexdump(bytes.subarray(0, cap)) : "(empty)";
+      if (bytes.length > cap) shown += "\n… first " + cap + " of " + bytes.length + " bytes shown";
     } else if (state.format === "json") {
       try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { shown = "not JSON: " + e.message; }
     } else {
@@ -282,10 +284,21 @@
       ...(node.acl || []).map((a) => el("tr", {}, el("td", {}, a.scheme), el("td", {}, a.id), el("td", {}, a.perms))));
   }
 
+  function isText(bytes) {
+    try { new TextDecoder("utf-8", { fatal: true }).decode(bytes); return true; } catch (_) { return false; }
+  }
+
   function renderEditor() {
     const can = !!state.user && state.writes && !!state.node;
     $("editor").hidden = !can;
-    if (can) $("edit-version").textContent = state.node.stat.version;
+    if (can) {
+      $("edit-version").textContent = state.node.stat.version;
+      // Editing goes through text: binary data would be replaced by its UTF-8 rendering, so it is not offered.
+      const binary = !isText(state.bytes);
+      $("edit-data").readOnly = binary;
+      $("save").disabled = binary;
+      $("edit-binary").hidden = !binary;
+    }
     state.deleteArmed = false;
     $("delete").textContent = "Delete";
   }
