@@ -13,6 +13,7 @@ import sys
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,3 +96,12 @@ def screenshot_dir(tmp_path: Path) -> Path:
         Path(where).mkdir(parents=True, exist_ok=True)
         return Path(where)
     return tmp_path
+
+
+def screenshot(page: Any, path: Path) -> None:
+    """A screenshot without a change highlight half-way through (it fades in 1.5 s), for the docs."""
+    from playwright.sync_api import expect
+
+    page.wait_for_timeout(300)  # let a watch event that is already on its way arrive
+    expect(page.locator(".flash:visible")).to_have_count(0, timeout=5000)
+    page.screenshot(path=str(path), animations="disabled")

@@ -13,6 +13,8 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.security import make_acl, make_digest_acl
 
+from tests.console.conftest import screenshot
+
 pytestmark = pytest.mark.slow
 
 WAIT_MS = 15_000
@@ -74,7 +76,7 @@ def test_browse_tree_and_node_view(page, console, screenshot_dir: Path) -> None:
     expect(page.locator("#node-data")).to_have_text('{"name": "demo", "replicas": 3, "tags": ["a", "b"]}')
     page.click("#formats button[data-format=json]")
     expect(page.locator("#node-data")).to_contain_text('"replicas": 3,\n  "tags": [\n    "a",')
-    page.screenshot(path=str(screenshot_dir / "console-node.png"), animations="disabled")
+    screenshot(page, screenshot_dir / "console-node.png")
     page.click("#formats button[data-format=hex]")
     expect(page.locator("#node-data")).to_contain_text("00000000  7b 22 6e 61 6d 65 22")
     expect(page.locator("#node-acl")).to_contain_text("world")
@@ -82,7 +84,7 @@ def test_browse_tree_and_node_view(page, console, screenshot_dir: Path) -> None:
     page.click("#formats button[data-format=text]")
     row(page, "/demo/servers/s2").click()
     expect(page.locator("#node-data")).to_have_text("10.0.0.2:9000")
-    page.screenshot(path=str(screenshot_dir / "console-tree.png"), animations="disabled")
+    screenshot(page, screenshot_dir / "console-tree.png")
 
 
 def test_hostile_znode_names_and_data_render_inert(page, console) -> None:
@@ -171,7 +173,7 @@ def test_edit_as_authenticated_user_and_refused_when_not(page, console, kz, cons
     page.click("#save")
     expect(page.locator("#write-msg")).to_contain_text("Saved", timeout=WAIT_MS)
     expect(page.locator("#node-data")).to_have_text("edited in the browser", timeout=WAIT_MS)
-    page.screenshot(path=str(screenshot_dir / "console-edit.png"), animations="disabled")
+    screenshot(page, screenshot_dir / "console-edit.png")
     alice = KazooClient(hosts=console_server.hosts, auth_data=[("digest", "alice:alice-pw")])
     alice.start(timeout=15)
     try:

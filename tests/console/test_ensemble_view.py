@@ -11,7 +11,7 @@ import pytest
 from kazoo.client import KazooClient
 
 from corral.testing import Ensemble
-from tests.console.conftest import ConsoleProcess
+from tests.console.conftest import ConsoleProcess, screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def test_member_goes_down_and_comes_back_in_the_ensemble_view(console_browser, t
             kz.sync("/")
             last = f"0x{kz.exists('/app/queue').pzxid:x}"
             expect(table.locator("td.zxid")).to_have_text([last] * 3, timeout=WAIT_MS)  # live, no reload
-            page.screenshot(path=str(screenshot_dir / "console-ensemble.png"), animations="disabled")
+            screenshot(page, screenshot_dir / "console-ensemble.png")
 
             victim = next(m for m in ens.members if m is not leader)
             row = table.locator(f"tr[data-id='{victim.sid}']")
@@ -52,7 +52,7 @@ def test_member_goes_down_and_comes_back_in_the_ensemble_view(console_browser, t
             expect(row.locator("td.state-down")).to_have_text("down", timeout=WAIT_MS)
             expect(page.locator(f"#ensemble-svg g.member.down[data-id='{victim.sid}']")).to_have_count(1)
             expect(page.locator("#ensemble-log")).to_contain_text(f"server.{victim.sid}: follower → down")
-            page.screenshot(path=str(screenshot_dir / "console-ensemble-down.png"), animations="disabled")
+            screenshot(page, screenshot_dir / "console-ensemble-down.png")
             kz.create("/app/queue/item-", b"while down", sequence=True)  # the quorum of two still commits
 
             ens.restart(victim)

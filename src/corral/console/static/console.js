@@ -347,6 +347,7 @@
     node.classList.remove("flash");
     void node.offsetWidth;  // restart the animation
     node.classList.add("flash");
+    node.addEventListener("animationend", () => node.classList.remove("flash"), { once: true });
   }
 
   async function save() {
