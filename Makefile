@@ -7,7 +7,7 @@ SITE   ?= site
 # mkdocs-material prints a banner about MkDocs 2.0 on every build; it is not about this site.
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs
 
-.PHONY: run test test-fast test-deps lint typecheck docs venv clean
+.PHONY: run test test-fast test-deps lint typecheck docs screenshots venv clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	@echo "corral: clients on 127.0.0.1:2181, AdminServer on http://127.0.0.1:8080/commands (admin.serverPort)"
+	@echo "corral: clients on 127.0.0.1:2181, AdminServer on http://127.0.0.1:8080/commands, web console on http://127.0.0.1:8080/console/ (admin.serverPort)"
 	$(VENV)/bin/corral server
 
 test-deps:
@@ -49,6 +49,10 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	$(MKDOCS) build --strict --site-dir $(SITE)
 	@echo "open $(SITE)/index.html"
+
+# The web console's screenshots in docs/images (docs/operations.md), taken by its headless-Chromium tests.
+screenshots: $(STAMP) test-deps
+	CORRAL_SCREENSHOT_DIR=docs/images $(PY) -m pytest -q tests/console/test_browser.py tests/console/test_ensemble_view.py
 
 clean:
 	rm -rf $(VENV) build dist site *.egg-info src/*.egg-info
