@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .. import BUILD_NOTE, _compiled
 from ..persistence.lock import DataDirLock, lock_data_dirs
 from ..protocol import DeleteContainerRequest, OpCode, TxnHeader
 from ..quorum import Message
@@ -218,6 +219,9 @@ class CorralServer:
                  "maxSessionTimeout=%d maxClientCnxns=%d jute.maxbuffer=%d", cfg.client_port_address,
                  cfg.client_port, self.mode, cfg.tick_time, cfg.min_timeout, cfg.max_timeout,
                  cfg.max_client_cnxns, cfg.jute_max_buffer)
+        compiled = _compiled.loaded_compiled()
+        log.info("event=build compiled_modules=%d/%d%s", len(compiled), len(_compiled.COMPILED),
+                 f" note={BUILD_NOTE!r}" if BUILD_NOTE else "")
 
     def _every(self, seconds: float, fn: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()
