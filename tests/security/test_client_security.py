@@ -20,58 +20,17 @@ from kazoo.exceptions import NoAuthError
 from kazoo.security import make_acl
 
 from corral.testing import free_port
-from tests.support.pki import PASSWORD, Pki
+from tests.security.common import KINDS, Material, secure_server
+from tests.support.pki import PASSWORD
 from tests.support.server import ServerProcess, make_server
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.compat]
 
-KINDS = ("corral", "apache")
-JAAS = ('Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n'
-        '  user_bob="bobpw"\n  user_carol="carolpw";\n};\n')
-PROVIDERS = {"authProvider.x509": "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
-             "authProvider.sasl": "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"}
-
-
-class Material:
-    def __init__(self, base: Path) -> None:
-        self.pki = Pki(base / "pki")
-        self.server = self.pki.issue("localhost", file_stem="server")
-        self.alice = self.pki.issue("alice", unit="dev", server=False, file_stem="alice")
-        self.expired = self.pki.issue("old", server=False, expired=True, file_stem="expired")
-        self.rogue = Pki(base / "rogue", "rogue").issue("mallory", server=False, file_stem="mallory")
-        self.jaas = base / "jaas.conf"
-        self.jaas.write_text(JAAS)
-
 
 @pytest.fixture(scope="module")
 def material(tmp_path_factory: pytest.TempPathFactory) -> Material:
     return Material(tmp_path_factory.mktemp("security"))
-
-
-def secure_server(kind: str, m: Material, extra: dict[str, str] | None = None) -> tuple[ServerProcess, int]:
-    """A server of `kind` with clientPort and secureClientPort, both providers, the JAAS users and the
-    audit log; the JAAS file is a -D flag for both (SERVER_JVMFLAGS for corral)."""
-    sp = free_port()
-    cfg = {"secureClientPort": str(sp), "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
-           "ssl.keyStore.location": str(m.server.p12), "ssl.keyStore.password": PASSWORD,
-           "ssl.keyStore.type": "PKCS12", "ssl.trustStore.location": str(m.pki.ca_p12),
-           "ssl.trustStore.password": PASSWORD, "ssl.trustStore.type": "PKCS12", "audit.enable": "true",
-           **PROVIDERS, **(extra or {})}
-    srv = make_server(kind, start=False, extra_cfg=cfg)
-    flag = f"-Djava.security.auth.login.config={m.jaas}"
-    base_env, base_cmd = srv.env, srv.command
-    if kind == "corral":
-        srv.env = lambda: {**base_env(), "SERVER_JVMFLAGS": flag}  # type: ignore[method-assign]
-    else:
-        srv.command = lambda: [base_cmd()[0], flag, "-Dzookeeper.audit.enable=true",  # type: ignore[method-assign]
-                               *base_cmd()[1:]]
-    try:
-        srv.start()
-    except BaseException:
-        srv.close()
-        raise
-    return srv, sp
 
 
 @pytest.fixture(scope="module", params=KINDS)
