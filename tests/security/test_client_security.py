@@ -6,6 +6,7 @@ for the hostile cases. Every hostile case ends by checking that another client i
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import ssl
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
-from kazoo.exceptions import NoAuthError
+from kazoo.exceptions import KazooException, NoAuthError
 from kazoo.security import make_acl
 
 from corral.testing import free_port
@@ -290,6 +291,55 @@ def test_audit_log(server: tuple[ServerProcess, int], material: Material) -> Non
          "result": "success"},
     ]
     assert got[:9] == expected
+
+
+def test_audit_reconfig_and_server_lifecycle(server: tuple[ServerProcess, int], material: Material) -> None:
+    """reconfig (standalone, reconfigEnabled left false): the answer and its audit line, then the
+    serverStart line written at start and the serverStop line written on SIGTERM, as Apache's
+    ZKAuditProvider writes them (user = the account the server runs as). Stops the module's server,
+    so it runs last among the tests that use it."""
+    srv, _ = server
+    kind = srv.kind
+    before = len(_audit_lines(srv, kind))
+    s = sasl_client(srv)
+    s.start(timeout=20)
+    try:
+        with pytest.raises(KazooException) as info:
+            s.reconfig(joining=None, leaving="2", new_members=None)
+        answer = type(info.value).__name__
+    finally:
+        s.stop()
+        s.close()
+    got = wait_until(lambda: _audit_lines(srv, kind)[before:] or None, 15, what="the reconfig audit line")
+    assert answer == "ReconfigDisabledError"  # kazoo's name for ReconfigDisabled (-123)
+    assert got == [{"user": "bob,127.0.0.1", "ip": "127.0.0.1", "operation": "reconfig", "result": "failure"}]
+    start_lines = [a for a in _audit_lines(srv, kind) if a.get("operation") == "serverStart"]
+    assert start_lines == [{"user": getpass.getuser(), "operation": "serverStart", "result": "success"}]
+    srv.stop()
+    stop_lines = [a for a in _audit_lines(srv, kind) if a.get("operation") == "serverStop"]
+    assert stop_lines == [{"user": getpass.getuser(), "operation": "serverStop", "result": "invoked"}]
+
+
+def test_audit_start_failure() -> None:
+    """A server that cannot start (its client port is taken) writes serverStart with result=failure,
+    as Apache's ZKAuditProvider.addServerStartFailureAuditLog does."""
+    for kind in KINDS:
+        with socket.socket() as blocker:
+            blocker.bind(("127.0.0.1", 0))
+            blocker.listen()
+            srv = make_server(kind, start=False, port=blocker.getsockname()[1], extra_cfg={"audit.enable": "true"})
+            if kind == "apache":
+                base_cmd = srv.command
+                srv.command = lambda b=base_cmd: [b()[0], "-Dzookeeper.audit.enable=true",  # type: ignore[method-assign]
+                                                  *b()[1:]]
+            try:
+                with pytest.raises(RuntimeError, match="did not start"):
+                    srv.start(timeout=30)
+                lines = _audit_lines(srv, kind) if kind == "apache" or \
+                    (srv.data_dir / "data" / "zookeeper_audit.log").exists() else []
+                assert lines == [{"user": getpass.getuser(), "operation": "serverStart", "result": "failure"}], kind
+            finally:
+                srv.close()
 
 
 def test_enforce_auth(material: Material) -> None:
