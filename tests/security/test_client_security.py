@@ -225,7 +225,7 @@ def _audit_lines(srv: ServerProcess, kind: str) -> list[dict[str, str]]:
         text = (srv.data_dir / "data" / "zookeeper_audit.log").read_text()
         marker = "corral.audit: "
     else:
-        text = srv.log()
+        text = srv.log_path.read_text(errors="replace")  # the whole log: srv.log() is only its tail
         marker = "Slf4jAuditLogger@"
     out = []
     for line in text.splitlines():
