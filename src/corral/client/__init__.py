@@ -21,6 +21,8 @@ Public names:
 * Protocol values: `CreateMode`, `EventType`, `WatcherType`, `KeeperState`, `Perms`, records `Stat`, `ACL`, `Id`;
   ACL helpers `OPEN_ACL_UNSAFE`, `READ_ACL_UNSAFE`, `CREATOR_ALL_ACL`, `make_acl`, `digest_acl`, `digest_id`.
 * `parse_connect_string` / `ConnectString` for tools that need the host list or chroot.
+* Security: `tls_context` (an `ssl.SSLContext` from CA / certificate / key files, for `tls=`),
+  `SaslCredentials` and `sasl_from_jaas` (DIGEST-MD5, for `sasl=`), `TlsError`.
 """
 
 from ..protocol import WatcherType
@@ -64,6 +66,7 @@ from .errors import (
 )
 from .hosts import ConnectString, parse_connect_string
 from .iterators import ChildrenWatch, DataWatch
+from .security import SaslCredentials, TlsError, sasl_from_jaas, tls_context
 from .sync import SyncClient, SyncTransaction
 from .transaction import Transaction, TransactionResult
 from .types import (
@@ -134,6 +137,7 @@ __all__ = [
     "RequestTimeoutError",
     "RolledBackError",
     "RuntimeInconsistencyError",
+    "SaslCredentials",
     "SessionClosedRequireSaslAuthError",
     "SessionExpiredError",
     "SessionMovedError",
@@ -144,6 +148,7 @@ __all__ = [
     "SyncTransaction",
     "SystemZooKeeperError",
     "ThrottledOpError",
+    "TlsError",
     "Transaction",
     "TransactionResult",
     "UnimplementedError",
@@ -156,4 +161,6 @@ __all__ = [
     "error_for",
     "make_acl",
     "parse_connect_string",
+    "sasl_from_jaas",
+    "tls_context",
 ]
