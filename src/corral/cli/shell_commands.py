@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -46,8 +47,10 @@ from ..client import (
     CreateMode,
     EventType,
     KeeperError,
+    KeeperState,
     NodeExistsError,
     NoNodeError,
+    SaslCredentials,
     SessionState,
     Stat,
     SyncClient,
@@ -208,8 +211,11 @@ class ZkShell:
 
     def __init__(self, host: str, timeout_ms: int = 30000, *, wait_for_connection: bool = False,
                  read_only: bool = False, stdout: Callable[[], TextIO] = lambda: sys.stdout,
-                 stderr: Callable[[], TextIO] = lambda: sys.stderr) -> None:
+                 stderr: Callable[[], TextIO] = lambda: sys.stderr,
+                 tls: ssl.SSLContext | None = None, sasl: SaslCredentials | None = None) -> None:
         self.host = host
+        self.tls = tls
+        self.sasl = sasl
         self.timeout_ms = timeout_ms
         self.wait_for_connection = wait_for_connection
         self.read_only = read_only
@@ -292,6 +298,11 @@ class ZkShell:
             ev = WatchedEvent(EventType.None_, state.keeper_state, None)
             self._print_message("WATCHER::")
             self._print_message(event_text(ev))
+            if state is SessionState.CONNECTED and self.sasl is not None:
+                # The client authenticates before it reports CONNECTED; zkCli's watcher gets
+                # SaslAuthenticated right after SyncConnected, on every (re)connection.
+                self._print_message("WATCHER::")
+                self._print_message(event_text(WatchedEvent(EventType.None_, KeeperState.SaslAuthenticated, None)))
 
     def _on_watch(self, event: WatchedEvent) -> None:
         if event.type == EventType.None_:
@@ -315,7 +326,8 @@ class ZkShell:
         self._ever_connected = False
         self._announce_close = True
         try:
-            zk = SyncClient(host, timeout=self.timeout_ms / 1000, fail_fast=True, can_be_read_only=self.read_only)
+            zk = SyncClient(host, timeout=self.timeout_ms / 1000, fail_fast=True, tls=self.tls, sasl=self.sasl,
+                            can_be_read_only=self.read_only)
         except KeeperError as e:
             raise CliError(str(e))
         zk.add_listener(self._on_state)

@@ -23,6 +23,8 @@ Public names:
 * `parse_connect_string` / `ConnectString` for tools that need the host list or chroot;
   `parse_membership` / `Membership` / `CONFIG_NODE` for the ensemble's dynamic configuration, and
   `HostProvider`, the server-list rotation and rebalancing rules behind `Client.update_server_list`.
+* Security: `tls_context` (an `ssl.SSLContext` from CA / certificate / key files, for `tls=`),
+  `SaslCredentials` and `sasl_from_jaas` (DIGEST-MD5, for `sasl=`), `TlsError`.
 """
 
 from ..protocol import WatcherType
@@ -68,6 +70,7 @@ from .host_provider import HostProvider
 from .hosts import ConnectString, parse_connect_string
 from .iterators import ChildrenWatch, DataWatch
 from .membership import CONFIG_NODE, Member, Membership, parse_membership
+from .security import SaslCredentials, TlsError, sasl_from_jaas, tls_context
 from .sync import SyncClient, SyncTransaction
 from .transaction import Transaction, TransactionResult
 from .types import (
@@ -142,6 +145,7 @@ __all__ = [
     "RequestTimeoutError",
     "RolledBackError",
     "RuntimeInconsistencyError",
+    "SaslCredentials",
     "SessionClosedRequireSaslAuthError",
     "SessionExpiredError",
     "SessionMovedError",
@@ -152,6 +156,7 @@ __all__ = [
     "SyncTransaction",
     "SystemZooKeeperError",
     "ThrottledOpError",
+    "TlsError",
     "Transaction",
     "TransactionResult",
     "UnimplementedError",
@@ -165,4 +170,6 @@ __all__ = [
     "make_acl",
     "parse_connect_string",
     "parse_membership",
+    "sasl_from_jaas",
+    "tls_context",
 ]

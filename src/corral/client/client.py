@@ -42,6 +42,7 @@ import asyncio
 import inspect
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard, TypeVar, overload
@@ -78,6 +79,7 @@ from ..protocol import (
     GetDataResponse,
     GetEphemeralsRequest,
     GetEphemeralsResponse,
+    GetSASLRequest,
     InvalidPath,
     KeeperState,
     OpCode,
@@ -87,6 +89,7 @@ from ..protocol import (
     SetACLResponse,
     SetDataRequest,
     SetDataResponse,
+    SetSASLResponse,
     SetWatches,
     SetWatches2,
     Stat,
@@ -109,12 +112,14 @@ from .errors import (
     MarshallingError,
     NodeExistsError,
     NoNodeError,
+    SessionClosedRequireSaslAuthError,
     SessionExpiredError,
 )
 from .host_provider import Address, HostProvider
 from .hosts import ConnectString, parse_connect_string
 from .membership import CONFIG_NODE, parse_membership
 from .rw_search import MAX_INTERVAL, MIN_INTERVAL, is_read_write
+from .security import MAX_SASL_ROUNDS, SaslCredentials, SaslError
 from .transaction import Transaction
 from .types import OPEN_ACL_UNSAFE, SessionState, WatchedEvent
 from .watches import (
@@ -210,6 +215,10 @@ def create_request(op: int, server_path: str, data: bytes | None, acl: list[ACL]
     return CreateRequest(server_path, data, acl, int(mode))
 
 
+class _SaslRejected(Exception):
+    """The SASL exchange failed for a reason another server would not change (wrong credentials)."""
+
+
 class Client:
     """An asyncio ZooKeeper client holding one session (see the module docstring for the rules).
 
@@ -234,6 +243,13 @@ class Client:
         follow_config: keep the server list in step with the ensemble's membership: read
             `/zookeeper/config` after connecting, watch it, and apply every change with
             `update_server_list` (which may move this client to another server to balance the load).
+        tls: an `ssl.SSLContext` for TLS connections (the servers' secureClientPort); build one with
+            `corral.client.tls_context(ca=..., cert=..., key=...)`. A client certificate
+            authenticates the session in the `x509` scheme. The server name checked is the host of
+            the connect string (when the context checks host names).
+        sasl: `SaslCredentials(user, password)` (DIGEST-MD5), or `sasl_from_jaas(path)`: the SASL
+            exchange runs on every connection right after the handshake, before any other request
+            (see `corral.client.security`). Rejected credentials end the session AUTH_FAILED.
 
     The client binds to the event loop that runs `start()`; use it from that loop only (see
     `SyncClient` for threads and scripts).
@@ -242,9 +258,18 @@ class Client:
     def __init__(self, hosts: str, *, timeout: float = 10.0, randomize_hosts: bool = True,
                  auth: Iterable[tuple[str, str | bytes]] = (), connect_wait: float | None = None,
                  max_buffer: int = DEFAULT_MAX_BUFFER + 1024 * 1024, fail_fast: bool = False,
-                 can_be_read_only: bool = False, follow_config: bool = False) -> None:
+                 can_be_read_only: bool = False, follow_config: bool = False,
+                 tls: ssl.SSLContext | None = None, sasl: SaslCredentials | None = None) -> None:
         if timeout <= 0:
             raise BadArgumentsError(f"session timeout must be positive, got {timeout}")
+        if tls is not None and not isinstance(tls, ssl.SSLContext):
+            raise TypeError(f"tls must be an ssl.SSLContext (see corral.client.tls_context), not {type(tls).__name__}")
+        if sasl is not None and not isinstance(sasl, SaslCredentials):
+            raise TypeError(f"sasl must be SaslCredentials, not {type(sasl).__name__}")
+        self._tls = tls
+        self._sasl = sasl
+        self.sasl_user: str | None = None
+        """The SASL identity the current connection authenticated as (None without SASL)."""
         self._cs: ConnectString = parse_connect_string(hosts)
         self._provider = HostProvider(self._cs.hosts, shuffle=randomize_hosts)
         self._can_be_read_only = can_be_read_only
@@ -857,6 +882,10 @@ class Client:
                 conn = await self._connect_one(host, port)
             except asyncio.CancelledError:
                 raise
+            except _SaslRejected as e:
+                log.warning("SASL authentication with %s:%d failed: %s", host, port, e)
+                await self._end(SessionState.AUTH_FAILED, AuthFailedError(f"KeeperErrorCode = AuthFailed ({e})"))
+                return
             except (TimeoutError, OSError, KeeperError, DecodeError) as e:
                 failures += 1
                 log.debug("connect to %s:%d failed: %r", host, port, e)
@@ -896,7 +925,11 @@ class Client:
         def factory() -> Connection:
             return Connection(info, self._on_notification, self._max_buffer)
 
-        _, conn = await asyncio.wait_for(self._loop.create_connection(factory, host, port),
+        tls_kw: dict[str, Any] = {}
+        if self._tls is not None:
+            tls_kw = {"ssl": self._tls, "server_hostname": host if self._tls.check_hostname else "",
+                      "ssl_handshake_timeout": max(deadline - time.monotonic(), 0.001)}
+        _, conn = await asyncio.wait_for(self._loop.create_connection(factory, host, port, **tls_kw),
                                          max(deadline - time.monotonic(), 0.001))
         # A session that never reached a read-write server is local to the read-only one: ask for a
         # new session instead (Java's seenRwServerBefore rule).
@@ -926,7 +959,34 @@ class Client:
         self._session_id = resp.sessionId
         self._passwd = bytes(resp.passwd or b"")
         self._negotiated_ms = resp.timeOut
+        if self._sasl is not None:
+            try:
+                await asyncio.wait_for(self._authenticate(conn, self._sasl),
+                                       max(deadline - time.monotonic(), self.read_timeout))
+            except BaseException:
+                conn.abort("SASL authentication did not finish")
+                raise
         return conn
+
+    async def _authenticate(self, conn: Connection, creds: SaslCredentials) -> None:
+        """ZooKeeperSaslClient's exchange: tokens back and forth until the mechanism is complete.
+        A server's AuthFailed or a token the mechanism rejects is `_SaslRejected`; a connection lost
+        midway is ConnectionLossError (the next server is tried, as after any failed connection)."""
+        mech = creds.mechanism_client()
+        self.sasl_user = None
+        try:
+            token = mech.evaluate(b"")
+            for _ in range(MAX_SASL_ROUNDS):
+                resp = await conn.submit(OpCode.sasl, GetSASLRequest(token), SetSASLResponse.deserialize)
+                token = mech.evaluate(resp.token or b"")
+                if mech.complete:
+                    self.sasl_user = creds.username
+                    return
+        except (AuthFailedError, SessionClosedRequireSaslAuthError) as e:
+            raise _SaslRejected(f"the server rejected the credentials of {creds.username!r}: {e}") from None
+        except SaslError as e:
+            raise _SaslRejected(f"{creds.mechanism}: {e}") from None
+        raise _SaslRejected(f"{creds.mechanism} exchange not complete after {MAX_SASL_ROUNDS} rounds")
 
     def _on_connected(self, conn: Connection, host: str, port: int) -> None:
         """Prime the new connection (auth, SetWatches) before releasing queued callers, as Java does."""
@@ -1002,7 +1062,7 @@ class Client:
             self._rw_interval = min(2 * self._rw_interval, MAX_INTERVAL)
             host, port = self._provider.next()
             log.debug("event=rw_probe server=%s:%d next_in=%.1fs", host, port, self._rw_interval)
-            if await is_read_write(host, port) and not conn.closed.done():
+            if await is_read_write(host, port, tls=self._tls) and not conn.closed.done():
                 self._rw_interval = MIN_INTERVAL
                 self._rw_found = (host, port)
                 log.info("event=rw_server_found server=%s:%d session=0x%x", host, port,

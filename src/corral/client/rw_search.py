@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 
 __all__ = ["MAX_INTERVAL", "MIN_INTERVAL", "PROBE_TIMEOUT", "is_read_write"]
 
@@ -21,8 +22,12 @@ MAX_INTERVAL = 60.0  # Java's maxPingRwTimeout, 60000 ms
 PROBE_TIMEOUT = 1.0  # Java's socket read timeout for the probe
 
 
-async def _ask(host: str, port: int) -> bytes:
-    reader, writer = await asyncio.open_connection(host, port)
+async def _ask(host: str, port: int, tls: ssl.SSLContext | None) -> bytes:
+    if tls is None:
+        reader, writer = await asyncio.open_connection(host, port)
+    else:
+        reader, writer = await asyncio.open_connection(host, port, ssl=tls,
+                                                       server_hostname=host if tls.check_hostname else "")
     try:
         writer.write(b"isro")
         await writer.drain()
@@ -35,10 +40,15 @@ async def _ask(host: str, port: int) -> bytes:
             await writer.wait_closed()
 
 
-async def is_read_write(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> bool:
-    """True only when the server answers `isro` with `rw` within `timeout`; any failure is False."""
+async def is_read_write(host: str, port: int, timeout: float = PROBE_TIMEOUT,
+                        tls: ssl.SSLContext | None = None) -> bool:
+    """True only when the server answers `isro` with `rw` within `timeout`; any failure is False.
+
+    With `tls` the probe goes over TLS, as the client's own connections do (Java's probe is always
+    plain, which fails against a TLS-only client port).
+    """
     try:
-        answer = await asyncio.wait_for(_ask(host, port), timeout)
+        answer = await asyncio.wait_for(_ask(host, port, tls), timeout)
     except (OSError, TimeoutError, asyncio.IncompleteReadError):
         return False
     return answer.split(b"\n", 1)[0].strip() == b"rw"

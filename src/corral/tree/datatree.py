@@ -89,6 +89,11 @@ def client_owner(owner: int) -> int:
     return owner
 
 
+#: Node's fields (compiled, Node has no `__slots__` attribute to list them).
+NODE_FIELDS = ("acl", "aversion", "children", "ctime", "cversion", "czxid", "data", "ephemeral_owner", "mtime",
+               "mzxid", "pzxid", "version")
+
+
 class Node:
     """One znode. `cversion` is ZooKeeper's stored count of child creates (see `stat()`)."""
 
@@ -107,7 +112,10 @@ class Node:
         "version",
     )
 
-    def __init__(self, data: bytes | None, acl: AclList, zxid: int, time: int, owner: int) -> None:
+    # Defaults so that `Node.__new__(Node)` (the snapshot loader fills the slots itself) also works compiled,
+    # where a native class's __new__ runs __init__.
+    def __init__(self, data: bytes | None = None, acl: AclList = (), zxid: int = 0, time: int = 0,
+                 owner: int = 0) -> None:
         self.data = data  # None when the client sent a null buffer: getData returns null, as in ZooKeeper
         self.acl = acl
         self.czxid = self.mzxid = self.pzxid = zxid
