@@ -31,6 +31,7 @@ from corral.client import (
     ConnectionLossError,
     EventType,
     KeeperError,
+    ReconfigDisabledError,
     WatchedEvent,
     parse_membership,
 )
@@ -243,3 +244,10 @@ async def test_follow_config_on_a_standalone_server_keeps_the_list(corral_server
         assert parse_membership(data).client_hosts() == []
         assert zk.hosts == ((corral_server.host, corral_server.port),)
         await zk.delete("/follow")
+
+
+async def test_reconfig_disabled_is_reported(apache_server) -> None:
+    """Without reconfigEnabled=true, Apache refuses before looking at anything else: ReconfigDisabled."""
+    async with Client(apache_server.hosts, timeout=10) as zk:
+        with pytest.raises(ReconfigDisabledError):
+            await zk.reconfig(leaving="1")
