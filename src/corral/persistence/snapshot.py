@@ -202,7 +202,8 @@ def serialize(tree: DataTree, f: BinaryIO, progress: Callable[[int], None] | Non
     sink.emit(HEADER)
     digest = write_body(tree, sink.emit, progress)
     sink.seal()
-    sink.emit(_ZXID_DIGEST.pack(tree.last_zxid, DIGEST_VERSION, digest))
+    # Before any txn ZooKeeper has no digest to record and writes an empty one (zxid 0, digest 0).
+    sink.emit(_ZXID_DIGEST.pack(tree.last_zxid, DIGEST_VERSION, digest if tree.last_zxid else 0))
     sink.seal()
     sink.emit(_Q.pack(tree.last_zxid))
     sink.seal()
