@@ -212,6 +212,13 @@ def test_every_truncation_and_flip_is_a_clear_error():
         for n in (0, 1, 17, 300):
             with pytest.raises(SnapshotCorruptError):
                 parse_snapshot(prefix + rng.randbytes(n), 1)
+    body = body_bytes(_tree())
+    for cut in range(len(body) - 1):  # the SNAP stream cut short, as a dropped connection leaves it
+        with pytest.raises(SnapshotCorruptError):
+            read_body(body[:cut])
+    for n in (0, 3, 40, 500):
+        with pytest.raises(SnapshotCorruptError):
+            read_body(rng.randbytes(n))
 
 
 def test_a_node_before_its_parent_or_with_an_unknown_acl_is_named():

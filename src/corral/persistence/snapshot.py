@@ -317,6 +317,8 @@ def _load_nodes(tree: DataTree, data: bytes, off: int, acls: dict[int, AclList],
         raise SnapshotCorruptError(path, off, f"node {p!r} {what}")
     except ValueError:  # rindex: a path without "/"
         raise SnapshotCorruptError(path, off, f"node path {p!r} does not start with /")
+    if off > len(data):  # slicing past the end does not fail: a cut-short path shows up here
+        raise SnapshotCorruptError(path, len(data), "cut short in the node records")
     tree.data_size += data_size
     for p in quota_paths:
         if p.startswith(QUOTA_ROOT + "/") and p.endswith("/" + LIMIT_NODE):
