@@ -24,6 +24,7 @@ from kazoo.security import make_acl, make_digest_acl
 from corral.persistence import recover
 from corral.persistence.files import LOG_PREFIX, snapshot_zxid, zxid_of
 from corral.persistence.snapshot import load_snapshot
+from corral.persistence.txnlog import scan
 from corral.tree.digest import tree_digest
 from tests.durability.support import Dump, close_kazoo, corral_cli, diff, dump_kazoo, dump_tree, kazoo_client, vdir
 from tests.support.rawclient import OPEN_ACL_UNSAFE, Op, RawClient, create_body, create_ttl_body
@@ -176,7 +177,8 @@ def test_corral_recovers_apache_clean_stop_gzip(tmp_path):
 
 
 def test_apache_recovers_corral(tmp_path):
-    """corral writes (several snapshots and logs), stops; Apache on the same dataDir serves the same tree,
+    """corral writes (several snapshots and logs), stops; Apache on the same dataDir (its newest snapshot
+    removed, so that Apache replays corral's logs over an older one) serves the same tree,
     finds no digest mismatch, and the snappy snapshot it writes at startup is one corral reads back with
     the same digest. corral's files are 0600 and the directories it made 0700."""
     srv = CorralProcess(data_dir=tmp_path, extra_cfg=CFG)
@@ -194,6 +196,11 @@ def test_apache_recovers_corral(tmp_path):
         assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
     for f in v.iterdir():
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    # Without the newest snapshot, Apache must replay corral's logs from an older one.
+    newest = _newest_snapshot(tmp_path)
+    newest.unlink()
+    base = snapshot_zxid(_newest_snapshot(tmp_path).name) or 0
+    assert any(r.zxid > base for p in v.glob("log.*") for r in scan(p, True)[0])
     apache = Apache(data_dir=tmp_path, extra_cfg=CFG, compression="snappy")
     apache.start()
     try:
