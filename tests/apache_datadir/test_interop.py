@@ -87,7 +87,7 @@ def populate(srv: ServerProcess) -> RawClient:
         close_kazoo(zk)
     raw = RawClient(srv.host, srv.port)
     raw.connect(timeout_ms=LIVE_TIMEOUT_MS)
-    assert raw.create("/cont", b"c", opcode=Op.CREATE_CONTAINER).err == 0
+    assert raw.create("/cont", b"c", flags=4, opcode=Op.CREATE_CONTAINER).err == 0
     assert raw.create("/cont/kid", b"k").err == 0  # a container with a child is never reaped
     assert raw.call(Op.CREATE_TTL, create_ttl_body("/ttl", b"t", OPEN_ACL_UNSAFE, 5, 3_600_000)).err == 0
     assert raw.call(Op.CREATE, create_body("/nulldata", None)).err == 0

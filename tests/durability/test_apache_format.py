@@ -3,8 +3,10 @@ digest, corral's older layout, hostile bytes, replay over a fuzzy snapshot, padd
 
 Why fast tests besides tests/apache_datadir: every variant and every damaged byte is cheap to check
 in-process, and `data/apache-3.8.0/` holds files Apache ZooKeeper 3.8.0 wrote (its snapshot after a
-restart, so its digest is recorded at its own zxid; the log with its 64 MiB of zero padding cut off):
-real bytes, not ones corral made up.
+restart, so its digest is recorded at its own zxid; the log with its 64 MiB of zero padding cut off,
+and a TxnDigest after every txn): real bytes, not ones corral made up. The container is created as
+real clients do it (createContainer with CONTAINER flags): with flags 0, Apache 3.8's
+PrepRequestProcessor predicts a persistent node's digest and logs a digest its own tree does not have.
 """
 
 from __future__ import annotations
@@ -36,7 +38,14 @@ from corral.persistence.snapshot import (
     snapshot_bytes,
     write_snapshot,
 )
-from corral.persistence.txnlog import LogCorruptError, TxnLogWriter, decode_txn_payload, encode_txn_payload, scan
+from corral.persistence.txnlog import (
+    LogCorruptError,
+    TxnLogWriter,
+    decode_txn_payload,
+    encode_txn_payload,
+    scan,
+    txn_digest,
+)
 from corral.protocol import ACL, CloseSessionTxn, CreateTxn, DeleteTxn, Errs, Id, OpCode, TxnDigest, TxnHeader
 from corral.tree import DataTree
 from corral.tree.datatree import CONTAINER_OWNER, TTL_MASK
@@ -96,6 +105,21 @@ def test_apache_log_replays_onto_an_empty_tree_to_the_snapshot(tmp_path):
     assert rec.truncated is None and rec.tree.last_zxid == snap.zxid
     assert dump_tree(rec.tree) == dump_tree(snap.tree)
     assert rec.tree.sessions == snap.tree.sessions
+
+
+def test_tree_digest_after_every_apache_txn_is_the_one_apache_logged():
+    """Apache logs its tree digest after each txn (TxnDigest): replaying its log, corral's tree has the
+    same digest after every one, so `apply` keeps every digested field (stored cversion, pzxid, owner
+    markers of containers and TTL nodes) exactly as Apache's DataTree."""
+    tree = DataTree()
+    (log,) = APACHE.glob("log.*")
+    records, _ = scan(log, last_file=True)
+    assert len(records) > 10
+    for rec in records:
+        tree.apply(*decode_txn_payload(rec.payload))
+        logged = txn_digest(rec.payload)
+        assert logged is not None and logged.version == 2
+        assert tree_digest(tree) == logged.treeDigest, f"zxid 0x{rec.zxid:x}"
 
 
 # ---- corral's snapshots in every layout -----------------------------------------------------------------

@@ -113,8 +113,9 @@ def _dbid(path: Path) -> int:
 @log_cmd.command("dump")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def log_dump(files: tuple[Path, ...]) -> None:
-    """Print every transaction, one line each (files in zxid order, whatever order they are given in)."""
-    from ..persistence.txnlog import decode_txn_payload
+    """Print every transaction, one line each (files in zxid order, whatever order they are given in), with
+    the tree digest ZooKeeper 3.6+ logs after each txn."""
+    from ..persistence.txnlog import decode_txn_payload, txn_digest
     from ..protocol import DecodeError
 
     status = 0
@@ -133,8 +134,10 @@ def log_dump(files: tuple[Path, ...]) -> None:
                 status = 1
                 break
             sid, cx = hdr.clientId & 0xFFFFFFFFFFFFFFFF, hdr.cxid & 0xFFFFFFFF
+            digest = txn_digest(rec.payload)
+            tail = f" digest {{version={digest.version}, treeDigest={digest.treeDigest}}}" if digest else ""
             click.echo(f"{_ts(hdr.time)} session 0x{sid:x} cxid 0x{cx:x} "
-                       f"zxid 0x{hdr.zxid:x} {_op_name(hdr.type)} {_describe(txn)}")
+                       f"zxid 0x{hdr.zxid:x} {_op_name(hdr.type)} {_describe(txn)}{tail}")
             if i % 100000 == 0:
                 click.echo(f"... {i} transactions", err=True)
         if torn is not None:

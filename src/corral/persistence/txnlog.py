@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..protocol import DecodeError, FileHeader, Record, TxnHeader
+from ..protocol import DecodeError, FileHeader, OpCode, Record, TxnDigest, TxnHeader
 from ..txn import decode_txn, encode_txn
-from ..txn.codec import AnyTxn
+from ..txn.codec import TXN_RECORDS, AnyTxn
 from .files import FORMAT_VERSION, LOG_MAGIC, LOG_PREFIX, PRIVATE_FILE, fsync_dir, list_files, make_private_dir
 
 log = logging.getLogger("corral.txnlog")
@@ -60,6 +60,20 @@ def encode_txn_payload(hdr: TxnHeader, txn: AnyTxn) -> bytes:
 def decode_txn_payload(payload: bytes) -> tuple[TxnHeader, AnyTxn]:
     hdr, off = TxnHeader.deserialize(payload, 0)
     return hdr, decode_txn(hdr.type, payload[off:])
+
+
+def txn_digest(payload: bytes) -> TxnDigest | None:
+    """The TxnDigest ZooKeeper 3.6+ appends after a logged txn (its tree digest after that txn), if any."""
+    try:
+        hdr, off = TxnHeader.deserialize(payload, 0)
+        cls = TXN_RECORDS.get(hdr.type)
+        if cls is None or (hdr.type == OpCode.closeSession and len(payload) - off == 12):
+            end = off  # a closeSession from before CloseSessionTxn: only the digest follows
+        else:
+            end = cls.deserialize(payload, off)[1]
+        return TxnDigest.deserialize(payload, end)[0] if len(payload) - end == 12 else None
+    except DecodeError:
+        return None
 
 
 @dataclass
