@@ -317,6 +317,8 @@ def _load_nodes(tree: DataTree, data: bytes, off: int, acls: dict[int, AclList],
         raise SnapshotCorruptError(path, off, f"node {p!r} {what}")
     except ValueError:  # rindex: a path without "/"
         raise SnapshotCorruptError(path, off, f"node path {p!r} does not start with /")
+    except struct.error as e:
+        raise SnapshotCorruptError(path, off, f"unreadable node record after {p!r}: {e}")
     if off > len(data):  # slicing past the end does not fail: a cut-short path shows up here
         raise SnapshotCorruptError(path, len(data), "cut short in the node records")
     tree.data_size += data_size
@@ -484,6 +486,11 @@ def parse_snapshot(data: bytes, name_zxid: int | None, path: Path | str = "<snap
     except SnapshotCorruptError as first:
         legacy = _parse_legacy(data, path, progress)
         if legacy is None:
+            end = len(data) - SEAL_SIZE
+            if not _sealed(data, end, 0, _Adler(data)):
+                # Damaged bytes are what made the body unreadable: say so, as the checksum would have.
+                raise SnapshotCorruptError(path, end, f"checksum mismatch (the file is damaged; reading it "
+                                                      f"failed at offset {first.offset}: {first.reason})")
             raise first
         legacy.compression = compression
         return legacy
