@@ -111,7 +111,7 @@ def fresh_venv(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("venv") / "v"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], env=_clean_env())
     # This venv's pip installs into the new one (pip --python): the wheel plus its runtime dependencies
-    # (uvloop, click, prompt-toolkit, aiohttp), which pip takes from its cache when it has them.
+    # (uvloop, click, prompt-toolkit, aiohttp, cramjam, ...), which pip takes from its cache when it has them.
     _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
           "--disable-pip-version-check", str(dist.wheel)], timeout=300, env=_clean_env())
     return venv
