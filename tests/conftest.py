@@ -19,11 +19,12 @@ from tests.support.server import ApacheZooKeeper
 
 TESTS = Path(__file__).resolve().parent
 # Directories where every test starts servers, shells or programs, or talks to them over sockets.
-SLOW_DIRS = frozenset({"integration", "ensemble", "compat", "examples", "testing"})
+SLOW_DIRS = frozenset({"integration", "ensemble", "compat", "examples", "testing", "apache_datadir"})
 # Fixtures that start a process: any test using one is slow wherever it lives (java_reference runs Java in
 # tests/server/test_sessions.py; the corral_* ones come from the corral.testing plugin, see docs/testing.md).
 SLOW_FIXTURES = frozenset({"corral_server", "corral_server_module", "corral_server_session", "corral_server_factory",
-                           "corral_in_process", "corral_ensemble", "apache_server", "java_reference"})
+                           "corral_in_process", "corral_ensemble", "apache_server", "java_reference",
+                          "console", "console_server", "console_browser"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -15,7 +15,7 @@ import pytest
 from tests.admin.support import admin_server, command, request
 from tests.ensemble.cluster import Ensemble
 from tests.support.net import HOST, free_port
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, make_server
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow
@@ -152,3 +152,26 @@ def test_ensemble_commands(tmp_path: Path) -> None:
         assert mon["cnt_election_time"] >= 1
     finally:
         ens.close()
+
+
+def test_web_console_is_mounted_at_console(corral: tuple[ServerProcess, int]) -> None:
+    """The console (corral.console) is served by the AdminServer at /console/, reading this server's tree."""
+    _, port = corral
+    status, _, _ = request(port, "GET", "/console")
+    assert status == 302  # http.client does not follow: the bare prefix redirects to /console/
+    status, ctype, body = request(port, "GET", "/console/")
+    assert status == 200 and ctype.startswith("text/html") and "<html" in body
+    status, ctype, body = request(port, "GET", "/console/api/node?path=/zookeeper")
+    assert status == 200, body
+    assert json.loads(body)["path"] == "/zookeeper"
+
+
+def test_web_console_can_be_left_out() -> None:
+    admin = free_port()
+    srv = make_server("corral", extra_cfg={"admin.enableServer": "true", "admin.serverAddress": HOST,
+                                           "admin.serverPort": str(admin), "admin.console.enable": "false"})
+    try:
+        assert request(admin, "GET", "/commands/ruok")[0] == 200
+        assert request(admin, "GET", "/console/")[0] == 404
+    finally:
+        srv.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from corral.persistence.snapshot import read_snapshot, write_snapshot
 from corral.tree import DataTree, Node
-from corral.tree.datatree import CONTAINER_OWNER, TTL_MASK
+from corral.tree.datatree import CONTAINER_OWNER, NODE_FIELDS, TTL_MASK
 
 SESSION = 0x1000000000001
 OTHER = -0x7F00000000000001  # a negative session id (server id ≥ 128)
@@ -46,8 +46,16 @@ def _tree() -> DataTree:
     return t
 
 
+def test_node_fields_lists_every_slot():
+    """NODE_FIELDS stands in for Node.__slots__, which only the pure-Python build has."""
+    node = Node(b"d", (), 1, 2, 0)
+    assert all(hasattr(node, f) for f in NODE_FIELDS)
+    slots = getattr(Node, "__slots__", None)  # compiled: None, and the pure-Python run checks this
+    assert slots is None or sorted(slots) == sorted(NODE_FIELDS)
+
+
 def _slots(n: Node) -> dict:
-    return {k: getattr(n, k) for k in Node.__slots__}
+    return {k: getattr(n, k) for k in NODE_FIELDS}
 
 
 def test_snapshot_round_trip_keeps_every_field_and_index(tmp_path):

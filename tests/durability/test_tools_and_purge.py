@@ -27,6 +27,7 @@ from corral.persistence.txnlog import decode_txn_payload, scan
 from corral.server.config import ServerConfig, parse
 from corral.server.storage import Storage
 from corral.tree import DataTree
+from corral.tree.digest import tree_digest
 from tests.durability.support import (
     close_kazoo,
     copy_server_dir,
@@ -173,9 +174,15 @@ def test_log_verify_checks_every_file_and_knows_which_is_last(history, tmp_path)
     os.truncate(copies[-1], last[-1].end - 3)
     r = corral_cli("log", "verify", copies[-1])
     assert r.returncode == 1 and f"then an incomplete record at offset {last[-1].offset}" in r.stderr
-    # Out of order: the second file given starts before the first one ends.
+    # Given out of order (as a shell glob sorts `log.a` before `log.9`), the files are taken by zxid.
     r = corral_cli("log", "verify", copies[2], copies[0])
-    assert r.returncode == 1 and f"{copies[0]}: first zxid" in r.stderr and f"at the end of {copies[2]}" in r.stderr
+    assert r.returncode == 0, r.stderr
+    assert [line.split(":")[0] for line in r.stdout.splitlines()] == [str(copies[0]), str(copies[2])]
+    # A file whose name's zxid lies about its contents: its records do not follow the previous file's.
+    liar = tmp_path / f"log.{zxid_of(copies[2].name, LOG_PREFIX) + 1:x}"
+    shutil.copy(copies[0], liar)
+    r = corral_cli("log", "verify", liar, copies[2])
+    assert r.returncode == 1 and f"{liar}: first zxid" in r.stderr and f"at the end of {copies[2]}" in r.stderr
 
 
 def test_log_tools_on_a_checksummed_but_undecodable_record(tmp_path):
@@ -243,7 +250,7 @@ def test_snapshot_dump_and_verify(history):
     r = corral_cli("snapshot", "verify", snap)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"{snap}: OK, zxid 0x{tree.last_zxid:x}, {tree.node_count()} znodes, " \
-                               f"{len(tree.sessions)} sessions"
+                               f"{len(tree.sessions)} sessions, digest {tree_digest(tree)} matches"
     r = corral_cli("snapshot", "dump", "-d", snap)
     assert r.returncode == 0, r.stderr
     out = r.stdout

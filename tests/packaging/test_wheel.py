@@ -80,6 +80,9 @@ def test_wheel_holds_package_typing_marker_license_and_metadata(dist: Dist) -> N
         meta = email.parser.Parser().parsestr(zf.read(f"{info}/METADATA").decode())
         entry_points = zf.read(f"{info}/entry_points.txt").decode()
     assert {"corral/py.typed", "corral/client/__init__.py", f"{info}/licenses/LICENSE"} <= names
+    # The web console's page is package data: without it the console answers 404.
+    assert {"corral/console/static/index.html", "corral/console/static/console.js",
+            "corral/console/static/console.css"} <= names
     assert not any(n.startswith(("tests/", "bench/", "examples/")) for n in names), "test or bench code in the wheel"
     assert meta["License-Expression"] == "Apache-2.0"
     assert meta["License-File"] == "LICENSE"
@@ -108,7 +111,7 @@ def fresh_venv(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("venv") / "v"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], env=_clean_env())
     # This venv's pip installs into the new one (pip --python): the wheel plus its runtime dependencies
-    # (uvloop, click, prompt-toolkit), which pip takes from its cache when it has them.
+    # (uvloop, click, prompt-toolkit, aiohttp, cramjam, ...), which pip takes from its cache when it has them.
     _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
           "--disable-pip-version-check", str(dist.wheel)], timeout=300, env=_clean_env())
     return venv
@@ -130,7 +133,7 @@ class WheelCorral(CorralProcess):
 
 def test_installed_wheel_serves_a_kazoo_round_trip(fresh_venv: Path, tmp_path: Path) -> None:
     py = str(fresh_venv / "bin" / "python")
-    where = _run([py, "-c", "import corral, corral.client; print(corral.__file__)"], cwd=tmp_path,
+    where = _run([py, "-c", "import corral, corral.client, corral.console; print(corral.__file__)"], cwd=tmp_path,
                  env=_clean_env()).stdout.strip()
     assert Path(where).is_relative_to(fresh_venv), f"corral imported from {where}, not from the fresh venv"
     version = _run([str(fresh_venv / "bin" / "corral"), "--version"], env=_clean_env()).stdout

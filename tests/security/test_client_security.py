@@ -6,6 +6,7 @@ for the hostile cases. Every hostile case ends by checking that another client i
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import ssl
@@ -16,62 +17,21 @@ from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
-from kazoo.exceptions import NoAuthError
+from kazoo.exceptions import KazooException, NoAuthError
 from kazoo.security import make_acl
 
 from corral.testing import free_port
-from tests.support.pki import PASSWORD, Pki
+from tests.security.common import KINDS, Material, secure_server
+from tests.support.pki import PASSWORD
 from tests.support.server import ServerProcess, make_server
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.compat]
 
-KINDS = ("corral", "apache")
-JAAS = ('Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n'
-        '  user_bob="bobpw"\n  user_carol="carolpw";\n};\n')
-PROVIDERS = {"authProvider.x509": "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
-             "authProvider.sasl": "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"}
-
-
-class Material:
-    def __init__(self, base: Path) -> None:
-        self.pki = Pki(base / "pki")
-        self.server = self.pki.issue("localhost", file_stem="server")
-        self.alice = self.pki.issue("alice", unit="dev", server=False, file_stem="alice")
-        self.expired = self.pki.issue("old", server=False, expired=True, file_stem="expired")
-        self.rogue = Pki(base / "rogue", "rogue").issue("mallory", server=False, file_stem="mallory")
-        self.jaas = base / "jaas.conf"
-        self.jaas.write_text(JAAS)
-
 
 @pytest.fixture(scope="module")
 def material(tmp_path_factory: pytest.TempPathFactory) -> Material:
     return Material(tmp_path_factory.mktemp("security"))
-
-
-def secure_server(kind: str, m: Material, extra: dict[str, str] | None = None) -> tuple[ServerProcess, int]:
-    """A server of `kind` with clientPort and secureClientPort, both providers, the JAAS users and the
-    audit log; the JAAS file is a -D flag for both (SERVER_JVMFLAGS for corral)."""
-    sp = free_port()
-    cfg = {"secureClientPort": str(sp), "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
-           "ssl.keyStore.location": str(m.server.p12), "ssl.keyStore.password": PASSWORD,
-           "ssl.keyStore.type": "PKCS12", "ssl.trustStore.location": str(m.pki.ca_p12),
-           "ssl.trustStore.password": PASSWORD, "ssl.trustStore.type": "PKCS12", "audit.enable": "true",
-           **PROVIDERS, **(extra or {})}
-    srv = make_server(kind, start=False, extra_cfg=cfg)
-    flag = f"-Djava.security.auth.login.config={m.jaas}"
-    base_env, base_cmd = srv.env, srv.command
-    if kind == "corral":
-        srv.env = lambda: {**base_env(), "SERVER_JVMFLAGS": flag}  # type: ignore[method-assign]
-    else:
-        srv.command = lambda: [base_cmd()[0], flag, "-Dzookeeper.audit.enable=true",  # type: ignore[method-assign]
-                               *base_cmd()[1:]]
-    try:
-        srv.start()
-    except BaseException:
-        srv.close()
-        raise
-    return srv, sp
 
 
 @pytest.fixture(scope="module", params=KINDS)
@@ -265,7 +225,7 @@ def _audit_lines(srv: ServerProcess, kind: str) -> list[dict[str, str]]:
         text = (srv.data_dir / "data" / "zookeeper_audit.log").read_text()
         marker = "corral.audit: "
     else:
-        text = srv.log()
+        text = srv.log_path.read_text(errors="replace")  # the whole log: srv.log() is only its tail
         marker = "Slf4jAuditLogger@"
     out = []
     for line in text.splitlines():
@@ -331,6 +291,55 @@ def test_audit_log(server: tuple[ServerProcess, int], material: Material) -> Non
          "result": "success"},
     ]
     assert got[:9] == expected
+
+
+def test_audit_reconfig_and_server_lifecycle(server: tuple[ServerProcess, int], material: Material) -> None:
+    """reconfig (standalone, reconfigEnabled left false): the answer and its audit line, then the
+    serverStart line written at start and the serverStop line written on SIGTERM, as Apache's
+    ZKAuditProvider writes them (user = the account the server runs as). Stops the module's server,
+    so it runs last among the tests that use it."""
+    srv, _ = server
+    kind = srv.kind
+    before = len(_audit_lines(srv, kind))
+    s = sasl_client(srv)
+    s.start(timeout=20)
+    try:
+        with pytest.raises(KazooException) as info:
+            s.reconfig(joining=None, leaving="2", new_members=None)
+        answer = type(info.value).__name__
+    finally:
+        s.stop()
+        s.close()
+    got = wait_until(lambda: _audit_lines(srv, kind)[before:] or None, 15, what="the reconfig audit line")
+    assert answer == "ReconfigDisabledError"  # kazoo's name for ReconfigDisabled (-123)
+    assert got == [{"user": "bob,127.0.0.1", "ip": "127.0.0.1", "operation": "reconfig", "result": "failure"}]
+    start_lines = [a for a in _audit_lines(srv, kind) if a.get("operation") == "serverStart"]
+    assert start_lines == [{"user": getpass.getuser(), "operation": "serverStart", "result": "success"}]
+    srv.stop()
+    stop_lines = [a for a in _audit_lines(srv, kind) if a.get("operation") == "serverStop"]
+    assert stop_lines == [{"user": getpass.getuser(), "operation": "serverStop", "result": "invoked"}]
+
+
+def test_audit_start_failure() -> None:
+    """A server that cannot start (its client port is taken) writes serverStart with result=failure,
+    as Apache's ZKAuditProvider.addServerStartFailureAuditLog does."""
+    for kind in KINDS:
+        with socket.socket() as blocker:
+            blocker.bind(("127.0.0.1", 0))
+            blocker.listen()
+            srv = make_server(kind, start=False, port=blocker.getsockname()[1], extra_cfg={"audit.enable": "true"})
+            if kind == "apache":
+                base_cmd = srv.command
+                srv.command = lambda b=base_cmd: [b()[0], "-Dzookeeper.audit.enable=true",  # type: ignore[method-assign]
+                                                  *b()[1:]]
+            try:
+                with pytest.raises(RuntimeError, match="did not start"):
+                    srv.start(timeout=30)
+                lines = _audit_lines(srv, kind) if kind == "apache" or \
+                    (srv.data_dir / "data" / "zookeeper_audit.log").exists() else []
+                assert lines == [{"user": getpass.getuser(), "operation": "serverStart", "result": "failure"}], kind
+            finally:
+                srv.close()
 
 
 def test_enforce_auth(material: Material) -> None:

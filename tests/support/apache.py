@@ -35,11 +35,11 @@ def _java() -> str | None:
     return None
 
 
-def require(what: str, present: bool) -> None:
+def require(what: str, present: bool, hint: str = INSTALL_HINT) -> None:
     """Skip (or fail under CI) when a reference component is missing."""
     if present:
         return
-    msg = f"{what} is not installed; {INSTALL_HINT}"
+    msg = f"{what} is not installed; {hint}"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(msg)
     pytest.skip(msg)

@@ -4,10 +4,16 @@
 `server.N=127.0.0.1:peer:election;127.0.0.1:client` lines and `dataDir/myid`, and starts one
 `ApacheZooKeeper` process (tests/support/server.py) per member; `start()` returns once every member
 serves and one of them leads. Only the processes started here are signalled, by PID (`close()`).
+
+Options for the features that need them: `extra_cfg` adds zoo.cfg keys to every member (e.g.
+`reconfigEnabled=true`), and `jvm_props` adds `-Dname=value` system properties to every member's JVM,
+for what Apache 3.8 reads only that way (`readonlymode.enabled`, `zookeeper.skipACL`, ...).
+`member_line(m)` is the `server.N=...` spec of a member, as a reconfig `-add` would name it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
@@ -25,7 +31,8 @@ class ApacheMember(ApacheZooKeeper):
 
     def __init__(self, ensemble: ApacheEnsemble, sid: int, client_port: int, peer_port: int,
                  election_port: int) -> None:
-        super().__init__(data_dir=ensemble.base / f"s{sid}", port=client_port, tick_time=ensemble.tick_time)
+        super().__init__(data_dir=ensemble.base / f"s{sid}", port=client_port, tick_time=ensemble.tick_time,
+                         extra_cfg=ensemble.extra_cfg)
         self.ensemble = ensemble
         self.sid = sid
         self.peer_port = peer_port
@@ -36,8 +43,16 @@ class ApacheMember(ApacheZooKeeper):
 
     def config_lines(self) -> list[str]:
         return [*super().config_lines(),
-                *(f"server.{m.sid}={HOST}:{m.peer_port}:{m.election_port};{HOST}:{m.port}"
-                  for m in self.ensemble.members)]
+                *(f"server.{m.sid}={m.spec()}" for m in self.ensemble.members)]
+
+    def spec(self, role: str | None = None) -> str:
+        """`host:peer:election[:role];host:client`, the value of this member's server.N line."""
+        return f"{HOST}:{self.peer_port}:{self.election_port}{':' + role if role else ''};{HOST}:{self.port}"
+
+    def command(self) -> list[str]:
+        argv = super().command()
+        props = [f"-D{k}={v}" for k, v in self.ensemble.jvm_props.items()]
+        return [argv[0], *props, *argv[1:]]
 
     def write_config(self) -> Path:
         data = Path(self.config()["dataDir"])
@@ -101,9 +116,12 @@ class ApachePeer(ApacheZooKeeper):
 
 
 class ApacheEnsemble:
-    def __init__(self, base: Path, size: int = 3, tick_time: int = 500) -> None:
+    def __init__(self, base: Path, size: int = 3, tick_time: int = 500, *,
+                 extra_cfg: Mapping[str, str] | None = None, jvm_props: Mapping[str, str] | None = None) -> None:
         self.base = Path(base)
         self.tick_time = tick_time
+        self.extra_cfg = dict(extra_cfg or {})
+        self.jvm_props = dict(jvm_props or {})
         ports = free_ports(3 * size)
         self.members = [ApacheMember(self, i + 1, *ports[3 * i:3 * i + 3]) for i in range(size)]
 
@@ -122,6 +140,10 @@ class ApacheEnsemble:
         leaders = [m for m in self.members if m.mode() == "leader"]
         assert len(leaders) == 1, f"expected one leader, modes {[m.mode() for m in self.members]}"
         return leaders[0]
+
+    def member_line(self, m: ApacheMember, role: str | None = None) -> str:
+        """`server.N=...` for member `m` (optionally with a role), as reconfig's `-add` takes it."""
+        return f"server.{m.sid}={m.spec(role)}"
 
     @property
     def hosts(self) -> str:

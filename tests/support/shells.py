@@ -258,6 +258,32 @@ def zkcli_env() -> dict[str, str]:
     return dict(os.environ, CLIENT_JVMFLAGS=ZK_JVMFLAGS, LC_ALL="C")
 
 
+# The Netty jars ClientCnxnSocketNetty (zkCli over TLS) needs beyond those Debian's zookeeper.jar manifest
+# names (it lacks netty-codec, which SslHandler extends, and netty-resolver). zkCli.sh fixes its own -cp,
+# so the whole class path goes in CLIENT_JVMFLAGS: the JVM takes the last -cp it is given.
+_NETTY_CLIENT = ("codec", "resolver", "handler", "buffer", "common", "transport", "transport-native-unix-common")
+
+
+def zkcli_secure_env(*, keystore: str | None = None, truststore: str | None = None, password: str = "",
+                     jaas: str | None = None) -> dict[str, str]:
+    """zkCli's environment for TLS (PKCS12 key and trust stores, zookeeper.client.secure with the Netty
+    socket) and/or SASL (a JAAS file with a `Client` section), all as JVM flags in CLIENT_JVMFLAGS."""
+    flags = [ZK_JVMFLAGS]
+    if truststore is not None or keystore is not None:
+        cp = ["/etc/zookeeper/conf", "/usr/share/java/zookeeper.jar",
+              *(f"/usr/share/java/netty-{m}.jar" for m in _NETTY_CLIENT)]
+        flags += ["-cp", ":".join(cp), "-Dzookeeper.client.secure=true",
+                  "-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty"]
+        if keystore is not None:
+            flags += [f"-Dzookeeper.ssl.keyStore.location={keystore}", f"-Dzookeeper.ssl.keyStore.password={password}"]
+        if truststore is not None:
+            flags += [f"-Dzookeeper.ssl.trustStore.location={truststore}",
+                      f"-Dzookeeper.ssl.trustStore.password={password}"]
+    if jaas is not None:
+        flags.append(f"-Djava.security.auth.login.config={jaas}")
+    return dict(os.environ, CLIENT_JVMFLAGS=" ".join(flags), LC_ALL="C")
+
+
 def strip_slf4j(text: str) -> str:
     """Drop the SLF4J 'no binding' notice the Debian classpath prints at JVM start (not server related)."""
     return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("SLF4J: "))

@@ -93,6 +93,14 @@ class AdminServer:
         prefix = "/" + prefix.strip("/")
         if prefix == "/" or (self.command_url and (prefix + "/").startswith(self.command_url + "/")):
             raise ValueError(f"cannot mount an application at {prefix!r}: it would hide the admin commands")
+        target = prefix + "/"
+
+        async def to_slash(request: web.Request) -> web.StreamResponse:
+            # The mounted page's URLs are relative: "/console" must become "/console/". Registered
+            # first: the sub-application's resource would otherwise answer the bare prefix with 404.
+            raise web.HTTPFound(target)
+
+        self.app.router.add_get(prefix, to_slash)
         self.app.add_subapp(prefix, app)
 
     async def start(self) -> bool:

@@ -12,8 +12,8 @@ Deliberate differences, each because zkCli's behaviour there is a bug:
 * a line of blanks is ignored (zkCli re-runs the previous command);
 * `-v`/`redo` values that are not numbers give an error message (zkCli dies with a Java stack trace);
 * `help` prints the command list on stdout with exit status 0 (zkCli 3.8 treats it as unknown);
-* the command list shows only the commands this shell implements (all of zkCli 3.8's but
-  `reconfig`);
+* `reconfig -file` reports a hierarchical (group/weight) membership file as unsupported, where zkCli
+  would send it;
 * `addWatch bad` (a relative path) is a path error, where zkCli 3.8 dies with an uncaught exception.
 
 And two because they are Java's, not the shell's: option errors read `Unrecognized option: -x` without
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -39,19 +40,23 @@ from typing import TextIO, TypeVar
 
 from .. import FULL_VERSION
 from ..client import (
+    CONFIG_NODE,
     OPEN_ACL_UNSAFE,
     AuthFailedError,
     Client,
     CreateMode,
     EventType,
     KeeperError,
+    KeeperState,
     NodeExistsError,
     NoNodeError,
+    SaslCredentials,
     SessionState,
     Stat,
     SyncClient,
     WatchedEvent,
     Watcher,
+    parse_membership,
 )
 from ..protocol import Err, WatcherType
 from ..tree.datatree import LIMIT_NODE, QUOTA_ROOT, STATS_NODE, format_stats, parse_stats
@@ -69,6 +74,7 @@ from .shell_format import (
     stat_lines,
     validate_path,
 )
+from .shell_reconfig import RECONFIG_USAGE, parse_reconfig
 
 __all__ = ["COMMANDS", "ZkShell"]
 
@@ -96,6 +102,7 @@ COMMANDS: dict[str, str] = {
     "ls": "[-s] [-w] [-R] path",
     "printwatches": "on|off",
     "quit": "",
+    "reconfig": RECONFIG_USAGE,
     "redo": "cmdno",
     "removewatches": "path [-c|-d|-a] [-l]",
     "set": "[-s] [-v version] path data",
@@ -144,6 +151,7 @@ _DELETEALL_BATCH = 1000
 _PROMPT_STATE = {
     SessionState.CONNECTING: "CONNECTING",
     SessionState.CONNECTED: "CONNECTED",
+    SessionState.CONNECTED_READ_ONLY: "CONNECTEDREADONLY",
     SessionState.DISCONNECTED: "CONNECTING",
     SessionState.EXPIRED: "CLOSED",
     SessionState.AUTH_FAILED: "AUTH_FAILED",
@@ -176,23 +184,12 @@ def _java_decode(text: str) -> int:
     return -v if m.group(1) == "-" else v
 
 
-CONFIG_NODE = "/zookeeper/config"
-
-
 def _client_config(text: str) -> str:
     """ConfigUtils.getClientConfigStr: `<version> <host:clientPort>,...` from the dynamic config text."""
-    version, servers = "", []
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep:
-            continue
-        if key == "version":
-            version = value
-        if key.startswith("server.") and ";" in value:
-            client = value.split(";", 1)[1].strip()
-            servers.append(client if ":" in client else f"0.0.0.0:{client}")
-    return f"{version} {','.join(servers)}"
+    try:
+        return parse_membership(text).client_config_string()
+    except ValueError:
+        return " "  # zkCli skips what it cannot parse; nothing parsable leaves the empty version and list
 
 
 def event_text(event: WatchedEvent) -> str:
@@ -207,16 +204,21 @@ class ZkShell:
         host: connect string (`host:port[,host:port...][/chroot]`).
         timeout_ms: requested session timeout; also how long a command waits for a connection.
         wait_for_connection: zkCli's `-waitforconnection`: a failed (re)connect is an error.
+        read_only: zkCli's `-r`: the session may be held by a read-only server (canBeReadOnly).
         stdout / stderr: called for the stream at each write, so that prompt-toolkit's
             `patch_stdout` (which swaps sys.stdout) is honoured.
     """
 
     def __init__(self, host: str, timeout_ms: int = 30000, *, wait_for_connection: bool = False,
-                 stdout: Callable[[], TextIO] = lambda: sys.stdout,
-                 stderr: Callable[[], TextIO] = lambda: sys.stderr) -> None:
+                 read_only: bool = False, stdout: Callable[[], TextIO] = lambda: sys.stdout,
+                 stderr: Callable[[], TextIO] = lambda: sys.stderr,
+                 tls: ssl.SSLContext | None = None, sasl: SaslCredentials | None = None) -> None:
         self.host = host
+        self.tls = tls
+        self.sasl = sasl
         self.timeout_ms = timeout_ms
         self.wait_for_connection = wait_for_connection
+        self.read_only = read_only
         self.history: dict[int, str] = {}
         self.command_count = 0
         self.print_watches = True
@@ -235,7 +237,8 @@ class ZkShell:
             "deleteall": self._deleteall, "delquota": self._delquota, "listquota": self._listquota,
             "setquota": self._setquota, "get": self._get, "getAcl": self._get_acl,
             "getAllChildrenNumber": self._get_all_children_number, "getEphemerals": self._get_ephemerals,
-            "ls": self._ls, "set": self._set, "setAcl": self._set_acl, "stat": self._stat, "sync": self._sync,
+            "ls": self._ls, "reconfig": self._reconfig,
+            "set": self._set, "setAcl": self._set_acl, "stat": self._stat, "sync": self._sync,
             "version": self._version, "whoami": self._whoami,
         }
 
@@ -283,7 +286,7 @@ class ZkShell:
         return f"[zk: {self.host}({self.state_name}) {self.command_count}] "
 
     def _on_state(self, state: SessionState) -> None:
-        if state is SessionState.CONNECTED:
+        if state.is_connected:
             self._ever_connected = True
         elif state is SessionState.CONNECTING:
             return
@@ -295,6 +298,11 @@ class ZkShell:
             ev = WatchedEvent(EventType.None_, state.keeper_state, None)
             self._print_message("WATCHER::")
             self._print_message(event_text(ev))
+            if state is SessionState.CONNECTED and self.sasl is not None:
+                # The client authenticates before it reports CONNECTED; zkCli's watcher gets
+                # SaslAuthenticated right after SyncConnected, on every (re)connection.
+                self._print_message("WATCHER::")
+                self._print_message(event_text(WatchedEvent(EventType.None_, KeeperState.SaslAuthenticated, None)))
 
     def _on_watch(self, event: WatchedEvent) -> None:
         if event.type == EventType.None_:
@@ -318,7 +326,8 @@ class ZkShell:
         self._ever_connected = False
         self._announce_close = True
         try:
-            zk = SyncClient(host, timeout=self.timeout_ms / 1000, fail_fast=True)
+            zk = SyncClient(host, timeout=self.timeout_ms / 1000, fail_fast=True, tls=self.tls, sasl=self.sasl,
+                            can_be_read_only=self.read_only)
         except KeeperError as e:
             raise CliError(str(e))
         zk.add_listener(self._on_state)
@@ -524,10 +533,20 @@ class ZkShell:
         """GetConfigCommand: the data of /zookeeper/config (the ensemble's dynamic configuration)."""
         p = parse_options(words, _CONFIG_OPTS)
         watch = self._on_watch if p.has("w") else None
-        data, stat = self._call(self._client.get_data(CONFIG_NODE, watch, keep_null=True), CONFIG_NODE)
-        text = "null" if data is None else data.decode("utf-8", "replace")
+        data, stat = self._call(self._client.get_config(watch), CONFIG_NODE)
+        text = data.decode("utf-8", "replace")
         self.out((_client_config(text) if p.has("c") else text) + "\n")
         if p.has("s"):
+            self.out(stat_lines(stat))
+
+    def _reconfig(self, words: list[str]) -> None:
+        """ReconfigCommand: change the membership; prints the committed configuration (and `-s` its Stat)."""
+        args = parse_reconfig(words, f"reconfig {COMMANDS['reconfig']}")
+        # ZooKeeperAdmin.reconfigure raises its errors with the path "" (so zkCli prints e.g.
+        # "version No is not valid : " with nothing after it).
+        data, stat = self._call(self._client.reconfig(args.joining, args.leaving, args.members, args.version), "")
+        self.out("Committed new configuration:\n" + data.decode("utf-8", "replace") + "\n")
+        if args.stats:
             self.out(stat_lines(stat))
 
     # ---- quotas (SetQuotaCommand, ListQuotaCommand, DelQuotaCommand of zkCli 3.7+) ------------------

@@ -311,6 +311,7 @@ def error_text(code: int, path: str | None) -> str:
     if code == Err.RECONFIGINPROGRESS:
         return "Another reconfiguration is in progress -- concurrent reconfigs not supported (yet)"
     if code == Err.NEWCONFIGNOQUORUM:
-        return ("No quorum of new config is connected and up-to-date with the leader of last committed config"
+        # "commmitted" (sic): zkCli 3.8's CliWrapperException spells it so, and scripts match its text.
+        return ("No quorum of new config is connected and up-to-date with the leader of last commmitted config"
                 " - try invoking reconfiguration after new servers are connected and synced")
     return keeper_message(code, path)

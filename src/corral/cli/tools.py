@@ -16,8 +16,8 @@ from ..protocol import OpCode, Record
 from ..tree.datatree import MultiOps, client_owner
 
 if TYPE_CHECKING:  # the commands import persistence lazily, to keep `corral --help` fast
+    from ..persistence.snapshot import Snapshot
     from ..persistence.txnlog import LogRecord
-    from ..tree import DataTree
 
 
 def _ts(ms: int) -> str:
@@ -93,21 +93,39 @@ def _scan_log(path: Path) -> tuple[list[LogRecord], int | None] | None:
     return None
 
 
+def _in_zxid_order(files: tuple[Path, ...]) -> list[Path]:
+    """The files by the zxid in their names: a shell glob sorts `log.a` before `log.9` (as text)."""
+    from ..persistence.files import sort_by_zxid
+
+    return sort_by_zxid(list(files))
+
+
+def _dbid(path: Path) -> int:
+    from ..protocol import DecodeError, FileHeader
+
+    try:
+        with open(path, "rb") as f:
+            return FileHeader.from_bytes(f.read(16)).dbid
+    except (OSError, DecodeError):
+        return 0
+
+
 @log_cmd.command("dump")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def log_dump(files: tuple[Path, ...]) -> None:
-    """Print every transaction, one line each."""
-    from ..persistence.txnlog import decode_txn_payload
+    """Print every transaction, one line each (files in zxid order, whatever order they are given in), with
+    the tree digest ZooKeeper 3.6+ logs after each txn."""
+    from ..persistence.txnlog import decode_txn_payload, txn_digest
     from ..protocol import DecodeError
 
     status = 0
-    for path in files:
+    for path in _in_zxid_order(files):
         scanned = _scan_log(path)
         if scanned is None:
             status = 1
             continue
         records, torn = scanned
-        click.echo(f"ZooKeeper Transactional Log File with dbid 0 txnlog format version 2 ({path})")
+        click.echo(f"ZooKeeper Transactional Log File with dbid {_dbid(path)} txnlog format version 2 ({path})")
         for i, rec in enumerate(records, 1):
             try:
                 hdr, txn = decode_txn_payload(rec.payload)
@@ -116,8 +134,10 @@ def log_dump(files: tuple[Path, ...]) -> None:
                 status = 1
                 break
             sid, cx = hdr.clientId & 0xFFFFFFFFFFFFFFFF, hdr.cxid & 0xFFFFFFFF
+            digest = txn_digest(rec.payload)
+            tail = f" digest {{version={digest.version}, treeDigest={digest.treeDigest}}}" if digest else ""
             click.echo(f"{_ts(hdr.time)} session 0x{sid:x} cxid 0x{cx:x} "
-                       f"zxid 0x{hdr.zxid:x} {_op_name(hdr.type)} {_describe(txn)}")
+                       f"zxid 0x{hdr.zxid:x} {_op_name(hdr.type)} {_describe(txn)}{tail}")
             if i % 100000 == 0:
                 click.echo(f"... {i} transactions", err=True)
         if torn is not None:
@@ -131,14 +151,15 @@ def log_dump(files: tuple[Path, ...]) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def log_verify(files: tuple[Path, ...]) -> None:
     """Check every record's checksum, that its transaction decodes, and zxid order, in each file and
-    across the files given.
+    across the files given (taken in the order of the zxids in their names).
 
     Every file is checked even after a bad one; the exit status is 1 if any was bad. A torn tail is
-    reported as such only in the newest log of its directory (elsewhere it is corruption).
+    reported as such only in the newest log of its directory (elsewhere it is corruption, unless
+    ZooKeeper's zero padding follows it: a preallocated log whose server was killed mid-write).
     """
     status = 0
     prev: tuple[Path, int] | None = None
-    for path in files:
+    for path in _in_zxid_order(files):
         scanned = _scan_log(path)
         if scanned is None:
             status = 1
@@ -170,11 +191,12 @@ def snapshot_cmd() -> None:
     """Inspect snapshot files (snapshot.<zxid>)."""
 
 
-def _load_or_exit(path: Path) -> DataTree:
-    from ..persistence import SnapshotCorruptError, read_snapshot
+def _load_or_exit(path: Path) -> Snapshot:
+    """The loaded snapshot, or exit 1 (invalid: one line naming file, offset and reason) or 2 (unreadable)."""
+    from ..persistence.snapshot import SnapshotCorruptError, load_snapshot
 
     try:
-        return read_snapshot(path, progress=lambda n: click.echo(f"... {n} znodes", err=True))
+        return load_snapshot(path, progress=lambda n: click.echo(f"... {n} znodes", err=True))
     except SnapshotCorruptError as e:
         click.echo(f"corral: {e}", err=True)
         sys.exit(1)
@@ -183,12 +205,20 @@ def _load_or_exit(path: Path) -> DataTree:
         sys.exit(2)
 
 
+def _describe_format(snap: Snapshot) -> str:
+    layout = {"3.5": "ZooKeeper 3.5 layout (no digest)", "3.6": "ZooKeeper 3.6-3.8 layout",
+              "3.9": "ZooKeeper 3.9 layout", "3.9-nodigest": "ZooKeeper 3.9 layout without digest",
+              "corral-legacy": "corral's layout before 0.2 (not readable by ZooKeeper)"}[snap.layout]
+    return layout + (f", {snap.compression}-compressed" if snap.compression else "")
+
+
 @snapshot_cmd.command("dump")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-d", "--data", is_flag=True, help="Also print each znode's data (base64).")
 def snapshot_dump(file: Path, data: bool) -> None:
-    """Print every znode with its Stat, then the sessions."""
-    tree = _load_or_exit(file)
+    """Print every znode with its Stat, then the sessions (corral's and Apache ZooKeeper's snapshots)."""
+    snap = _load_or_exit(file)
+    tree = snap.tree
     click.echo(f"ZNode Details (count={tree.node_count()}), snapshot valid at zxid 0x{tree.last_zxid:x}:")
     for path in sorted(tree.nodes):
         n = tree.nodes[path]
@@ -204,14 +234,34 @@ def snapshot_dump(file: Path, data: bool) -> None:
     click.echo(f"Session Details (sid, timeout, ephemeralCount): {len(tree.sessions)}")
     for sid, timeout in sorted(tree.sessions.items()):
         click.echo(f"0x{sid & 0xFFFFFFFFFFFFFFFF:x}, {timeout}, {len(tree.ephemerals.get(sid, ()))}")
+    click.echo(f"Format: {_describe_format(snap)}")
+    if snap.digest is not None:
+        click.echo(f"Digest: zxid 0x{snap.digest.zxid:x}, version {snap.digest.version}, value {snap.digest.digest}")
 
 
 @snapshot_cmd.command("verify")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def snapshot_verify(file: Path) -> None:
-    """Check the checksum and structure of a snapshot."""
-    tree = _load_or_exit(file)
-    click.echo(f"{file}: OK, zxid 0x{tree.last_zxid:x}, {tree.node_count()} znodes, {len(tree.sessions)} sessions")
+    """Check the checksums and structure of a snapshot, and its tree digest when it can be compared.
+
+    The digest is compared when it was recorded at the snapshot's own zxid (always, for corral's
+    snapshots; for ZooKeeper's, when no write completed while it was written)."""
+    from ..tree.digest import DIGEST_VERSION, tree_digest
+
+    snap = _load_or_exit(file)
+    tree = snap.tree
+    line = f"{file}: OK, zxid 0x{tree.last_zxid:x}, {tree.node_count()} znodes, {len(tree.sessions)} sessions"
+    d = snap.digest
+    if d is None or d.zxid <= 0 or d.zxid != snap.zxid or d.version != DIGEST_VERSION:
+        click.echo(line)
+        return
+    actual = tree_digest(tree)
+    if actual != d.digest:
+        click.echo(f"corral: {file}: checksums hold but the tree digest is {actual}, the snapshot recorded "
+                   f"{d.digest} at zxid 0x{d.zxid:x} (ZooKeeper can record one while a write is half applied; "
+                   f"a corral snapshot never does)", err=True)
+        sys.exit(1)
+    click.echo(f"{line}, digest {actual} matches")
 
 
 @click.command("purge")

@@ -20,7 +20,11 @@ Public names:
   `error_for(code, path)`.
 * Protocol values: `CreateMode`, `EventType`, `WatcherType`, `KeeperState`, `Perms`, records `Stat`, `ACL`, `Id`;
   ACL helpers `OPEN_ACL_UNSAFE`, `READ_ACL_UNSAFE`, `CREATOR_ALL_ACL`, `make_acl`, `digest_acl`, `digest_id`.
-* `parse_connect_string` / `ConnectString` for tools that need the host list or chroot.
+* `parse_connect_string` / `ConnectString` for tools that need the host list or chroot;
+  `parse_membership` / `Membership` / `CONFIG_NODE` for the ensemble's dynamic configuration, and
+  `HostProvider`, the server-list rotation and rebalancing rules behind `Client.update_server_list`.
+* Security: `tls_context` (an `ssl.SSLContext` from CA / certificate / key files, for `tls=`),
+  `SaslCredentials` and `sasl_from_jaas` (DIGEST-MD5, for `sasl=`), `TlsError`.
 """
 
 from ..protocol import WatcherType
@@ -62,8 +66,11 @@ from .errors import (
     UnknownSessionError,
     error_for,
 )
+from .host_provider import HostProvider
 from .hosts import ConnectString, parse_connect_string
 from .iterators import ChildrenWatch, DataWatch
+from .membership import CONFIG_NODE, Member, Membership, parse_membership
+from .security import SaslCredentials, TlsError, sasl_from_jaas, tls_context
 from .sync import SyncClient, SyncTransaction
 from .transaction import Transaction, TransactionResult
 from .types import (
@@ -93,6 +100,7 @@ __all__ = [
     "ACL",
     "ANYONE_ID_UNSAFE",
     "AUTH_IDS",
+    "CONFIG_NODE",
     "CREATOR_ALL_ACL",
     "OPEN_ACL_UNSAFE",
     "READ_ACL_UNSAFE",
@@ -112,12 +120,15 @@ __all__ = [
     "DataWatch",
     "EphemeralOnLocalSessionError",
     "EventType",
+    "HostProvider",
     "Id",
     "InvalidACLError",
     "InvalidCallbackError",
     "KeeperError",
     "KeeperState",
     "MarshallingError",
+    "Member",
+    "Membership",
     "NewConfigNoQuorumError",
     "NoAuthError",
     "NoChildrenForEphemeralsError",
@@ -134,6 +145,7 @@ __all__ = [
     "RequestTimeoutError",
     "RolledBackError",
     "RuntimeInconsistencyError",
+    "SaslCredentials",
     "SessionClosedRequireSaslAuthError",
     "SessionExpiredError",
     "SessionMovedError",
@@ -144,6 +156,7 @@ __all__ = [
     "SyncTransaction",
     "SystemZooKeeperError",
     "ThrottledOpError",
+    "TlsError",
     "Transaction",
     "TransactionResult",
     "UnimplementedError",
@@ -156,4 +169,7 @@ __all__ = [
     "error_for",
     "make_acl",
     "parse_connect_string",
+    "parse_membership",
+    "sasl_from_jaas",
+    "tls_context",
 ]

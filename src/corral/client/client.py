@@ -27,6 +27,13 @@ Apache ZooKeeper ensemble see the same client behaviour:
   with `fail_fast=True`, only until every server has been tried once and refused (the Java client
   fails queued requests on a failed connection attempt; interactive tools such as `corral shell`
   want that, so that a dead address is reported at once rather than after the session timeout).
+* The server list can change while the session lives (`update_server_list`, or `follow_config=True`
+  to track `/zookeeper/config`); the client then moves to another server only as often as Java's
+  StaticHostProvider would, so that load spreads evenly over a grown or shrunk ensemble.
+* With `can_be_read_only=True` a server that lost its quorum may hold the session read-only
+  (CONNECTED_READ_ONLY); the client keeps probing for a read-write server and moves there. A session
+  that has only ever been on read-only servers is replaced by a new one when it gets there (it was
+  local to the read-only server), as in the Java client.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import asyncio
 import inspect
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard, TypeVar, overload
@@ -71,14 +79,17 @@ from ..protocol import (
     GetDataResponse,
     GetEphemeralsRequest,
     GetEphemeralsResponse,
+    GetSASLRequest,
     InvalidPath,
     KeeperState,
     OpCode,
+    ReconfigRequest,
     RemoveWatchesRequest,
     SetACLRequest,
     SetACLResponse,
     SetDataRequest,
     SetDataResponse,
+    SetSASLResponse,
     SetWatches,
     SetWatches2,
     Stat,
@@ -101,9 +112,14 @@ from .errors import (
     MarshallingError,
     NodeExistsError,
     NoNodeError,
+    SessionClosedRequireSaslAuthError,
     SessionExpiredError,
 )
+from .host_provider import Address, HostProvider
 from .hosts import ConnectString, parse_connect_string
+from .membership import CONFIG_NODE, parse_membership
+from .rw_search import MAX_INTERVAL, MIN_INTERVAL, is_read_write
+from .security import MAX_SASL_ROUNDS, SaslCredentials, SaslError
 from .transaction import Transaction
 from .types import OPEN_ACL_UNSAFE, SessionState, WatchedEvent
 from .watches import (
@@ -199,6 +215,10 @@ def create_request(op: int, server_path: str, data: bytes | None, acl: list[ACL]
     return CreateRequest(server_path, data, acl, int(mode))
 
 
+class _SaslRejected(Exception):
+    """The SASL exchange failed for a reason another server would not change (wrong credentials)."""
+
+
 class Client:
     """An asyncio ZooKeeper client holding one session (see the module docstring for the rules).
 
@@ -216,6 +236,20 @@ class Client:
             as soon as every server has been tried once without success, instead of waiting up to
             `connect_wait`. The client keeps reconnecting in the background either way, and
             `start()` is not affected (it waits for its own timeout).
+        can_be_read_only: accept a server that lost its quorum and serves reads only (ZooKeeper's
+            canBeReadOnly): the state is then CONNECTED_READ_ONLY, writes fail with NotReadOnlyError,
+            and the client probes the other servers in the background and moves to the first
+            read-write one it finds (see `rw_search.py` for the timing).
+        follow_config: keep the server list in step with the ensemble's membership: read
+            `/zookeeper/config` after connecting, watch it, and apply every change with
+            `update_server_list` (which may move this client to another server to balance the load).
+        tls: an `ssl.SSLContext` for TLS connections (the servers' secureClientPort); build one with
+            `corral.client.tls_context(ca=..., cert=..., key=...)`. A client certificate
+            authenticates the session in the `x509` scheme. The server name checked is the host of
+            the connect string (when the context checks host names).
+        sasl: `SaslCredentials(user, password)` (DIGEST-MD5), or `sasl_from_jaas(path)`: the SASL
+            exchange runs on every connection right after the handshake, before any other request
+            (see `corral.client.security`). Rejected credentials end the session AUTH_FAILED.
 
     The client binds to the event loop that runs `start()`; use it from that loop only (see
     `SyncClient` for threads and scripts).
@@ -223,14 +257,30 @@ class Client:
 
     def __init__(self, hosts: str, *, timeout: float = 10.0, randomize_hosts: bool = True,
                  auth: Iterable[tuple[str, str | bytes]] = (), connect_wait: float | None = None,
-                 max_buffer: int = DEFAULT_MAX_BUFFER + 1024 * 1024, fail_fast: bool = False) -> None:
+                 max_buffer: int = DEFAULT_MAX_BUFFER + 1024 * 1024, fail_fast: bool = False,
+                 can_be_read_only: bool = False, follow_config: bool = False,
+                 tls: ssl.SSLContext | None = None, sasl: SaslCredentials | None = None) -> None:
         if timeout <= 0:
             raise BadArgumentsError(f"session timeout must be positive, got {timeout}")
+        if tls is not None and not isinstance(tls, ssl.SSLContext):
+            raise TypeError(f"tls must be an ssl.SSLContext (see corral.client.tls_context), not {type(tls).__name__}")
+        if sasl is not None and not isinstance(sasl, SaslCredentials):
+            raise TypeError(f"sasl must be SaslCredentials, not {type(sasl).__name__}")
+        self._tls = tls
+        self._sasl = sasl
+        self.sasl_user: str | None = None
+        """The SASL identity the current connection authenticated as (None without SASL)."""
         self._cs: ConnectString = parse_connect_string(hosts)
-        self._hosts = list(self._cs.hosts)
-        if randomize_hosts:
-            random.shuffle(self._hosts)
-        self._host_idx = 0
+        self._provider = HostProvider(self._cs.hosts, shuffle=randomize_hosts)
+        self._can_be_read_only = can_be_read_only
+        # Java's seenRwServerBefore: a session that only ever lived on read-only servers is local to
+        # one of them, so the client asks for a new session (id 0) when it reaches another server.
+        self._seen_rw = False
+        self._rw_interval = MIN_INTERVAL
+        self._rw_found: Address | None = None
+        self._follow_config = follow_config
+        self._config_armed = False
+        self._config_version: str | None = None
         self._requested_ms = int(timeout * 1000)
         self._connect_wait = timeout if connect_wait is None else connect_wait
         self._max_buffer = max_buffer
@@ -270,8 +320,13 @@ class Client:
 
     @property
     def connected(self) -> bool:
-        """True while a server holds the session over a live connection."""
-        return self._state is SessionState.CONNECTED
+        """True while a server holds the session over a live connection (read-only servers included)."""
+        return self._state.is_connected
+
+    @property
+    def read_only(self) -> bool:
+        """True while connected to a read-only server (state CONNECTED_READ_ONLY)."""
+        return self._state is SessionState.CONNECTED_READ_ONLY
 
     @property
     def session_id(self) -> int:
@@ -296,7 +351,7 @@ class Client:
     @property
     def connect_timeout(self) -> float:
         """Time allowed for one connection attempt: session timeout / number of hosts (ZooKeeper's rule)."""
-        return max((self._negotiated_ms or self._requested_ms) / 1000 / len(self._hosts), _MIN_ATTEMPT_TIMEOUT)
+        return max((self._negotiated_ms or self._requested_ms) / 1000 / len(self._provider), _MIN_ATTEMPT_TIMEOUT)
 
     @property
     def last_zxid(self) -> int:
@@ -310,13 +365,13 @@ class Client:
 
     @property
     def hosts(self) -> tuple[tuple[str, int], ...]:
-        """The servers, in the (possibly shuffled) order they are tried."""
-        return tuple(self._hosts)
+        """The servers, in the (possibly shuffled) order they are tried (changed by `update_server_list`)."""
+        return self._provider.servers
 
     @property
     def connected_to(self) -> tuple[str, int] | None:
         """(host, port) of the server of the current connection, or None."""
-        return self._connected_to if self._state is SessionState.CONNECTED else None
+        return self._connected_to if self._state.is_connected else None
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -328,7 +383,8 @@ class Client:
         AUTH_FAILED, CLOSED) this starts a brand-new session: watches of the old one are gone, the
         state listeners stay.
         """
-        if self._state in (SessionState.CONNECTING, SessionState.DISCONNECTED, SessionState.CONNECTED):
+        if self._state in (SessionState.CONNECTING, SessionState.DISCONNECTED, SessionState.CONNECTED,
+                           SessionState.CONNECTED_READ_ONLY):
             await self._wait_connection(timeout if timeout is not None else self._connect_wait)
             return
         if self._runner is not None and not self._runner.done():
@@ -342,6 +398,10 @@ class Client:
         self._disconnected_at = None
         self._terminal = None
         self._closing = False
+        self._seen_rw = False
+        self._rw_found = None
+        self._config_armed = False
+        self._config_version = None
         self._set_state(SessionState.CONNECTING)
         self._runner = self._loop.create_task(self._run(), name=f"corral-client-{id(self):x}")
         wait = self._requested_ms / 1000 if timeout is None else timeout
@@ -361,7 +421,7 @@ class Client:
         If no server is reachable the session is simply abandoned and expires on the servers.
         """
         conn = self._conn
-        if self._state is SessionState.CONNECTED and conn is not None and conn.is_open:
+        if self._state.is_connected and conn is not None and conn.is_open:
             # The server closes the socket right after its reply: that is not a DISCONNECTED blip.
             self._closing = True
             fut = conn.submit(OpCode.closeSession, None, None)
@@ -757,13 +817,13 @@ class Client:
                     hook: Hook | None = None) -> T | None:
         """Send one request on the current connection (waiting for one if needed) and await its reply."""
         conn = self._conn
-        if conn is None or self._state is not SessionState.CONNECTED or not conn.is_open:
+        if conn is None or not self._state.is_connected or not conn.is_open:
             conn = await self._connection()
         return await conn.submit(op, body, decode, path, hook)
 
     async def _connection(self) -> Connection:
         conn = self._conn
-        if conn is not None and self._state is SessionState.CONNECTED and conn.is_open:
+        if conn is not None and self._state.is_connected and conn.is_open:
             return conn
         return await self._wait_connection(self._connect_wait, self._fail_fast)
 
@@ -772,13 +832,13 @@ class Client:
             assert self._terminal is not None
             raise self._terminal_error()
         conn = self._conn
-        if self._state is SessionState.CONNECTED and conn is not None and conn.is_open:
+        if self._state.is_connected and conn is not None and conn.is_open:
             return conn
         assert self._loop is not None
         fut: asyncio.Future[Connection] = self._loop.create_future()
         self._conn_waiters.append(fut)
         if fail_fast:
-            self._fast_waiters[fut] = self._failed_attempts + len(self._hosts)
+            self._fast_waiters[fut] = self._failed_attempts + len(self._provider)
         try:
             return await asyncio.wait_for(fut, timeout)
         except TimeoutError:
@@ -807,19 +867,25 @@ class Client:
     async def _run(self) -> None:
         """Connect, serve until the connection drops, reconnect to the next server; until terminal."""
         failures = 0
-        n = len(self._hosts)
         while not self._state.is_terminal:
             if self._session_expired_locally():
                 await self._end(SessionState.EXPIRED, SessionExpiredError(
                     f"KeeperErrorCode = Session expired (no server reachable for the session timeout "
                     f"{self._negotiated_ms} ms)"))
                 return
-            host, port = self._hosts[self._host_idx]
-            self._host_idx = (self._host_idx + 1) % n
+            n = len(self._provider)
+            if self._rw_found is not None:  # the read-write server the background search found
+                (host, port), self._rw_found = self._rw_found, None
+            else:
+                host, port = self._provider.next()
             try:
                 conn = await self._connect_one(host, port)
             except asyncio.CancelledError:
                 raise
+            except _SaslRejected as e:
+                log.warning("SASL authentication with %s:%d failed: %s", host, port, e)
+                await self._end(SessionState.AUTH_FAILED, AuthFailedError(f"KeeperErrorCode = AuthFailed ({e})"))
+                return
             except (TimeoutError, OSError, KeeperError, DecodeError) as e:
                 failures += 1
                 log.debug("connect to %s:%d failed: %r", host, port, e)
@@ -834,6 +900,7 @@ class Client:
                     f"0x{self._session_id & 0xFFFFFFFFFFFFFFFF:x})"))
                 return
             failures = 0
+            self._provider.on_connected()
             self._on_connected(conn, host, port)
             await self._heartbeat(conn)
             if self._state.is_terminal or self._closing:
@@ -858,11 +925,18 @@ class Client:
         def factory() -> Connection:
             return Connection(info, self._on_notification, self._max_buffer)
 
-        _, conn = await asyncio.wait_for(self._loop.create_connection(factory, host, port),
+        tls_kw: dict[str, Any] = {}
+        if self._tls is not None:
+            tls_kw = {"ssl": self._tls, "server_hostname": host if self._tls.check_hostname else "",
+                      "ssl_handshake_timeout": max(deadline - time.monotonic(), 0.001)}
+        _, conn = await asyncio.wait_for(self._loop.create_connection(factory, host, port, **tls_kw),
                                          max(deadline - time.monotonic(), 0.001))
+        # A session that never reached a read-write server is local to the read-only one: ask for a
+        # new session instead (Java's seenRwServerBefore rule).
+        session_id = self._session_id if self._seen_rw else 0
         try:
             conn.send_connect(ConnectRequest(PROTOCOL_VERSION, info.last_zxid, self._requested_ms,
-                                             self._session_id, self._passwd, False))
+                                             session_id, self._passwd, self._can_be_read_only))
             resp = await asyncio.wait_for(asyncio.shield(conn.handshake), max(deadline - time.monotonic(), 0.001))
         except BaseException:
             conn.abort("handshake failed")
@@ -870,13 +944,49 @@ class Client:
         if resp.timeOut <= 0:
             conn.abort("session expired")
             return None
-        if self._session_id and resp.sessionId != self._session_id:
+        if session_id and resp.sessionId != session_id:
             conn.abort("server answered with another session")
             raise ConnectionLossError(f"server {host}:{port} answered with session 0x{resp.sessionId:x}")
+        if resp.readOnly and not self._can_be_read_only:
+            # A server in read-only mode closes such a session at once; do not report it as usable.
+            conn.abort("read-only server, and can_be_read_only is off")
+            raise ConnectionLossError(f"server {host}:{port} is read-only")
+        if self._session_id and resp.sessionId != self._session_id:
+            log.info("event=session_replaced old=0x%x new=0x%x server=%s:%d reason=read_only_session",
+                     self._session_id & 0xFFFFFFFFFFFFFFFF, resp.sessionId & 0xFFFFFFFFFFFFFFFF, host, port)
+        self._seen_rw = self._seen_rw or not resp.readOnly
+        conn.read_only = bool(resp.readOnly)
         self._session_id = resp.sessionId
         self._passwd = bytes(resp.passwd or b"")
         self._negotiated_ms = resp.timeOut
+        if self._sasl is not None:
+            try:
+                await asyncio.wait_for(self._authenticate(conn, self._sasl),
+                                       max(deadline - time.monotonic(), self.read_timeout))
+            except BaseException:
+                conn.abort("SASL authentication did not finish")
+                raise
         return conn
+
+    async def _authenticate(self, conn: Connection, creds: SaslCredentials) -> None:
+        """ZooKeeperSaslClient's exchange: tokens back and forth until the mechanism is complete.
+        A server's AuthFailed or a token the mechanism rejects is `_SaslRejected`; a connection lost
+        midway is ConnectionLossError (the next server is tried, as after any failed connection)."""
+        mech = creds.mechanism_client()
+        self.sasl_user = None
+        try:
+            token = mech.evaluate(b"")
+            for _ in range(MAX_SASL_ROUNDS):
+                resp = await conn.submit(OpCode.sasl, GetSASLRequest(token), SetSASLResponse.deserialize)
+                token = mech.evaluate(resp.token or b"")
+                if mech.complete:
+                    self.sasl_user = creds.username
+                    return
+        except (AuthFailedError, SessionClosedRequireSaslAuthError) as e:
+            raise _SaslRejected(f"the server rejected the credentials of {creds.username!r}: {e}") from None
+        except SaslError as e:
+            raise _SaslRejected(f"{creds.mechanism}: {e}") from None
+        raise _SaslRejected(f"{creds.mechanism} exchange not complete after {MAX_SASL_ROUNDS} rounds")
 
     def _on_connected(self, conn: Connection, host: str, port: int) -> None:
         """Prime the new connection (auth, SetWatches) before releasing queued callers, as Java does."""
@@ -887,13 +997,17 @@ class Client:
             fut = conn.submit_auth(AuthPacket(0, scheme, cred))
             fut.add_done_callback(self._auth_resent)
         self._send_set_watches(conn)
-        log.info("connected to %s:%d session=0x%x timeout=%dms", host, port,
-                 self._session_id & 0xFFFFFFFFFFFFFFFF, self._negotiated_ms)
-        self._set_state(SessionState.CONNECTED)
+        log.info("connected to %s:%d session=0x%x timeout=%dms%s", host, port,
+                 self._session_id & 0xFFFFFFFFFFFFFFFF, self._negotiated_ms, " read-only" if conn.read_only else "")
+        self._set_state(SessionState.CONNECTED_READ_ONLY if conn.read_only else SessionState.CONNECTED)
         waiters, self._conn_waiters = self._conn_waiters, []
         for w in waiters:
             if not w.done():
                 w.set_result(conn)
+        if conn.read_only:
+            self._spawn(self._seek_rw_server(conn))
+        if self._follow_config and not self._config_armed:
+            self._spawn(self._read_config())
 
     def _auth_resent(self, fut: asyncio.Future[None]) -> None:
         if fut.cancelled():
@@ -935,6 +1049,148 @@ class Client:
                     batch, size = tuple([] for _ in tables), 0
         if size:
             send(batch)
+
+    # ---- read-only mode: finding a read-write server ------------------------------------------
+
+    async def _seek_rw_server(self, conn: Connection) -> None:
+        """While `conn` is a read-only connection, probe the servers (Java's pingRwServer timing) and
+        drop it as soon as one answers `rw`; the connection loop then goes there first."""
+        while not conn.closed.done():  # ends with the connection; each round waits at least 100 ms
+            await asyncio.wait((conn.closed,), timeout=self._rw_interval)
+            if conn.closed.done() or self._state is not SessionState.CONNECTED_READ_ONLY:
+                return
+            self._rw_interval = min(2 * self._rw_interval, MAX_INTERVAL)
+            host, port = self._provider.next()
+            log.debug("event=rw_probe server=%s:%d next_in=%.1fs", host, port, self._rw_interval)
+            if await is_read_write(host, port, tls=self._tls) and not conn.closed.done():
+                self._rw_interval = MIN_INTERVAL
+                self._rw_found = (host, port)
+                log.info("event=rw_server_found server=%s:%d session=0x%x", host, port,
+                         self._session_id & 0xFFFFFFFFFFFFFFFF)
+                conn.abort(f"read-write server found at {host}:{port}")
+                return
+
+    # ---- following the membership -------------------------------------------------------------
+
+    def update_server_list(self, hosts: str | Sequence[tuple[str, int]]) -> bool:
+        """Replace the server list, as ZooKeeper's `updateServerList` does; returns whether this client moves.
+
+        `hosts` is a connect string without chroot (`"h1:2181,h2:2181"`, or one with the client's own
+        chroot) or a sequence of (host, port). To spread the load evenly, the client may drop its
+        connection and reconnect to another server (requests in flight then fail with
+        ConnectionLossError, as after any connection loss; the session and its watches stay): for
+        sure when its server left the list, with probability `1 - old/new` when the list grew,
+        never when its server is still listed and the list did not grow (`host_provider.py`).
+        """
+        if isinstance(hosts, str):
+            cs = parse_connect_string(hosts)
+            if cs.chroot and cs.chroot != self._cs.chroot:
+                raise BadArgumentsError(f"update_server_list cannot change the chroot ({cs.chroot!r})")
+            new = list(cs.hosts)
+        else:
+            new = []
+            for item in hosts:
+                if (not isinstance(item, tuple) or len(item) != 2 or not isinstance(item[0], str)
+                        or not item[0] or not isinstance(item[1], int) or isinstance(item[1], bool)
+                        or not 0 < item[1] < 65536):
+                    raise BadArgumentsError(f"a server must be (host, port), got {item!r}")
+                new.append((item[0], item[1]))
+            if not new:
+                raise BadArgumentsError("a server list may not be empty")
+        conn = self._conn
+        live = conn is not None and conn.is_open and self._state.is_connected
+        current = self._connected_to if live else None
+        peer_ip = conn.peer[0] if live and conn is not None and conn.peer else None
+        move = self._provider.update_server_list(new, current, peer_ip)
+        log.info("event=server_list_updated servers=%s move=%s", ",".join(f"{h}:{p}" for h, p in self.hosts), move)
+        if move and live and conn is not None:
+            conn.abort("moving to another server after a server list update")
+        return move
+
+    async def get_config(self, watch: Watcher | None = None) -> tuple[bytes, Stat]:
+        """The ensemble's dynamic configuration, the data of `/zookeeper/config` (ZooKeeper's getConfig).
+
+        Always that node, whatever the chroot. With `watch`, the callback fires once when the
+        membership changes (NodeDataChanged).
+        """
+        hook = self._watch_hook(CONFIG_NODE, watch, kind=DATA) if watch is not None else None
+        resp = await self._call(OpCode.getData, GetDataRequest(CONFIG_NODE, watch is not None),
+                                GetDataResponse.deserialize, CONFIG_NODE, hook)
+        return resp.data or b"", resp.stat
+
+    async def reconfig(self, joining: str | Sequence[str] | None = None, leaving: str | Sequence[str] | None = None,
+                       new_members: str | Sequence[str] | None = None, from_config: int = -1) -> tuple[bytes, Stat]:
+        """Change the ensemble's membership (ZooKeeperAdmin.reconfigure); returns the new configuration.
+
+        Incremental: `joining` server specs (`"server.4=host:peer:election[:role];[clientAddr:]port"`)
+        and/or `leaving` server ids. Bulk: `new_members`, the whole new membership (not combinable
+        with the incremental arguments). Each is a comma-separated string or a sequence of items.
+        `from_config` (-1: any) is the configuration version the change applies to: another version
+        is BadVersionError. The server must allow reconfig (ReconfigDisabledError) and the session
+        needs permission on /zookeeper/config (NoAuthError); NewConfigNoQuorumError when the new
+        members are not connected, ReconfigInProgressError while another change runs, and
+        BadArgumentsError for a specification the server cannot parse.
+        """
+        def joined(value: str | Sequence[str] | None, what: str) -> str | None:
+            if value is None:
+                return None
+            if isinstance(value, str):
+                return value
+            items = list(value)
+            for v in items:
+                if not isinstance(v, str):
+                    raise TypeError(f"{what} items must be str, not {type(v).__name__}")
+            return ",".join(items)
+
+        join_s, leave_s, members_s = joined(joining, "joining"), joined(leaving, "leaving"), \
+            joined(new_members, "new_members")
+        if members_s is not None and (join_s is not None or leave_s is not None):
+            raise BadArgumentsError("new_members cannot be combined with joining/leaving "
+                                    "(bulk and incremental reconfig are exclusive)")
+        if members_s is None and join_s is None and leave_s is None:
+            raise BadArgumentsError("reconfig needs joining, leaving or new_members")
+        if isinstance(from_config, bool) or not isinstance(from_config, int) \
+                or not -(1 << 63) <= from_config < (1 << 63):
+            raise BadArgumentsError(f"from_config must be a 64-bit int, got {from_config!r}")
+        resp = await self._call(OpCode.reconfig, ReconfigRequest(join_s, leave_s, members_s, from_config),
+                                GetDataResponse.deserialize, None)
+        return resp.data or b"", resp.stat
+
+    async def _read_config(self) -> None:
+        """Read /zookeeper/config with a watch and apply its membership (follow_config)."""
+        if self._config_armed or self._state.is_terminal:
+            return
+        self._config_armed = True
+        try:
+            data, _ = await self.get_config(self._config_changed)
+        except KeeperError as e:
+            self._config_armed = False  # read again after the next connect
+            log.warning("event=config_read_failed error=%s", e)
+            return
+        self._apply_config(data)
+
+    def _config_changed(self, event: WatchedEvent) -> None:
+        self._config_armed = False
+        if event.type == EventType.None_ or self._state.is_terminal:
+            return
+        self._spawn(self._read_config())
+
+    def _apply_config(self, data: bytes) -> None:
+        try:
+            membership = parse_membership(data)
+        except ValueError as e:
+            log.warning("event=config_unparsable error=%s", e)
+            return
+        hosts = membership.client_hosts()
+        if not hosts:
+            log.info("event=config_without_client_addresses version=%s", membership.version)
+            return
+        if membership.version == self._config_version:
+            return
+        self._config_version = membership.version
+        if {(h.lower(), p) for h, p in hosts} == {(h.lower(), p) for h, p in self.hosts}:
+            return
+        self.update_server_list(hosts)
 
     def _on_disconnected(self, conn: Connection) -> None:
         if self._conn is conn:
@@ -1038,7 +1294,7 @@ class Client:
             await asyncio.gather(runner, return_exceptions=True)
 
     def _hosts_text(self) -> str:
-        return ",".join(f"{h}:{p}" for h, p in self._cs.hosts)
+        return ",".join(f"{h}:{p}" for h, p in self._provider.servers)
 
     def __repr__(self) -> str:
         return (f"<Client {self._hosts_text()}{self._cs.chroot} state={self._state.value} "

@@ -118,6 +118,7 @@ class Connection(asyncio.Protocol):
         self.closed: asyncio.Future[None] = loop.create_future()
         self.close_reason: str | None = None
         self.established = False
+        self.read_only = False  # the server said readOnly in its ConnectResponse
         self.xid = 0
         now = time.monotonic()
         self.last_recv = now
@@ -258,6 +259,13 @@ class Connection(asyncio.Protocol):
         try:
             resp = ConnectResponse.from_bytes(frame)
         except DecodeError as e:
+            if len(frame) == _REPLY_HEADER_SIZE:
+                # An error reply in place of the handshake: e.g. a read-only ZooKeeper 3.8 without
+                # localSessionsEnabled refuses to create a session with NotReadOnly this way.
+                hdr = ReplyHeader.deserialize(frame, 0)[0]
+                if hdr.err:
+                    self.abort(f"server refused the session: {error_for(hdr.err)}")
+                    return
             self.abort(f"bad ConnectResponse: {e}")
             return
         self.established = True

@@ -138,6 +138,34 @@ class SyncClient:
     def chroot(self) -> str:
         return self._client.chroot
 
+    @property
+    def read_only(self) -> bool:
+        return self._client.read_only
+
+    @property
+    def hosts(self) -> tuple[tuple[str, int], ...]:
+        return self._client.hosts
+
+    @property
+    def connected_to(self) -> tuple[str, int] | None:
+        return self._client.connected_to
+
+    def update_server_list(self, hosts: str | Sequence[tuple[str, int]]) -> bool:
+        """See `Client.update_server_list`."""
+
+        async def call() -> bool:
+            return self._client.update_server_list(hosts)
+
+        return self._run(call())
+
+    def get_config(self, watch: Watcher | None = None) -> tuple[bytes, Stat]:
+        return self._run(self._client.get_config(watch))
+
+    def reconfig(self, joining: str | Sequence[str] | None = None, leaving: str | Sequence[str] | None = None,
+                 new_members: str | Sequence[str] | None = None, from_config: int = -1) -> tuple[bytes, Stat]:
+        """See `Client.reconfig`."""
+        return self._run(self._client.reconfig(joining, leaving, new_members, from_config))
+
     # ---- the Basic API ------------------------------------------------------------------------
 
     @overload

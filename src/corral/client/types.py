@@ -39,7 +39,7 @@ __all__ = [
 class SessionState(StrEnum):
     """Where the client's session stands, as reported to state listeners.
 
-    CONNECTING, CONNECTED and DISCONNECTED are live states: the session may still exist on the
+    CONNECTING, CONNECTED, CONNECTED_READ_ONLY and DISCONNECTED are live states: the session may still exist on the
     servers. EXPIRED, AUTH_FAILED and CLOSED are terminal for that session: every later call raises
     (SessionExpiredError, AuthFailedError, ClientClosedError); `Client.start()` may begin a new one.
     """
@@ -48,6 +48,10 @@ class SessionState(StrEnum):
     """No session yet: the first connection is being established."""
     CONNECTED = "CONNECTED"
     """A server holds the session and the connection is up (ZooKeeper's SyncConnected)."""
+    CONNECTED_READ_ONLY = "CONNECTED_READ_ONLY"
+    """Connected to a server that lost its quorum and serves reads only (ZooKeeper's ConnectedReadOnly;
+    only with `can_be_read_only=True`): reads work, writes fail with NotReadOnlyError, and the client
+    looks for a read-write server in the background."""
     DISCONNECTED = "DISCONNECTED"
     """The connection dropped; the client is reconnecting with the same session (kazoo's SUSPENDED)."""
     EXPIRED = "EXPIRED"
@@ -63,6 +67,11 @@ class SessionState(StrEnum):
         return _KEEPER_STATE[self]
 
     @property
+    def is_connected(self) -> bool:
+        """True for CONNECTED and CONNECTED_READ_ONLY (Java's `States.isConnected`)."""
+        return self in (SessionState.CONNECTED, SessionState.CONNECTED_READ_ONLY)
+
+    @property
     def is_terminal(self) -> bool:
         """True when this session can never be used again."""
         return self in (SessionState.EXPIRED, SessionState.AUTH_FAILED, SessionState.CLOSED)
@@ -71,6 +80,7 @@ class SessionState(StrEnum):
 _KEEPER_STATE = {
     SessionState.CONNECTING: KeeperState.Disconnected,
     SessionState.CONNECTED: KeeperState.SyncConnected,
+    SessionState.CONNECTED_READ_ONLY: KeeperState.ConnectedReadOnly,
     SessionState.DISCONNECTED: KeeperState.Disconnected,
     SessionState.EXPIRED: KeeperState.Expired,
     SessionState.AUTH_FAILED: KeeperState.AuthFailed,

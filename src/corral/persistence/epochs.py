@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .files import fsync_dir
+from .files import PRIVATE_FILE, fsync_dir
 
 ACCEPTED = "acceptedEpoch"
 CURRENT = "currentEpoch"
@@ -26,8 +26,9 @@ def read_epoch(directory: Path, name: str) -> int:
 def write_epoch(directory: Path, name: str, value: int) -> None:
     final = Path(directory) / name
     tmp = final.with_name(name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(str(value))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    with open(fd, "w") as f:
+        f.write(str(value))  # as ZooKeeper's writeLongToFile: the decimal number, no newline
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, final)

@@ -25,6 +25,8 @@ import logging
 import os
 from pathlib import Path
 
+from .files import PRIVATE_FILE, make_private_dir
+
 log = logging.getLogger("corral.persistence")
 
 LOCK_NAME = "corral.lock"
@@ -55,7 +57,7 @@ def prepare_dir(key: str, path: Path, autocreate: bool = True) -> None:
         if not autocreate:
             raise DataDirError(key, path, "does not exist (and zookeeper.datadir.autocreate=false)")
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            make_private_dir(path)
         except OSError as e:
             raise DataDirError(key, path, f"cannot be created: {e.strerror}") from None
 
@@ -83,7 +85,7 @@ class DataDirLock:
             return
         lock_path = path / LOCK_NAME
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
         except OSError as e:
             raise DataDirError(key, path, f"not writable (cannot create {LOCK_NAME}: {e.strerror})") from None
         try:

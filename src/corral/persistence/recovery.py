@@ -15,7 +15,7 @@ from pathlib import Path
 from ..protocol import DecodeError
 from ..tree import DataTree
 from .files import LOG_PREFIX, SNAP_PREFIX, list_files, version_dir
-from .snapshot import SnapshotCorruptError, read_snapshot
+from .snapshot import SnapshotCorruptError, load_snapshot
 from .txnlog import HEADER, LogCorruptError, decode_txn_payload, iter_logs, truncate_tail
 
 log = logging.getLogger("corral.recovery")
@@ -56,14 +56,20 @@ def recover(data_dir: Path, log_dir: Path, replay: bool = True) -> Recovered:
             log.info("event=snapshot_loading_progress file=%s nodes=%d", p, n)
 
         try:
-            tree = read_snapshot(path, progress=progress)
+            snap = load_snapshot(path, progress=progress)
         except (SnapshotCorruptError, OSError) as e:
-            log.error("event=snapshot_invalid file=%s reason=%s", path, e)
+            # As ZooKeeper's FileSnap: an invalid snapshot is skipped for the next older one.
+            log.error("event=snapshot_invalid file=%s reason=%s action=trying_older_snapshot", path, e)
             failures.append(str(e))
             continue
+        tree = snap.tree
         used = path
-        log.info("event=snapshot_loaded file=%s zxid=0x%x nodes=%d sessions=%d seconds=%.2f", path,
-                 tree.last_zxid, len(tree.nodes), len(tree.sessions), time.monotonic() - t0)
+        log.info("event=snapshot_loaded file=%s zxid=0x%x layout=%s compression=%s digest_zxid=%s nodes=%d "
+                 "sessions=%d seconds=%.2f", path, tree.last_zxid, snap.layout, snap.compression or "none",
+                 f"0x{snap.digest.zxid:x}" if snap.digest else "none", len(tree.nodes), len(tree.sessions),
+                 time.monotonic() - t0)
+        if snap.extra_bytes:
+            log.warning("event=snapshot_unknown_sections file=%s bytes=%d action=ignored", path, snap.extra_bytes)
         break
     if tree is None:
         if snaps:

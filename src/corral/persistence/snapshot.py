@@ -1,21 +1,40 @@
-"""Snapshots: the whole tree, the sessions with their timeouts and the ACL table, checksummed.
+"""Snapshots in Apache ZooKeeper's exact format (FileSnap), read from 3.5 to 3.9 and written as 3.9 does.
 
-Layout (close to ZooKeeper's FileSnap): FileHeader("ZKSN", 2, -1), `long zxid` (the zxid the image
-is exact at), sessions (`int n`, then `long id, int timeout`), ACL table (`int n`, then `long key,
-vector<ACL>`), nodes in pre-order (`ustring path` — the root as "" — `buffer data, long aclKey,
-StatPersisted`), a "/" path ending the nodes, then `long Adler32(everything before)` and "/".
+File layout (every integer big-endian, strings and buffers as jute writes them: `int length` + bytes,
+-1 for null):
 
-Written by a forked child (see `SnapshotTaker`): fork gives an exact copy-on-write image of the tree at
-one zxid, so the event loop pauses only for the fork itself, not for serialisation.
+    FileHeader("ZKSN", 2, -1)
+    body        SerializeUtils.serializeSnapshot: `int n` sessions (`long id, int timeout`), then
+                DataTree.serialize: the ACL cache (`int n`, then `long key, vector<ACL>`; key -1 is
+                OPEN_ACL_UNSAFE and is not in the map), the nodes in pre-order, parents first
+                (`ustring path` — the root as "" — then DataNode: `buffer data, long acl,
+                StatPersisted`), and the path "/" ending the nodes
+    seal        `long Adler32(every byte before)`, `ustring "/"`
+    digest      3.6+: ZxidDigest `long zxid, int version, long digest` (version < 2: the digest as a
+                hex string), then a seal
+    lastZxid    3.9+: `long lastProcessedZxid`, then a seal
+
+The snapshot's zxid is the one in its name (ZooKeeper's snapshots are fuzzy: taken while transactions
+are applied, so the tree may already hold some after it; recovery replays from the next zxid and the
+tree's `apply` tolerates what is already there). corral's are exact at that zxid: written by a forked
+child (see `server/storage.py`), which holds a copy-on-write image of the tree at one zxid.
+
+Readers accept every variant above, gzip- and snappy-compressed files (by their magic bytes, as
+ZooKeeper names them `.gz`/`.snappy`), and corral's own pre-Apache layout (a `long zxid` after the
+header, OPEN_ACL_UNSAFE in the map), so a data directory written by an older corral still recovers.
+`write_body`/`read_body` are the stream without the file header: what a leader sends a learner in a
+SNAP (LearnerHandler sends it followed by the string "BenWasHere").
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import struct
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,21 +44,55 @@ from ..tree import DataTree, Node
 from ..tree import acl as aclmod
 from ..tree.acl import OPEN_ACL_UNSAFE, AclList
 from ..tree.datatree import LIMIT_NODE, QUOTA_ROOT, is_ephemeral_owner
-from .files import FORMAT_VERSION, SNAP_MAGIC, SNAP_PREFIX, fsync_dir, snapshot_temp
+from ..tree.digest import DIGEST_VERSION, EXCLUDED_PREFIX, to_long
+from .files import FORMAT_VERSION, PRIVATE_FILE, SNAP_MAGIC, SNAP_PREFIX, fsync_dir, snapshot_temp, snapshot_zxid
 
 _Q = struct.Struct(">q")
 _I = struct.Struct(">i")
 _SESSION = struct.Struct(">qi")
 _STATP = struct.Struct(">qqqqiiiqq")
+_KEY_STAT = struct.Struct(">q" + _STATP.format[1:])  # DataNode's `long acl` then StatPersisted
+_DIGEST_STAT = struct.Struct(">qqqqqiiiq")  # the 60 bytes DigestCalculator adds after path and data
+_ZXID_DIGEST = struct.Struct(">qiq")
 HEADER = FileHeader(SNAP_MAGIC, FORMAT_VERSION, -1).to_bytes()
+END_PATH = b"\x00\x00\x00\x01/"  # the string "/": ends the nodes, and every seal
+SEAL_SIZE = 8 + len(END_PATH)
+OPEN_ACL_KEY = -1
+SYNC_SIGNATURE = "BenWasHere"  # what follows the body in a SNAP (LearnerHandler)
+GZIP_MAGIC = b"\x1f\x8b"
+SNAPPY_MAGIC = b"\x82SNAPPY\x00"  # snappy-java's SnappyOutputStream, which ZooKeeper uses
+INCOMING_TEMP = "snapshot.incoming.tmp"
 _CHUNK = 1 << 20
 
 
 class SnapshotCorruptError(Exception):
-    def __init__(self, path: Path, offset: int, reason: str) -> None:
+    def __init__(self, path: Path | str, offset: int, reason: str) -> None:
         super().__init__(f"{path}: invalid snapshot at offset {offset}: {reason}")
         self.path = path
         self.offset = offset
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ZxidDigest:
+    """The tree digest a snapshot carries (DataTree.ZxidDigest): the digest after txn `zxid`."""
+
+    zxid: int
+    version: int
+    digest: int
+
+
+@dataclass
+class Snapshot:
+    """A loaded snapshot: the tree (its `last_zxid` is the snapshot's zxid) and what the file said."""
+
+    tree: DataTree
+    zxid: int
+    digest: ZxidDigest | None
+    last_processed_zxid: int | None
+    layout: str  # "3.5" (no digest), "3.6" (digest), "3.9" (digest and lastZxid), "corral-legacy"
+    compression: str  # "", "gzip" or "snappy"
+    extra_bytes: int = 0  # sealed sections after the known ones (a newer ZooKeeper), skipped
 
 
 def _ustr(s: str) -> bytes:
@@ -51,15 +104,119 @@ def _buf(b: bytes | None) -> bytes:
     return b"\xff\xff\xff\xff" if b is None else _I.pack(len(b)) + b
 
 
-INCOMING_TEMP = "snapshot.incoming.tmp"
+# ---- writing ------------------------------------------------------------------------------------------
+
+
+class _Sink:
+    """Buffered writer keeping the running Adler32 of everything written (CheckedOutputStream)."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.crc = 1
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def emit(self, b: bytes) -> None:
+        self.parts.append(b)
+        self.size += len(b)
+        if self.size >= _CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        chunk = b"".join(self.parts)
+        self.crc = zlib.adler32(chunk, self.crc)
+        self.f.write(chunk)
+        self.parts.clear()
+        self.size = 0
+
+    def seal(self) -> None:
+        """SnapStream.sealStream: the checksum so far, then "/" (both covered by later seals)."""
+        self.flush()
+        self.emit(_Q.pack(self.crc) + END_PATH)
+        self.flush()
+
+
+def write_body(tree: DataTree, emit: Callable[[bytes], object],
+               progress: Callable[[int], None] | None = None) -> int:
+    """Sessions and the tree as SerializeUtils.serializeSnapshot writes them, ending with "/".
+
+    Returns the tree digest (computed on the way: the node loop already has every field in hand)."""
+    emit(_I.pack(len(tree.sessions)))
+    for sid, timeout in tree.sessions.items():
+        emit(_SESSION.pack(sid, timeout))
+    # ZooKeeper's ACL cache: OPEN_ACL_UNSAFE is key -1 outside the map, other lists count up from 1.
+    keys: dict[AclList, int] = {OPEN_ACL_UNSAFE: OPEN_ACL_KEY}
+    for n in tree.nodes.values():
+        if n.acl not in keys:
+            keys[n.acl] = len(keys)
+    emit(_I.pack(len(keys) - 1))
+    for acl, key in keys.items():
+        if key == OPEN_ACL_KEY:
+            continue
+        emit(_Q.pack(key) + _I.pack(len(acl)))
+        for perms, scheme, ident in acl:
+            emit(_I.pack(perms) + _ustr(scheme) + _ustr(ident))
+    nodes = tree.nodes
+    pack_node = _KEY_STAT.pack
+    pack_digest = _DIGEST_STAT.pack
+    crc32 = zlib.crc32
+    digest = 0
+    count = 0
+    stack = ["/"]
+    while stack:
+        path = stack.pop()
+        n = nodes[path]
+        pb = b"" if path == "/" else path.encode("utf-8", "surrogatepass")
+        d = n.data
+        czxid, mzxid, pzxid, ctime, mtime = n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime
+        version, cversion, aversion, owner = n.version, n.cversion, n.aversion, n.ephemeral_owner
+        emit(b"".join((_I.pack(len(pb)), pb, _buf(d), pack_node(keys[n.acl], czxid, mzxid, ctime, mtime, version,
+                                                                cversion, aversion, owner, pzxid))))
+        if not path.startswith(EXCLUDED_PREFIX):
+            c = crc32(pb)
+            if d is not None:
+                c = crc32(d, c)
+            digest += crc32(pack_digest(czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner), c)
+        if n.children:
+            prefix = "" if path == "/" else path
+            stack.extend(prefix + "/" + c for c in n.children)
+        count += 1
+        if progress is not None and count % 100000 == 0:
+            progress(count)
+    emit(END_PATH)
+    return to_long(digest)
+
+
+def body_bytes(tree: DataTree) -> bytes:
+    """The SNAP stream body (sessions + tree + "/") in memory."""
+    parts: list[bytes] = []
+    write_body(tree, parts.append)
+    return b"".join(parts)
+
+
+def serialize(tree: DataTree, f: BinaryIO, progress: Callable[[int], None] | None = None) -> int:
+    """The whole file, as ZooKeeper 3.9 writes it with its defaults (digest and lastZxid sections).
+
+    Returns the tree digest written in it."""
+    sink = _Sink(f)
+    sink.emit(HEADER)
+    digest = write_body(tree, sink.emit, progress)
+    sink.seal()
+    # Before any txn ZooKeeper has no digest to record and writes an empty one (zxid 0, digest 0).
+    sink.emit(_ZXID_DIGEST.pack(tree.last_zxid, DIGEST_VERSION, digest if tree.last_zxid else 0))
+    sink.seal()
+    sink.emit(_Q.pack(tree.last_zxid))
+    sink.seal()
+    return digest
 
 
 def write_snapshot(tree: DataTree, directory: Path, progress: Callable[[int], None] | None = None) -> Path:
-    """Serialise `tree` to `snapshot.<zxid>`: written to a temp file, fsynced, renamed into place."""
+    """Serialise `tree` to `snapshot.<zxid>` (0600): written to a temp file, fsynced, renamed into place."""
     zxid = tree.last_zxid
     final = Path(directory) / f"{SNAP_PREFIX}{zxid:x}"
     tmp = snapshot_temp(final)
-    with open(tmp, "wb", buffering=0) as f:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    with open(fd, "wb", buffering=0) as f:
         serialize(tree, f, progress)
         os.fsync(f.fileno())
     os.replace(tmp, final)
@@ -68,80 +225,33 @@ def write_snapshot(tree: DataTree, directory: Path, progress: Callable[[int], No
 
 
 def snapshot_bytes(tree: DataTree) -> bytes:
-    """The same image in memory: what a leader sends a learner that is too far behind (SNAP)."""
+    """The same file image in memory (corral's SNAP sync sends it whole; `install_snapshot` reads it)."""
     buf = io.BytesIO()
     serialize(tree, buf)
     return buf.getvalue()
 
 
 def install_snapshot(data: bytes, directory: Path) -> tuple[DataTree, Path]:
-    """Verify and load a snapshot received from the leader, and keep it as this server's newest."""
+    """Verify and load a snapshot image received from the leader, and keep it as this server's newest.
+
+    Its zxid comes from the image's lastZxid section (the image has no file name yet)."""
     tmp = Path(directory) / INCOMING_TEMP
-    tmp.write_bytes(data)
-    tree = read_snapshot(tmp)
-    final = Path(directory) / f"{SNAP_PREFIX}{tree.last_zxid:x}"
-    with open(tmp, "rb+") as f:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    with open(fd, "wb") as f:
+        f.write(data)
+        f.flush()
         os.fsync(f.fileno())
+    snap = parse_snapshot(data, None, tmp)
+    final = Path(directory) / f"{SNAP_PREFIX}{snap.zxid:x}"
     os.replace(tmp, final)
     fsync_dir(final.parent)
-    return tree, final
+    return snap.tree, final
 
 
-def serialize(tree: DataTree, f: BinaryIO, progress: Callable[[int], None] | None = None) -> None:
-    zxid = tree.last_zxid
-    crc = 1
-    parts: list[bytes] = []
-    size = 0
-
-    def emit(b: bytes) -> None:
-        nonlocal size, crc
-        parts.append(b)
-        size += len(b)
-        if size >= _CHUNK:
-            chunk = b"".join(parts)
-            crc = zlib.adler32(chunk, crc)
-            f.write(chunk)
-            parts.clear()
-            size = 0
-
-    emit(HEADER)
-    emit(_Q.pack(zxid))
-    emit(_I.pack(len(tree.sessions)))
-    for sid, timeout in tree.sessions.items():
-        emit(_SESSION.pack(sid, timeout))
-    keys: dict[AclList, int] = {OPEN_ACL_UNSAFE: -1}
-    for n in tree.nodes.values():
-        if n.acl not in keys:
-            keys[n.acl] = len(keys)
-    emit(_I.pack(len(keys)))
-    for acl, key in keys.items():
-        emit(_Q.pack(key) + _I.pack(len(acl)))
-        for perms, scheme, ident in acl:
-            emit(_I.pack(perms) + _ustr(scheme) + _ustr(ident))
-    stack = ["/"]
-    nodes = tree.nodes
-    count = 0
-    while stack:
-        path = stack.pop()
-        n = nodes[path]
-        emit(b"".join((_ustr("" if path == "/" else path), _buf(n.data), _Q.pack(keys[n.acl]),
-                       _STATP.pack(n.czxid, n.mzxid, n.ctime, n.mtime, n.version, n.cversion, n.aversion,
-                                   n.ephemeral_owner, n.pzxid))))
-        prefix = "" if path == "/" else path
-        stack.extend(prefix + "/" + c for c in n.children)
-        count += 1
-        if progress is not None and count % 100000 == 0:
-            progress(count)
-    emit(_ustr("/"))
-    tail = b"".join(parts)
-    crc = zlib.adler32(tail, crc)
-    f.write(tail + _Q.pack(crc) + _ustr("/"))
+# ---- reading ------------------------------------------------------------------------------------------
 
 
-_KEY_STAT = struct.Struct(">q" + _STATP.format[1:])
-
-
-def _load_nodes(tree: DataTree, data: bytes, off: int, acls: dict[int, AclList], path: Path,
+def _load_nodes(tree: DataTree, data: bytes, off: int, acls: dict[int, AclList], path: Path | str,
                 progress: Callable[[int], None] | None) -> int:
     """The node records (pre-order, parents first) up to the "/" end marker; returns the offset after it.
 
@@ -158,47 +268,59 @@ def _load_nodes(tree: DataTree, data: bytes, off: int, acls: dict[int, AclList],
     data_size = 0
     count = 0
     quota_paths: list[str] = []
-    while True:
-        (n,) = unpack_i(data, off)
-        off += 4
-        if n < 0:
-            raise SnapshotCorruptError(path, off - 4, "null path")
-        p = data[off:off + n].decode("utf-8", "replace")
-        off += n
-        if p == "/":
-            break
-        (n,) = unpack_i(data, off)
-        off += 4
-        if n == -1:
-            d = None
-        elif n < 0:
-            raise SnapshotCorruptError(path, off - 4, f"bad data length {n}")
-        else:
-            d = data[off:off + n]
+    p = ""
+    try:
+        while True:
+            (n,) = unpack_i(data, off)
+            off += 4
+            if n < 0:
+                raise SnapshotCorruptError(path, off - 4, "null path")
+            p = data[off:off + n].decode("utf-8", "replace")
             off += n
-            data_size += n
-        node = new(Node)
-        key, node.czxid, node.mzxid, node.ctime, node.mtime, node.version, node.cversion, node.aversion, \
-            owner, node.pzxid = unpack_ks(data, off)
-        off += ks_size
-        node.data, node.acl, node.ephemeral_owner, node.children = d, acls[key], owner, set()
-        if p:
-            nodes[p] = node
-            i = p.rfind("/")
-            nodes[p[:i] if i > 0 else "/"].children.add(p[i + 1:])
-            data_size += len(p)
-        else:
-            nodes["/"] = node
-        if owner:
-            if is_ephemeral_owner(owner):
-                ephemerals.setdefault(owner, set()).add(p)
+            if p == "/":
+                break
+            (n,) = unpack_i(data, off)
+            off += 4
+            if n == -1:
+                d = None
+            elif n < 0:
+                raise SnapshotCorruptError(path, off - 4, f"bad data length {n}")
             else:
-                tree.containers.add(p)
-        if p.startswith(QUOTA_ROOT):
-            quota_paths.append(p)
-        count += 1
-        if progress is not None and count % 100000 == 0:
-            progress(count)
+                d = data[off:off + n]
+                off += n
+                data_size += n
+            node = new(Node)
+            key, node.czxid, node.mzxid, node.ctime, node.mtime, node.version, node.cversion, node.aversion, \
+                owner, node.pzxid = unpack_ks(data, off)
+            off += ks_size
+            node.data, node.acl, node.ephemeral_owner, node.children = d, acls[key], owner, set()
+            if p:
+                i = p.rindex("/")
+                nodes[p[:i] if i > 0 else "/"].children.add(p[i + 1:])
+                nodes[p] = node
+                data_size += len(p)
+            else:
+                nodes["/"] = node
+            if owner:
+                if is_ephemeral_owner(owner):
+                    ephemerals.setdefault(owner, set()).add(p)
+                else:
+                    tree.containers.add(p)
+            if p.startswith(QUOTA_ROOT):
+                quota_paths.append(p)
+            count += 1
+            if progress is not None and count % 100000 == 0:
+                progress(count)
+    except KeyError as e:  # a zero-cost guard around the loop: only a damaged file gets here
+        what = f"refers to ACL {e.args[0]}, not in the ACL map" if isinstance(e.args[0], int) else \
+            "comes before its parent"
+        raise SnapshotCorruptError(path, off, f"node {p!r} {what}")
+    except ValueError:  # rindex: a path without "/"
+        raise SnapshotCorruptError(path, off, f"node path {p!r} does not start with /")
+    except struct.error as e:
+        raise SnapshotCorruptError(path, off, f"unreadable node record after {p!r}: {e}")
+    if off > len(data):  # slicing past the end does not fail: a cut-short path shows up here
+        raise SnapshotCorruptError(path, len(data), "cut short in the node records")
     tree.data_size += data_size
     for p in quota_paths:
         if p.startswith(QUOTA_ROOT + "/") and p.endswith("/" + LIMIT_NODE):
@@ -206,38 +328,30 @@ def _load_nodes(tree: DataTree, data: bytes, off: int, acls: dict[int, AclList],
     return off
 
 
-def read_snapshot(path: Path, progress: Callable[[int], None] | None = None) -> DataTree:
-    """Load and verify a snapshot; raises SnapshotCorruptError naming the offset."""
-    data = Path(path).read_bytes()
-    off = 0
+def read_body(data: bytes, off: int = 0, path: Path | str = "<stream>",
+              progress: Callable[[int], None] | None = None) -> tuple[DataTree, int]:
+    """Sessions and tree from `data` at `off` (SerializeUtils.deserializeSnapshot): the tree, with its
+    sessions and `last_zxid` 0, and the offset after the "/" ending the nodes.
+
+    Raises SnapshotCorruptError naming the offset."""
     try:
-        fh = FileHeader.from_bytes(data)
-        if fh.magic != SNAP_MAGIC:
-            raise SnapshotCorruptError(path, 0, f"bad magic 0x{fh.magic:x}")
-        off = len(HEADER)
-        # Verify the checksum first: never build a tree from bytes that fail it.
-        end = len(data) - 8 - 5
-        if end < off or data[end + 8:] != _ustr("/"):
-            raise SnapshotCorruptError(path, len(data), "missing checksum trailer (incomplete file)")
-        (crc,) = _Q.unpack_from(data, end)
-        if zlib.adler32(memoryview(data)[:end]) != crc & 0xFFFFFFFF:
-            raise SnapshotCorruptError(path, end, "checksum mismatch")
-        (zxid,) = _Q.unpack_from(data, off)
-        off += 8
         tree = DataTree(system_nodes=False)
-        tree.last_zxid = zxid
         (ns,) = _I.unpack_from(data, off)
         off += 4
+        if ns * 12 > len(data) - off:
+            raise SnapshotCorruptError(path, off - 4, f"unreasonable session count {ns}")
         for _ in range(ns):
             sid, timeout = _SESSION.unpack_from(data, off)
             off += 12
             tree.sessions[sid] = timeout
         (na,) = _I.unpack_from(data, off)
         off += 4
-        acls: dict[int, AclList] = {}
+        acls: dict[int, AclList] = {OPEN_ACL_KEY: OPEN_ACL_UNSAFE}
         for _ in range(na):
             (key,) = _Q.unpack_from(data, off)
             (cnt,) = _I.unpack_from(data, off + 8)
+            if cnt < 0:
+                raise SnapshotCorruptError(path, off + 8, f"ACL {key}: missing acls")
             off += 12
             entries = []
             for _ in range(cnt):
@@ -245,13 +359,182 @@ def read_snapshot(path: Path, progress: Callable[[int], None] | None = None) -> 
                 scheme, off = read_ustring(data, off + 4)
                 ident, off = read_ustring(data, off)
                 entries.append((perms, scheme or "", ident or ""))
-            acls[key] = tuple(entries)
-        off = _load_nodes(tree, data, off, {k: aclmod.intern(a) for k, a in acls.items()}, path, progress)
-        if off != end:
-            raise SnapshotCorruptError(path, off, "trailing bytes before the checksum")
-        for required in ("/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"):
-            if required not in tree.nodes:
-                raise SnapshotCorruptError(path, off, f"missing system node {required}")
-        return tree
-    except (struct.error, DecodeError, KeyError, IndexError) as e:
+            acls[key] = aclmod.intern(tuple(entries))
+        off = _load_nodes(tree, data, off, acls, path, progress)
+    except (struct.error, DecodeError) as e:
         raise SnapshotCorruptError(path, off, f"unreadable: {e}")
+    for required in ("/", "/zookeeper", "/zookeeper/quota"):
+        if required not in tree.nodes:
+            raise SnapshotCorruptError(path, off, f"missing system node {required}")
+    if "/zookeeper/config" not in tree.nodes:  # snapshots of ZooKeeper before 3.5 have none
+        tree._add_system("/zookeeper/config", aclmod.READ_ACL_UNSAFE).aversion = -1
+    return tree, off
+
+
+class _Adler:
+    """Adler32 of `data` up to any offset, extended from the last one asked (offsets only grow), so the
+    several seals of a file cost one pass over it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.view = memoryview(data)
+        self.end = 0
+        self.value = 1
+
+    def upto(self, end: int) -> int:
+        if end < self.end:
+            return zlib.adler32(self.view[:end])
+        self.value = zlib.adler32(self.view[self.end:end], self.value)
+        self.end = end
+        return self.value
+
+
+def _check_seal(data: bytes, off: int, adler: _Adler, path: Path | str, what: str) -> int:
+    """SnapStream.checkSealIntegrity at `off`; returns the offset after the seal."""
+    if off + SEAL_SIZE > len(data) or data[off + 8:off + SEAL_SIZE] != END_PATH:
+        raise SnapshotCorruptError(path, off, f"missing checksum after the {what} (incomplete file)")
+    (val,) = _Q.unpack_from(data, off)
+    if adler.upto(off) != val:
+        raise SnapshotCorruptError(path, off, f"checksum mismatch ({what})")
+    return off + SEAL_SIZE
+
+
+def _sealed(data: bytes, off: int, size: int, adler: _Adler) -> bool:
+    """Whether a section of `size` bytes at `off` is followed by a seal whose checksum holds."""
+    end = off + size
+    if end + SEAL_SIZE > len(data) or data[end + 8:end + SEAL_SIZE] != END_PATH:
+        return False
+    return bool(_Q.unpack_from(data, end)[0] == adler.upto(end))
+
+
+def _digest_section(data: bytes, off: int, adler: _Adler) -> tuple[ZxidDigest, int] | None:
+    """The ZxidDigest at `off` and the offset after its seal, or None if there is none there."""
+    if off + 12 > len(data):
+        return None
+    zxid, version = _Q.unpack_from(data, off)[0], _I.unpack_from(data, off + 8)[0]
+    if version >= 2:
+        if not _sealed(data, off, 20, adler):
+            return None
+        return ZxidDigest(zxid, version, _Q.unpack_from(data, off + 12)[0]), off + 20 + SEAL_SIZE
+    try:  # digest versions before 2 wrote the digest as a hex string
+        text, end = read_ustring(data, off + 12)
+        value = to_long(int(text, 16)) if text else 0
+    except (DecodeError, ValueError):
+        return None
+    if not _sealed(data, off, end - off, adler):
+        return None
+    return ZxidDigest(zxid, version, value), end + SEAL_SIZE
+
+
+def decompress(data: bytes, path: Path | str) -> tuple[bytes, str]:
+    """(the plain snapshot bytes, "gzip"/"snappy"/"") of a file's contents, by their magic bytes."""
+    if data.startswith(GZIP_MAGIC):
+        try:
+            return gzip.decompress(data), "gzip"
+        except (OSError, EOFError, zlib.error) as e:
+            raise SnapshotCorruptError(path, 0, f"unreadable gzip stream: {e}")
+    if data.startswith(SNAPPY_MAGIC):
+        return _snappy_java(data, path), "snappy"
+    return data, ""
+
+
+def _snappy_java(data: bytes, path: Path | str) -> bytes:
+    """snappy-java's stream: an 8-byte magic and two int versions, then blocks of `int length` + raw
+    snappy; concatenated streams repeat the header."""
+    try:
+        import cramjam
+    except ImportError:  # pragma: no cover - cramjam is a dependency; a broken install says so
+        raise SnapshotCorruptError(path, 0, "snappy-compressed snapshot, and the cramjam package is missing")
+    out = []
+    off = 0
+    n = len(data)
+    while off < n:
+        if data.startswith(SNAPPY_MAGIC, off):
+            off += len(SNAPPY_MAGIC) + 8
+            continue
+        if off + 4 > n:
+            raise SnapshotCorruptError(path, off, "truncated snappy block length")
+        (size,) = _I.unpack_from(data, off)
+        if size < 0 or off + 4 + size > n:
+            raise SnapshotCorruptError(path, off, f"truncated snappy block ({size} bytes)")
+        try:
+            out.append(bytes(cramjam.snappy.decompress_raw(data[off + 4:off + 4 + size])))
+        except cramjam.DecompressionError as e:
+            raise SnapshotCorruptError(path, off, f"unreadable snappy block: {e}")
+        off += 4 + size
+    return b"".join(out)
+
+
+def parse_snapshot(data: bytes, name_zxid: int | None, path: Path | str = "<snapshot>",
+                   progress: Callable[[int], None] | None = None) -> Snapshot:
+    """Load a snapshot file's contents; raises SnapshotCorruptError naming the offset.
+
+    The zxid is `name_zxid` (the file name's, as ZooKeeper takes it), else the lastZxid section's."""
+    data, compression = decompress(data, path)
+    try:
+        fh = FileHeader.from_bytes(data)
+    except DecodeError:
+        raise SnapshotCorruptError(path, 0, f"shorter than a file header ({len(data)} bytes)")
+    if fh.magic != SNAP_MAGIC:
+        raise SnapshotCorruptError(path, 0, f"bad magic 0x{fh.magic & 0xFFFFFFFF:x} (not a snapshot)")
+    # FileSnap.findNValidSnapshots' first test: a snapshot ends with the string "/".
+    if not data.endswith(END_PATH) or len(data) < len(HEADER) + SEAL_SIZE:
+        raise SnapshotCorruptError(path, len(data), "missing checksum trailer (incomplete file)")
+    adler = _Adler(data)
+    try:
+        tree, off = read_body(data, len(HEADER), path, progress)
+        off = _check_seal(data, off, adler, path, "tree")
+    except SnapshotCorruptError as first:
+        legacy = _parse_legacy(data, path, progress)
+        if legacy is None:
+            end = len(data) - SEAL_SIZE
+            if not _sealed(data, end, 0, _Adler(data)):
+                # Damaged bytes are what made the body unreadable: say so, as the checksum would have.
+                raise SnapshotCorruptError(path, end, f"checksum mismatch (the file is damaged; reading it "
+                                                      f"failed at offset {first.offset}: {first.reason})")
+            raise first
+        legacy.compression = compression
+        return legacy
+    digest = None
+    last = None
+    layout = "3.5"
+    found = _digest_section(data, off, adler)
+    if found is not None:
+        digest, off = found
+        layout = "3.6"
+    if off + 8 + SEAL_SIZE <= len(data) and _sealed(data, off, 8, adler):
+        (last,) = _Q.unpack_from(data, off)
+        off += 8 + SEAL_SIZE
+        layout = "3.9" if digest is not None else "3.9-nodigest"
+    if off < len(data) and not _sealed(data, off, len(data) - SEAL_SIZE - off, adler):
+        # Sections a newer ZooKeeper may add end with a seal too; bytes that do not are damage.
+        raise SnapshotCorruptError(path, off, "checksum mismatch (after the tree's checksum)")
+    zxid = name_zxid if name_zxid is not None else last if last is not None else digest.zxid if digest else 0
+    tree.last_zxid = zxid
+    return Snapshot(tree, zxid, digest, last, layout, compression, len(data) - off)
+
+
+def _parse_legacy(data: bytes, path: Path | str, progress: Callable[[int], None] | None) -> Snapshot | None:
+    """corral's layout before it wrote ZooKeeper's: `long zxid` after the header, then the body and a
+    single seal. None if `data` is not one."""
+    end = len(data) - SEAL_SIZE
+    if end < len(HEADER) + 8 or not _sealed(data, end, 0, _Adler(data)):
+        return None
+    (zxid,) = _Q.unpack_from(data, len(HEADER))
+    try:
+        tree, off = read_body(data, len(HEADER) + 8, path, progress)
+    except SnapshotCorruptError:
+        return None
+    if off != end:
+        return None
+    tree.last_zxid = zxid
+    return Snapshot(tree, zxid, None, None, "corral-legacy", "")
+
+
+def load_snapshot(path: Path, progress: Callable[[int], None] | None = None) -> Snapshot:
+    """Read and load a snapshot file (OSError if it cannot be read, SnapshotCorruptError if invalid)."""
+    return parse_snapshot(Path(path).read_bytes(), snapshot_zxid(Path(path).name), path, progress)
+
+
+def read_snapshot(path: Path, progress: Callable[[int], None] | None = None) -> DataTree:
+    """Load and verify a snapshot file: its tree, `last_zxid` the snapshot's zxid."""
+    return load_snapshot(path, progress).tree

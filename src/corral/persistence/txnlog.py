@@ -1,9 +1,12 @@
 """The transaction log: append-only files of checksummed records, written in groups.
 
-Record layout (ZooKeeper's FileTxnLog): `long Adler32(payload) | int len | payload | 'B'`, where
-payload = TxnHeader + txn record. A file starts with FileHeader("ZKLG", 2, 0) and is named after the
-first zxid it holds. `append` writes a whole group with one write and covers it with one fdatasync;
-it runs on a worker thread, never on the event loop.
+Record layout (ZooKeeper's FileTxnLog, byte for byte): `long Adler32(payload) | int len | payload | 'B'`,
+where payload = TxnHeader + txn record (+ TxnDigest, which ZooKeeper 3.6+ appends and readers that do
+not want it ignore). A file starts with FileHeader("ZKLG", 2, 0) and is named after the first zxid it
+holds. ZooKeeper preallocates its files with zeros, 64 MiB at a time, and a zero length ends a file;
+corral writes no padding (ZooKeeper's reader stops at the end of the file just the same) and reads
+padded files. `append` writes a whole group with one write and covers it with one fdatasync; it runs on
+a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..protocol import DecodeError, FileHeader, Record, TxnHeader
+from ..protocol import DecodeError, FileHeader, OpCode, Record, TxnDigest, TxnHeader
 from ..txn import decode_txn, encode_txn
-from ..txn.codec import AnyTxn
-from .files import FORMAT_VERSION, LOG_MAGIC, LOG_PREFIX, fsync_dir, list_files
+from ..txn.codec import TXN_RECORDS, AnyTxn
+from .files import FORMAT_VERSION, LOG_MAGIC, LOG_PREFIX, PRIVATE_FILE, fsync_dir, list_files, make_private_dir
 
 log = logging.getLogger("corral.txnlog")
 
@@ -28,6 +31,7 @@ _REC = struct.Struct(">qi")  # checksum, length
 EOR = 0x42
 HEADER = FileHeader(LOG_MAGIC, FORMAT_VERSION, 0).to_bytes()
 MAX_RECORD = 0x7FFFFFFF
+PAD_MIN = 4096  # FilePadding: the file is extended when a record would come within 4 KiB of its end
 
 
 class LogCorruptError(Exception):
@@ -59,6 +63,20 @@ def decode_txn_payload(payload: bytes) -> tuple[TxnHeader, AnyTxn]:
     return hdr, decode_txn(hdr.type, payload[off:])
 
 
+def txn_digest(payload: bytes) -> TxnDigest | None:
+    """The TxnDigest ZooKeeper 3.6+ appends after a logged txn (its tree digest after that txn), if any."""
+    try:
+        hdr, off = TxnHeader.deserialize(payload, 0)
+        cls = TXN_RECORDS.get(hdr.type)
+        if cls is None or (hdr.type == OpCode.closeSession and len(payload) - off == 12):
+            end = off  # a closeSession from before CloseSessionTxn: only the digest follows
+        else:
+            end = cls.deserialize(payload, off)[1]
+        return TxnDigest.deserialize(payload, end)[0] if len(payload) - end == 12 else None
+    except DecodeError:
+        return None
+
+
 @dataclass
 class LogRecord:
     offset: int
@@ -81,35 +99,45 @@ def _record_at(data: bytes | memoryview, off: int) -> tuple[bytes, int] | None:
     return payload, off + 12 + length + 1
 
 
-def _chains_to_end(data: bytes, off: int) -> bool:
-    """Whether valid records run from `off` back to back up to the end of the file (or its zero padding)."""
-    n = len(data)
-    while off < n:
+def _content_end(data: bytes) -> int:
+    """Where the file's content ends: ZooKeeper preallocates log files with zeros (64 MiB at a time), and
+    a record always ends with 'B', so the trailing zeros are padding, not records."""
+    end = len(data)
+    step = 1 << 16
+    zeros = bytes(step)
+    while end > 0:  # whole zero blocks from the end first: comparing is much faster than rstrip
+        start = max(0, end - step)
+        if data[start:end] != zeros[:end - start]:
+            return start + len(data[start:end].rstrip(b"\0"))
+        end = start
+    return 0
+
+
+def _chains_to_end(data: bytes, off: int, end: int) -> bool:
+    """Whether valid records run from `off` back to back up to `end` (the content's end)."""
+    while off < end:
         rec = _record_at(data, off)
         if rec is None:
-            return not data[off:].strip(b"\0")
+            return False
         off = rec[1]
     return True
 
 
-def _valid_record_after(data: bytes, start: int, min_zxid: int) -> int | None:
+def _valid_record_after(data: bytes, start: int, end: int, min_zxid: int) -> int | None:
     """Offset of intact log data after the damaged record at `start` — a valid record with a higher zxid
-    from which valid records run to the end of the file — or None if the damage is a torn tail.
+    from which valid records run to the end of the content — or None if the damage is a torn tail.
 
     Requiring the chain to reach the end keeps a torn record whose (client-chosen) data happens to
     contain a well-formed record from passing for mid-log corruption."""
-    n = len(data)
-    if not data[start:].strip(b"\0"):
-        return None
     off = start + 1
-    while off + 13 <= n:
+    while off + 13 <= end:
         rec = _record_at(data, off)
         if rec is not None:
             try:
                 hdr = TxnHeader.deserialize(rec[0], 0)[0]
             except DecodeError:
                 hdr = None
-            if hdr is not None and hdr.zxid > min_zxid and _chains_to_end(data, rec[1]):
+            if hdr is not None and hdr.zxid > min_zxid and _chains_to_end(data, rec[1], end):
                 return off
         off += 1
     return None
@@ -118,9 +146,13 @@ def _valid_record_after(data: bytes, start: int, min_zxid: int) -> int | None:
 def scan(path: Path, last_file: bool) -> tuple[list[LogRecord], int | None]:
     """Read every record of one log file.
 
-    Returns (records, torn_at): `torn_at` is the offset where a torn tail starts (only possible in the
-    last file: an incomplete or checksum-failing record with nothing valid after it). Damage that a
-    later valid record proves is not a tail raises LogCorruptError naming file and offset.
+    Returns (records, torn_at): `torn_at` is the offset where a torn tail starts: an incomplete or
+    checksum-failing record with nothing valid after it. In the last file that is a write cut off by a
+    crash. In an older file it is accepted only when zero padding follows (a preallocated ZooKeeper log
+    whose server was killed mid-write, then restarted into a new file: ZooKeeper skips the rest of such a
+    file too; the zxid sequence check in recovery still catches a lost acknowledged txn; corral writes no
+    padding, so none of its own files qualifies). Any other
+    damage raises LogCorruptError naming file and offset.
     """
     data = path.read_bytes()
     if len(data) < len(HEADER):
@@ -132,22 +164,27 @@ def scan(path: Path, last_file: bool) -> tuple[list[LogRecord], int | None]:
     except DecodeError:
         raise LogCorruptError(path, 0, "unreadable file header")
     if fh.magic != LOG_MAGIC:
-        raise LogCorruptError(path, 0, f"bad magic 0x{fh.magic:x}")
+        raise LogCorruptError(path, 0, f"bad magic 0x{fh.magic & 0xFFFFFFFF:x} (not a transaction log)")
     off = len(HEADER)
     records: list[LogRecord] = []
     last_zxid = -1
+    end = max(_content_end(data), off)
+    # ZooKeeper keeps at least PAD_MIN bytes preallocated past the record it writes; a shorter zero run
+    # is only the end of some record's own bytes.
+    padded = len(data) - end >= PAD_MIN
     n = len(data)
     while off < n:
-        if off + 12 <= n and _REC.unpack_from(data, off) == (0, 0) and not data[off:].strip(b"\0"):
-            break  # zero padding: the end of the log (ZooKeeper preallocates)
+        if off >= end and n - off >= 12:
+            break  # zeros where the next record's checksum and length would be: preallocated space
         rec = _record_at(data, off)
         if rec is None:
-            after = _valid_record_after(data, off, last_zxid)
-            if after is not None or not last_file:
-                raise LogCorruptError(path, off, "record fails its checksum" if after is not None
-                                      else "damaged record in a log file that is not the last one")
+            after = _valid_record_after(data, off, end, last_zxid)
+            if after is not None:
+                raise LogCorruptError(path, off, "record fails its checksum")
+            if not last_file and not padded:
+                raise LogCorruptError(path, off, "damaged record in a log file that is not the last one")
             return records, off
-        payload, end = rec
+        payload, rec_end = rec
         try:
             hdr = TxnHeader.deserialize(payload, 0)[0]
         except DecodeError:
@@ -155,8 +192,8 @@ def scan(path: Path, last_file: bool) -> tuple[list[LogRecord], int | None]:
         if hdr.zxid <= last_zxid:
             raise LogCorruptError(path, off, f"zxid 0x{hdr.zxid:x} does not increase")
         last_zxid = hdr.zxid
-        records.append(LogRecord(off, end, hdr.zxid, payload))
-        off = end
+        records.append(LogRecord(off, rec_end, hdr.zxid, payload))
+        off = rec_end
     return records, None
 
 
@@ -179,7 +216,7 @@ class TxnLogWriter:
 
     def __init__(self, log_dir: Path, force_sync: bool = True, roll_bytes: int = 64 << 20) -> None:
         self.dir = Path(log_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.dir)
         self.force_sync = force_sync
         self.roll_bytes = roll_bytes
         self.fd: int | None = None
@@ -197,7 +234,7 @@ class TxnLogWriter:
     def _open(self, first_zxid: int) -> None:
         self.close()
         path = self.dir / f"{LOG_PREFIX}{first_zxid:x}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, PRIVATE_FILE)
         os.write(fd, HEADER)
         if self.force_sync:
             os.fsync(fd)

@@ -6,7 +6,8 @@ import re
 
 # \u0000, \u0001-\u001F, \u007F-\u009F, \uD800-\uF8FF, \uFFF0-\uFFFF are not allowed in a path.
 # Characters beyond the BMP are surrogate pairs in Java, so they are rejected too.
-_BAD_CHARS = re.compile("[\u0000-\u001f\u007f-\u009f\ud800-\uf8ff\ufff0-\uffff\U00010000-\U0010ffff]")
+# A raw pattern: `re` reads the escapes, so the source holds no surrogate code points (mypyc refuses those).
+_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\uf8ff\ufff0-\uffff\U00010000-\U0010ffff]")
 
 
 class InvalidPath(ValueError):

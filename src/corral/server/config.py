@@ -122,6 +122,7 @@ class ServerConfig:
     audit_file: str = "zookeeper_audit.log"
     auth_providers: dict[str, str] = field(default_factory=dict)  # authProvider.N key -> Java class name
     sasl_super_users: dict[str, str] = field(default_factory=dict)  # superUser[.N] -> SASL id
+    console_enable: bool = True  # admin.console.enable (corral only): serve the web console on the admin server
     servers: dict[int, ServerSpec] = field(default_factory=dict)
     source: str = "<defaults>"
     my_id: int | None = None  # an ensemble member's dataDir/myid, read by load()

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .. import BUILD_NOTE, _compiled
 from ..persistence.lock import DataDirLock, lock_data_dirs
 from ..protocol import DeleteContainerRequest, OpCode, TxnHeader
 from ..quorum import Message
@@ -106,6 +107,8 @@ class CorralServer:
         self.admin: AdminServer | None = None
         if config.admin_enabled:
             self.admin = AdminServer(self, config.admin_address, config.admin_port, config.admin_command_url)
+            if config.console_enable:
+                self._mount_console()
         self.metrics_server: MetricsServer | None = None
         if config.prometheus_enabled:
             self.metrics_server = MetricsServer(self, config.prometheus_host, config.prometheus_port)
@@ -149,6 +152,17 @@ class CorralServer:
     @staticmethod
     def wall_ms() -> int:
         return int(time.time() * 1000)
+
+    def _mount_console(self) -> None:
+        """The web console at /console/ of the admin server: a ZooKeeper client of this server's plain
+        client port (docs/operations.md, "Web console")."""
+        assert self.admin is not None
+        if not self.config.plain_client_port:
+            log.warning("event=console_not_mounted reason=%r", "no plain clientPort for the console to connect to")
+            return
+        from ..console import console_app, console_config
+
+        self.admin.add_subapp("/console/", console_app(console_config(self.config)))
 
     def extra_metrics(self) -> list[tuple[str, object]]:
         return self.storage.corral_metrics() + self.host.corral_metrics()
@@ -210,6 +224,9 @@ class CorralServer:
                  "maxSessionTimeout=%d maxClientCnxns=%d jute.maxbuffer=%d", cfg.client_port_address,
                  cfg.client_port, self.mode, cfg.tick_time, cfg.min_timeout, cfg.max_timeout,
                  cfg.max_client_cnxns, cfg.jute_max_buffer)
+        compiled = _compiled.loaded_compiled()
+        log.info("event=build compiled_modules=%d/%d%s", len(compiled), len(_compiled.COMPILED),
+                 f" note={BUILD_NOTE!r}" if BUILD_NOTE else "")
 
     def _every(self, seconds: float, fn: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()

@@ -312,6 +312,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("audit.enable", java_bool, "audit_enable", "zookeeper.audit.enable", "false"),
     Setting("log.dir", path, "log_dir_audit", "zookeeper.log.dir", "dataDir"),
     Setting("auditlog.file", nonempty, "audit_file", "zookeeper.auditlog.file", "zookeeper_audit.log"),
+    # corral's own: the web console (corral.console) in the admin HTTP server; false for locked-down installs.
+    Setting("admin.console.enable", java_bool, "console_enable", apache_default="(corral only)"),
     # Accepted and checked like ZooKeeper, but without effect in corral.
     Setting("metricsProvider.exportJvmInfo", java_bool, None, apache_default="true"),
     Setting("standaloneEnabled", java_bool, None, apache_default="true"),

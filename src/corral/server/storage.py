@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from ..persistence import Recovered as RecoveryReport
 from ..persistence import TxnLogWriter, purge, recover, write_snapshot
 from ..persistence.epochs import ACCEPTED, CURRENT, read_epoch, write_epoch
-from ..persistence.files import version_dir
+from ..persistence.files import make_private_dir, version_dir
 from ..persistence.purge import remove_stale_temps
 from ..persistence.snapshot import install_snapshot
 from ..persistence.txnlog import remove_all, truncate_after
@@ -62,8 +62,8 @@ class Storage:
         self.config = config
         self.snap_dir = version_dir(config.data_dir)
         self.log_dir = version_dir(config.log_dir)
-        self.snap_dir.mkdir(parents=True, exist_ok=True)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.snap_dir)
+        make_private_dir(self.log_dir)
         self.writer = TxnLogWriter(self.log_dir, force_sync=config.force_sync)
         # One dedicated thread owns the log file: disk operations run in submission order. A plain
         # queue + call_soon_threadsafe costs ~15 µs a hop here, run_in_executor ~75 µs.

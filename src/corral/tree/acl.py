@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import unicodedata
+from typing import ClassVar
 
 from ..protocol import ACL, Id, PermBits
 
@@ -221,8 +222,8 @@ class Providers:
     may name and addauth may use, and the x509 super user. Process-wide, as in ZooKeeper; a server sets
     it once at start (`configure`)."""
 
-    schemes: frozenset[str] = frozenset({"ip", "digest"})
-    x509_super: str | None = None
+    schemes: ClassVar[frozenset[str]] = frozenset({"ip", "digest"})
+    x509_super: ClassVar[str | None] = None
 
 
 def configure(schemes: frozenset[str], x509_super: str | None = None) -> None:

@@ -89,6 +89,11 @@ def client_owner(owner: int) -> int:
     return owner
 
 
+#: Node's fields (compiled, Node has no `__slots__` attribute to list them).
+NODE_FIELDS = ("acl", "aversion", "children", "ctime", "cversion", "czxid", "data", "ephemeral_owner", "mtime",
+               "mzxid", "pzxid", "version")
+
+
 class Node:
     """One znode. `cversion` is ZooKeeper's stored count of child creates (see `stat()`)."""
 
@@ -107,7 +112,10 @@ class Node:
         "version",
     )
 
-    def __init__(self, data: bytes | None, acl: AclList, zxid: int, time: int, owner: int) -> None:
+    # Defaults so that `Node.__new__(Node)` (the snapshot loader fills the slots itself) also works compiled,
+    # where a native class's __new__ runs __init__.
+    def __init__(self, data: bytes | None = None, acl: AclList = (), zxid: int = 0, time: int = 0,
+                 owner: int = 0) -> None:
         self.data = data  # None when the client sent a null buffer: getData returns null, as in ZooKeeper
         self.acl = acl
         self.czxid = self.mzxid = self.pzxid = zxid
@@ -248,14 +256,23 @@ class DataTree:
                     owner = CONTAINER_OWNER
                 else:
                     owner = TTL_MASK | (txn.ttl & 0xFFFFFFFFFF)
+                r.path = txn.path
+                existing = self.nodes.get(txn.path)
+                if existing is not None:
+                    self._replay_existing(type_, txn, existing, zxid)
+                    r.err = Errs.NODEEXISTS
+                    return r
                 node = self.create_node(txn.path, txn.data, aclmod.from_txn_records(txn.acl),
                                         owner, txn.parentCVersion, zxid, time)
-                r.path = txn.path
                 r.stat = node.pack_stat()
             elif type_ in (Ops.delete, Ops.deleteContainer):
                 assert isinstance(txn, DeleteTxn) and txn.path is not None
+                if txn.path not in self.nodes:
+                    self._replay_missing_delete(txn.path, zxid)
+                    r.err = Errs.NONODE
+                    return r
                 self.delete_node(txn.path, zxid)
-            elif type_ == Ops.setData:
+            elif type_ in (Ops.setData, Ops.reconfig):
                 assert isinstance(txn, SetDataTxn) and txn.path is not None
                 r.stat = self.set_data(txn.path, txn.data, txn.version, zxid, time).pack_stat()
             elif type_ == Ops.setACL:
@@ -276,8 +293,10 @@ class DataTree:
                         self.delete_node(p, zxid)
                         if hook is not None:
                             hook(session, p, True)
-                    elif hook is not None and p is not None:
-                        hook(session, p, False)
+                    elif p is not None:  # ZooKeeper's killSession: deleteNode still moves the parent's pzxid
+                        self._replay_missing_delete(p, zxid)
+                        if hook is not None:
+                            hook(session, p, False)
                 for p in sorted(self.ephemerals.pop(session, ())):  # any the txn did not list (as killSession)
                     if p in self.nodes:
                         self.delete_node(p, zxid)
@@ -296,6 +315,35 @@ class DataTree:
             # Replaying a fuzzy snapshot's overlap can meet changes already applied; live state never does.
             r.err = Errs.NONODE
         return r
+
+    def _replay_existing(self, type_: int, txn: CreateTxn | CreateContainerTxn | CreateTTLTxn, node: Node,
+                         zxid: int) -> None:
+        """A create of a node that exists, as ZooKeeper's DataTree handles it. Live, prepare never lets
+        one through; on replay over a fuzzy snapshot (ZooKeeper's are taken while txns apply) the node
+        may already be there. createNode gives the node the txn's ACL before failing, and processTxn
+        then moves the parent's cversion/pzxid forward for a plain `create` (not create2/container/TTL):
+        the node may have been deleted and created again by another session inside the fuzzy range."""
+        node.acl = aclmod.intern(aclmod.from_txn_records(txn.acl))
+        if type_ != Ops.create:
+            return
+        assert isinstance(txn, CreateTxn) and txn.path is not None
+        i = txn.path.rfind("/")
+        parent = self.nodes.get(txn.path[:i] if i > 0 else "/")
+        if parent is None:
+            return
+        cversion = parent.cversion + 1 if txn.parentCVersion == -1 else txn.parentCVersion
+        if cversion > parent.cversion:
+            parent.cversion = cversion
+            parent.pzxid = zxid
+
+    def _replay_missing_delete(self, path: str, zxid: int) -> None:
+        """A delete of a node that is not there: ZooKeeper's deleteNode still raises the parent's pzxid
+        to the txn's zxid before it finds the node missing (replay over a fuzzy snapshot, or a session's
+        ephemeral deleted by an earlier txn of the same pipeline)."""
+        i = path.rfind("/")
+        parent = self.nodes.get(path[:i] if i > 0 else "/")
+        if parent is not None and zxid > parent.pzxid:
+            parent.pzxid = zxid
 
     def _apply_multi(self, txn: MultiOps, r: ApplyResult, session: int, zxid: int, time: int) -> None:
         subs = txn.ops

@@ -33,6 +33,7 @@ TXN_RECORDS: dict[int, type[Record]] = {
     OpCode.delete: DeleteTxn,
     OpCode.deleteContainer: DeleteTxn,
     OpCode.setData: SetDataTxn,
+    OpCode.reconfig: SetDataTxn,  # ZooKeeper logs a reconfig as the setData of /zookeeper/config
     OpCode.setACL: SetACLTxn,
     OpCode.check: CheckVersionTxn,
     OpCode.createSession: CreateSessionTxn,
