@@ -17,6 +17,7 @@ from corral.protocol import QuorumPacket
 from corral.quorum import Message
 from corral.quorum.messages import LearnerInfo, Reset, SessionMessage, Vote
 from corral.server.peerlink import ElectionInbound, LeaderEnd, LearnerEnd, vote_frame
+from corral.server.snapsync import BufferSnap
 
 from .harness import Cluster
 
@@ -35,9 +36,9 @@ class _Conn:
         self.leader = leader
         # Harness payloads are opaque bytes, not txns or forwarded requests: carried as they are.
         self.learner_end = LearnerEnd(info, learner, payload_of=bytes,
-                                      request_packet=lambda p: P.encode_packet(P.REQUEST, -1, p))
+                                      request_packet=lambda p: P.encode_packet(P.REQUEST, -1, p), snap=BufferSnap())
         self.leader_end = LeaderEnd(leader_session, voters, CONFIG, request_type=_request_type,
-                                    request_payload=lambda pkt: pkt.data or b"")
+                                    request_payload=lambda pkt: pkt.data or b"", snap=BufferSnap())
 
 
 class ApacheWireCluster(Cluster):

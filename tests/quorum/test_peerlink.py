@@ -12,9 +12,12 @@ from hypothesis import strategies as st
 
 from corral.peerwire import Notification, encode_packet
 from corral.peerwire import packets as P
+from corral.persistence.snapshot import body_bytes, parse_snapshot, snapshot_bytes
 from corral.quorum import PeerProtocolError
 from corral.quorum import messages as m
 from corral.server.peerlink import ElectionInbound, LeaderEnd, LearnerEnd
+from corral.server.snapsync import BufferSnap
+from corral.tree import DataTree
 
 from ..peerwire.test_codec import CONFIG, CREATE_ENTRY
 
@@ -105,11 +108,63 @@ def test_observer_votes_and_snap_body() -> None:
     minv = -(1 << 63)
     vote = ElectionInbound(4).vote(Notification(3, minv, minv, 2, minv).encode())
     assert (vote.leader, vote.zxid, vote.peer_epoch, vote.incarnation, vote.round) == (-1, 0, 0, 4, 1)
-    leader = LeaderEnd(1, frozenset({1}), CONFIG)
+    leader = LeaderEnd(1, frozenset({1}), CONFIG, snap=BufferSnap())
     data = leader.to_wire(m.Snap(session=1, seq=0, zxid=9, data=b"tree")) + encode_packet(P.NEWLEADER, 1 << 32, CONFIG)
-    learner = LearnerEnd(INFO, 5)
+    learner = LearnerEnd(INFO, 5, snap=BufferSnap())
     got = [x for i in range(len(data)) for x in learner.from_wire(data[i:i + 1])[0]]  # byte by byte
     assert got == [m.Snap(session=7, seq=0, zxid=9, data=b"tree"), m.NewLeader(session=7, seq=1, epoch=1, zxid=9)]
+
+
+def _tree() -> DataTree:
+    t = DataTree()
+    for z, (path, data, acl, owner) in enumerate([
+            ("/a", b"x", ((31, "world", "anyone"),), 0), ("/a/null", None, ((31, "world", "anyone"),), 0),
+            ("/a/acl", b"s", ((31, "digest", "u:abc="), (1, "world", "anyone")), 0),
+            ("/a/eph", b"e", ((31, "world", "anyone"),), 0x1000000000001)], start=1):
+        t.create_node(path, data, acl, owner, -1, z, 1000 + z)
+    t.sessions = {0x1000000000001: 4000}
+    t.last_zxid = 4
+    return t
+
+
+def test_a_snap_travels_as_apaches_database_stream() -> None:
+    """LearnerHandler's layout after SNAP: the snapshot body without file header or seals, "BenWasHere"."""
+    tree = _tree()
+    image = snapshot_bytes(tree)
+    leader = LeaderEnd(1, frozenset({1}), CONFIG)
+    wire = leader.to_wire(m.Snap(session=1, seq=0, zxid=(1 << 32) + 4, data=image))
+    assert wire == encode_packet(P.SNAP, (1 << 32) + 4) + body_bytes(tree) + struct.pack(">i", 10) + b"BenWasHere"
+    learner = LearnerEnd(INFO, 5)
+    data = wire + encode_packet(P.NEWLEADER, 1 << 32, CONFIG)
+    got = [x for i in range(0, len(data), 7) for x in learner.from_wire(data[i:i + 7])[0]]
+    assert [type(x).__name__ for x in got] == ["Snap", "NewLeader"]
+    snap = parse_snapshot(got[0].data, None)  # a file image the host installs, at the SNAP's zxid
+    assert snap.zxid == (1 << 32) + 4 and snap.tree.sessions == tree.sessions
+    assert {p: (n.data, n.acl, n.ephemeral_owner, n.mzxid) for p, n in snap.tree.nodes.items()} == \
+        {p: (n.data, n.acl, n.ephemeral_owner, n.mzxid) for p, n in tree.nodes.items()}
+
+
+@pytest.mark.parametrize("stream", [
+    b"\xff\xff\xff\xff",  # a negative session count
+    struct.pack(">i", 1 << 30),  # more sessions than any server holds
+    struct.pack(">ii", 0, 0) + struct.pack(">i", 1 << 24) + b"/a",  # a path over the bound
+    struct.pack(">ii", 0, 1) + struct.pack(">qi", 1, -1),  # an ACL list of negative length
+    struct.pack(">ii", 0, 0) + struct.pack(">i", 1) + b"/" + struct.pack(">i", 3) + b"Ben",  # wrong signature
+    struct.pack(">ii", 0, 0) + struct.pack(">i", 1) + b"/" + struct.pack(">i", 10) + b"BenWasHere",  # no root
+])
+def test_hostile_snap_streams_are_peer_protocol_errors(stream: bytes) -> None:
+    learner = LearnerEnd(INFO, 5)
+    with pytest.raises(PeerProtocolError):
+        learner.from_wire(encode_packet(P.SNAP, 9) + stream)
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+def test_random_snap_streams_never_escape_as_anything_but_peer_protocol_error(junk: bytes) -> None:
+    try:
+        LearnerEnd(INFO, 5).from_wire(encode_packet(P.SNAP, 9) + junk)
+    except PeerProtocolError:
+        pass
 
 
 def test_no_ping_reaches_a_learner_before_its_sync_starts() -> None:
@@ -142,3 +197,15 @@ def test_revalidate_is_answered_in_apaches_layout_and_garbage_is_refused() -> No
     plain.from_wire(encode_packet(P.FOLLOWERINFO, 1 << 32, P.learner_info_data(2, 0)))
     with pytest.raises(PeerProtocolError):
         plain.from_wire(encode_packet(P.REVALIDATE, -1, P.RevalidateAsk(1, 1).encode()))
+
+
+def test_commits_of_an_apache_sync_stream_reach_the_core_after_newleader() -> None:
+    """Apache's leader syncs committed txns as PROPOSAL + COMMIT pairs before NEWLEADER (LearnerHandler);
+    the core takes COMMITs only once its sync is complete."""
+    end = LearnerEnd(INFO, 5)
+    end.from_wire(encode_packet(P.LEADERINFO, 2 << 32, P.leader_info_data()))
+    z = (1 << 32) + 2
+    msgs, _ = end.from_wire(encode_packet(P.DIFF, z) + encode_packet(P.PROPOSAL, z, CREATE_ENTRY)
+                            + encode_packet(P.COMMIT, z) + encode_packet(P.NEWLEADER, 2 << 32, CONFIG))
+    assert [type(x).__name__ for x in msgs] == ["Diff", "Proposal", "NewLeader", "Commit"]
+    assert msgs[3] == m.Commit(session=7, seq=4, zxid=z)

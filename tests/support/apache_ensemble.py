@@ -81,11 +81,17 @@ class ApachePeer(ApacheZooKeeper):
     corral members): for mixed ensembles. Its own line must name `port` as its client port."""
 
     def __init__(self, data_dir: Path, sid: int, port: int, servers: list[str], tick_time: int = 500,
-                 init_limit: int = 10, sync_limit: int = 5) -> None:
+                 init_limit: int = 10, sync_limit: int = 5, jvm_props: dict[str, str] | None = None) -> None:
+        """`jvm_props`: system properties (`-Dk=v`), e.g. zookeeper.commitLogCount to make a leader SNAP."""
         super().__init__(data_dir=data_dir, port=port, tick_time=tick_time)
         self.sid = sid
         self.servers = list(servers)
         self.limits = {"initLimit": str(init_limit), "syncLimit": str(sync_limit)}
+        self.jvm_props = dict(jvm_props or {})
+
+    def command(self) -> list[str]:
+        cmd = super().command()
+        return [cmd[0], *(f"-D{k}={v}" for k, v in self.jvm_props.items()), *cmd[1:]]
 
     def config(self) -> dict[str, str]:
         return {**super().config(), **self.limits}

@@ -19,8 +19,8 @@ an Apache peer reads the same packets as from another Apache server:
   epoch, SNAP otherwise.
 * UPTODATE: zxid = the leader's committed zxid (Apache sends -1 and never reads it).
 * PING: zxid = the ping round (Apache's learner echoes it untouched); SYNC: zxid = the sync's target.
-* SNAP: (interim, corral to corral only) the core's snapshot bytes as one jute buffer, then Apache's
-  ``BenWasHere`` signature; an Apache-exact database stream comes with the snapshot format work.
+* SNAP: Apache's database stream (`snapsync.ApacheSnap`: the body of the core's snapshot file image,
+  then ``BenWasHere``; a received one is read and handed to the core as a file image).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from collections.abc import Callable
 from ..peerwire import Notification, PacketReader
 from ..peerwire import packets as P
 from ..protocol import OpCode, QuorumPacket
-from ..protocol.jute import write_buffer
 from ..quorum.errors import PeerProtocolError
 from ..quorum.messages import (
     Ack,
@@ -58,6 +57,7 @@ from ..quorum.messages import (
     Vote,
 )
 from .forwarded import request_from_wire, request_to_wire
+from .snapsync import ApacheSnap, SnapCodec, SnapReader
 
 __all__ = ["ElectionInbound", "LeaderEnd", "LearnerEnd", "txn_payload", "vote_frame"]
 
@@ -162,9 +162,11 @@ class LearnerEnd(_End):
     """
 
     def __init__(self, info: LearnerInfo, my_id: int, payload_of: Callable[[bytes], bytes] = txn_payload,
-                 request_packet: Callable[[bytes], bytes] = request_to_wire) -> None:
+                 request_packet: Callable[[bytes], bytes] = request_to_wire, snap: SnapCodec | None = None) -> None:
         """`payload_of` reads a PROPOSAL's or INFORM's data, `request_packet` makes a core `Request`'s
-        payload a REQUEST packet (tests with opaque payloads replace both)."""
+        payload a REQUEST packet, `snap` reads the database after SNAP (Apache's stream by default;
+        tests with opaque payloads and snapshots replace all three)."""
+        snap = snap or ApacheSnap()
         super().__init__(info.session)
         self.payload_of = payload_of
         self.request_packet = request_packet
@@ -181,8 +183,12 @@ class LearnerEnd(_End):
         self.ping_round = 0
         self.syncs: deque[int] = deque()  # core sync tokens, in the order sent
         self.pending_inform: dict[int, bytes] = {}  # observer: PROPOSAL payloads awaiting their COMMIT
+        self.newleader_seen = False
+        self.early_commits: list[int] = []  # COMMITs of the sync stream, passed on after NEWLEADER
         self.snap_zxid: int | None = None
         self.snap_buf = bytearray()
+        self.snap = snap
+        self.snap_reader: SnapReader | None = None
 
     def hello(self) -> bytes:
         ptype = P.OBSERVERINFO if self.observer else P.FOLLOWERINFO
@@ -238,21 +244,15 @@ class LearnerEnd(_End):
         return to_core, bytes(reply)
 
     def _snap_body(self) -> tuple[Snap, int] | None:
-        """The interim corral SNAP body (one jute buffer, then the signature), or None until complete."""
-        buf = self.snap_buf
-        if len(buf) < 4:
+        """The database after a SNAP packet as the core's `Snap`, or None until complete."""
+        assert self.snap_zxid is not None and self.snap_reader is not None
+        done = self.snap_reader.read(self.snap_buf)
+        if done is None:
             return None
-        (n,) = struct.unpack_from(">i", buf, 0)
-        if n < 0 or n > P.MAX_SNAPSHOT:
-            raise PeerProtocolError(f"SNAP body length {n}")
-        if len(buf) < 4 + n:
-            return None
-        end = P.read_snap_signature(buf, 4 + n)
-        if end is None:
-            return None
-        assert self.snap_zxid is not None
+        data, end = done
         self.log_end = self.snap_zxid
-        return Snap(session=self.session, seq=self._seq(), zxid=self.snap_zxid, data=bytes(buf[4:4 + n])), end
+        self.snap_reader = None
+        return Snap(session=self.session, seq=self._seq(), zxid=self.snap_zxid, data=data), end
 
     def _packet(self, pkt: QuorumPacket, reply: bytearray) -> list[Message]:
         t = pkt.type
@@ -268,6 +268,7 @@ class LearnerEnd(_End):
             return [Trunc(session=s, seq=self._seq(), zxid=max(pkt.zxid, 0))]
         if t == P.SNAP:
             self.snap_zxid = max(pkt.zxid, 0)
+            self.snap_reader = self.snap.reader(self.snap_zxid)
             return []
         if t in (P.PROPOSAL, P.INFORM):
             payload = self.payload_of(pkt.data or b"")
@@ -288,13 +289,22 @@ class LearnerEnd(_End):
                 payload = self.pending_inform.pop(pkt.zxid)
                 self.log_end = pkt.zxid
                 return [Inform(session=s, seq=self._seq(), zxid=pkt.zxid, payload=payload)]
+            if not self.newleader_seen:
+                # Apache's leader sends committed txns of the sync as PROPOSAL + COMMIT pairs before
+                # NEWLEADER; the core takes commits only once the sync is complete: they follow it.
+                self.early_commits.append(pkt.zxid)
+                return []
             return [Commit(session=s, seq=self._seq(), zxid=pkt.zxid)]
         if t == P.NEWLEADER:
             if self.observer:
                 reply += P.encode_packet(P.ACK, pkt.zxid)
                 return []
             self.newleader = self.log_end
-            return [NewLeader(session=s, seq=self._seq(), epoch=pkt.zxid >> 32, zxid=self.log_end)]
+            self.newleader_seen = True
+            out: list[Message] = [NewLeader(session=s, seq=self._seq(), epoch=pkt.zxid >> 32, zxid=self.log_end)]
+            out += [Commit(session=s, seq=self._seq(), zxid=z) for z in self.early_commits]
+            self.early_commits.clear()
+            return out
         if t == P.UPTODATE:
             zxid = pkt.zxid if pkt.zxid >= 0 else max(self.last_commit, 0)
             reply += P.encode_packet(P.ACK, self.epoch << 32)
@@ -317,7 +327,7 @@ class LeaderEnd(_End):
     def __init__(self, session: int, voters: frozenset[int], config: bytes,
                  request_type: Callable[[QuorumPacket], int] = lambda pkt: P.ForwardedRequest.decode(pkt).type,
                  request_payload: Callable[[QuorumPacket], bytes] = request_from_wire,
-                 revalidate: Callable[[int, int], bool] | None = None) -> None:
+                 revalidate: Callable[[int, int], bool] | None = None, snap: SnapCodec | None = None) -> None:
         """`request_type` reads a REQUEST's opcode (a sync becomes the core's `SyncRequest`),
         `request_payload` makes any other REQUEST the host's forwarded-request payload, `revalidate`
         answers an Apache learner's REVALIDATE (may this session reconnect there? it touches it);
@@ -326,6 +336,7 @@ class LeaderEnd(_End):
         self.request_type = request_type
         self.request_payload = request_payload
         self.revalidate = revalidate
+        self.snap = snap or ApacheSnap()
         self.reply = bytearray()  # answers the transport sends at once (REVALIDATE), taken by take_reply()
         self.voters = voters
         self.config = config
@@ -413,10 +424,7 @@ class LeaderEnd(_End):
             return P.encode_packet(P.TRUNC, msg.zxid)
         if isinstance(msg, Snap):
             self.sync_started = True
-            out = bytearray(P.encode_packet(P.SNAP, msg.zxid))
-            write_buffer(out, msg.data or b"")
-            out += struct.pack(">i", len(P.SNAP_SIGNATURE)) + P.SNAP_SIGNATURE.encode()
-            return bytes(out)
+            return P.encode_packet(P.SNAP, msg.zxid) + self.snap.stream(msg.data or b"")
         if isinstance(msg, Proposal):
             self.proposed.append(msg.zxid)
             return P.encode_packet(P.PROPOSAL, msg.zxid, msg.payload)
