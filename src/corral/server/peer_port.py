@@ -4,7 +4,8 @@ Apache ZooKeeper's layout (`Learner.connectToLeader`, `LearnerCnxAcceptor`): the
 leader's peerPort once per learner session and both directions are a bare stream of jute QuorumPackets
 (the translation to and from the core's messages is `corral.server.peerlink`). One connection *is* one
 learner session, so the session's end is the connection's end: the core's RESET closes it, and a
-closed connection is a reset (learner side) or a lost learner (leader side) for the core.
+closed connection is `disconnected(sid, session)` for the core (its learner re-elects; as leader it
+drops that learner session).
 
 An accepted connection must send its FOLLOWERINFO/OBSERVERINFO within `HANDSHAKE_TIMEOUT` and in its
 first `HANDSHAKE_BYTES`; it must name another member of the configuration. Anything a correct peer
