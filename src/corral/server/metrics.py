@@ -233,49 +233,6 @@ def _fds() -> tuple[int, int]:
     return open_fds, resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def gauges(srv: CorralServer) -> list[tuple[str, float | int]]:
-    """The gauges ZooKeeperServer.registerMetrics (and, on a leader, LeaderZooKeeperServer) registers,
-    where corral has their meaning."""
-    st = srv.stats
-    tree = srv.tree
-    open_fds, max_fds = _fds()
-    rows: list[tuple[str, float | int]] = [
-        ("avg_latency", round(st.avg_latency(), 4)),
-        ("max_latency", st.max_latency),
-        ("min_latency", st.min_latency()),
-        ("packets_received", st.packets_received),
-        ("packets_sent", st.packets_sent),
-        ("num_alive_connections", len(srv.connections)),
-        ("outstanding_requests", srv.outstanding),
-        ("uptime", int((time.monotonic() - srv.started_mono) * 1000)),
-        ("znode_count", tree.node_count()),
-        ("watch_count", tree.watches.count()),
-        ("ephemerals_count", tree.ephemeral_count()),
-        ("approximate_data_size", tree.data_size),
-        ("global_sessions", len(tree.sessions)),
-        ("local_sessions", 0),  # localSessionsEnabled has no effect in corral: there are none
-        ("open_file_descriptor_count", open_fds),
-        ("max_file_descriptor_count", max_fds),
-        ("last_client_response_size", st.resp_last),
-        ("max_client_response_size", st.resp_max),
-        ("min_client_response_size", st.resp_min),
-        ("auth_failed_count", srv.metrics.auth_failed.value),
-    ]
-    host = srv.host
-    if host.ensemble:
-        rows.append(("quorum_size", len(host.config.voters)))
-        if host.is_leader:
-            lead = host.peer._leader  # read-only view for monitoring
-            handlers = lead.handlers if lead is not None else {}
-            rows += [("learners", len(handlers)),
-                     ("synced_followers", sum(1 for s in handlers if s in host.config.voters)),
-                     # followers outside the voting view (Leader.getNonVotingFollowers)
-                     ("synced_non_voting_followers",
-                      sum(1 for s in handlers if s not in host.config.voters and s not in host.config.observers)),
-                     ("synced_observers", sum(1 for s in handlers if s in host.config.observers))]
-    return rows
-
-
 # The gauge sets of ZooKeeperServer.registerMetrics (QuotaMetricsUtils): per top-level namespace.
 QUOTA_GAUGE_SETS = ("quota_count_limit_per_namespace", "quota_bytes_limit_per_namespace",
                     "quota_count_usage_per_namespace", "quota_bytes_usage_per_namespace")
@@ -314,6 +271,48 @@ def quota_gauges(tree: DataTree) -> dict[str, dict[str, int]]:
                               ("quota_bytes_usage_per_namespace", "bytes")):
                 out[name][namespace] = out[name].get(namespace, 0) + fields.get(key, 0)
     return out
+
+
+def gauges(srv: CorralServer) -> list[tuple[str, float | int]]:
+    """The gauges ZooKeeperServer.registerMetrics (and, on a leader, LeaderZooKeeperServer) registers,
+    where corral has their meaning."""
+    st = srv.stats
+    tree = srv.tree
+    open_fds, max_fds = _fds()
+    rows: list[tuple[str, float | int]] = [
+        ("avg_latency", round(st.avg_latency(), 4)),
+        ("max_latency", st.max_latency),
+        ("min_latency", st.min_latency()),
+        ("packets_received", st.packets_received),
+        ("packets_sent", st.packets_sent),
+        ("num_alive_connections", len(srv.connections)),
+        ("outstanding_requests", srv.outstanding),
+        ("uptime", int((time.monotonic() - srv.started_mono) * 1000)),
+        ("znode_count", tree.node_count()),
+        ("watch_count", tree.watches.count()),
+        ("ephemerals_count", tree.ephemeral_count()),
+        ("approximate_data_size", tree.data_size),
+        ("global_sessions", len(tree.sessions)),
+        ("local_sessions", 0),  # localSessionsEnabled has no effect in corral: there are none
+        ("open_file_descriptor_count", open_fds),
+        ("max_file_descriptor_count", max_fds),
+        ("last_client_response_size", st.resp_last),
+        ("max_client_response_size", st.resp_max),
+        ("min_client_response_size", st.resp_min),
+        ("auth_failed_count", srv.metrics.auth_failed.value),
+    ]
+    host = srv.host
+    if host.ensemble:
+        rows.append(("quorum_size", len(host.config.voters)))
+        if host.is_leader:
+            lead = host.peer._leader  # read-only view for monitoring
+            handlers = lead.handlers if lead is not None else {}
+            rows += [("learners", len(handlers)),
+                     ("synced_followers", sum(1 for s in handlers if s in host.config.voters)),
+                     # followers outside the voting view (Leader.getNonVotingFollowers)
+                     ("synced_non_voting_followers", sum(1 for s in handlers if s not in host.config.members)),
+                     ("synced_observers", sum(1 for s in handlers if s in host.config.observers))]
+    return rows
 
 
 _PEER_STATE = {Role.LEADING: "leading", Role.FOLLOWING: "following", Role.OBSERVING: "observing"}
