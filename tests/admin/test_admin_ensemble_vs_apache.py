@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 from kazoo.client import KazooClient
 
+from corral.persistence.snapshot import parse_snapshot
 from tests.admin.support import command, shape
+from tests.admin.test_admin_snapshot import _get
 from tests.ensemble.cluster import Ensemble
 from tests.support.apache_ensemble import ApacheEnsemble
 from tests.support.net import HOST, free_port
@@ -214,3 +216,13 @@ def test_connections_name_the_same_session(sides: dict[str, Side]) -> None:
         # last_operation is SYNC or PING, depending on when the client last pinged
         assert [(c["session_id"], c["last_zxid"]) for c in conns] == [("s1", LAST_ZXID)], kind
         assert sides[kind].get("leader", "connections")["connections"] == []
+
+
+def test_corral_snapshot_on_a_follower(sides: dict[str, Side]) -> None:
+    """Apache 3.9's `snapshot` (the reference 3.8 lacks it) on a corral follower: its own tree, at the zxid
+    every member applied, with the digest its `hash` logged at 0x100000080 carried forward."""
+    port = sides["corral"].port("f2")
+    status, headers, body = _get(port, "/commands/snapshot", {"Authorization": "digest any:one"})
+    assert status == 200 and int(headers["last_zxid"], 16) == LAST_ZXID
+    snap = parse_snapshot(body, None)
+    assert snap.zxid == LAST_ZXID and "/n129" in snap.tree.nodes and snap.digest is not None

@@ -58,6 +58,7 @@ ADMIN_ONLY = ((31, "digest", "admin:" + "x" * 28), (1, "world", "anyone"))
     ("digest a:b", 200, None),  # the default ACL of / grants ALL to world:anyone
     ("ip", 200, None),
     ("digest a:b ", 200, None),  # a trailing empty part is dropped, as by Java's split
+    ("digest \udcff:\udc80", 200, None),  # undecodable header bytes, as aiohttp hands them over
 ])
 def test_auth_outcomes_with_the_default_root_acl(header: str | None, status: int, error: str | None) -> None:
     out = auth.check(header, OPEN_ACL_UNSAFE, SCHEMES, "127.0.0.1", None, skip_acl=False)
@@ -188,3 +189,24 @@ def test_snapshot_rate_limit_and_switch() -> None:
         assert request(admin, "GET", "/commands/snapshot")[0] == 401  # auth comes first
     finally:
         srv.close()
+
+
+@pytest.mark.slow
+def test_hostile_requests_to_the_protected_commands(server: tuple[ServerProcess, int, KazooClient]) -> None:
+    """Raw bytes in the header, junk parameters, a body where none is read: an HTTP error or Apache's
+    answer, and the server keeps serving."""
+    import socket
+
+    srv, admin, _ = server
+    for raw in (b"GET /commands/snapshot HTTP/1.1\r\nHost: x\r\nAuthorization: digest \xff\xfe:\x80\r\n\r\n",
+                b"GET /commands/snapshot HTTP/1.1\r\nHost: x\r\nAuthorization: " + b"a" * 9000 + b"\r\n\r\n",
+                b"POST /commands/restore HTTP/1.1\r\nHost: x\r\nAuthorization: ip\r\nContent-Length: 99999999\r\n"
+                b"\r\n" + b"\x00" * 4096):
+        with socket.create_connection((HOST, admin), timeout=10) as s:
+            s.sendall(raw)
+            status = s.recv(64).split(b" ")[1]
+        # 200: the default ACL of / lets any identity take a snapshot
+        assert status in (b"200", b"400", b"401", b"503"), (raw[:60], status)
+    status, _, body = request(admin, "GET", "/commands/snapshot?streaming=%00&streaming=true", headers=AUTH)
+    assert status == 200 and json.loads(body)["error"] is None  # parseBoolean("\0") is false: JSON only
+    assert srv.four_letter("ruok") == "imok"

@@ -56,7 +56,9 @@ def identities(header: str, schemes: frozenset[str], client_ip: str,
     if scheme == "digest":
         if len(parts) != 2:
             raise AuthFailedError("digest needs user:password")  # Apache: new String(null) throws
-        return aclmod.authenticate("digest", parts[1].encode("utf-8"), super_digest)
+        # The bytes as sent (aiohttp hands undecodable header bytes over as surrogates): a UTF-8 user name
+        # gets the digest its addauth would get. Apache's Jetty reads the header as ISO-8859-1 instead.
+        return aclmod.authenticate("digest", parts[1].encode("utf-8", "surrogateescape"), super_digest)
     # x509 reads the client certificate of the request (none on this plain HTTP listener); sasl and
     # the rest have no HTTP form: Apache's providers return no identity, which is a failure.
     raise AuthFailedError(f"scheme {scheme!r} yields no identity over HTTP")

@@ -87,9 +87,13 @@ class SnapshotCommands:
         if not srv.serving:
             return _json(name, 200, NOT_SERVING)
         root = srv.tree.get("/")
-        outcome = auth.check(request.headers.get("Authorization"), root.acl if root is not None else (),
-                             srv.security.schemes, request.remote or "", srv.config.super_digest,
-                             srv.config.skip_acl)
+        try:
+            outcome = auth.check(request.headers.get("Authorization"), root.acl if root is not None else (),
+                                 srv.security.schemes, request.remote or "", srv.config.super_digest,
+                                 srv.config.skip_acl)
+        except Exception:  # as Apache: any other failure of the check is a 500, never a way in
+            log.exception("event=admin_auth_failed command=%s", cmd.primary)
+            return _json(name, 500, "Error occurred during auth")
         if outcome.status != 200:
             log.warning("event=admin_auth_refused command=%s peer=%s status=%d", cmd.primary, request.remote,
                         outcome.status)
