@@ -39,6 +39,8 @@ COMPILED: tuple[str, ...] = (
     "corral.server.writes",
     "corral.tree.acl",
     "corral.tree.datatree",
+    "corral.tree.digest",
+    "corral.tree.digestlog",
     "corral.tree.watches",
     "corral.txn.codec",
     "corral.txn.prepare",

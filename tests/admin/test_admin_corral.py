@@ -1,5 +1,5 @@
-"""corral's AdminServer alone: hostile HTTP, a busy admin port, an ensemble's commands (checked against
-the fields Apache's Commands.java puts in them: the suite has no Apache ensemble), and JSON logs."""
+"""corral's AdminServer alone: hostile HTTP, a busy admin port, the web console's mount, and JSON logs
+(an ensemble's commands are compared with an Apache ensemble's in test_admin_ensemble_vs_apache.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from tests.admin.support import admin_server, command, request
-from tests.ensemble.cluster import Ensemble
 from tests.support.net import HOST, free_port
 from tests.support.server import ServerProcess, make_server
 from tests.support.wait import wait_until
@@ -113,45 +112,6 @@ def test_bad_log_format_is_refused(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "corral", "server", "--log-format", "xml"], capture_output=True,
                        text=True, cwd=tmp_path, timeout=60)
     assert r.returncode == 2 and "xml" in r.stderr
-
-
-def test_ensemble_commands(tmp_path: Path) -> None:
-    """Ensemble-only answers, with the fields Apache's Commands.java (3.8) gives them."""
-    ens = Ensemble(tmp_path, voters=3)
-    admin = {}
-    for m in ens.members:
-        admin[m.sid] = free_port()
-        m.extra_cfg = {"admin.enableServer": "true", "admin.serverAddress": HOST,
-                       "admin.serverPort": str(admin[m.sid])}
-    try:
-        ens.start()
-        lead = ens.leader()
-        for m in ens.members:
-            port = admin[m.sid]
-            leader = command(port, "leader")
-            assert leader == {"command": "leader", "error": None, "is_leader": m is lead, "leader_id": lead.sid,
-                              "leader_ip": HOST}
-            zab = command(port, "zabstate")
-            assert set(zab) == {"command", "error", "myid", "is_leader", "quorum_address", "election_address",
-                                "client_address", "voting", "last_zxid", "zab_epoch", "zab_counter", "zabstate"}
-            assert zab["myid"] == m.sid and zab["zabstate"] == "broadcast" and zab["voting"] is True
-            assert zab["quorum_address"] == f"{HOST}:{m.peer_port}"
-            assert zab["election_address"] == f"{HOST}:{m.election_port}"
-            assert zab["client_address"] == f"{HOST}:{m.client_port}"
-            assert int(zab["last_zxid"], 16) >> 32 == zab["zab_epoch"]
-            view = command(port, "voting_view")["current_config"]
-            assert set(view) == {"1", "2", "3"}
-            assert view[str(m.sid)] == {"server_addresses": [f"{HOST}:{m.peer_port}"],
-                                        "election_addresses": [f"{HOST}:{m.election_port}"],
-                                        "client_address": f"{HOST}:{m.client_port}", "learner_type": "participant"}
-            assert command(port, "configuration")["server_id"] == m.sid
-            assert command(port, "observers") == {"command": "observers", "error": None, "synced_observers": 0,
-                                                  "observers": []}
-        mon = command(admin[lead.sid], "monitor")
-        assert mon["server_state"] == "leader" and mon["synced_followers"] == 2 and mon["quorum_size"] == 3
-        assert mon["cnt_election_time"] >= 1
-    finally:
-        ens.close()
 
 
 def test_web_console_is_mounted_at_console(corral: tuple[ServerProcess, int]) -> None:

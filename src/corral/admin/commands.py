@@ -10,6 +10,8 @@ invented: docs/operations.md lists those differences.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import platform
 import socket
 import time
@@ -21,10 +23,14 @@ from typing import TYPE_CHECKING, Any
 from ..quorum.ready import Phase
 from ..server import fourletter
 from ..server.metrics import mntr_values
+from ..tree import digestlog
 
 if TYPE_CHECKING:
     from ..server.frontend import Link
     from ..server.server import CorralServer
+    from ..tree import DataTree
+
+log = logging.getLogger("corral.admin")
 
 NOT_SERVING = "This ZooKeeper instance is not currently serving requests"
 Response = dict[str, Any]
@@ -34,8 +40,10 @@ Run = Callable[["CorralServer", Mapping[str, str]], Response]
 @dataclass(frozen=True)
 class Command:
     names: tuple[str, ...]
-    run: Run
+    run: Run | None  # None: answered by the HTTP layer itself (snapshot, restore: admin/snapshots.py)
     server_required: bool = True  # answered only while serving (Apache: isServerRequired)
+    methods: tuple[str, ...] = ("GET",)
+    protected: bool = False  # Apache 3.9's AuthRequest(ALL, "/"): admin/auth.py
 
     @property
     def primary(self) -> str:
@@ -100,9 +108,16 @@ def _server_stats(srv: CorralServer, kw: Mapping[str, str]) -> Response:
         "min_latency": st.min_latency(),
         "num_alive_client_connections": len(srv.connections),
         "auth_failed_count": srv.metrics.auth_failed.value,
+        "client_response_stats": _buffer_stats(st.resp_last, st.resp_min, st.resp_max),
     }
     return {"version": fourletter.full_version(), "read_only": False, "server_stats": stats,
+            "client_response": _buffer_stats(st.resp_last, st.resp_min, st.resp_max),
             "node_count": srv.tree.node_count()}
+
+
+def _buffer_stats(last: int, lo: int, hi: int) -> dict[str, int]:
+    """Apache's BufferStats (client response sizes in bytes, -1 before the first)."""
+    return {"last_buffer_size": last, "min_buffer_size": lo, "max_buffer_size": hi}
 
 
 def _stats(srv: CorralServer, kw: Mapping[str, str]) -> Response:
@@ -158,8 +173,40 @@ def _env(srv: CorralServer, kw: Mapping[str, str]) -> Response:
     return out
 
 
+HASH_IDLE_SECONDS = 900.0  # the digest log is dropped when `hash` has not been asked for this long
+
+
 def _hash(srv: CorralServer, kw: Mapping[str, str]) -> Response:
-    return {"digests": []}  # corral keeps no tree digests (digest.enabled has no effect)
+    """Apache's DataTree.digestLog: the tree digest after each zxid that is a multiple of 128, oldest first.
+
+    corral keeps that log only while `hash` is being asked for (corral/tree/digestlog.py says why): the
+    first request attaches it (digesting the whole tree once) and answers the entries so far, i.e.
+    none; it is dropped after HASH_IDLE_SECONDS without a request, and with the tree when a leader's
+    snapshot replaces it (as Apache's, whose log starts over with its new DataTree)."""
+    tree = srv.tree
+    dlog = tree.digest_log
+    if dlog is None:
+        t0 = time.perf_counter()
+        dlog = digestlog.attach(tree)
+        log.info("event=digest_log_started zxid=0x%x nodes=%d ms=%.1f", tree.last_zxid, len(tree.nodes),
+                 (time.perf_counter() - t0) * 1000)
+        _drop_when_idle(tree, dlog)
+    dlog.last_read = time.monotonic()
+    return {"digests": dlog.history()}
+
+
+def _drop_when_idle(tree: DataTree, dlog: digestlog.DigestLog) -> None:
+    def check() -> None:
+        if tree.digest_log is not dlog:
+            return
+        idle = time.monotonic() - dlog.last_read
+        if idle >= HASH_IDLE_SECONDS:
+            tree.digest_log = None
+            log.info("event=digest_log_stopped zxid=0x%x idle_s=%.0f", tree.last_zxid, idle)
+        else:
+            asyncio.get_running_loop().call_later(HASH_IDLE_SECONDS - idle, check)
+
+    asyncio.get_running_loop().call_later(HASH_IDLE_SECONDS, check)
 
 
 def _gtmk(srv: CorralServer, kw: Mapping[str, str]) -> Response:
@@ -181,7 +228,9 @@ def _stmk(srv: CorralServer, kw: Mapping[str, str]) -> Response:
 
 
 def _icfg(srv: CorralServer, kw: Mapping[str, str]) -> Response:
-    return {"initial_configuration": srv.config.initial_text}
+    """The zoo.cfg text of a standalone server; null for an ensemble member (Apache keeps the text only
+    in ZooKeeperServerMain, which a quorum peer does not run)."""
+    return {"initial_configuration": None if srv.config.is_ensemble else srv.config.initial_text}
 
 
 def _isro(srv: CorralServer, kw: Mapping[str, str]) -> Response:
@@ -240,6 +289,16 @@ def _address(host: str, port: int | None) -> str:
     return "" if port is None else (f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
 
 
+def _multiple_addresses(host: str, port: int | None) -> dict[str, Any]:
+    """A quorum or election address as Apache's `zabstate` writes it: QuorumPeer returns a
+    MultipleAddresses there, which Jackson serialises property by property (its getters)."""
+    addr = _address(host, port)
+    wildcard = _address("::" if ":" in host else "0.0.0.0", port)
+    return {"empty": False, "all_addresses": [addr], "all_reachable_addresses": [addr], "one": addr,
+            "reachable_address": addr, "wildcard_addresses": [wildcard], "all_ports": [port],
+            "all_host_strings": [host], "all_reachable_addresses_or_all": [addr], "reachable_or_one": addr}
+
+
 def _voting_view(srv: CorralServer, kw: Mapping[str, str]) -> Response:
     if not srv.config.is_ensemble:
         return {"current_config": {}}
@@ -281,8 +340,8 @@ def _zabstate(srv: CorralServer, kw: Mapping[str, str]) -> Response:
     me = cfg.servers[srv.server_id]
     zxid = srv.tree.last_zxid
     return {"myid": srv.server_id, "is_leader": srv.host.is_leader,
-            "quorum_address": _address(me.host, me.peer_port),
-            "election_address": _address(me.host, me.election_port),
+            "quorum_address": _multiple_addresses(me.host, me.peer_port),
+            "election_address": _multiple_addresses(me.host, me.election_port),
             "client_address": _address(cfg.client_port_address, cfg.client_port),
             "voting": not me.observer, "last_zxid": f"0x{zxid:x}", "zab_epoch": zxid >> 32,
             "zab_counter": zxid & 0xFFFFFFFF, "zabstate": _ZAB.get(srv.host.peer.phase, "")}
@@ -293,6 +352,8 @@ COMMANDS: tuple[Command, ...] = (
     Command(("configuration", "conf", "config"), _conf),
     Command(("connections", "cons"), lambda s, kw: {"connections": _connections(s, False), "secure_connections": []}),
     Command(("hash",), _hash),
+    Command(("restore", "rest"), None, methods=("POST",), protected=True),
+    Command(("snapshot", "snap"), None, protected=True),
     Command(("dirs",), _dirs),
     Command(("dump",), _dump),
     Command(("environment", "env", "envi"), _env, server_required=False),
@@ -326,6 +387,8 @@ def run(srv: CorralServer, name: str, kwargs: Mapping[str, str]) -> Response:
         return {"command": name, "error": f"Unknown command: {name}"}
     if cmd.server_required and not srv.serving:
         return {"command": name, "error": NOT_SERVING}
+    if cmd.run is None:
+        raise ValueError(f"{name} is answered by the AdminServer's HTTP layer")
     out = {"command": cmd.primary, "error": None}
     out.update(cmd.run(srv, kwargs))
     return out

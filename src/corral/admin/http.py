@@ -5,11 +5,12 @@ Why on the server's loop: a command reads the live tree, sessions and connection
 loop that owns them needs no locks and sees one consistent moment (a thread would race the apply loop).
 Commands are cheap reads, so they do not hold up clients for long.
 
-HTTP behaviour follows Apache 3.8's JettyAdminServer: `GET <commandURL>` lists the commands as links,
+HTTP behaviour follows Apache 3.9's JettyAdminServer: `GET <commandURL>` lists the commands as links,
 `GET <commandURL>/<name>?key=value` answers the command's JSON with status 200 (an unknown command too,
-with its `error`); other methods are 405. A request line or header over 8 KiB is 400 (aiohttp's limit;
-Jetty answers 414/431). If the port cannot be bound the server logs one line and keeps serving clients,
-as ZooKeeper does.
+with its `error`, and a POST of one); `snapshot` (GET) and `restore` (POST) are protected and answered
+by `snapshots.py`; POST to any other command, and other methods, are 405. A request line or header over
+8 KiB is 400 (aiohttp's limit; Jetty answers 414/431). If the port cannot be bound the server logs one
+line and keeps serving clients, as ZooKeeper does.
 
 `AdminServer.add_subapp(prefix, app)` mounts another aiohttp application (the web console) on the same
 listener; it must be called before `start()`.
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from . import commands
+from .snapshots import SnapshotCommands
 
 if TYPE_CHECKING:
     from ..server.server import CorralServer
@@ -85,6 +87,7 @@ class AdminServer:
         self.app.router.add_get(base + "/{name:.+}", self._command)
         self.app.router.add_post(base + "/{name:.+}", self._post)
         self.site = Site("admin_server", self.app, address, port)
+        self.snapshots = SnapshotCommands(srv)
 
     def add_subapp(self, prefix: str, app: web.Application) -> None:
         """Serve `app` under `prefix` (e.g. "/console/") on this listener; call before `start()`.
@@ -120,8 +123,11 @@ class AdminServer:
         body = "".join(f'<a href="{html.escape(self.command_url)}/{n}">{n}</a>\n<br/>\n' for n in names)
         return web.Response(text=body, content_type="text/html")
 
-    async def _command(self, request: web.Request) -> web.Response:
+    async def _command(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
+        cmd = commands.BY_NAME.get(name)
+        if cmd is not None and cmd.run is None:
+            return await self.snapshots.handle(request, name)
         kwargs = {k: request.query.getone(k) for k in request.query}
         try:
             out = commands.run(self.srv, name, kwargs)
@@ -133,8 +139,14 @@ class AdminServer:
                   out.get("error") is not None)
         return web.Response(text=json.dumps(out, indent=2), content_type=JSON)
 
-    async def _post(self, request: web.Request) -> web.Response:
+    async def _post(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
-        out = {"command": name, "error": "the AdminServer's commands are answered to GET (as ZooKeeper 3.8)"}
+        cmd = commands.BY_NAME.get(name)
+        if cmd is None:  # as Apache 3.9's runPostCommand
+            out = {"command": name, "error": f"Unknown command: {name}"}
+            return web.Response(text=json.dumps(out, indent=2), content_type=JSON)
+        if cmd.run is None:
+            return await self.snapshots.handle(request, name)
+        out = {"command": name, "error": f"{cmd.primary} is answered to GET"}
         return web.Response(text=json.dumps(out, indent=2), content_type=JSON, status=405,
                             headers={"Allow": "GET, HEAD"})

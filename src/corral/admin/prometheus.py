@@ -57,7 +57,9 @@ def zookeeper_text(srv: CorralServer) -> str:
     for f in families(srv):
         lines.append(f"# HELP {f.name} {f.name}")
         lines.append(f"# TYPE {f.name} {f.kind}")
-        if f.kind != "summary":
+        if f.keyed is not None:
+            lines += [f"{f.name}{_labels({'key': k})} {floatToGoString(v)}" for k, v in f.keyed.items()]
+        elif f.kind != "summary":
             lines.append(f"{f.name} {floatToGoString(f.value)}")
         elif f.summary is not None:
             lines += _summary_lines(f.name, f.summary, {})

@@ -35,6 +35,8 @@ class Recovered:
     truncated: tuple[Path, int] | None = None
     seconds: float = 0.0
     entries: list[tuple[int, bytes]] = field(default_factory=list)
+    snapshot_seconds: float = 0.0  # loading the snapshot (startup_snap_load_time)
+    log_seconds: float = 0.0  # reading (and, with replay, applying) the logged txns (startup_txns_load_time)
 
 
 def recover(data_dir: Path, log_dir: Path, replay: bool = True) -> Recovered:
@@ -76,6 +78,7 @@ def recover(data_dir: Path, log_dir: Path, replay: bool = True) -> Recovered:
             raise RecoveryError("no valid snapshot to recover from: " + "; ".join(failures))
         tree = DataTree()
     result = Recovered(tree, used, tree.last_zxid)
+    result.snapshot_seconds = time.monotonic() - t0
     last = tree.last_zxid
     try:
         for path, records, torn in iter_logs(logs, tree.last_zxid):
@@ -115,6 +118,7 @@ def recover(data_dir: Path, log_dir: Path, replay: bool = True) -> Recovered:
     if snaps and result.snapshot is not None and result.snapshot != snaps[-1][1] and not result.log_files:
         log.warning("event=recovered_from_older_snapshot file=%s", result.snapshot)
     result.seconds = time.monotonic() - t0
+    result.log_seconds = result.seconds - result.snapshot_seconds
     log.info("event=recovered snapshot=%s log_files=%d replayed=%d zxid=0x%x znodes=%d sessions=%d seconds=%.2f",
              result.snapshot, len(result.log_files), result.replayed, tree.last_zxid, tree.node_count(),
              len(tree.sessions), result.seconds)

@@ -122,6 +122,9 @@ class ServerConfig:
     audit_file: str = "zookeeper_audit.log"
     auth_providers: dict[str, str] = field(default_factory=dict)  # authProvider.N key -> Java class name
     sasl_super_users: dict[str, str] = field(default_factory=dict)  # superUser[.N] -> SASL id
+    admin_snapshot_enabled: bool = True  # the AdminServer's `snapshot` command (3.9)
+    admin_restore_enabled: bool = True  # the AdminServer's `restore` command (3.9)
+    admin_rate_limit_interval: int = 300000  # admin.rateLimiterIntervalInMS: snapshot/restore rate limit
     console_enable: bool = True  # admin.console.enable (corral only): serve the web console on the admin server
     servers: dict[int, ServerSpec] = field(default_factory=dict)
     source: str = "<defaults>"

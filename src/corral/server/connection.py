@@ -132,6 +132,11 @@ class ServerConnection:
         self.auth: list[tuple[str, str]] = [("ip", peer[0])]
         self.sent = 0
         self.recved = 0
+        # Sizes of the replies and notifications queued since the frontend last took them (ZooKeeper's
+        # client response BufferStats: the packet without its 4-byte length; -1 when none).
+        self.out_last = -1
+        self.out_min = -1
+        self.out_max = -1
 
     # ---- input ----------------------------------------------------------------------------------
 
@@ -258,11 +263,20 @@ class ServerConnection:
         self._out += data
         self.sent += 1
 
+    def _sized(self, data: bytes) -> None:
+        n = len(data) - 4
+        self.out_last = n
+        if self.out_min < 0 or n < self.out_min:
+            self.out_min = n
+        if n > self.out_max:
+            self.out_max = n
+
     def reply(self, data: bytes) -> None:
         """The answer to the `Request` just handed out."""
         if self.state == CLOSED:
             return
         self._send(data)
+        self._sized(data)
         if self._order and not self.released:
             self._release()
 
@@ -278,6 +292,7 @@ class ServerConnection:
             order.popleft()
             self._out += data
             self.sent += 1
+            self._sized(data)
             if order:
                 self._release()
         else:
@@ -292,6 +307,7 @@ class ServerConnection:
                     return
                 order.popleft()
                 self._send(head.reply)
+                self._sized(head.reply)
                 if head.close_after:
                     self.close()
                     return
@@ -309,7 +325,9 @@ class ServerConnection:
         3.8.4/3.9.2: a watch must not reveal the path of a node the watcher cannot read)."""
         if self.state == CLOSED or (acl is not None and not self.can(acl, Perms.READ)):
             return
-        self._send(replies.notification(event_type, path, zxid))
+        data = replies.notification(event_type, path, zxid)
+        self._send(data)
+        self._sized(data)
         if self.on_output is not None:
             self.on_output(self)
 

@@ -174,8 +174,10 @@ def _user() -> str:
 def mntr(srv: CorralServer, conn: Link | None) -> str:
     """Apache's metrics (server/metrics.py), then corral's own lines (`zk_last_processed_zxid`, the
     log, snapshots and elections as corral counts them)."""
+    rows = mntr_values(srv)
+    apache = {f"zk_{k}" for k, _ in rows}  # zk_peer_state: Apache's form, not the host's own line
     extra = [("zk_last_processed_zxid", srv.tree.last_zxid), *srv.extra_metrics()]
-    return mntr_text(mntr_values(srv)) + "".join(f"{k}\t{v}\n" for k, v in extra)
+    return mntr_text(rows) + "".join(f"{k}\t{v}\n" for k, v in extra if k not in apache)
 
 
 def wchs(srv: CorralServer, conn: Link) -> str:

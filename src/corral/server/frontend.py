@@ -81,6 +81,17 @@ class ServerStats:
         self.max_latency = 0
         self.total_lat = 0
         self.count = 0
+        # client response sizes (ServerStats.clientResponseStats, a BufferStats): -1 until the first
+        self.resp_last = -1
+        self.resp_min = -1
+        self.resp_max = -1
+
+    def responses(self, last: int, lo: int, hi: int) -> None:
+        self.resp_last = last
+        if self.resp_min < 0 or lo < self.resp_min:
+            self.resp_min = lo
+        if hi > self.resp_max:
+            self.resp_max = hi
 
     def latency(self, ms: int) -> None:
         if self.min_lat < 0 or ms < self.min_lat:
@@ -262,8 +273,12 @@ class Frontend:
         conn = link.conn
         data = conn.data_to_send()
         if data:
-            self.stats.packets_sent += conn.sent - link.reported
+            stats = self.stats
+            stats.packets_sent += conn.sent - link.reported
             link.reported = conn.sent
+            if conn.out_max >= 0:
+                stats.responses(conn.out_last, conn.out_min, conn.out_max)
+                conn.out_min = conn.out_max = -1
             link.transport.write(data)
 
     def flush(self) -> None:

@@ -23,7 +23,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..protocol import EventType
+from ..quorum import Role
+from ..quorum.ready import Phase
+from ..tree.datatree import LIMIT_NODE, QUOTA_ROOT, STATS_NODE, parse_stats
+
 if TYPE_CHECKING:
+    from ..persistence import Recovered
+    from ..tree import DataTree
     from .server import CorralServer
 
 RING = 1024  # recent observations a summary keeps for its quantiles
@@ -104,6 +111,19 @@ class SummarySet:
         s.observe(v)
 
 
+class CounterSet:
+    """A Counter per `key` (ZooKeeper's CounterSet, e.g. quota errors per top-level namespace)."""
+
+    __slots__ = ("by_key", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.by_key: dict[str, int] = {}
+
+    def inc(self, key: str, n: int = 1) -> None:
+        self.by_key[key] = self.by_key.get(key, 0) + n
+
+
 class ServerMetrics:
     """The counters and summaries corral feeds, each under the ZooKeeper name it has the meaning of."""
 
@@ -131,6 +151,25 @@ class ServerMetrics:
         # snapshots and startup
         self.snapshottime = Summary("snapshottime")  # ms from fork to the child's exit
         self.snapshot_fork_time = Summary("corral_snapshot_fork_time_ms")  # corral's own: the loop's pause
+        # the AdminServer's `snapshot` command (3.9)
+        self.snapshot_error_count = Counter("snapshot_error_count")
+        self.snapshot_rate_limited_count = Counter("snapshot_rate_limited_count")
+        # startup (FileTxnSnapLog.restore, ZKDatabase.loadDataBase): observed once, ms and txns
+        self.dbinittime = Summary("dbinittime")
+        self.startup_snap_load_time = Summary("startup_snap_load_time")
+        self.startup_txns_load_time = Summary("startup_txns_load_time")
+        self.startup_txns_loaded = Summary("startup_txns_loaded")
+        # watchers found by each trigger that found any (WatchManager.triggerWatch), by event type
+        self.node_created_watch_count = Summary("node_created_watch_count")
+        self.node_deleted_watch_count = Summary("node_deleted_watch_count")
+        self.node_changed_watch_count = Summary("node_changed_watch_count")
+        self.node_children_watch_count = Summary("node_children_watch_count")
+        self._fanout: dict[int, Summary] = {EventType.NodeCreated: self.node_created_watch_count,
+                        EventType.NodeDeleted: self.node_deleted_watch_count,
+                        EventType.NodeDataChanged: self.node_changed_watch_count,
+                        EventType.NodeChildrenChanged: self.node_children_watch_count}
+        # writes refused by a hard quota, by top-level namespace (ZooKeeperServer.checkQuota)
+        self.quota_exceeded = CounterSet("quota_exceeded_error_per_namespace")
         # elections
         self.election_time = Summary("election_time")  # ms from LOOKING to serving
         self.looking_count = Counter("looking_count")
@@ -144,6 +183,26 @@ class ServerMetrics:
 
     def summary_sets(self) -> list[SummarySet]:
         return [v for v in vars(self).values() if isinstance(v, SummarySet)]
+
+    def counter_sets(self) -> list[CounterSet]:
+        return [v for v in vars(self).values() if isinstance(v, CounterSet)]
+
+    def watch_fanout(self, event_type: int, watchers: int) -> None:
+        """The tree's watch tables call this when a trigger finds watchers (WatchManager.set_fanout)."""
+        s = self._fanout.get(event_type)
+        if s is not None:
+            s.observe(watchers)
+
+    def quota_exceeded_in(self, namespace: str) -> None:
+        self.quota_exceeded.inc(namespace)
+
+    def startup(self, report: Recovered) -> None:
+        """What recovery took, once at startup. The logged txns after the snapshot are read (and decoded)
+        here; an ensemble member applies them when its quorum core commits them again."""
+        self.dbinittime.observe(round(report.seconds * 1000))
+        self.startup_snap_load_time.observe(round(report.snapshot_seconds * 1000))
+        self.startup_txns_load_time.observe(round(report.log_seconds * 1000))
+        self.startup_txns_loaded.observe(report.replayed)
 
     def reset_stats(self) -> None:
         """`srst`: what ZooKeeper's ServerStats.reset clears beside the packet and latency counts."""
@@ -163,6 +222,7 @@ class Family:
     value: float | int = 0  # gauge and counter
     summary: Summary | None = None
     labelled: dict[str, Summary] = field(default_factory=dict)  # a summary set
+    keyed: dict[str, int] | None = None  # a gauge set or counter set: value by `key`
 
 
 def _fds() -> tuple[int, int]:
@@ -171,6 +231,46 @@ def _fds() -> tuple[int, int]:
     except OSError:
         open_fds = -1
     return open_fds, resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# The gauge sets of ZooKeeperServer.registerMetrics (QuotaMetricsUtils): per top-level namespace.
+QUOTA_GAUGE_SETS = ("quota_count_limit_per_namespace", "quota_bytes_limit_per_namespace",
+                    "quota_count_usage_per_namespace", "quota_bytes_usage_per_namespace")
+
+
+def quota_gauges(tree: DataTree) -> dict[str, dict[str, int]]:
+    """QuotaMetricsUtils: every leaf under /zookeeper/quota named zookeeper_limits (the hard limit if
+    set, else the soft one) or zookeeper_stats (the usage), summed by the top-level namespace of the
+    path it is about. Read at scrape time: quotas are a handful of nodes."""
+    out: dict[str, dict[str, int]] = {name: {} for name in QUOTA_GAUGE_SETS}
+    nodes = tree.nodes
+    stack = [QUOTA_ROOT]
+    while stack:
+        path = stack.pop()
+        node = nodes.get(path)
+        if node is None:
+            continue
+        if node.children:
+            stack.extend(path + "/" + c for c in node.children)
+            continue
+        head, _, leaf = path.rpartition("/")
+        parts = head[len(QUOTA_ROOT):].split("/")
+        if leaf not in (LIMIT_NODE, STATS_NODE) or len(parts) < 2 or node.data is None:
+            continue
+        namespace = parts[1]
+        fields = parse_stats(node.data)
+        if leaf == LIMIT_NODE:
+            pairs = (("quota_count_limit_per_namespace", "countHardLimit", "count"),
+                     ("quota_bytes_limit_per_namespace", "byteHardLimit", "bytes"))
+            for name, hard_key, soft_key in pairs:
+                hard = fields.get(hard_key, -1)
+                value = hard if hard > -1 else fields.get(soft_key, -1)
+                out[name][namespace] = out[name].get(namespace, 0) + value
+        else:
+            for name, key in (("quota_count_usage_per_namespace", "count"),
+                              ("quota_bytes_usage_per_namespace", "bytes")):
+                out[name][namespace] = out[name].get(namespace, 0) + fields.get(key, 0)
+    return out
 
 
 def gauges(srv: CorralServer) -> list[tuple[str, float | int]]:
@@ -196,6 +296,9 @@ def gauges(srv: CorralServer) -> list[tuple[str, float | int]]:
         ("local_sessions", 0),  # localSessionsEnabled has no effect in corral: there are none
         ("open_file_descriptor_count", open_fds),
         ("max_file_descriptor_count", max_fds),
+        ("last_client_response_size", st.resp_last),
+        ("max_client_response_size", st.resp_max),
+        ("min_client_response_size", st.resp_min),
         ("auth_failed_count", srv.metrics.auth_failed.value),
     ]
     host = srv.host
@@ -206,16 +309,36 @@ def gauges(srv: CorralServer) -> list[tuple[str, float | int]]:
             handlers = lead.handlers if lead is not None else {}
             rows += [("learners", len(handlers)),
                      ("synced_followers", sum(1 for s in handlers if s in host.config.voters)),
+                     # followers outside the voting view (Leader.getNonVotingFollowers)
+                     ("synced_non_voting_followers", sum(1 for s in handlers if s not in host.config.members)),
                      ("synced_observers", sum(1 for s in handlers if s in host.config.observers))]
     return rows
+
+
+_PEER_STATE = {Role.LEADING: "leading", Role.FOLLOWING: "following", Role.OBSERVING: "observing"}
+_ZAB_STATE = {Phase.DISCOVERY: "discovery", Phase.SYNC: "synchronization", Phase.BROADCAST: "broadcast"}
+
+
+def peer_state(srv: CorralServer) -> str:
+    """QuorumPeer.getDetailedPeerState: `looking`, or the role and the ZAB phase (`following - broadcast`).
+    Apache appends the sync mode (diff/snap/trunc) while synchronising; corral's core does not expose it."""
+    host = srv.host
+    phase = host.peer.phase
+    if phase not in _ZAB_STATE or host.role not in _PEER_STATE:
+        return "looking"
+    return f"{_PEER_STATE[host.role]} - {_ZAB_STATE[phase]}"
 
 
 def families(srv: CorralServer) -> Iterator[Family]:
     m = srv.metrics
     for name, value in gauges(srv):
         yield Family(name, "gauge", value)
+    for name, keyed in quota_gauges(srv.tree).items():
+        yield Family(name, "gauge", keyed=keyed)
     for c in m.counters():
         yield Family(c.name, "counter", c.value)
+    for cs in m.counter_sets():
+        yield Family(cs.name, "counter", keyed=dict(cs.by_key))
     for s in m.summaries():
         yield Family(s.name, "summary", summary=s)
     for ss in m.summary_sets():
@@ -240,6 +363,8 @@ def mntr_values(srv: CorralServer) -> list[tuple[str, Value]]:
     from . import fourletter
 
     rows: list[tuple[str, Value]] = [("version", fourletter.full_version()), ("server_state", srv.mode)]
+    if srv.host.ensemble:
+        rows.append(("peer_state", peer_state(srv)))  # a string: mntr and monitor only, not Prometheus
 
     def summary(prefix: str, s: Summary) -> None:
         rows.append((f"avg_{prefix}", round(s.avg, 4)))
@@ -253,7 +378,9 @@ def mntr_values(srv: CorralServer) -> list[tuple[str, Value]]:
                 rows.append((f"p{p}_{prefix}", 0 if math.isnan(v) else round(v)))
 
     for f in families(srv):
-        if f.kind != "summary":
+        if f.keyed is not None:  # DefaultMetricsProvider: `<key>_<name>`
+            rows.extend((f"{key}_{f.name}", v) for key, v in f.keyed.items())
+        elif f.kind != "summary":
             rows.append((f.name, f.value))
         elif f.summary is not None:
             summary(f.name, f.summary)

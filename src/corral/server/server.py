@@ -79,7 +79,9 @@ class CorralServer:
         self.recovered = report
         self.storage = Storage(config)
         self.metrics = ServerMetrics()  # one set, fed by the frontend, the host and the storage
+        self.metrics.startup(report)
         self.storage.metrics = self.metrics
+        tree.watches.set_fanout(self.metrics.watch_fanout)  # and Storage, on a tree from the leader
         self.frontend = Frontend(config, time.monotonic, self._four_letter, self.fatal)
         self.frontend.metrics = self.metrics
         self.security = security_setup.build(config)
@@ -100,6 +102,7 @@ class CorralServer:
                                SystemClock(), LoopScheduler(), self.frontend, incarnation=random.getrandbits(62))
         self.frontend.host = self.host
         self.host.metrics = self.metrics
+        self.host.preparer.on_quota_exceeded = self.metrics.quota_exceeded_in
         # Built here, started by start(): the web console can be mounted first (admin.add_subapp).
         # Imported here: corral.admin reads this package's modules (a module-level import would be a cycle).
         from ..admin import AdminServer, MetricsServer

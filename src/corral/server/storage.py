@@ -82,6 +82,9 @@ class Storage:
         self.metrics = ServerMetrics()  # the server shares one with its frontend and host
         self._next_threshold()
         self._purge_handle: asyncio.TimerHandle | None = None
+        # The AdminServer's `snapshot` command waiting for the child in flight: resolved with its file,
+        # or None if it failed.
+        self._snapshot_waiters: list[asyncio.Future[Path | None]] = []
         if not config.force_sync:
             log.warning("event=force_sync_disabled detail=acknowledged_writes_can_be_lost_on_power_failure")
 
@@ -134,6 +137,7 @@ class Storage:
         self.run_sync(forget)
         with memory.bulk_load():
             tree, path = install_snapshot(data, self.snap_dir)
+        tree.watches.set_fanout(self.metrics.watch_fanout)
         log.info("event=snapshot_received file=%s", path)
         return tree
 
@@ -224,14 +228,42 @@ class Storage:
     def _snapshot_done(self, pid: int, zxid: int, code: int) -> None:
         self.snapshot_pid = None
         secs = time.monotonic() - self.snapshot_started
+        written: Path | None = None
         if code == 0:
             self.metrics.snapshottime.observe(round(secs * 1000))
             self.snapshots_taken += 1
             self.last_snapshot_zxid = zxid
-            log.info("event=snapshot_written zxid=0x%x file=%s seconds=%.2f", zxid,
-                     self.snap_dir / f"snapshot.{zxid:x}", secs)
+            written = self.snap_dir / f"snapshot.{zxid:x}"
+            log.info("event=snapshot_written zxid=0x%x file=%s seconds=%.2f", zxid, written, secs)
         else:
             log.error("event=snapshot_failed zxid=0x%x exit=%d seconds=%.2f", zxid, code, secs)
+        waiters, self._snapshot_waiters = self._snapshot_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(written)
+
+    async def snapshot_file(self, tree: Callable[[], DataTree]) -> Path:
+        """A snapshot of the tree as it is now, on disk (the AdminServer's `snapshot` command, which
+        Apache answers with a snapshot it takes on the spot). A snapshot already being written is waited
+        for first; it is reused if nothing was applied since. OSError if the writer fails."""
+        for _ in range(3):  # a child in flight, then ours (bounded: at most one other can be in between)
+            if self.snapshot_pid is not None:
+                fut: asyncio.Future[Path | None] = asyncio.get_running_loop().create_future()
+                self._snapshot_waiters.append(fut)
+                await fut
+                continue
+            current = tree()
+            path = self.snap_dir / f"snapshot.{current.last_zxid:x}"
+            if self.last_snapshot_zxid == current.last_zxid and path.exists():
+                return path
+            self.take_snapshot(current)
+            fut = asyncio.get_running_loop().create_future()
+            self._snapshot_waiters.append(fut)
+            written = await fut
+            if written is None:
+                raise OSError(f"the snapshot writer for 0x{current.last_zxid:x} failed (see the server log)")
+            return written
+        raise OSError("snapshots kept being started by the server; try again")
 
     def start_autopurge(self) -> None:
         hours = self.config.purge_interval

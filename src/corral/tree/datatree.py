@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..protocol import (
     STAT_STRUCT,
@@ -34,6 +35,9 @@ from ..protocol import (
 from . import acl as aclmod
 from .acl import AclList
 from .watches import STANDARD, Watcher, WatchManager
+
+if TYPE_CHECKING:
+    from .digestlog import DigestLog
 
 CONTAINER_OWNER = -0x8000000000000000  # Long.MIN_VALUE: EphemeralType.CONTAINER
 TTL_MASK = -0x100000000000000  # 0xFF00000000000000 as a signed long
@@ -175,6 +179,8 @@ class DataTree:
         self.quota_roots: set[str] = set()  # paths with /zookeeper/quota<path>/zookeeper_limits
         # (session, path, deleted) for each ephemeral a closeSession removes: the audit log's session events
         self.on_ephemeral_deleted: Callable[[int, str, bool], None] | None = None
+        # The tree digests of the AdminServer's `hash` (digestlog.attach); None: not kept
+        self.digest_log: DigestLog | None = None
         if not system_nodes:
             return
         root = self._new(b"", aclmod.OPEN_ACL_UNSAFE, 0, 0, 0)
@@ -241,7 +247,13 @@ class DataTree:
         """Apply one committed transaction. Failed writes arrive as ErrorTxn and change nothing."""
         if hdr.zxid > self.last_zxid:
             self.last_zxid = hdr.zxid
-        return self._apply(hdr.type, txn, hdr.clientId, hdr.zxid, hdr.time)
+        dlog = self.digest_log
+        if dlog is None:
+            return self._apply(hdr.type, txn, hdr.clientId, hdr.zxid, hdr.time)
+        dlog.before(self, hdr.type, txn, hdr.clientId)
+        r = self._apply(hdr.type, txn, hdr.clientId, hdr.zxid, hdr.time)
+        dlog.after(self, hdr.zxid)
+        return r
 
     def _apply(self, type_: int, txn: Record | MultiOps | None, session: int, zxid: int, time: int) -> ApplyResult:
         r = ApplyResult(type_)

@@ -21,8 +21,10 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from .datatree import DataTree, Node
+if TYPE_CHECKING:  # datatree imports the digest log, which imports this module
+    from .datatree import DataTree, Node
 
 DIGEST_VERSION = 2
 EXCLUDED_PREFIX = "/zookeeper/"

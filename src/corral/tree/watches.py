@@ -7,7 +7,7 @@ both). Modes are bits so a connection can hold a one-shot and a persistent watch
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from ..protocol import WatcherType
@@ -29,12 +29,14 @@ class Watcher(Protocol):
 class WatchTable:
     """path → {watcher: mode bits}, plus the reverse index for dropping a closed connection."""
 
-    __slots__ = ("by_path", "by_watcher", "recursive")
+    __slots__ = ("by_path", "by_watcher", "fanout", "recursive")
 
     def __init__(self) -> None:
         self.by_path: dict[str, dict[Watcher, int]] = {}
         self.by_watcher: dict[Watcher, set[str]] = {}
         self.recursive = 0
+        # Told (event type, watchers) when a trigger finds watchers: the node_*_watch_count metrics
+        self.fanout: Callable[[int, int], None] | None = None
 
     def add(self, path: str, watcher: Watcher, mode: int = STANDARD) -> None:
         ws = self.by_path.get(path)
@@ -88,6 +90,8 @@ class WatchTable:
                     for w, mode in pws.items():
                         if mode & RECURSIVE:
                             fired.add(w)
+        if fired and self.fanout is not None:
+            self.fanout(event_type, len(fired))  # as ZooKeeper counts: suppressed watchers included
         if suppress:
             fired -= suppress
         for w in fired:
@@ -130,6 +134,11 @@ class WatchManager:
     def remove_watcher(self, watcher: Watcher) -> None:
         self.data.remove_watcher(watcher)
         self.child.remove_watcher(watcher)
+
+    def set_fanout(self, fanout: Callable[[int, int], None] | None) -> None:
+        """Report how many watchers each trigger finds (both tables), or stop with None."""
+        self.data.fanout = fanout
+        self.child.fanout = fanout
 
     def add_persistent(self, path: str, watcher: Watcher, recursive: bool) -> None:
         if recursive:

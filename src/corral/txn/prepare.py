@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import cast
 
 from ..protocol import (
@@ -133,6 +134,8 @@ class Preparer:
         self.session_changes: dict[int, tuple[int, bool]] = {}
         self._session_order: deque[tuple[int, int]] = deque()
         self.extended_types = extended_types
+        # Told the top namespace of each write refused by a hard quota (quota_exceeded_error_per_namespace).
+        self.on_quota_exceeded: Callable[[str], None] | None = None
 
     # ---- pending state --------------------------------------------------------------------
 
@@ -198,6 +201,9 @@ class Preparer:
                 log.info("event=quota_exceeded root=%s %s=%d %sLimit=%d", root, used_key, new,
                          "hard" if hard > -1 else "soft", cap)
                 if hard > -1:
+                    hook = self.on_quota_exceeded
+                    if hook is not None:
+                        hook(path.split("/")[1])  # PathUtils.getTopNamespace of the request's path
                     raise KeeperError(Errs.QUOTAEXCEEDED, root)
 
     def exists(self, path: str) -> bool:

@@ -1,0 +1,123 @@
+"""The history of tree digests the AdminServer's `hash` command answers (Apache's DataTree.digestLog).
+
+Apache keeps its tree digest up to date on every change and, after each transaction whose zxid is a
+multiple of 128 (DIGEST_LOG_INTERVAL), appends (zxid, digest version, digest) to a list of at most 1024
+entries (DIGEST_LOG_LIMIT). Operators compare those lists between members to find where replicas
+diverged, so the digest at each such zxid must be exactly Apache's (`digest.py`).
+
+Why corral keeps it only on demand: a node digest is a CRC32 over the path, the data and the stat,
+about a microsecond in Python, as much as a fifth of a write's whole CPU (`bench.core_cpu`). Nobody
+reads the history but `hash`, so the AdminServer attaches the log to the tree at the first `hash`
+(one digest of the whole tree, then) and detaches it when `hash` has not been asked for a while.
+
+While attached it does the least that gives the digests at the 128-multiples: on the first change of
+a path within an interval it remembers that path's digest before the change (0 for a path that did
+not exist; free when the path was digested at the previous checkpoint), and at the checkpoint it
+digests the changed paths once each, however often they changed in between. A path changed by many
+transactions of one interval (a parent receiving children, a hot node) costs one digest per interval,
+not one per change. Pure: the tree calls `before`/`after` around each txn; no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from ..protocol import (
+    CloseSessionTxn,
+    CreateContainerTxn,
+    CreateTTLTxn,
+    CreateTxn,
+    DeleteTxn,
+    Ops,
+    SetACLTxn,
+    SetDataTxn,
+)
+from .digest import DIGEST_VERSION, EXCLUDED_PREFIX, digest_of, to_long, tree_digest
+
+if TYPE_CHECKING:
+    from .datatree import DataTree
+
+INTERVAL = 128  # DataTree.DIGEST_LOG_INTERVAL: zxids that are multiples of it are logged
+LIMIT = 1024  # DataTree.DIGEST_LOG_LIMIT: entries kept
+_CREATES = frozenset({Ops.create, Ops.create2, Ops.createContainer, Ops.createTTL})
+_DELETES = frozenset({Ops.delete, Ops.deleteContainer})
+
+
+def _parent(path: str) -> str:
+    i = path.rfind("/")
+    return path[:i] if i > 0 else "/"
+
+
+class DigestLog:
+    """Attached to a DataTree (`tree.digest_log`), which calls `before` and `after` around each txn."""
+
+    def __init__(self, digest: int) -> None:
+        self.digest = digest  # the tree digest at the last checkpoint (or when the log was attached)
+        self.old: dict[str, int] = {}  # path -> its digest before its first change since the last checkpoint
+        self.prev: dict[str, int] = {}  # path -> its digest at the last checkpoint (the paths changed before it)
+        self.entries: deque[tuple[int, int]] = deque(maxlen=LIMIT)  # (zxid, digest)
+        self.last_read = 0.0  # the AdminServer's clock reading at the last `hash` (it drops an idle log)
+
+    def history(self) -> list[dict[str, int]]:
+        """The entries as Apache's `hash` command writes its ZxidDigest objects (Jackson, snake_case
+        names), oldest first."""
+        return [{"zxid": z, "digest": d, "digest_version": DIGEST_VERSION} for z, d in self.entries]
+
+    # ---- the two hooks -----------------------------------------------------------------------------
+
+    def before(self, tree: DataTree, type_: int, txn: object, session: int) -> None:
+        """Remember the digests of the paths the txn is about to change (first change in the interval)."""
+        if type_ in _CREATES or type_ in _DELETES:
+            path = txn.path if isinstance(txn, CreateTxn | CreateContainerTxn | CreateTTLTxn | DeleteTxn) else None
+            if path is not None:
+                self._touch(tree, path)
+                self._touch(tree, _parent(path))
+        elif type_ == Ops.setData or type_ == Ops.setACL:
+            if isinstance(txn, SetDataTxn | SetACLTxn) and txn.path is not None:
+                self._touch(tree, txn.path)
+        elif type_ == Ops.closeSession:
+            paths: list[str] = []
+            if isinstance(txn, CloseSessionTxn) and txn.paths2Delete is not None:
+                paths.extend(p for p in txn.paths2Delete if p is not None)
+            paths.extend(tree.ephemerals.get(session, ()))
+            for p in paths:
+                self._touch(tree, p)
+                self._touch(tree, _parent(p))
+        elif type_ == Ops.multi:
+            ops: list[tuple[int, object]] = getattr(txn, "ops", [])
+            for sub_type, sub in ops:
+                self.before(tree, sub_type, sub, session)
+
+    def after(self, tree: DataTree, zxid: int) -> None:
+        """After the txn `zxid`: at a multiple of 128, digest the changed paths and log the tree digest."""
+        if zxid % INTERVAL != 0:
+            return
+        nodes = tree.nodes
+        total = self.digest
+        now: dict[str, int] = {}
+        for path, before in self.old.items():
+            node = nodes.get(path)
+            d = digest_of(path, node) if node is not None else 0
+            now[path] = d
+            total += d - before
+        self.digest = to_long(total)
+        self.entries.append((zxid, self.digest))
+        self.prev = now
+        self.old = {}
+
+    def _touch(self, tree: DataTree, path: str) -> None:
+        if path in self.old or path.startswith(EXCLUDED_PREFIX):
+            return
+        d = self.prev.get(path)
+        if d is None:
+            node = tree.nodes.get(path)
+            d = digest_of(path, node) if node is not None else 0
+        self.old[path] = d
+
+
+def attach(tree: DataTree) -> DigestLog:
+    """Give `tree` a digest log, starting from the whole tree's digest now (between two txns)."""
+    log = DigestLog(tree_digest(tree))
+    tree.digest_log = log
+    return log
