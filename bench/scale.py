@@ -156,6 +156,7 @@ class Server:
 class Corral(Server):
     kind = "corral"
     cprofile: Path | None = None  # run the server under cProfile, its stats written here at exit
+    src: Path | None = None  # run the corral package found here (another checkout's src/) instead
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         cfg = self.dir / "zoo.cfg"
@@ -163,7 +164,15 @@ class Corral(Server):
                        f"clientPortAddress={HOST}\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n"
                        "admin.enableServer=false\n")
         prof = ["-m", "cProfile", "-o", str(self.cprofile)] if self.cprofile else []
-        return [sys.executable, *prof, "-m", "corral", "server", str(cfg)], {}
+        env = {"PYTHONPATH": str(self.src)} if self.src else {}
+        return [sys.executable, *prof, "-m", "corral", "server", str(cfg)], env
+
+
+class Before(Corral):
+    """corral from another checkout (`--before-src`), e.g. main before a change, measured in the same run."""
+
+    kind = "before"
+
 
 
 class Apache(Server):
@@ -401,38 +410,36 @@ def names_of(i: int, n: int) -> str:
 KEYS = {"create": "wall_s", "getChildren": "p50_ms", "getChildren2": "p50_ms", "multi": "p50_ms",
         "open": "sessions_per_s", "get,": "p50_ms", "fan-out": "wall_ms", "close": "sessions_per_s"}
 CPU_KEYS = ("srv_cpu_s", "srv_cpu_ms_per_call", "srv_cpu_ms_per_multi", "srv_cpu_ms")
+NAMES = {"corral": "corral", "before": "corral before", "apache": "Apache"}
 
 
 def summary(rows: list[Row]) -> str:
-    """One markdown line per row: medians over repeats for each server, and corral/Apache."""
-    names = list(dict.fromkeys(r["row"] for r in rows))
-    out = ["| row | figure | corral | Apache | corral/Apache | server CPU corral | server CPU Apache |",
-           "|---|---|---|---|---|---|---|"]
-    for name in names:
+    """One markdown line per row: the median over repeats for each server, corral against Apache (and
+    against `before` when measured), > 1 meaning corral is better whichever way the figure runs."""
+    kinds = [k for k in ("corral", "before", "apache") if any(r["server"] == k for r in rows)]
+    ratios = [(a, b) for a, b in (("corral", "apache"), ("before", "apache"), ("corral", "before"))
+              if a in kinds and b in kinds]
+    head = ["row", "figure", *(NAMES[k] for k in kinds), *(f"{NAMES[a]} / {NAMES[b]}" for a, b in ratios),
+            *(f"server CPU {NAMES[k]}" for k in kinds)]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in dict.fromkeys(r["row"] for r in rows):
+        mine = [r for r in rows if r["row"] == name]
         key = KEYS[name.split()[0]]
-        cpu_key = next((k for k in CPU_KEYS if k in rows[[r["row"] for r in rows].index(name)]), None)
-        vals: dict[str, float] = {}
-        cpus: dict[str, str] = {}
-        for kind in ("corral", "apache"):
-            mine = [r for r in rows if r["row"] == name and r["server"] == kind]
-            if mine:
-                vals[kind] = statistics.median(r[key] for r in mine)
-                if cpu_key:
-                    cpus[kind] = f"{statistics.median(r[cpu_key] for r in mine):.3g} {cpu_key.split('_')[-1]}"
-        ratio = ""
-        if len(vals) == 2 and vals["apache"]:
-            # > 1 means corral is better, whichever way the figure runs.
-            better_high = key.endswith("_per_s")
-            r = vals["corral"] / vals["apache"] if better_high else vals["apache"] / vals["corral"]
-            ratio = f"{r:.2f}"
-        extra = ""
-        if key == "p50_ms":
-            p99 = {k: statistics.median(r["p99_ms"] for r in rows if r["row"] == name and r["server"] == k)
-                   for k in vals}
-            extra = " (p99 " + " / ".join(f"{p99[k]:.3g}" for k in vals) + ")"
-        out.append(f"| {name} | {key}{extra} | {vals.get('corral', float('nan')):.4g} | "
-                   f"{vals.get('apache', float('nan')):.4g} | {ratio} | {cpus.get('corral', '')} | "
-                   f"{cpus.get('apache', '')} |")
+        cpu_key = next((k for k in CPU_KEYS if k in mine[0]), None)
+        vals = {k: statistics.median(r[key] for r in mine if r["server"] == k) for k in kinds}
+        cells = [name, key + (" (p99)" if key == "p50_ms" else "")]
+        for k in kinds:
+            cell = f"{vals[k]:.4g}"
+            if key == "p50_ms":
+                cell += f" ({statistics.median(r['p99_ms'] for r in mine if r['server'] == k):.3g})"
+            cells.append(cell)
+        for a, b in ratios:
+            hi = key.endswith("_per_s")
+            cells.append(f"{(vals[a] / vals[b] if hi else vals[b] / vals[a]):.2f}" if vals[a] and vals[b] else "")
+        for k in kinds:
+            cells.append(f"{statistics.median(r[cpu_key] for r in mine if r['server'] == k):.3g} "
+                         f"{cpu_key.split('_')[-1]}" if cpu_key else "")
+        out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
@@ -454,6 +461,9 @@ def main() -> None:
                                                                   "multi) and/or session (opens, idle, fan-out)")
     ap.add_argument("--json", type=Path, help="write every row here as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the servers' data directories")
+    ap.add_argument("--before-src", type=Path, help="also measure the corral package in this directory (another "
+                                                     "checkout's src/, e.g. `git worktree add /tmp/old main`), "
+                                                     "interleaved with the others as `before`")
     ap.add_argument("--corral-cprofile", type=Path, help="run corral under cProfile, stats to this file "
                                                          "(with CORRAL_PURE=1 the profile shows every function)")
     args = ap.parse_args()
@@ -466,6 +476,10 @@ def main() -> None:
     Corral.cprofile = args.corral_cprofile.resolve() if args.corral_cprofile else None
     root = Path(tempfile.mkdtemp(prefix="corral-scale-"))
     servers: list[Server] = [Corral(root) if k == "corral" else Apache(root) for k in kinds]
+    if args.before_src:
+        Before.src = args.before_src.resolve()
+        Before.cprofile = None
+        servers.insert(1, Before(root))
     compiled = any(_compiled.extensions_of(m) for m in _compiled.COMPILED)
     build = corral.BUILD_NOTE or ("compiled (mypyc)" if compiled else "pure Python (no compiled build)")
     log(f"corral build (this checkout): {build}; data under {root}")

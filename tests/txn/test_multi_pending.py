@@ -11,6 +11,7 @@ from corral.protocol.records import (
     ACL,
     CheckVersionRequest,
     CheckVersionTxn,
+    CreateContainerTxn,
     CreateRequest,
     CreateTxn,
     DeleteRequest,
@@ -96,8 +97,15 @@ def test_close_session_with_many_ephemerals_under_one_parent():
 def test_multi_txn_bytes_are_zookeepers():
     """serialize_multi writes what MultiTxn([Txn(type, record bytes)]) encodes, and reads back the same."""
     rng = random.Random(7)
+    two = [ACL(31, Id("digest", "u:h")), ACL(1, Id("world", "anyone"))]
     recs = [(OpCode.create, CreateTxn("/a", b"d", OPEN, False, 3)),
             (OpCode.create, CreateTxn("/b", None, OPEN, True, 4)),
+            (OpCode.create, CreateTxn("/\u00e9/\U0001f600", b"", two, False, -5)),
+            (OpCode.create, CreateTxn("/c", b"", [ACL(31, Id("digest", "u:h")), ACL(1, Id("world", "anyone"))],
+                                      True, 0x7FFFFFFF)),
+            (OpCode.create, CreateTxn("/n", b"", None, False, 1)),
+            (OpCode.createContainer, CreateContainerTxn("/k", b"", OPEN, 2)),
+            (OpCode.setData, SetDataTxn("/a", None, -1)),
             (OpCode.setData, SetDataTxn("/a", b"x" * 300, 2)),
             (OpCode.delete, DeleteTxn("/a")),
             (OpCode.check, CheckVersionTxn("/b", 1)),

@@ -64,13 +64,25 @@ def from_txn_records(acls: list[ACL] | None) -> AclList:
     return tuple([(a.perms, a.id.scheme or "", a.id.id or "") for a in acls or ()])
 
 
+# The list `to_records` last returned, by the AclList it was given: a multi's creates share one ACL, and
+# hashing the nested tuple for the dict costs more than the identity test.
+_last_records: tuple[AclList | None, list[ACL]] = (None, [])
+
+
 def to_records(acl: AclList) -> list[ACL]:
+    global _last_records
+    last = _last_records
+    if acl is last[0]:
+        return last[1]
     recs = _records.get(acl)
     if recs is None:
         recs = [ACL(p, Id(s, i)) for p, s, i in acl]
         if len(_records) < _FIXED_MAX:
             _records[acl] = recs
             _from_records[id(recs)] = (recs, acl)  # `_records` keeps recs alive, so its id stays its own
+        else:
+            return recs
+    _last_records = (acl, recs)
     return recs
 
 
