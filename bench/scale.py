@@ -3,11 +3,14 @@
     .venv/bin/python -m bench.scale                                   # defaults below, ~3-5 min
     .venv/bin/python -m bench.scale --repeat 1 --children 20000 --sessions 1000   # a quick look
     CORRAL_PURE=1 .venv/bin/python -m bench.scale --servers corral      # the pure-Python build alone
+    git worktree add /tmp/old main && (cd /tmp/old && ../path/to/.venv/bin/python scripts/compile.py)
+    .venv/bin/python -m bench.scale --before-src /tmp/old/src           # + that checkout, as `before`
 
 Rows (every one measured on each server in turn, the order alternating between repeats):
 
 * **multi create**: `--children` (100,000) children of one fresh node, created in multis of `--multi`
-  ops (1000, and 100), `--window` multis outstanding at once. Wall time and the server's CPU time.
+  ops (1000, and 100), `--window` multis outstanding at once. Wall time, the server's CPU time, and
+  the log's group writes + fsyncs in that time (mntr's fsynctime, which both servers keep).
 * **getChildren / getChildren2** of that node, one call at a time, `--calls` each: median and p99 of the
   round trip (the reply is read in full but not decoded into names: the client's Python decoding of
   100,000 strings would otherwise be most of what is timed, and it is the same for both servers).
@@ -20,7 +23,10 @@ Rows (every one measured on each server in turn, the order alternating between r
 * **close sessions**: all of them closed (closeSession each, concurrently).
 
 The driver is `corral.client` (asyncio, pipelined) on uvloop for both servers, so its own cost is the
-same on both sides; the server's CPU time (utime+stime of the server process from /proc, all threads:
+same on both sides. Multis are encoded before the clock starts and their replies read but not decoded
+(results are checked after: the children counted, the setData versions), and the driver's garbage
+collector is kept out of timed sections: otherwise the figures were mostly the Python driver's.
+The server's CPU time (utime+stime of the server process from /proc, all threads:
 the JVM's GC and compiler threads count for Apache, the log thread for corral) is printed beside
 every wall-clock figure because the client shares the machine's two cores. Both servers run with
 fsync on (their default), fresh data directories, maxClientCnxns=0; Apache is the Debian package's
@@ -467,12 +473,29 @@ def main() -> None:
     ap.add_argument("--corral-cprofile", type=Path, help="run corral under cProfile, stats to this file "
                                                          "(with CORRAL_PURE=1 the profile shows every function)")
     args = ap.parse_args()
-    args.multi = [int(x) for x in args.multi.split(",") if x]
-    if args.children > 100000 and any(b > 0 for b in args.multi):
-        log("note: more than 100,000 children may exceed jute.maxbuffer in the getChildren reply")
+    try:
+        args.multi = [int(x) for x in args.multi.split(",") if x.strip()]
+    except ValueError:
+        ap.error(f"--multi takes comma-separated op counts, e.g. 1000,100 (got {args.multi!r})")
+    counts = {"--children": args.children, "--window": args.window, "--calls": args.calls,
+              "--big-multis": args.big_multis, "--sessions": args.sessions, "--open-window": args.open_window,
+              "--gets": args.gets, "--fanouts": args.fanouts, "--repeat": args.repeat}
+    for flag, value in counts.items():
+        if value < 1:
+            ap.error(f"{flag} must be at least 1 (got {value})")
+    if not args.multi or min(args.multi) < 1 or max(args.multi) > min(args.children, 20000):
+        ap.error(f"--multi op counts must be between 1 and --children ({args.children}, at most 20000: the "
+                 "warm-up pass creates that many)")
+    if args.children > 100000:
+        ap.error("--children above 100,000: the getChildren reply would exceed jute.maxbuffer (1 MB)")
+    groups = {g for g in args.rows.split(",") if g}
+    if not groups or not groups <= {"children", "session"}:
+        ap.error("--rows takes children and/or session")
     kinds = [k for k in args.servers.split(",") if k]
     if any(k not in ("corral", "apache") for k in kinds) or not kinds:
         ap.error("--servers takes corral and/or apache")
+    if args.before_src and not (args.before_src / "corral" / "__init__.py").exists():
+        ap.error(f"--before-src {args.before_src} holds no corral package (give a checkout's src/)")
     Corral.cprofile = args.corral_cprofile.resolve() if args.corral_cprofile else None
     root = Path(tempfile.mkdtemp(prefix="corral-scale-"))
     servers: list[Server] = [Corral(root) if k == "corral" else Apache(root) for k in kinds]

@@ -98,7 +98,8 @@ def sub_ops(rng: random.Random, n: int) -> list[tuple[int, Record]]:
         path = rng.choice(paths)
         if kind < 3:
             op = rng.choice([OpCode.create, OpCode.create2, OpCode.createContainer])
-            out.append((op, CreateRequest(path, rng.choice(datas), rng.choice(ACLS), rng.choice([0, 1, 2, 3, 4, 7, -1]))))
+            flags = rng.choice([0, 1, 2, 3, 4, 7, -1])
+            out.append((op, CreateRequest(path, rng.choice(datas), rng.choice(ACLS), flags)))
         elif kind == 3:
             out.append((OpCode.setData, SetDataRequest(path, rng.choice(datas), rng.choice([-1, 0, 5]))))
         elif kind == 4:

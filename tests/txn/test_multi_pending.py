@@ -28,7 +28,7 @@ from corral.tree.acl import authenticate, digest
 from corral.tree.datatree import MultiOps
 from corral.txn.codec import decode_txn, encode_txn
 
-from .test_prepare import OPEN, S, Env
+from .test_prepare import OPEN, Env, S
 
 
 def creates(parent: str, names: list[str], flags: int = 0) -> list[tuple[int, CreateRequest]]:
@@ -59,7 +59,7 @@ def test_failed_multi_restores_the_parent_record_an_earlier_request_left():
     env.create("/p")
     h1, t1 = env.prepare(OpCode.create, CreateRequest("/p/first", b"", OPEN, 0))  # pending, not applied
     before = env.prep.by_path["/p"]
-    hm, tm = env.prepare(OpCode.multi, creates("/p", ["a", "b", "c"]) + [(OpCode.delete, DeleteRequest("/nope", -1))])
+    hm, tm = env.prepare(OpCode.multi, [*creates("/p", ["a", "b", "c"]), (OpCode.delete, DeleteRequest("/nope", -1))])
     assert isinstance(tm, MultiOps) and tm.ops[-1][0] == OpCode.error
     restored = env.prep.by_path["/p"]
     assert restored is before and (restored.child_count, restored.cversion) == (1, 1)
@@ -73,8 +73,8 @@ def test_failed_multi_restores_the_parent_record_an_earlier_request_left():
 def test_multi_creating_then_deleting_under_one_parent_keeps_counts():
     env = Env()
     env.create("/p")
-    ops = creates("/p", ["a", "b"]) + [(OpCode.delete, DeleteRequest("/p/a", -1)),
-                                        (OpCode.check, CheckVersionRequest("/p/b", 0))]
+    ops = [*creates("/p", ["a", "b"]), (OpCode.delete, DeleteRequest("/p/a", -1)),
+           (OpCode.check, CheckVersionRequest("/p/b", 0))]
     hdr, txn = env.prepare(OpCode.multi, ops)
     assert (env.prep.by_path["/p"].child_count, env.prep.by_path["/p"].cversion) == (1, 2)
     res = env.commit(hdr, txn)
