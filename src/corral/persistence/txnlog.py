@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..protocol import DecodeError, FileHeader, OpCode, Record, TxnDigest, TxnHeader
-from ..txn import decode_txn, encode_txn
-from ..txn.codec import TXN_RECORDS, AnyTxn
+from ..txn import decode_txn
+from ..txn.codec import TXN_RECORDS, AnyTxn, serialize_multi
 from .files import FORMAT_VERSION, LOG_MAGIC, LOG_PREFIX, PRIVATE_FILE, fsync_dir, list_files, make_private_dir
 
 log = logging.getLogger("corral.txnlog")
@@ -54,7 +54,7 @@ def encode_txn_payload(hdr: TxnHeader, txn: AnyTxn) -> bytes:
     if isinstance(txn, Record):
         txn.serialize(out)
     elif txn is not None:
-        out += encode_txn(txn)
+        serialize_multi(out, txn)
     return bytes(out)
 
 

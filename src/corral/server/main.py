@@ -11,6 +11,7 @@ from ..persistence.lock import DataDirLock, lock_data_dirs
 from ..processes import remove_pid_file, write_pid_file
 from ..security import audit as audit_ops
 from ..security.audit import AuditLog
+from . import memory
 from .config import ServerConfig
 from .logs import setup_logging
 
@@ -47,6 +48,7 @@ async def serve(config: ServerConfig, dir_lock: DataDirLock | None = None) -> in
         if server.audit is not None:
             server.audit.server_event(audit_ops.OP_START, "failure")
         raise
+    memory.serving()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.request_stop)

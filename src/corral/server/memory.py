@@ -15,6 +15,12 @@ objects, is never reclaimed. A young-generation collection first frees what is r
 creates, watches, errors and closes left 0 unreachable objects. The plain asyncio loop leaves a
 7-object cycle per closed transport (its read callback is a bound method of itself), which a freeze
 would keep for every connection open at that moment, so snapshots freeze only under uvloop.
+
+Between snapshots the tree grows too: 100,000 znodes created in multis left the collector's old
+generation 200,000 objects larger before the next snapshot, and each full pass over it (every quarter of
+growth) stalled the server for up to 0.5 s. `tree_grown` therefore freezes again, under uvloop, each
+time the tree has gained `FREEZE_EVERY` znodes since the last freeze: a full pass then walks at most
+that much unfrozen growth.
 """
 
 from __future__ import annotations
@@ -45,6 +51,35 @@ def before_fork() -> None:
         return
     gc.collect(1)
     gc.freeze()
+
+
+SERVING_THRESHOLDS = (10_000, 10, 10)  # gc.set_threshold while serving; CPython's default is (700, 10, 10)
+
+
+def serving() -> None:
+    """A young-generation collection every 10,000 net allocations instead of 700. A write allocates a few
+    records that die once it is applied, but a multi of 1000 ops keeps its ~8,000 alive for a while: with
+    the default they outlived several young collections, were promoted, and counted towards the next full
+    pass over everything not frozen (setData in multis: 7.2 µs per op with the default, 4.4 µs with no
+    collector at all, 5.4 µs with this). Refcounting frees these objects either way; the collector only
+    looks for cycles, and the server makes next to none, so collecting less often costs no memory."""
+    gc.set_threshold(*SERVING_THRESHOLDS)
+
+
+FREEZE_EVERY = 50_000  # znodes of growth between freezes while serving (~100k collector-tracked objects)
+_frozen_at = 0  # the tree's node count at the last `tree_grown` freeze
+
+
+def tree_grown(node_count: int) -> None:
+    """After a batch of transactions is applied: freeze the growth once it reaches FREEZE_EVERY znodes
+    (uvloop only, as `before_fork`; a young-generation collection first frees what is recent)."""
+    global _frozen_at
+    if node_count < _frozen_at:
+        _frozen_at = node_count  # deletes: count growth from the new low
+    elif node_count - _frozen_at >= FREEZE_EVERY and _on_uvloop():
+        gc.collect(1)
+        gc.freeze()
+        _frozen_at = node_count
 
 
 def _on_uvloop() -> bool:

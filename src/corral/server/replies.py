@@ -46,10 +46,21 @@ def string_vector(items: Collection[str]) -> bytes:
     return b"".join(parts)
 
 
+# The last notification built: one change fans out to every watcher of its path with the same bytes, so
+# 5000 watchers cost one encoding, not 5000 (the frame is immutable bytes, shared by their buffers' copies).
+_last_notification: tuple[int, str, int, bytes] = (-999, "", 0, b"")  # no event has type -999
+
+
 def notification(event_type: int, path: str, zxid: int) -> bytes:
+    global _last_notification
+    last = _last_notification
+    if last[2] == zxid and last[0] == event_type and last[1] == path:
+        return last[3]
     b = path.encode("utf-8", "surrogatepass")
-    return _EVENT.pack(28 + len(b), Xid.NOTIFICATION, zxid, 0, event_type, KeeperState.SyncConnected) \
+    frame = _EVENT.pack(28 + len(b), Xid.NOTIFICATION, zxid, 0, event_type, KeeperState.SyncConnected) \
         + pack_i(len(b)) + b
+    _last_notification = (event_type, path, zxid, frame)
+    return frame
 
 
 def write_body(op: int, res: ApplyResult, req_path: str | None) -> bytes:

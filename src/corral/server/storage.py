@@ -142,6 +142,7 @@ class Storage:
         return tree
 
     def applied(self, count: int, tree: DataTree) -> None:
+        memory.tree_grown(len(tree.nodes))
         self.logged(count, tree)
 
     def snapshot_now(self, tree: DataTree) -> None:

@@ -64,13 +64,25 @@ def from_txn_records(acls: list[ACL] | None) -> AclList:
     return tuple([(a.perms, a.id.scheme or "", a.id.id or "") for a in acls or ()])
 
 
+# The list `to_records` last returned, by the AclList it was given: a multi's creates share one ACL, and
+# hashing the nested tuple for the dict costs more than the identity test.
+_last_records: tuple[AclList | None, list[ACL]] = (None, [])
+
+
 def to_records(acl: AclList) -> list[ACL]:
+    global _last_records
+    last = _last_records
+    if acl is last[0]:
+        return last[1]
     recs = _records.get(acl)
     if recs is None:
         recs = [ACL(p, Id(s, i)) for p, s, i in acl]
         if len(_records) < _FIXED_MAX:
             _records[acl] = recs
             _from_records[id(recs)] = (recs, acl)  # `_records` keeps recs alive, so its id stays its own
+        else:
+            return recs
+    _last_records = (acl, recs)
     return recs
 
 
@@ -227,9 +239,11 @@ class Providers:
 
 
 def configure(schemes: frozenset[str], x509_super: str | None = None) -> None:
+    global _last_fixed
     Providers.schemes = schemes
     Providers.x509_super = x509_super
     _fixed.clear()
+    _last_fixed = (None, ())
 
 
 def _valid_sasl(ident: str) -> bool:
@@ -268,17 +282,30 @@ _AUTHENTICATED_SCHEMES = {"digest", "sasl", "x509"}
 _fixed: dict[tuple[RawAclEntry, ...], AclList] = {}
 
 
+# The request list `fixup_acl` last normalised without an `auth` entry, and its result: the multi decoder
+# hands every create of a multi the same (shared, never mutated) list object, so the 999 creates after the
+# first of a 1000-op multi are one identity test instead of a tuple rebuilt and hashed per create.
+_last_fixed: tuple[list[ACL] | None, AclList] = (None, ())
+
+
 def fixup_acl(acl: list[ACL] | None, auth: list[AuthId]) -> AclList:
     """Validate and normalise a client-supplied ACL list; raises InvalidACLError."""
+    global _last_fixed
     if not acl:
         raise InvalidACLError("empty ACL")
+    last = _last_fixed
+    if acl is last[0]:
+        return last[1]
     entries = tuple(from_records(acl))
     hit = _fixed.get(entries)
     if hit is not None:
+        _last_fixed = (acl, hit)
         return hit
     result = _fixup(entries, auth)
-    if len(_fixed) < _FIXED_MAX and all(scheme != "auth" for _, scheme, _ in entries):
-        _fixed[entries] = result
+    if all(scheme != "auth" for _, scheme, _ in entries):  # otherwise the result depends on `auth`
+        if len(_fixed) < _FIXED_MAX:
+            _fixed[entries] = result
+        _last_fixed = (acl, result)
     return result
 
 

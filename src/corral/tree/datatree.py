@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..protocol import (
     STAT_STRUCT,
@@ -165,6 +165,20 @@ class ApplyResult:
     multi: list[ApplyResult] = field(default_factory=list)
 
 
+# The transaction types `_apply` dispatches on, as plain ints and sets of ints: compiled, these are C
+# statics, where each `Ops.x` is a module-dict and a class-attribute lookup (about ten of those per
+# applied op, a multi's sub-ops included).
+_CREATE_TYPES: Final = frozenset({int(Ops.create), int(Ops.create2), int(Ops.createContainer), int(Ops.createTTL)})
+_DELETE_TYPES: Final = frozenset({int(Ops.delete), int(Ops.deleteContainer)})
+_SET_DATA_TYPES: Final = frozenset({int(Ops.setData), int(Ops.reconfig)})
+_SET_ACL: Final = int(Ops.setACL)
+_CREATE_SESSION: Final = int(Ops.createSession)
+_CLOSE_SESSION: Final = int(Ops.closeSession)
+_ERROR: Final = int(Ops.error)
+_CHECK: Final = int(Ops.check)
+_MULTI: Final = int(Ops.multi)
+
+
 class DataTree:
     def __init__(self, system_nodes: bool = True) -> None:
         """A fresh tree has `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`; a tree being
@@ -260,7 +274,7 @@ class DataTree:
         # The asserts state what the header type implies: the record's class, and a path that is never
         # null (`Preparer` writes only validated paths; the log and the leader carry what it wrote).
         try:
-            if type_ in (Ops.create, Ops.create2, Ops.createContainer, Ops.createTTL):
+            if type_ in _CREATE_TYPES:
                 assert isinstance(txn, CreateTxn | CreateContainerTxn | CreateTTLTxn) and txn.path is not None
                 if isinstance(txn, CreateTxn):
                     owner = session if txn.ephemeral else 0
@@ -277,26 +291,26 @@ class DataTree:
                 node = self.create_node(txn.path, txn.data, aclmod.from_txn_records(txn.acl),
                                         owner, txn.parentCVersion, zxid, time)
                 r.stat = node.pack_stat()
-            elif type_ in (Ops.delete, Ops.deleteContainer):
+            elif type_ in _DELETE_TYPES:
                 assert isinstance(txn, DeleteTxn) and txn.path is not None
                 if txn.path not in self.nodes:
                     self._replay_missing_delete(txn.path, zxid)
                     r.err = Errs.NONODE
                     return r
                 self.delete_node(txn.path, zxid)
-            elif type_ in (Ops.setData, Ops.reconfig):
+            elif type_ in _SET_DATA_TYPES:
                 assert isinstance(txn, SetDataTxn) and txn.path is not None
                 r.stat = self.set_data(txn.path, txn.data, txn.version, zxid, time).pack_stat()
-            elif type_ == Ops.setACL:
+            elif type_ == _SET_ACL:
                 assert isinstance(txn, SetACLTxn) and txn.path is not None
                 node = self.nodes[txn.path]
                 node.acl = aclmod.intern(aclmod.from_txn_records(txn.acl))
                 node.aversion = txn.version
                 r.stat = node.pack_stat()
-            elif type_ == Ops.createSession:
+            elif type_ == _CREATE_SESSION:
                 assert isinstance(txn, CreateSessionTxn)
                 self.sessions[session] = txn.timeOut
-            elif type_ == Ops.closeSession:
+            elif type_ == _CLOSE_SESSION:
                 paths = txn.paths2Delete if isinstance(txn, CloseSessionTxn) and txn.paths2Delete is not None \
                     else sorted(self.ephemerals.get(session, ()))
                 hook = self.on_ephemeral_deleted
@@ -315,12 +329,12 @@ class DataTree:
                         if hook is not None:
                             hook(session, p, True)
                 self.sessions.pop(session, None)
-            elif type_ == Ops.error:
+            elif type_ == _ERROR:
                 assert isinstance(txn, ErrorTxn)
                 r.err = txn.err
-            elif type_ == Ops.check:
+            elif type_ == _CHECK:
                 assert isinstance(txn, CheckVersionTxn)
-            elif type_ == Ops.multi:
+            elif type_ == _MULTI:
                 assert isinstance(txn, MultiOps)
                 self._apply_multi(txn, r, session, zxid, time)
         except KeyError:
@@ -359,11 +373,11 @@ class DataTree:
 
     def _apply_multi(self, txn: MultiOps, r: ApplyResult, session: int, zxid: int, time: int) -> None:
         subs = txn.ops
-        failed = any(t == Ops.error for t, _ in subs)
+        failed = any(t == _ERROR for t, _ in subs)
         post_failed = False
         rec: Record | None
         for ttype, rec in subs:
-            if ttype == Ops.error:
+            if ttype == _ERROR:
                 post_failed = True
             elif failed:
                 rec = ErrorTxn(Errs.RUNTIMEINCONSISTENCY if post_failed else Errs.OK)

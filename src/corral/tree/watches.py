@@ -7,7 +7,7 @@ both). Modes are bits so a connection can hold a one-shot and a persistent watch
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from typing import TYPE_CHECKING, Protocol
 
 from ..protocol import WatcherType
@@ -25,6 +25,9 @@ class Watcher(Protocol):
         None when there is none to check: the receiver must drop the event if its identities may
         not READ through it (ZooKeeper 3.8.4/3.9.2, CVE-2024-23944)."""
         ...
+
+_NOBODY: frozenset[Watcher] = frozenset()  # what `trigger` returns when no watch matched
+
 
 class WatchTable:
     """path → {watcher: mode bits}, plus the reverse index for dropping a closed connection."""
@@ -66,10 +69,15 @@ class WatchTable:
                 del self.by_watcher[watcher]
 
     def trigger(self, path: str, event_type: int, zxid: int, acl: AclList | None = None,
-                suppress: set[Watcher] | None = None) -> set[Watcher]:
-        """Fire `event_type` for `path`; one-shot watches are removed. Returns who was notified."""
-        fired: set[Watcher] = set()
+                suppress: Set[Watcher] | None = None) -> Set[Watcher]:
+        """Fire `event_type` for `path`; one-shot watches are removed. Returns who was notified.
+
+        Every create, delete and setData asks (twice for a create), and nearly always nobody watches:
+        that answer is one dict miss, with no set built."""
         ws = self.by_path.get(path)
+        if not ws and not self.recursive:
+            return _NOBODY
+        fired: set[Watcher] = set()
         if ws:
             for w, mode in list(ws.items()):
                 if mode & (STANDARD | PERSISTENT | RECURSIVE):

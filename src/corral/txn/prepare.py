@@ -57,7 +57,9 @@ from ..tree.datatree import (
 )
 
 MAX_TTL = 0xFF_FFFF_FFFF
-_CREATE_MODES = {int(m): m for m in CreateMode}
+# flags -> (ephemeral, sequential, ttl) of each CreateMode: a dict hit, where Enum.__new__ and the mode's
+# properties cost microseconds on every create.
+_CREATE_MODES: dict[int, tuple[bool, bool, bool]] = {int(m): (m.ephemeral, m.sequential, m.ttl) for m in CreateMode}
 log = logging.getLogger("corral.prepare")
 
 
@@ -164,7 +166,14 @@ class Preparer:
 
     def changing(self, path: str, zxid: int) -> ChangeRecord:
         """`record(path)` as a fresh copy stamped with `zxid`, for a write about to change it (one
-        object, not a lookup copy and then its duplicate: this runs for every write)."""
+        object, not a lookup copy and then its duplicate: this runs for every write).
+
+        A record already stamped with `zxid` belongs to this very transaction (a multi's earlier op, or a
+        closeSession's earlier ephemeral under the same parent): it is returned as is and changed in
+        place, not copied once per op, so a multi of 1000 creates under one parent keeps one parent
+        record instead of 1000 copies. No caller changes a record before its last check can fail, and a
+        failed multi restores the record from before the transaction (`_rollback`), so this is the
+        state a copy would have given."""
         rec = self.by_path.get(path or "/")
         if rec is None:
             n = self.tree.nodes.get(path or "/")
@@ -174,6 +183,8 @@ class Preparer:
                                 len(n.children), n.acl, len(n.data or b""))
         if not rec.exists:
             raise KeeperError(Errs.NONODE, path)
+        if rec.zxid == zxid:
+            return rec
         return rec.duplicate(zxid)
 
     def _check_quota(self, path: str, bytes_diff: int, count_diff: int) -> None:
@@ -214,10 +225,15 @@ class Preparer:
         return rec.exists
 
     def _add(self, rec: ChangeRecord, saved: dict[str, ChangeRecord | None] | None) -> None:
-        if saved is not None and rec.path not in saved:
-            saved[rec.path] = self.by_path.get(rec.path)
+        by_path = self.by_path
+        path = rec.path
+        prev = by_path.get(path)
+        if prev is rec:
+            return  # this transaction's own record, changed in place (`changing`): already listed
+        if saved is not None and path not in saved:
+            saved[path] = prev
         self.outstanding.append(rec)
-        self.by_path[rec.path] = rec
+        by_path[path] = rec
 
     def committed(self, zxid: int) -> None:
         """The tree has applied everything up to `zxid`: forget those pending changes."""
@@ -400,13 +416,14 @@ class Preparer:
                 saved: dict[str, ChangeRecord | None] | None) -> Record:
         assert isinstance(req, CreateRequest | CreateTTLRequest)
         path = req.path
-        mode = _CREATE_MODES.get(req.flags)  # a dict hit, not Enum.__new__ (~2 µs) on every create
+        mode = _CREATE_MODES.get(req.flags)
         if mode is None:
             raise KeeperError(Errs.BADARGUMENTS, path)
+        ephemeral, sequential, with_ttl = mode
         ttl = req.ttl if isinstance(req, CreateTTLRequest) else -1
-        if mode.ttl and not self.extended_types:
+        if with_ttl and not self.extended_types:
             raise KeeperError(Errs.UNIMPLEMENTED, path)
-        if mode.ttl:
+        if with_ttl:
             if not 0 < ttl <= MAX_TTL:
                 raise KeeperError(Errs.BADARGUMENTS, path)
         elif ttl >= 0:
@@ -419,11 +436,11 @@ class Preparer:
             raise KeeperError(Errs.INVALIDACL, path)
         except aclmod.NullIdError:
             raise KeeperError(Errs.MARSHALLINGERROR, path)
-        parent = self.changing(parent_path, zxid)  # a fresh copy: added below if the create succeeds
+        parent = self.changing(parent_path, zxid)  # this txn's pending parent: added below if the create succeeds
         if not aclmod.check_acl(parent.acl, PermBits.CREATE, auth):
             raise KeeperError(Errs.NOAUTH, path)
         parent_cversion = parent.cversion
-        if mode.sequential:
+        if sequential:
             path = f"{path}{parent_cversion:010d}"
         path = _validate(path)
         if self.exists(path):
@@ -441,7 +458,7 @@ class Preparer:
             owner = CONTAINER_OWNER
         elif op == Ops.createTTL:
             owner = TTL_MASK | ttl
-        elif mode.ephemeral:
+        elif ephemeral:
             owner = session
         else:
             owner = 0
@@ -457,7 +474,7 @@ class Preparer:
             return CreateContainerTxn(path, req.data, acl_records, new_cversion)
         if op == Ops.createTTL:
             return CreateTTLTxn(path, req.data, acl_records, new_cversion, ttl)
-        return CreateTxn(path, req.data, acl_records, mode.ephemeral, new_cversion)
+        return CreateTxn(path, req.data, acl_records, ephemeral, new_cversion)
 
     def _multi(self, session: int, ops: list[tuple[int, Record]], auth: list[AuthId], zxid: int,
                time: int) -> MultiOps:
