@@ -12,6 +12,7 @@ import struct
 from corral.persistence.snapshot import read_snapshot, write_snapshot
 from corral.tree import DataTree
 from corral.tree.acl import OPEN_ACL_UNSAFE
+from corral.tree.datatree import encode_names
 
 
 def _names(vector: bytes) -> list[str]:
@@ -99,3 +100,15 @@ def test_a_loaded_tree_has_the_same_compact_form(tmp_path):
     # equal stat fields of a node never changed share one int object (the pure build keeps ints as objects)
     leaf = loaded.nodes["/p/c5"]
     assert leaf.czxid == leaf.mzxid == leaf.pzxid and leaf.ctime == leaf.mtime
+
+
+def test_encoding_names_with_any_characters():
+    """Names come whole, whatever they hold: long (a length over 255), non-ASCII, a lone surrogate
+    (Java strings may hold one), and NUL, which no client can create but a damaged file might carry."""
+    for parent in ("/", "/p", "/ü/v"):
+        prefix = parent.rstrip("/") + "/"
+        names = ["a", "x" * 300, "ünï", "\ud800", "n\0ul", "\0", "tail\0"]
+        for subset in (names, names[:4], names[4:5], ["only"]):
+            paths = [prefix + n for n in subset]
+            assert _names(encode_names(paths)) == subset
+    assert encode_names([]) == b"\x00\x00\x00\x00"
