@@ -112,3 +112,18 @@ def test_encoding_names_with_any_characters():
             paths = [prefix + n for n in subset]
             assert _names(encode_names(paths)) == subset
     assert encode_names([]) == b"\x00\x00\x00\x00"
+
+
+def test_cversion_at_the_java_int_limit(tmp_path):
+    """The version fields are Java ints (32-bit machine integers in the compiled build): a create under a
+    parent whose cversion is at the limit wraps as ZooKeeper's `cversion + 1` does, so the parent's
+    cversion stays (the wrapped value is not greater), and the tree still serialises."""
+    t = DataTree()
+    _create(t, "/p", 1)
+    p = t.nodes["/p"]
+    p.cversion = 2**31 - 1
+    _create(t, "/p/c", 2)
+    assert p.cversion == 2**31 - 1 and p.num_children() == 1
+    assert p.stat().cversion == -3  # 2 * (2^31 - 1) - 1, as a Java int
+    loaded = read_snapshot(write_snapshot(t, tmp_path))
+    assert loaded.nodes["/p"].cversion == 2**31 - 1 and loaded.nodes["/p"].pack_stat() == p.pack_stat()

@@ -13,6 +13,8 @@ import struct
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
+from mypy_extensions import i32 as I32
+
 from ..protocol import (
     STAT_STRUCT,
     CheckVersionTxn,
@@ -161,7 +163,12 @@ class Node:
         self.acl = acl
         self.czxid = self.mzxid = self.pzxid = zxid
         self.ctime = self.mtime = time
-        self.version = self.cversion = self.aversion = 0
+        # Java ints, stored as 32-bit machine integers by the compiled build (the Node then takes 128
+        # bytes instead of 144). Every value assigned is already in range (see `i32`): compiled, an int
+        # out of range would raise OverflowError; pure, it would be kept unwrapped.
+        self.version: I32 = 0
+        self.cversion: I32 = 0
+        self.aversion: I32 = 0
         self.ephemeral_owner = owner
         self.kids: Children | None = None
 
@@ -421,7 +428,7 @@ class DataTree:
         parent = self.nodes.get(txn.path[:i] if i > 0 else "/")
         if parent is None:
             return
-        cversion = parent.cversion + 1 if txn.parentCVersion == -1 else txn.parentCVersion
+        cversion = i32(parent.cversion + 1) if txn.parentCVersion == -1 else txn.parentCVersion
         if cversion > parent.cversion:
             parent.cversion = cversion
             parent.pzxid = zxid
@@ -461,7 +468,7 @@ class DataTree:
             # Idempotent replay (fuzzy snapshot): the node is already there.
             return existing
         if parent_cversion == -1:
-            parent_cversion = parent.cversion + 1
+            parent_cversion = i32(parent.cversion + 1)
         if parent_cversion > parent.cversion:
             parent.cversion = parent_cversion
             parent.pzxid = zxid
