@@ -517,10 +517,14 @@ def load_snapshot(path: Path, progress: Callable[[int], None] | None = None) -> 
             return parse_snapshot(f.read(), zxid, path, progress)
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     try:
-        mm.madvise(mmap.MADV_SEQUENTIAL)
+        # Advice only (Linux has both; elsewhere the file stays mapped until it is closed).
+        if hasattr(mmap, "MADV_SEQUENTIAL"):
+            mm.madvise(mmap.MADV_SEQUENTIAL)
+        dontneed = getattr(mmap, "MADV_DONTNEED", None)
 
         def drop(at: int) -> None:
-            mm.madvise(mmap.MADV_DONTNEED, 0, at - at % mmap.PAGESIZE)
+            if dontneed is not None:
+                mm.madvise(dontneed, 0, at - at % mmap.PAGESIZE)
 
         return parse_snapshot(mm, zxid, path, progress, drop)
     finally:
