@@ -55,7 +55,10 @@ def test_node_fields_lists_every_slot():
 
 
 def _slots(n: Node) -> dict:
-    return {k: getattr(n, k) for k in NODE_FIELDS}
+    """Every field by value; the children container (an object of its own) by the paths it holds."""
+    fields = {k: getattr(n, k) for k in NODE_FIELDS if k != "kids"}
+    fields["child_paths"] = set(n.child_paths())
+    return fields
 
 
 def test_snapshot_round_trip_keeps_every_field_and_index(tmp_path):

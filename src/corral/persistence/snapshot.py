@@ -30,22 +30,22 @@ from __future__ import annotations
 
 import gzip
 import io
+import mmap
 import os
 import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeAlias
 
 from ..protocol import DecodeError, FileHeader
-from ..protocol.jute import read_ustring
-from ..tree import DataTree, Node
+from ..tree import DataTree
 from ..tree import acl as aclmod
 from ..tree.acl import OPEN_ACL_UNSAFE, AclList
-from ..tree.datatree import LIMIT_NODE, QUOTA_ROOT, is_ephemeral_owner
 from ..tree.digest import DIGEST_VERSION, EXCLUDED_PREFIX, to_long
 from .files import FORMAT_VERSION, PRIVATE_FILE, SNAP_MAGIC, SNAP_PREFIX, fsync_dir, snapshot_temp, snapshot_zxid
+from .snapnodes import RELEASE_EVERY, NodeRecordError, load_nodes
 
 _Q = struct.Struct(">q")
 _I = struct.Struct(">i")
@@ -63,6 +63,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 SNAPPY_MAGIC = b"\x82SNAPPY\x00"  # snappy-java's SnappyOutputStream, which ZooKeeper uses
 INCOMING_TEMP = "snapshot.incoming.tmp"
 _CHUNK = 1 << 20
+Image: TypeAlias = bytes | mmap.mmap
+"""A snapshot's bytes: in memory, or a memory-mapped file."""
 
 
 class SnapshotCorruptError(Exception):
@@ -98,6 +100,19 @@ class Snapshot:
 def _ustr(s: str) -> bytes:
     b = s.encode("utf-8", "surrogatepass")
     return _I.pack(len(b)) + b
+
+
+def _read_ustring(data: Image, off: int) -> tuple[str | None, int]:
+    """jute's ustring at `off` (null for length -1), from bytes or a memory map."""
+    if off + 4 > len(data):
+        raise DecodeError("truncated string length")
+    (n,) = _I.unpack_from(data, off)
+    off += 4
+    if n == -1:
+        return None, off
+    if n < 0 or off + n > len(data):
+        raise DecodeError(f"unreasonable string length {n}")
+    return data[off:off + n].decode("utf-8", "replace"), off + n
 
 
 def _buf(b: bytes | None) -> bytes:
@@ -177,9 +192,8 @@ def write_body(tree: DataTree, emit: Callable[[bytes], object],
             if d is not None:
                 c = crc32(d, c)
             digest += crc32(pack_digest(czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner), c)
-        if n.children:
-            prefix = "" if path == "/" else path
-            stack.extend(prefix + "/" + c for c in n.children)
+        if n.kids is not None:
+            stack.extend(n.kids.paths)
         count += 1
         if progress is not None and count % 100000 == 0:
             progress(count)
@@ -251,85 +265,26 @@ def install_snapshot(data: bytes, directory: Path) -> tuple[DataTree, Path]:
 # ---- reading ------------------------------------------------------------------------------------------
 
 
-def _load_nodes(tree: DataTree, data: bytes, off: int, acls: dict[int, AclList], path: Path | str,
-                progress: Callable[[int], None] | None) -> int:
-    """The node records (pre-order, parents first) up to the "/" end marker; returns the offset after it.
+def _load_nodes(tree: DataTree, data: Image, off: int, acls: dict[int, AclList], path: Path | str,
+                progress: Callable[[int], None] | None, release: Callable[[int], None] | None = None) -> int:
+    """The node records up to the "/" end marker (snapnodes.load_nodes, compiled); returns the offset
+    after it. `release(offset)`, if given, may drop the bytes before `offset` from memory."""
 
-    The hot loop of recovery (a million iterations): lengths and the key+Stat run are unpacked in place,
-    Node's slots are filled directly and the tree's indexes inline, which made loading about 1.5 times as
-    fast as the generic readers and a per-node insert method.
-    """
-    nodes = tree.nodes
-    unpack_i = _I.unpack_from
-    unpack_ks = _KEY_STAT.unpack_from
-    ks_size = _KEY_STAT.size
-    new = Node.__new__
-    ephemerals = tree.ephemerals
-    data_size = 0
-    count = 0
-    quota_paths: list[str] = []
-    p = ""
+    def every(count: int, at: int) -> None:
+        if release is not None:
+            release(at)
+        if progress is not None and count % 100000 < RELEASE_EVERY:
+            progress(count - count % 100000)
+
     try:
-        while True:
-            (n,) = unpack_i(data, off)
-            off += 4
-            if n < 0:
-                raise SnapshotCorruptError(path, off - 4, "null path")
-            p = data[off:off + n].decode("utf-8", "replace")
-            off += n
-            if p == "/":
-                break
-            (n,) = unpack_i(data, off)
-            off += 4
-            if n == -1:
-                d = None
-            elif n < 0:
-                raise SnapshotCorruptError(path, off - 4, f"bad data length {n}")
-            else:
-                d = data[off:off + n]
-                off += n
-                data_size += n
-            node = new(Node)
-            key, node.czxid, node.mzxid, node.ctime, node.mtime, node.version, node.cversion, node.aversion, \
-                owner, node.pzxid = unpack_ks(data, off)
-            off += ks_size
-            node.data, node.acl, node.ephemeral_owner, node.children = d, acls[key], owner, set()
-            if p:
-                i = p.rindex("/")
-                nodes[p[:i] if i > 0 else "/"].children.add(p[i + 1:])
-                nodes[p] = node
-                data_size += len(p)
-            else:
-                nodes["/"] = node
-            if owner:
-                if is_ephemeral_owner(owner):
-                    ephemerals.setdefault(owner, set()).add(p)
-                else:
-                    tree.containers.add(p)
-            if p.startswith(QUOTA_ROOT):
-                quota_paths.append(p)
-            count += 1
-            if progress is not None and count % 100000 == 0:
-                progress(count)
-    except KeyError as e:  # a zero-cost guard around the loop: only a damaged file gets here
-        what = f"refers to ACL {e.args[0]}, not in the ACL map" if isinstance(e.args[0], int) else \
-            "comes before its parent"
-        raise SnapshotCorruptError(path, off, f"node {p!r} {what}")
-    except ValueError:  # rindex: a path without "/"
-        raise SnapshotCorruptError(path, off, f"node path {p!r} does not start with /")
-    except struct.error as e:
-        raise SnapshotCorruptError(path, off, f"unreadable node record after {p!r}: {e}")
-    if off > len(data):  # slicing past the end does not fail: a cut-short path shows up here
-        raise SnapshotCorruptError(path, len(data), "cut short in the node records")
-    tree.data_size += data_size
-    for p in quota_paths:
-        if p.startswith(QUOTA_ROOT + "/") and p.endswith("/" + LIMIT_NODE):
-            tree.quota_roots.add(p[len(QUOTA_ROOT):-len(LIMIT_NODE) - 1])
-    return off
+        return load_nodes(tree, data, off, acls, every if progress is not None or release is not None else None)
+    except NodeRecordError as e:
+        raise SnapshotCorruptError(path, e.offset, e.reason)
 
 
-def read_body(data: bytes, off: int = 0, path: Path | str = "<stream>",
-              progress: Callable[[int], None] | None = None) -> tuple[DataTree, int]:
+def read_body(data: Image, off: int = 0, path: Path | str = "<stream>",
+              progress: Callable[[int], None] | None = None,
+              release: Callable[[int], None] | None = None) -> tuple[DataTree, int]:
     """Sessions and tree from `data` at `off` (SerializeUtils.deserializeSnapshot): the tree, with its
     sessions and `last_zxid` 0, and the offset after the "/" ending the nodes.
 
@@ -356,11 +311,11 @@ def read_body(data: bytes, off: int = 0, path: Path | str = "<stream>",
             entries = []
             for _ in range(cnt):
                 (perms,) = _I.unpack_from(data, off)
-                scheme, off = read_ustring(data, off + 4)
-                ident, off = read_ustring(data, off)
+                scheme, off = _read_ustring(data, off + 4)
+                ident, off = _read_ustring(data, off)
                 entries.append((perms, scheme or "", ident or ""))
             acls[key] = aclmod.intern(tuple(entries))
-        off = _load_nodes(tree, data, off, acls, path, progress)
+        off = _load_nodes(tree, data, off, acls, path, progress, release)
     except (struct.error, DecodeError) as e:
         raise SnapshotCorruptError(path, off, f"unreadable: {e}")
     for required in ("/", "/zookeeper", "/zookeeper/quota"):
@@ -373,22 +328,29 @@ def read_body(data: bytes, off: int = 0, path: Path | str = "<stream>",
 
 class _Adler:
     """Adler32 of `data` up to any offset, extended from the last one asked (offsets only grow), so the
-    several seals of a file cost one pass over it."""
+    several seals of a file cost one pass over it. Read in slices, not through a memoryview: a view would
+    keep a memory-mapped file from being closed."""
 
-    def __init__(self, data: bytes) -> None:
-        self.view = memoryview(data)
+    def __init__(self, data: Image) -> None:
+        self.data = data
         self.end = 0
         self.value = 1
 
+    @staticmethod
+    def _extend(data: Image, start: int, end: int, value: int) -> int:
+        for at in range(start, end, _CHUNK):
+            value = zlib.adler32(data[at:min(end, at + _CHUNK)], value)
+        return value
+
     def upto(self, end: int) -> int:
         if end < self.end:
-            return zlib.adler32(self.view[:end])
-        self.value = zlib.adler32(self.view[self.end:end], self.value)
+            return self._extend(self.data, 0, end, 1)
+        self.value = self._extend(self.data, self.end, end, self.value)
         self.end = end
         return self.value
 
 
-def _check_seal(data: bytes, off: int, adler: _Adler, path: Path | str, what: str) -> int:
+def _check_seal(data: Image, off: int, adler: _Adler, path: Path | str, what: str) -> int:
     """SnapStream.checkSealIntegrity at `off`; returns the offset after the seal."""
     if off + SEAL_SIZE > len(data) or data[off + 8:off + SEAL_SIZE] != END_PATH:
         raise SnapshotCorruptError(path, off, f"missing checksum after the {what} (incomplete file)")
@@ -398,7 +360,7 @@ def _check_seal(data: bytes, off: int, adler: _Adler, path: Path | str, what: st
     return off + SEAL_SIZE
 
 
-def _sealed(data: bytes, off: int, size: int, adler: _Adler) -> bool:
+def _sealed(data: Image, off: int, size: int, adler: _Adler) -> bool:
     """Whether a section of `size` bytes at `off` is followed by a seal whose checksum holds."""
     end = off + size
     if end + SEAL_SIZE > len(data) or data[end + 8:end + SEAL_SIZE] != END_PATH:
@@ -406,7 +368,7 @@ def _sealed(data: bytes, off: int, size: int, adler: _Adler) -> bool:
     return bool(_Q.unpack_from(data, end)[0] == adler.upto(end))
 
 
-def _digest_section(data: bytes, off: int, adler: _Adler) -> tuple[ZxidDigest, int] | None:
+def _digest_section(data: Image, off: int, adler: _Adler) -> tuple[ZxidDigest, int] | None:
     """The ZxidDigest at `off` and the offset after its seal, or None if there is none there."""
     if off + 12 > len(data):
         return None
@@ -416,7 +378,7 @@ def _digest_section(data: bytes, off: int, adler: _Adler) -> tuple[ZxidDigest, i
             return None
         return ZxidDigest(zxid, version, _Q.unpack_from(data, off + 12)[0]), off + 20 + SEAL_SIZE
     try:  # digest versions before 2 wrote the digest as a hex string
-        text, end = read_ustring(data, off + 12)
+        text, end = _read_ustring(data, off + 12)
         value = to_long(int(text, 16)) if text else 0
     except (DecodeError, ValueError):
         return None
@@ -425,19 +387,19 @@ def _digest_section(data: bytes, off: int, adler: _Adler) -> tuple[ZxidDigest, i
     return ZxidDigest(zxid, version, value), end + SEAL_SIZE
 
 
-def decompress(data: bytes, path: Path | str) -> tuple[bytes, str]:
+def decompress(data: Image, path: Path | str) -> tuple[Image, str]:
     """(the plain snapshot bytes, "gzip"/"snappy"/"") of a file's contents, by their magic bytes."""
-    if data.startswith(GZIP_MAGIC):
+    if data[:len(GZIP_MAGIC)] == GZIP_MAGIC:
         try:
             return gzip.decompress(data), "gzip"
         except (OSError, EOFError, zlib.error) as e:
             raise SnapshotCorruptError(path, 0, f"unreadable gzip stream: {e}")
-    if data.startswith(SNAPPY_MAGIC):
+    if data[:len(SNAPPY_MAGIC)] == SNAPPY_MAGIC:
         return _snappy_java(data, path), "snappy"
     return data, ""
 
 
-def _snappy_java(data: bytes, path: Path | str) -> bytes:
+def _snappy_java(data: Image, path: Path | str) -> bytes:
     """snappy-java's stream: an 8-byte magic and two int versions, then blocks of `int length` + raw
     snappy; concatenated streams repeat the header."""
     try:
@@ -448,7 +410,7 @@ def _snappy_java(data: bytes, path: Path | str) -> bytes:
     off = 0
     n = len(data)
     while off < n:
-        if data.startswith(SNAPPY_MAGIC, off):
+        if data[off:off + len(SNAPPY_MAGIC)] == SNAPPY_MAGIC:
             off += len(SNAPPY_MAGIC) + 8
             continue
         if off + 4 > n:
@@ -464,24 +426,33 @@ def _snappy_java(data: bytes, path: Path | str) -> bytes:
     return b"".join(out)
 
 
-def parse_snapshot(data: bytes, name_zxid: int | None, path: Path | str = "<snapshot>",
-                   progress: Callable[[int], None] | None = None) -> Snapshot:
+def parse_snapshot(data: Image, name_zxid: int | None, path: Path | str = "<snapshot>",
+                   progress: Callable[[int], None] | None = None,
+                   drop: Callable[[int], None] | None = None) -> Snapshot:
     """Load a snapshot file's contents; raises SnapshotCorruptError naming the offset.
 
-    The zxid is `name_zxid` (the file name's, as ZooKeeper takes it), else the lastZxid section's."""
+    The zxid is `name_zxid` (the file name's, as ZooKeeper takes it), else the lastZxid section's.
+    `drop(offset)`, if given, is called as the nodes load, once the bytes before `offset` are checksummed
+    and no longer needed (a memory-mapped file drops them from memory)."""
     data, compression = decompress(data, path)
     try:
-        fh = FileHeader.from_bytes(data)
+        fh = FileHeader.from_bytes(data[:len(HEADER)])
     except DecodeError:
         raise SnapshotCorruptError(path, 0, f"shorter than a file header ({len(data)} bytes)")
     if fh.magic != SNAP_MAGIC:
         raise SnapshotCorruptError(path, 0, f"bad magic 0x{fh.magic & 0xFFFFFFFF:x} (not a snapshot)")
     # FileSnap.findNValidSnapshots' first test: a snapshot ends with the string "/".
-    if not data.endswith(END_PATH) or len(data) < len(HEADER) + SEAL_SIZE:
+    if data[-len(END_PATH):] != END_PATH or len(data) < len(HEADER) + SEAL_SIZE:
         raise SnapshotCorruptError(path, len(data), "missing checksum trailer (incomplete file)")
     adler = _Adler(data)
+
+    def release(at: int) -> None:
+        adler.upto(at)
+        if drop is not None:
+            drop(at)
+
     try:
-        tree, off = read_body(data, len(HEADER), path, progress)
+        tree, off = read_body(data, len(HEADER), path, progress, release if drop is not None else None)
         off = _check_seal(data, off, adler, path, "tree")
     except SnapshotCorruptError as first:
         legacy = _parse_legacy(data, path, progress)
@@ -513,7 +484,7 @@ def parse_snapshot(data: bytes, name_zxid: int | None, path: Path | str = "<snap
     return Snapshot(tree, zxid, digest, last, layout, compression, len(data) - off)
 
 
-def _parse_legacy(data: bytes, path: Path | str, progress: Callable[[int], None] | None) -> Snapshot | None:
+def _parse_legacy(data: Image, path: Path | str, progress: Callable[[int], None] | None) -> Snapshot | None:
     """corral's layout before it wrote ZooKeeper's: `long zxid` after the header, then the body and a
     single seal. None if `data` is not one."""
     end = len(data) - SEAL_SIZE
@@ -531,8 +502,33 @@ def _parse_legacy(data: bytes, path: Path | str, progress: Callable[[int], None]
 
 
 def load_snapshot(path: Path, progress: Callable[[int], None] | None = None) -> Snapshot:
-    """Read and load a snapshot file (OSError if it cannot be read, SnapshotCorruptError if invalid)."""
-    return parse_snapshot(Path(path).read_bytes(), snapshot_zxid(Path(path).name), path, progress)
+    """Read and load a snapshot file (OSError if it cannot be read, SnapshotCorruptError if invalid).
+
+    An uncompressed file is memory-mapped and read front to back, each stretch dropped from memory
+    once loaded: at a million znodes the file is ~200 MB, which read whole used to sit next to the
+    tree being built and set recovery's peak memory."""
+    path = Path(path)
+    zxid = snapshot_zxid(path.name)
+    with open(path, "rb") as f:
+        head = f.read(len(SNAPPY_MAGIC))
+        size = os.fstat(f.fileno()).st_size
+        if size < _CHUNK or head.startswith(GZIP_MAGIC) or head.startswith(SNAPPY_MAGIC):
+            f.seek(0)
+            return parse_snapshot(f.read(), zxid, path, progress)
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        # Advice only (Linux has both; elsewhere the file stays mapped until it is closed).
+        if hasattr(mmap, "MADV_SEQUENTIAL"):
+            mm.madvise(mmap.MADV_SEQUENTIAL)
+        dontneed = getattr(mmap, "MADV_DONTNEED", None)
+
+        def drop(at: int) -> None:
+            if dontneed is not None:
+                mm.madvise(dontneed, 0, at - at % mmap.PAGESIZE)
+
+        return parse_snapshot(mm, zxid, path, progress, drop)
+    finally:
+        mm.close()
 
 
 def read_snapshot(path: Path, progress: Callable[[int], None] | None = None) -> DataTree:

@@ -1,13 +1,14 @@
 """Keeping CPython's cyclic garbage collector off the znode tree.
 
-Why: the collector's full passes walk every tracked object. A 1M-znode tree is ~2M tracked objects
-(a Node and its children set each), so a full pass costs ~1 s — paid repeatedly while a snapshot
-is loaded (recovery took 2.5 times longer with the collector on) and, once serving, as a stop-the-world
-pause whenever the old generation grows by a quarter. The tree holds no reference cycles (children
-are names, not nodes), so refcounting alone frees deleted znodes; the collector has nothing to find
-there. The objects are therefore moved to the permanent generation (`gc.freeze`): after a bulk load,
-and at each snapshot (CPython's documented recipe for fork(): it also stops the collector from
-touching every object's header, which would defeat copy-on-write sharing with the snapshot child).
+Why: the collector's full passes walk every tracked object. A 1M-znode tree is ~1M tracked objects
+(a Node each, plus a children container per node that has children), so a full pass costs up to a
+second — paid repeatedly while a snapshot is loaded (recovery took 2.5 times longer with the
+collector on) and, once serving, as a stop-the-world pause whenever the old generation grows by a
+quarter. The tree holds no reference cycles (children are paths, not nodes), so refcounting alone
+frees deleted znodes; the collector has nothing to find there. The objects are therefore moved to the
+permanent generation (`gc.freeze`): after a bulk load, and at each snapshot (CPython's documented
+recipe for fork(): it also stops the collector from touching every object's header, which would
+defeat copy-on-write sharing with the snapshot child).
 
 Cost: cyclic garbage that exists at the moment of a freeze, or that later forms among frozen
 objects, is never reclaimed. A young-generation collection first frees what is recent. Under uvloop

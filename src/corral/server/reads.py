@@ -89,7 +89,7 @@ def _children(tree: DataTree, conn: ServerConnection, xid: int, body: bytes, wit
         return error(xid, tree.last_zxid, Errs.NOAUTH)
     if watch:
         tree.watches.child.add(path, conn, STANDARD)
-    body_out = string_vector(node.children)
+    body_out = node.children_vector()
     if with_stat:
         body_out += node.pack_stat()
     return frame(xid, tree.last_zxid, 0, body_out)
@@ -230,7 +230,7 @@ def multi_read(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) ->
         elif t == Ops.getData:
             out += MULTI_HEADER.pack(Ops.getData, False, 0) + replies.buffer(node.data) + node.pack_stat()
         else:
-            out += MULTI_HEADER.pack(Ops.getChildren, False, 0) + string_vector(node.children)
+            out += MULTI_HEADER.pack(Ops.getChildren, False, 0) + node.children_vector()
     out += MULTI_END
     return frame(xid, tree.last_zxid, 0, bytes(out))
 

@@ -309,7 +309,7 @@ class CorralServer:
         doomed: list[str] = []
         for path in list(tree.containers):
             node = tree.nodes.get(path)
-            if node is None or node.children:
+            if node is None or node.kids is not None:
                 continue
             owner = node.ephemeral_owner
             if owner == CONTAINER_OWNER:

@@ -9,9 +9,12 @@ that reveals the change.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
+
+from mypy_extensions import i32 as I32
 
 from ..protocol import (
     STAT_STRUCT,
@@ -94,27 +97,67 @@ def client_owner(owner: int) -> int:
 
 
 #: Node's fields (compiled, Node has no `__slots__` attribute to list them).
-NODE_FIELDS = ("acl", "aversion", "children", "ctime", "cversion", "czxid", "data", "ephemeral_owner", "mtime",
+NODE_FIELDS = ("acl", "aversion", "ctime", "cversion", "czxid", "data", "ephemeral_owner", "kids", "mtime",
                "mzxid", "pzxid", "version")
+
+_LEN = struct.Struct(">i")
+NO_CHILDREN: frozenset[str] = frozenset()
+EMPTY_VECTOR = b"\x00\x00\x00\x00"  # vector<ustring> with no names
+
+
+_LENGTHS = [_LEN.pack(n) for n in range(256)]
+
+
+def encode_names(paths: Collection[str]) -> bytes:
+    """vector<ustring> of the last components of `paths`, all children of one parent (so every path
+    is that parent's prefix plus a name). The names are cut and encoded in three whole-string
+    operations rather than one slice and one encode each: ZooKeeper names never hold NUL (PathUtils
+    rejects it), so NUL can separate them; a tree loaded with one anyway takes the name-by-name way."""
+    if not paths:
+        return EMPTY_VECTOR
+    first = next(iter(paths))
+    k = first.rfind("/") + 1
+    joined = "\0".join(paths)
+    names: list[bytes]
+    if joined.count("\0") != len(paths) - 1:
+        names = [p[k:].encode("utf-8", "surrogatepass") for p in paths]
+    else:
+        names = joined.replace("\0" + first[:k], "\0")[k:].encode("utf-8", "surrogatepass").split(b"\0")
+    pack = _LEN.pack
+    lengths = _LENGTHS
+    parts = [pack(len(names))]
+    for b in names:
+        n = len(b)
+        parts.append(lengths[n] if n < 256 else pack(n))
+        parts.append(b)
+    return b"".join(parts)
+
+
+class Children:
+    """The children of a znode that has any: their full paths, and their names as a reply encodes them.
+
+    Paths, not names: each is the very string keying `DataTree.nodes`, so a child costs one set slot
+    and no string of its own (a name string of its own cost 64 bytes a znode). The encoded vector is
+    what getChildren sends (ZooKeeper keeps its children set ready to serialise too): built on the
+    first listing, dropped when a child comes or goes, so listing 100,000 children again is one copy.
+    """
+
+    __slots__ = ("encoded", "paths")
+
+    def __init__(self) -> None:
+        self.paths: set[str] = set()
+        self.encoded: bytes | None = None
 
 
 class Node:
-    """One znode. `cversion` is ZooKeeper's stored count of child creates (see `stat()`)."""
+    """One znode. `cversion` is ZooKeeper's stored count of child creates (see `stat()`).
 
-    __slots__ = (
-        "acl",
-        "aversion",
-        "children",
-        "ctime",
-        "cversion",
-        "czxid",
-        "data",
-        "ephemeral_owner",
-        "mtime",
-        "mzxid",
-        "pzxid",
-        "version",
-    )
+    A leaf has no children container at all (`kids` is None): at a million znodes an empty set each
+    was 216 bytes a znode, the largest single cost of the tree.
+    """
+
+    __slots__ = ("acl", "aversion", "ctime", "cversion", "czxid", "data", "ephemeral_owner", "kids", "mtime",
+                 "mzxid", "pzxid", "version")
 
     # Defaults so that `Node.__new__(Node)` (the snapshot loader fills the slots itself) also works compiled,
     # where a native class's __new__ runs __init__.
@@ -124,18 +167,74 @@ class Node:
         self.acl = acl
         self.czxid = self.mzxid = self.pzxid = zxid
         self.ctime = self.mtime = time
-        self.version = self.cversion = self.aversion = 0
+        # Java ints, stored as 32-bit machine integers by the compiled build (the Node then takes 128
+        # bytes instead of 144). Every value assigned is already in range (see `i32`): compiled, an int
+        # out of range would raise OverflowError; pure, it would be kept unwrapped.
+        self.version: I32 = 0
+        self.cversion: I32 = 0
+        self.aversion: I32 = 0
         self.ephemeral_owner = owner
-        self.children: set[str] = set()
+        self.kids: Children | None = None
+
+    # ---- children ----------------------------------------------------------------------------
+
+    def num_children(self) -> int:
+        kids = self.kids
+        return 0 if kids is None else len(kids.paths)
+
+    def child_paths(self) -> Collection[str]:
+        """The children's full paths (read-only: change them through `add_child` / `remove_child`)."""
+        kids = self.kids
+        return NO_CHILDREN if kids is None else kids.paths
+
+    @property
+    def children(self) -> frozenset[str]:
+        """The children's names (built on each call: for tests and tools, not for hot paths)."""
+        return frozenset(p[p.rfind("/") + 1:] for p in self.child_paths())
+
+    def has_child(self, path: str) -> bool:
+        kids = self.kids
+        return kids is not None and path in kids.paths
+
+    def add_child(self, path: str) -> None:
+        """`path` should be the string that keys the child in `DataTree.nodes` (shared, not copied)."""
+        kids = self.kids
+        if kids is None:
+            kids = self.kids = Children()
+        kids.paths.add(path)
+        kids.encoded = None
+
+    def remove_child(self, path: str) -> None:
+        kids = self.kids
+        if kids is None:
+            return
+        kids.paths.discard(path)
+        if kids.paths:
+            kids.encoded = None
+        else:
+            self.kids = None
+
+    def children_vector(self) -> bytes:
+        """The children's names as a reply's vector<ustring> (getChildren), cached until they change."""
+        kids = self.kids
+        if kids is None:
+            return EMPTY_VECTOR
+        encoded = kids.encoded
+        if encoded is None:
+            encoded = kids.encoded = encode_names(kids.paths)
+        return encoded
+
+    # ---- stat --------------------------------------------------------------------------------
 
     def stat(self) -> Stat:
-        n = len(self.children)
+        n = self.num_children()
         return Stat(self.czxid, self.mzxid, self.ctime, self.mtime, self.version, i32(self.cversion * 2 - n),
                     self.aversion, client_owner(self.ephemeral_owner), len(self.data or b""), n, self.pzxid)
 
     def pack_stat(self) -> bytes:
         """The 68-byte wire Stat, without building a Stat object (the read hot path)."""
-        n = len(self.children)
+        kids = self.kids
+        n = 0 if kids is None else len(kids.paths)
         return STAT_STRUCT.pack(self.czxid, self.mzxid, self.ctime, self.mtime, self.version,
                                 i32(self.cversion * 2 - n), self.aversion, client_owner(self.ephemeral_owner),
                                 len(self.data or b""), n, self.pzxid)
@@ -212,8 +311,8 @@ class DataTree:
         """System nodes are linked in without a create, so their parents' cversion stays 0 (→ -1, -2)."""
         node = self._new(b"", acl, 0, 0, 0)
         self.nodes[path] = node
-        parent, _, name = path.rpartition("/")
-        self.nodes[parent or "/"].children.add(name)
+        parent = path.rpartition("/")[0]
+        self.nodes[parent or "/"].add_child(path)
         self.data_size += len(path)
         return node
 
@@ -245,13 +344,11 @@ class DataTree:
         total = 0
         stack = [(path, node)]
         while stack:
-            p, n = stack.pop()
-            prefix = p if p != "/" else ""
-            for c in n.children:
-                cp = prefix + "/" + c
+            _, n = stack.pop()
+            for cp in n.child_paths():
                 total += 1
                 cn = self.nodes[cp]
-                if cn.children:
+                if cn.kids is not None:
                     stack.append((cp, cn))
         return total
 
@@ -357,7 +454,7 @@ class DataTree:
         parent = self.nodes.get(txn.path[:i] if i > 0 else "/")
         if parent is None:
             return
-        cversion = parent.cversion + 1 if txn.parentCVersion == -1 else txn.parentCVersion
+        cversion = i32(parent.cversion + 1) if txn.parentCVersion == -1 else txn.parentCVersion
         if cversion > parent.cversion:
             parent.cversion = cversion
             parent.pzxid = zxid
@@ -391,19 +488,19 @@ class DataTree:
                     zxid: int, time: int) -> Node:
         i = path.rfind("/")
         parent_path = path[:i] if i > 0 else "/"
-        name = path[i + 1:]
         parent = self.nodes[parent_path]
-        if name in parent.children:
+        existing = self.nodes.get(path)
+        if existing is not None:
             # Idempotent replay (fuzzy snapshot): the node is already there.
-            return self.nodes[path]
+            return existing
         if parent_cversion == -1:
-            parent_cversion = parent.cversion + 1
+            parent_cversion = i32(parent.cversion + 1)
         if parent_cversion > parent.cversion:
             parent.cversion = parent_cversion
             parent.pzxid = zxid
         node = self._new(data, acl, zxid, time, owner)
-        parent.children.add(name)
         self.nodes[path] = node
+        parent.add_child(path)
         self.data_size += len(path) + len(data or b"")
         if is_ephemeral_owner(owner):
             eph = self.ephemerals.get(owner)
@@ -413,7 +510,7 @@ class DataTree:
         elif owner:
             self.containers.add(path)
         if parent_path.startswith(QUOTA_ROOT):
-            self._quota_node_created(parent_path, name)
+            self._quota_node_created(parent_path, path[i + 1:])
         if self.quota_roots:
             self._quota_update(path, 1, len(data or b""))
         self.watches.data.trigger(path, EventType.NodeCreated, zxid, node.acl)
@@ -425,7 +522,7 @@ class DataTree:
         parent_path = path[:i] if i > 0 else "/"
         node = self.nodes.pop(path)
         parent = self.nodes[parent_path]
-        parent.children.discard(path[i + 1:])
+        parent.remove_child(path)
         if zxid > parent.pzxid:
             parent.pzxid = zxid
         self.data_size -= len(path) + len(node.data or b"")
@@ -478,8 +575,7 @@ class DataTree:
                     n = self.nodes[p]
                     count += 1
                     bytes_ += len(n.data or b"")
-                    prefix = "" if p == "/" else p
-                    stack.extend(prefix + "/" + c for c in n.children)
+                    stack.extend(n.child_paths())
             self._write_stats(parent_path + "/" + STATS_NODE, count, bytes_, absolute=True)
 
     def quota_root_of(self, path: str) -> str | None:

@@ -151,7 +151,7 @@ class Preparer:
             if n is None:
                 raise KeeperError(Errs.NONODE, path)
             return ChangeRecord(-1, path, True, n.version, n.cversion, n.aversion, n.ephemeral_owner,
-                                len(n.children), n.acl, len(n.data or b""))
+                                n.num_children(), n.acl, len(n.data or b""))
         if not rec.exists:
             raise KeeperError(Errs.NONODE, path)
         return rec
@@ -180,7 +180,7 @@ class Preparer:
             if n is None:
                 raise KeeperError(Errs.NONODE, path)
             return ChangeRecord(zxid, path or "/", True, n.version, n.cversion, n.aversion, n.ephemeral_owner,
-                                len(n.children), n.acl, len(n.data or b""))
+                                n.num_children(), n.acl, len(n.data or b""))
         if not rec.exists:
             raise KeeperError(Errs.NONODE, path)
         if rec.zxid == zxid:
