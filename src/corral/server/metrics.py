@@ -250,8 +250,8 @@ def quota_gauges(tree: DataTree) -> dict[str, dict[str, int]]:
         node = nodes.get(path)
         if node is None:
             continue
-        if node.children:
-            stack.extend(path + "/" + c for c in node.children)
+        if node.num_children():
+            stack.extend(node.child_paths())
             continue
         head, _, leaf = path.rpartition("/")
         parts = head[len(QUOTA_ROOT):].split("/")
