@@ -108,28 +108,11 @@ class Member(CorralProcess):
 
     # ---- probes -----------------------------------------------------------------------------------
 
-    def mode(self) -> str:
-        """leader | follower | observer | not serving | down."""
-        if not self.alive:
-            return "down"
-        try:
-            text = self.four_letter("srvr", timeout=2.0)
-        except OSError:
-            return "down"
-        if NOT_SERVING in text:
-            return "not serving"
-        return parse_srvr(text).get("Mode", "?")
-
     def srvr(self) -> dict[str, str]:
         return parse_srvr(self.four_letter("srvr"))
 
     def mntr(self) -> dict[str, str]:
         return parse_mntr(self.four_letter("mntr"))
-
-    def zxid(self) -> int:
-        """Last applied zxid (srvr `Zxid:`); -1 when not serving."""
-        v = self.srvr().get("Zxid")
-        return int(v, 16) if v else -1
 
     def serving(self) -> bool:
         return self.mode() in ("leader", "follower", "observer")

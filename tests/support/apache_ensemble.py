@@ -17,16 +17,31 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-from corral.testing import parse_srvr
-
 from .net import HOST, free_ports
-from .server import NOT_SERVING, ApacheZooKeeper
+from .server import ApacheZooKeeper
 from .wait import wait_until
 
 __all__ = ["ApacheEnsemble", "ApacheMember", "ApachePeer"]
 
 
-class ApacheMember(ApacheZooKeeper):
+class _ApacheQuorumMember(ApacheZooKeeper):
+    """What both kinds of Apache member share: `dataDir/myid` and `-D` system properties."""
+
+    sid: int
+    jvm_props: Mapping[str, str]
+
+    def command(self) -> list[str]:
+        argv = super().command()
+        return [argv[0], *(f"-D{k}={v}" for k, v in self.jvm_props.items()), *argv[1:]]
+
+    def write_config(self) -> Path:
+        data = Path(self.config()["dataDir"])
+        data.mkdir(parents=True, exist_ok=True)
+        (data / "myid").write_text(f"{self.sid}\n")
+        return super().write_config()
+
+
+class ApacheMember(_ApacheQuorumMember):
     """One member: an ApacheZooKeeper whose zoo.cfg names the whole ensemble."""
 
     def __init__(self, ensemble: ApacheEnsemble, sid: int, client_port: int, peer_port: int,
@@ -35,6 +50,7 @@ class ApacheMember(ApacheZooKeeper):
                          extra_cfg=ensemble.extra_cfg)
         self.ensemble = ensemble
         self.sid = sid
+        self.jvm_props = ensemble.jvm_props
         self.peer_port = peer_port
         self.election_port = election_port
 
@@ -49,34 +65,8 @@ class ApacheMember(ApacheZooKeeper):
         """`host:peer:election[:role];host:client`, the value of this member's server.N line."""
         return f"{HOST}:{self.peer_port}:{self.election_port}{':' + role if role else ''};{HOST}:{self.port}"
 
-    def command(self) -> list[str]:
-        argv = super().command()
-        props = [f"-D{k}={v}" for k, v in self.ensemble.jvm_props.items()]
-        return [argv[0], *props, *argv[1:]]
 
-    def write_config(self) -> Path:
-        data = Path(self.config()["dataDir"])
-        data.mkdir(parents=True, exist_ok=True)
-        (data / "myid").write_text(f"{self.sid}\n")
-        return super().write_config()
-
-    def mode(self) -> str:
-        """leader | follower | not serving | down."""
-        if not self.alive:
-            return "down"
-        try:
-            text = self.four_letter("srvr", timeout=2.0)
-        except OSError:
-            return "down"
-        if NOT_SERVING in text or "Mode:" not in text:
-            return "not serving"
-        return parse_srvr(text).get("Mode", "?")
-
-    def zxid(self) -> int:
-        return int(parse_srvr(self.four_letter("srvr"))["Zxid"], 16)
-
-
-class ApachePeer(ApacheZooKeeper):
+class ApachePeer(_ApacheQuorumMember):
     """One Apache member of an ensemble described by `servers` (its `server.N=...` lines, which may name
     corral members): for mixed ensembles. Its own line must name `port` as its client port."""
 
@@ -89,36 +79,11 @@ class ApachePeer(ApacheZooKeeper):
         self.limits = {"initLimit": str(init_limit), "syncLimit": str(sync_limit)}
         self.jvm_props = dict(jvm_props or {})
 
-    def command(self) -> list[str]:
-        cmd = super().command()
-        return [cmd[0], *(f"-D{k}={v}" for k, v in self.jvm_props.items()), *cmd[1:]]
-
     def config(self) -> dict[str, str]:
         return {**super().config(), **self.limits}
 
     def config_lines(self) -> list[str]:
         return [*super().config_lines(), *self.servers]
-
-    def write_config(self) -> Path:
-        data = Path(self.config()["dataDir"])
-        data.mkdir(parents=True, exist_ok=True)
-        (data / "myid").write_text(f"{self.sid}\n")
-        return super().write_config()
-
-    def mode(self) -> str:
-        """leader | follower | observer | not serving | down."""
-        if not self.alive:
-            return "down"
-        try:
-            text = self.four_letter("srvr", timeout=2.0)
-        except OSError:
-            return "down"
-        if NOT_SERVING in text or "Mode:" not in text:
-            return "not serving"
-        return parse_srvr(text).get("Mode", "?")
-
-    def zxid(self) -> int:
-        return int(parse_srvr(self.four_letter("srvr"))["Zxid"], 16)
 
 
 class ApacheEnsemble:

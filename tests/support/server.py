@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
+from corral.testing import parse_srvr
+
 from .apache import ADMIN_CLASSPATH, CLASSPATH_EXTRA, ZK_JAR, _java, require_apache
 from .net import four_letter, free_port
 from .wait import WaitTimeout, wait_until
@@ -120,6 +122,25 @@ class ServerProcess:
 
     def four_letter(self, cmd: str, timeout: float = 5.0) -> str:
         return four_letter(self.host, self.port, cmd, timeout=timeout)
+
+    # ---- probes (ensemble members of either kind) ---------------------------------------------------------
+
+    def mode(self) -> str:
+        """srvr's Mode (leader | follower | observer | standalone), or not serving | down."""
+        if not self.alive:
+            return "down"
+        try:
+            text = self.four_letter("srvr", timeout=2.0)
+        except OSError:
+            return "down"
+        if NOT_SERVING in text or "Mode:" not in text:
+            return "not serving"
+        return parse_srvr(text).get("Mode", "?")
+
+    def zxid(self) -> int:
+        """Last applied zxid (srvr `Zxid:`); -1 when not serving."""
+        v = parse_srvr(self.four_letter("srvr")).get("Zxid")
+        return int(v, 16) if v else -1
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
 
