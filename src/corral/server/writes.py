@@ -113,17 +113,23 @@ def _acl_at(body: bytes, off: int, end: int) -> tuple[list[ACL] | None, int]:
     return acl, p
 
 
-def _create_at(body: bytes, off: int, end: int) -> tuple[CreateRequest | None, int]:
+def _path_data_at(body: bytes, off: int, end: int) -> tuple[str | None, bytes | None, int]:
+    """The `ustring path, buffer data` that create and setData start with; offset -1 when malformed."""
     path, p = _string_at(body, off, end)
     if path is None or p + 4 > end:
-        return None, -1
+        return None, None, -1
     n = _unpack_i(body, p)[0]
     p += 4
-    data: bytes | None = None
     if n >= 0 and p + n <= end:
-        data = body[p:p + n]
-        p += n
-    elif n != -1:
+        return path, body[p:p + n], p + n
+    if n != -1:
+        return None, None, -1
+    return path, None, p
+
+
+def _create_at(body: bytes, off: int, end: int) -> tuple[CreateRequest | None, int]:
+    path, data, p = _path_data_at(body, off, end)
+    if path is None:
         return None, -1
     acl, p = _acl_at(body, p, end)
     if acl is None or p + 4 > end:
@@ -132,18 +138,8 @@ def _create_at(body: bytes, off: int, end: int) -> tuple[CreateRequest | None, i
 
 
 def _set_data_at(body: bytes, off: int, end: int) -> tuple[SetDataRequest | None, int]:
-    path, p = _string_at(body, off, end)
+    path, data, p = _path_data_at(body, off, end)
     if path is None or p + 4 > end:
-        return None, -1
-    n = _unpack_i(body, p)[0]
-    p += 4
-    data: bytes | None = None
-    if n >= 0 and p + n <= end:
-        data = body[p:p + n]
-        p += n
-    elif n != -1:
-        return None, -1
-    if p + 4 > end:
         return None, -1
     return SetDataRequest(path, data, _unpack_i(body, p)[0]), p + 4
 
