@@ -28,9 +28,10 @@ import collections
 import enum
 import select
 import socket
-import struct
 import threading
 import time
+
+from corral.testing.proxy import close_socket, send_until
 
 HOST = "127.0.0.1"
 _TICK = 0.05  # longest a pump sleeps before it re-reads the mode: bounds how stale a mode switch can be
@@ -44,16 +45,6 @@ class Mode(enum.Enum):
     REFUSE = "refuse"
     HOLD = "hold"
     DELAY = "delay"
-
-
-def _close(sock: socket.socket, reset: bool) -> None:
-    """Close `sock`; with `reset`, abortively (RST, like a host that vanished) instead of with a FIN."""
-    try:
-        if reset:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.close()
-    except OSError:
-        pass
 
 
 class _Link:
@@ -84,7 +75,7 @@ class _Link:
                     return
                 if mode is not Mode.HOLD:
                     while pending and pending[0][0] <= now:
-                        self._send(dst, pending.popleft()[1])
+                        send_until(dst, pending.popleft()[1], self.done)
                 if eof:
                     if not pending:
                         return
@@ -110,22 +101,6 @@ class _Link:
         finally:
             self._pump_ended()
 
-    def _send(self, dst: socket.socket, data: bytes) -> None:
-        """sendall that gives up when the link ends (a blocking sendall to a peer that stopped reading, e.g. a
-        SIGSTOPped server, would keep the thread alive past `close()`)."""
-        view = memoryview(data)
-        for _ in range(_MAX_ROUNDS):
-            if not view:
-                return
-            if self.done.is_set():
-                raise OSError("link closed")
-            _, writable, _ = select.select([], [dst], [], _TICK)
-            if writable:
-                try:
-                    view = view[dst.send(view, socket.MSG_DONTWAIT):]
-                except BlockingIOError:
-                    pass
-
     def _pump_ended(self) -> None:
         """The first pump to end ends the pair, as a real connection would; the last one closes it."""
         with self._lock:
@@ -140,7 +115,7 @@ class _Link:
         if last:
             self.done.set()
             for s in (self.client, self.upstream):
-                _close(s, reset=False)
+                close_socket(s, reset=False)
             self.proxy._forget(self)
 
     def reset(self) -> None:
@@ -149,7 +124,7 @@ class _Link:
             return
         self.done.set()
         for s in (self.client, self.upstream):
-            _close(s, reset=True)
+            close_socket(s, reset=True)
 
 
 class TcpProxy:
@@ -254,7 +229,7 @@ class TcpProxy:
                 return
             self._closed.set()
             links = list(self._links)
-        _close(self._listener, reset=False)
+        close_socket(self._listener, reset=False)
         for link in links:
             link.reset()
         with self._lock:
@@ -303,12 +278,12 @@ class TcpProxy:
             with self._lock:
                 mode, delay = self._new_mode, self._delay
             if mode is Mode.REFUSE or self._closed.is_set():
-                _close(client, reset=False)
+                close_socket(client, reset=False)
                 continue
             try:
                 upstream = socket.create_connection(self.upstream, timeout=5)
             except OSError:
-                _close(client, reset=False)
+                close_socket(client, reset=False)
                 continue
             for s in (client, upstream):
                 s.settimeout(None)

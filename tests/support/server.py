@@ -15,7 +15,6 @@ restarts, with a marker line per start).
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,26 +24,26 @@ from pathlib import Path
 from typing import Self
 
 from corral.testing import parse_srvr
+from corral.testing.process import ManagedProcess
 
 from .apache import ADMIN_CLASSPATH, CLASSPATH_EXTRA, ZK_JAR, _java, require_apache
 from .net import four_letter, free_port
-from .wait import WaitTimeout, wait_until
 
 HOST = "127.0.0.1"
 NOT_SERVING = "This ZooKeeper instance is not currently serving requests"
 KINDS = ("corral", "apache")
 
 
-class ServerProcess:
+class ServerProcess(ManagedProcess):
     """One server process on 127.0.0.1 with its own zoo.cfg and dataDir; subclasses say how to run it.
 
     `ready` is the readiness probe `start()` waits for: "ruok" (answers `imok` and `srvr` says it is
     serving) or "srvr" (for a server whose 4lw whitelist excludes ruok; `srvr` is always allowed).
+    Signals, stop/kill/pause/resume and the wait for readiness are corral.testing's (`ManagedProcess`).
     """
 
     kind = "?"
     start_timeout = 30.0  # seconds a start may take before it counts as failed
-    stop_timeout = 15.0  # seconds between SIGTERM and SIGKILL
 
     def __init__(self, data_dir: str | Path | None = None, port: int | None = None, tick_time: int = 2000,
                  extra_cfg: Mapping[str, str] | None = None, *, ready: str = "ruok") -> None:
@@ -57,9 +56,8 @@ class ServerProcess:
         self.tick_time = tick_time
         self.extra_cfg: dict[str, str] = dict(extra_cfg or {})
         self.ready = ready
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.paused = False
-        self.log_path = self.data_dir / "server.log"
 
     def __repr__(self) -> str:
         return f"<{self.kind} server {self.hosts} pid {self.pid}>"
@@ -72,12 +70,8 @@ class ServerProcess:
         return f"{self.host}:{self.port}"
 
     @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+    def log_path(self) -> Path:
+        return self.data_dir / "server.log"
 
     @property
     def cfg_path(self) -> Path:
@@ -112,13 +106,6 @@ class ServerProcess:
 
     def env(self) -> dict[str, str]:
         return dict(os.environ)
-
-    def log(self, tail: int = 20000) -> str:
-        """The last `tail` characters of the server's output (for failure messages)."""
-        try:
-            return self.log_path.read_text(errors="replace")[-tail:]
-        except OSError:
-            return ""
 
     def four_letter(self, cmd: str, timeout: float = 5.0) -> str:
         return four_letter(self.host, self.port, cmd, timeout=timeout)
@@ -170,65 +157,6 @@ class ServerProcess:
             return "Mode:" in self.four_letter("srvr", timeout=1.0)
         return self.four_letter("ruok", timeout=1.0) == "imok" and \
             "not currently serving" not in self.four_letter("srvr", timeout=1.0)
-
-    def wait_ready(self, timeout: float) -> None:
-        """Block until the server answers the readiness probe; RuntimeError (with the log) if it never does."""
-        proc = self.proc
-        assert proc is not None, "start() first"
-
-        def probe() -> str | bool:
-            if proc.poll() is not None:
-                return "exited"  # truthy: ends the wait at once
-            return self._answers() and "ready"
-
-        try:
-            outcome = wait_until(probe, timeout, what=f"{self} to answer {self.ready}")
-        except WaitTimeout as e:
-            reason = str(e)
-        else:
-            if outcome == "ready":
-                return
-            reason = f"exited with {proc.returncode} before answering {self.ready}"
-        self.stop()
-        raise RuntimeError(f"{self.kind} did not start: {reason}; log:\n{self.log()}")
-
-    def _signal(self, sig: signal.Signals) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, sig)  # only the PID this object started
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Clean shutdown: SIGTERM, then SIGKILL if it has not exited within `timeout` (idempotent)."""
-        if not self.alive:
-            return
-        assert self.proc is not None
-        self._signal(signal.SIGTERM)
-        if self.paused:  # a stopped process would not act on SIGTERM until continued
-            self.resume()
-        try:
-            self.proc.wait(self.stop_timeout if timeout is None else timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        """kill -9: no clean shutdown (idempotent)."""
-        if not self.alive:
-            return
-        assert self.proc is not None
-        self._signal(signal.SIGKILL)
-        self.proc.wait(30)
-        self.paused = False
-
-    def pause(self) -> None:
-        """SIGSTOP: the process holds its sockets but does nothing (a hung server, a long GC pause)."""
-        if self.alive:
-            self._signal(signal.SIGSTOP)
-            self.paused = True
-
-    def resume(self) -> None:
-        """SIGCONT after `pause()`."""
-        if self.alive:
-            self._signal(signal.SIGCONT)
-        self.paused = False
 
     def restart(self, timeout: float | None = None, *, hard: bool = False, wait: bool = True) -> Self:
         """Stop (or, with `hard`, kill -9) and start again on the same dataDir and port."""

@@ -98,7 +98,106 @@ def zoo_cfg(values: Mapping[str, object], extra_lines: Sequence[str] = ()) -> st
     return "".join(f"{k}={v}\n" for k, v in values.items()) + "".join(f"{line}\n" for line in extra_lines)
 
 
-class ServerProcess(ServerHandle):
+class ManagedProcess:
+    """A server process a test owns. Signals go only to the PID this object started; a stop escalates
+    from SIGTERM to SIGKILL, so a wedged server cannot hang a test run; `wait_ready` gives up as soon as
+    the process exits instead of waiting out its timeout. Subclasses say how to start it and what
+    "ready" means (`_answers`)."""
+
+    kind = "corral"
+    stop_timeout = 15.0  # seconds between SIGTERM and SIGKILL
+    proc: subprocess.Popen[bytes] | None = None
+    paused = False
+
+    @property
+    def log_path(self) -> Path:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the running (or last) server process; None before the first start."""
+        return self.proc.pid if self.proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process is running (a paused one is)."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self, tail: int = 20000) -> str:
+        """The last `tail` characters of the server's output (what a failed test shows)."""
+        try:
+            return self.log_path.read_text(errors="replace")[-tail:]
+        except OSError:
+            return ""
+
+    def _answers(self) -> bool:
+        """The readiness probe `wait_ready` polls."""
+        raise NotImplementedError
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until `_answers()`; RuntimeError with the log if the process exits or `timeout` passes."""
+        proc = self.proc
+        if proc is None:
+            raise RuntimeError("start() first")
+
+        def probe() -> str | bool:
+            if proc.poll() is not None:
+                return "exited"  # truthy: ends the wait at once
+            return self._answers() and "ready"
+
+        try:
+            outcome = wait_until(probe, timeout, what=f"{self} to answer")
+        except WaitTimeout as e:
+            reason = str(e)
+        else:
+            if outcome == "ready":
+                return
+            reason = f"exited with code {proc.returncode}"
+        self.stop()
+        raise RuntimeError(f"{self.kind} did not start: {reason}; log {self.log_path}:\n{self.log(6000)}")
+
+    def _signal(self, sig: signal.Signals) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, sig)  # only the PID this object started
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Clean shutdown: SIGTERM (resuming a paused server), SIGKILL after `timeout` s. Idempotent."""
+        if not self.alive:
+            return
+        assert self.proc is not None
+        self._signal(signal.SIGTERM)
+        if self.paused:  # a stopped process acts on SIGTERM only once continued
+            self.resume()
+        try:
+            self.proc.wait(self.stop_timeout if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        log.info("event=server_stopped kind=%s pid=%d code=%s", self.kind, self.proc.pid, self.proc.returncode)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no clean shutdown (idempotent). The data survives for a restart."""
+        if not self.alive:
+            return
+        assert self.proc is not None
+        self._signal(signal.SIGKILL)
+        self.proc.wait(30)
+        self.paused = False
+        log.info("event=server_killed kind=%s pid=%d", self.kind, self.proc.pid)
+
+    def pause(self) -> None:
+        """SIGSTOP: the process keeps its sockets but does nothing (a hung server, a long GC pause)."""
+        if self.alive:
+            self._signal(signal.SIGSTOP)
+            self.paused = True
+
+    def resume(self) -> None:
+        """SIGCONT after `pause()`."""
+        if self.alive:
+            self._signal(signal.SIGCONT)
+        self.paused = False
+
+
+class ServerProcess(ServerHandle, ManagedProcess):
     """A corral server process (`python -m corral server zoo.cfg`) on 127.0.0.1 with a private dataDir.
 
     Args:
@@ -138,16 +237,6 @@ class ServerProcess(ServerHandle):
     # ---- what tests read --------------------------------------------------------------------------
 
     @property
-    def pid(self) -> int | None:
-        """PID of the running (or last) server process; None before the first start."""
-        return self.proc.pid if self.proc is not None else None
-
-    @property
-    def alive(self) -> bool:
-        """Whether the process is running (a paused one is)."""
-        return self.proc is not None and self.proc.poll() is None
-
-    @property
     def cfg_path(self) -> Path:
         """`data_dir/zoo.cfg`, rewritten at each start."""
         return self.data_dir / "zoo.cfg"
@@ -173,13 +262,6 @@ class ServerProcess(ServerHandle):
     def config_text(self) -> str:
         """The zoo.cfg written before each start (a subclass adds lines, e.g. an ensemble's server.N)."""
         return zoo_cfg(self.config())
-
-    def log(self, tail: int = 20000) -> str:
-        """The last `tail` characters of the server's output (what a failed test shows)."""
-        try:
-            return self.log_path.read_text(errors="replace")[-tail:]
-        except OSError:
-            return ""
 
     # ---- lifecycle --------------------------------------------------------------------------------
 
@@ -218,72 +300,13 @@ class ServerProcess(ServerHandle):
         self.paused = False
         log.info("event=server_started pid=%d port=%d dir=%s", self.proc.pid, self.port, self.data_dir)
 
+    def _answers(self) -> bool:
+        return self.ready()
+
     def ready(self) -> bool:
         """Whether the server answers `ruok` and says it serves."""
         return self.four_letter("ruok", timeout=1.0) == "imok" and \
             NOT_SERVING not in self.four_letter("srvr", timeout=1.0)
-
-    def wait_ready(self, timeout: float) -> None:
-        """Block until `ready()`; RuntimeError with the log if the process exits or `timeout` passes."""
-        proc = self.proc
-        if proc is None:
-            raise RuntimeError("start() first")
-
-        def probe() -> str | bool:
-            if proc.poll() is not None:
-                return "exited"  # truthy: ends the wait at once
-            return self.ready() and "ready"
-
-        try:
-            outcome = wait_until(probe, timeout, what=f"{self} to answer ruok")
-        except WaitTimeout as e:
-            reason = str(e)
-        else:
-            if outcome == "ready":
-                return
-            reason = f"exited with code {proc.returncode}"
-        self.stop()
-        raise RuntimeError(f"corral did not start: {reason}; log {self.log_path}:\n{self.log(6000)}")
-
-    def _signal(self, sig: signal.Signals) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, sig)  # only the PID this object started
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Clean shutdown: SIGTERM (resuming a paused server), SIGKILL after `timeout` s. Idempotent."""
-        if not self.alive:
-            return
-        assert self.proc is not None
-        self._signal(signal.SIGTERM)
-        if self.paused:  # a stopped process acts on SIGTERM only once continued
-            self.resume()
-        try:
-            self.proc.wait(self.stop_timeout if timeout is None else timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        log.info("event=server_stopped pid=%d code=%s", self.proc.pid, self.proc.returncode)
-
-    def kill(self) -> None:
-        """SIGKILL: a crash, no clean shutdown (idempotent). The data survives for `restart()`."""
-        if not self.alive:
-            return
-        assert self.proc is not None
-        self._signal(signal.SIGKILL)
-        self.proc.wait(30)
-        self.paused = False
-        log.info("event=server_killed pid=%d", self.proc.pid)
-
-    def pause(self) -> None:
-        """SIGSTOP: the process keeps its sockets but does nothing (a hung server, a long GC pause)."""
-        if self.alive:
-            self._signal(signal.SIGSTOP)
-            self.paused = True
-
-    def resume(self) -> None:
-        """SIGCONT after `pause()`."""
-        if self.alive:
-            self._signal(signal.SIGCONT)
-        self.paused = False
 
     def restart(self, *, hard: bool = False, wait: bool = True, timeout: float | None = None) -> Self:
         """Stop (or with `hard`, SIGKILL) and start again on the same dataDir and port: the data survives."""

@@ -44,13 +44,31 @@ class LinkMode(enum.Enum):
     RESET = "reset"
 
 
-def _close(sock: socket.socket, reset: bool) -> None:
+def close_socket(sock: socket.socket, reset: bool) -> None:
+    """Close `sock`; with `reset`, abortively (RST, like a host that vanished) instead of with a FIN."""
     try:
-        if reset:  # RST instead of FIN, like a host that vanished
+        if reset:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
     except OSError:
         pass
+
+
+def send_until(dst: socket.socket, data: bytes, done: threading.Event) -> None:
+    """sendall that gives up (OSError) once `done` is set: a blocking sendall to a peer that stopped
+    reading, e.g. a SIGSTOPped server, would keep a pump thread alive past the proxy's close."""
+    view = memoryview(data)
+    for _ in range(_MAX_ROUNDS):
+        if not view:
+            return
+        if done.is_set():
+            raise OSError("link closed")
+        _, writable, _ = select.select([], [dst], [], _TICK)
+        if writable:
+            try:
+                view = view[dst.send(view, socket.MSG_DONTWAIT):]
+            except BlockingIOError:
+                pass
 
 
 class _Link:
@@ -83,26 +101,12 @@ class _Link:
                 if self.proxy.mode is not LinkMode.PASS:
                     self.tainted = True
                     continue
-                self._send(dst, data)
+                send_until(dst, data, self.done)
         except (OSError, ValueError):  # reset, or closed under us
             pass
         finally:
             self.reset()
 
-    def _send(self, dst: socket.socket, data: bytes) -> None:
-        """sendall that gives up when the link ends (a SIGSTOPped member stops reading)."""
-        view = memoryview(data)
-        for _ in range(_MAX_ROUNDS):
-            if not view:
-                return
-            if self.done.is_set():
-                raise OSError("link closed")
-            _, writable, _ = select.select([], [dst], [], _TICK)
-            if writable:
-                try:
-                    view = view[dst.send(view, socket.MSG_DONTWAIT):]
-                except BlockingIOError:
-                    pass
 
     def reset(self) -> None:
         """End the link with an RST both ways (idempotent)."""
@@ -111,8 +115,8 @@ class _Link:
             if self._closed:
                 return
             self._closed = True
-        _close(self.down, reset=True)
-        _close(self.up, reset=True)
+        close_socket(self.down, reset=True)
+        close_socket(self.up, reset=True)
         self.proxy._forget(self)
 
 
@@ -169,7 +173,7 @@ class LinkProxy:
         if self._closed.is_set():
             return
         self._closed.set()
-        _close(self._listener, reset=False)
+        close_socket(self._listener, reset=False)
         for link in self._snapshot():
             link.reset()
         with self._lock:
@@ -216,12 +220,12 @@ class LinkProxy:
             except OSError:  # the listener was closed
                 return
             if self.mode is LinkMode.RESET or self._closed.is_set():
-                _close(down, reset=True)
+                close_socket(down, reset=True)
                 continue
             try:
                 up = socket.create_connection((HOST, self.upstream_port), timeout=2)
             except OSError:  # the member behind us is down: so is the link
-                _close(down, reset=True)
+                close_socket(down, reset=True)
                 continue
             for s in (down, up):
                 s.settimeout(None)
@@ -230,8 +234,8 @@ class LinkProxy:
             with self._lock:
                 if self._closed.is_set():
                     link.done.set()
-                    _close(down, reset=True)
-                    _close(up, reset=True)
+                    close_socket(down, reset=True)
+                    close_socket(up, reset=True)
                     return
                 self._links.add(link)
             self._spawn(link.pump, down, up)
