@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-
 from corral.testing import free_port, free_ports
+from corral.testing._net import four_letter as testing_four_letter
 
 HOST = "127.0.0.1"
 __all__ = ["HOST", "four_letter", "free_port", "free_ports"]
 
 
 def four_letter(host: str, port: int, cmd: str, timeout: float = 5.0) -> str:
-    """Send a four-letter word and return everything the server writes before closing."""
-    with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(cmd.encode())
-        chunks = []
-        for _ in range(1 << 20):  # bounded: a 4lw answer is far smaller than 64 GiB
-            try:
-                b = s.recv(65536)
-            except (ConnectionResetError, TimeoutError):
-                break
-            if not b:
-                break
-            chunks.append(b)
-    return b"".join(chunks).decode("utf-8", "replace")
+    """Send a four-letter word and return everything the server writes before closing; OSError (a
+    TimeoutError for a paused server) when it does not answer in time, never a silent empty answer."""
+    return testing_four_letter(port, cmd, timeout=timeout, host=host)
