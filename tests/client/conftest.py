@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import uuid
 
 import pytest
 
-from tests.support.server import KINDS as ALL_KINDS
-from tests.support.server import make_server
+from tests.support.server import kinds_under_test, make_server
 
 ASYNC_TEST_TIMEOUT = 60.0
-SERVER_KINDS = tuple(k.strip() for k in os.environ.get("CORRAL_IT_SERVERS", ",".join(ALL_KINDS)).split(",")
-                     if k.strip() in ALL_KINDS)
+try:
+    SERVER_KINDS = kinds_under_test()
+except ValueError as e:
+    raise pytest.UsageError(str(e)) from None
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -8,7 +8,6 @@ is both.
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 
@@ -16,13 +15,12 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError, NoNodeError
 
-from tests.support.server import KINDS as ALL_KINDS
-from tests.support.server import make_server
+from tests.support.server import kinds_under_test, make_server
 
-SERVER_KINDS = tuple(k.strip() for k in os.environ.get("CORRAL_IT_SERVERS", ",".join(ALL_KINDS)).split(",")
-                     if k.strip())
-if not SERVER_KINDS or set(SERVER_KINDS) - set(ALL_KINDS):
-    raise pytest.UsageError(f"CORRAL_IT_SERVERS must name some of {ALL_KINDS}, got {SERVER_KINDS}")
+try:
+    SERVER_KINDS = kinds_under_test()
+except ValueError as e:
+    raise pytest.UsageError(str(e)) from None
 
 
 @pytest.fixture(scope="module", params=SERVER_KINDS)

@@ -34,6 +34,16 @@ NOT_SERVING = "This ZooKeeper instance is not currently serving requests"
 KINDS = ("corral", "apache")
 
 
+def kinds_under_test() -> tuple[str, ...]:
+    """The server kinds the comparison tests run against: `CORRAL_IT_SERVERS` (comma-separated, e.g.
+    `corral`) narrows the default of both; a name that is not a kind is a usage error, not a silent
+    narrowing to nothing."""
+    chosen = tuple(k.strip() for k in os.environ.get("CORRAL_IT_SERVERS", ",".join(KINDS)).split(",") if k.strip())
+    if not chosen or set(chosen) - set(KINDS):
+        raise ValueError(f"CORRAL_IT_SERVERS must name some of {KINDS}, got {chosen}")
+    return chosen
+
+
 class ServerProcess(ManagedProcess):
     """One server process on 127.0.0.1 with its own zoo.cfg and dataDir; subclasses say how to run it.
 
