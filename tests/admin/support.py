@@ -51,7 +51,10 @@ def shape(value: Any) -> Any:
     that Python may write as 0)."""
     if isinstance(value, dict):
         if value and all(k.lstrip("-").isdigit() or k.startswith("/") for k in value):
-            return {"<key>": shape(next(iter(value.values())))}
+            # The first entry whose shape says something: Apache's expiry buckets may be momentarily
+            # empty (ExpiryQueue drops an emptied bucket only when its time comes).
+            shapes = [shape(v) for v in value.values()]
+            return {"<key>": next((s for s in shapes if s != []), shapes[0])}
         return {k: shape(v) for k, v in value.items()}
     if isinstance(value, list):
         return [shape(value[0])] if value else []

@@ -11,7 +11,9 @@ a worker thread, never on the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import mmap
 import os
 import struct
 import time
@@ -19,6 +21,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 from ..protocol import DecodeError, FileHeader, OpCode, Record, TxnDigest, TxnHeader
 from ..txn import decode_txn
@@ -77,6 +80,9 @@ def txn_digest(payload: bytes) -> TxnDigest | None:
         return None
 
 
+_Image: TypeAlias = bytes | mmap.mmap  # a log file's contents: read, or memory-mapped by `scan`
+
+
 @dataclass
 class LogRecord:
     offset: int
@@ -85,7 +91,7 @@ class LogRecord:
     payload: bytes
 
 
-def _record_at(data: bytes | memoryview, off: int) -> tuple[bytes, int] | None:
+def _record_at(data: _Image | memoryview, off: int) -> tuple[bytes, int] | None:
     """The valid record starting at `off` as (payload, end), or None."""
     n = len(data)
     if off + 12 > n:
@@ -99,7 +105,7 @@ def _record_at(data: bytes | memoryview, off: int) -> tuple[bytes, int] | None:
     return payload, off + 12 + length + 1
 
 
-def _content_end(data: bytes) -> int:
+def _content_end(data: _Image) -> int:
     """Where the file's content ends: ZooKeeper preallocates log files with zeros (64 MiB at a time), and
     a record always ends with 'B', so the trailing zeros are padding, not records."""
     end = len(data)
@@ -113,7 +119,7 @@ def _content_end(data: bytes) -> int:
     return 0
 
 
-def _chains_to_end(data: bytes, off: int, end: int) -> bool:
+def _chains_to_end(data: _Image, off: int, end: int) -> bool:
     """Whether valid records run from `off` back to back up to `end` (the content's end)."""
     while off < end:
         rec = _record_at(data, off)
@@ -123,7 +129,7 @@ def _chains_to_end(data: bytes, off: int, end: int) -> bool:
     return True
 
 
-def _valid_record_after(data: bytes, start: int, end: int, min_zxid: int) -> int | None:
+def _valid_record_after(data: _Image, start: int, end: int, min_zxid: int) -> int | None:
     """Offset of intact log data after the damaged record at `start` — a valid record with a higher zxid
     from which valid records run to the end of the content — or None if the damage is a torn tail.
 
@@ -143,8 +149,40 @@ def _valid_record_after(data: bytes, start: int, end: int, min_zxid: int) -> int
     return None
 
 
-def scan(path: Path, last_file: bool) -> tuple[list[LogRecord], int | None]:
+_DROP_EVERY = 8 << 20  # bytes of a mapped log read between two drops of what is behind
+
+
+@contextlib.contextmanager
+def _mapped(path: Path) -> Iterator[_Image]:
+    """The file memory-mapped read-only (b"" when empty): its pages are the page cache's, and what the scan
+    has read can be dropped from this process's memory (a 64 MiB preallocated file is mostly zeros)."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            yield b""
+            return
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            if hasattr(mmap, "MADV_SEQUENTIAL"):
+                mm.madvise(mmap.MADV_SEQUENTIAL)
+            yield mm
+        finally:
+            mm.close()
+
+
+def _drop(data: _Image, start: int, end: int) -> None:
+    """Let the kernel take back the mapped pages in [start, end) (they are re-read if touched again)."""
+    if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        start += -start % mmap.PAGESIZE
+        end -= end % mmap.PAGESIZE
+        if end > start:
+            data.madvise(mmap.MADV_DONTNEED, start, end - start)
+
+
+def scan(path: Path, last_file: bool, after_zxid: int = -1) -> tuple[list[LogRecord], int | None]:
     """Read every record of one log file.
+
+    Records with a zxid up to `after_zxid` are checked but not returned: recovery wants only what its
+    snapshot lacks, and the older records of a 64 MiB file would otherwise sit in memory beside the tree.
 
     Returns (records, torn_at): `torn_at` is the offset where a torn tail starts: an incomplete or
     checksum-failing record with nothing valid after it. In the last file that is a write cut off by a
@@ -154,13 +192,17 @@ def scan(path: Path, last_file: bool) -> tuple[list[LogRecord], int | None]:
     padding, so none of its own files qualifies). Any other
     damage raises LogCorruptError naming file and offset.
     """
-    data = path.read_bytes()
+    with _mapped(path) as data:
+        return _scan(path, data, last_file, after_zxid)
+
+
+def _scan(path: Path, data: _Image, last_file: bool, after_zxid: int) -> tuple[list[LogRecord], int | None]:
     if len(data) < len(HEADER):
         if last_file:
             return [], 0
         raise LogCorruptError(path, 0, "file shorter than its header")
     try:
-        fh = FileHeader.from_bytes(data)
+        fh = FileHeader.from_bytes(data[:len(HEADER)])
     except DecodeError:
         raise LogCorruptError(path, 0, "unreadable file header")
     if fh.magic != LOG_MAGIC:
@@ -173,7 +215,12 @@ def scan(path: Path, last_file: bool) -> tuple[list[LogRecord], int | None]:
     # is only the end of some record's own bytes.
     padded = len(data) - end >= PAD_MIN
     n = len(data)
+    _drop(data, end, n)  # the padding, read once to find the content's end
+    dropped = 0
     while off < n:
+        if off - dropped >= _DROP_EVERY:
+            _drop(data, dropped, off)
+            dropped = off
         if off >= end and n - off >= 12:
             break  # zeros where the next record's checksum and length would be: preallocated space
         rec = _record_at(data, off)
@@ -192,7 +239,8 @@ def scan(path: Path, last_file: bool) -> tuple[list[LogRecord], int | None]:
         if hdr.zxid <= last_zxid:
             raise LogCorruptError(path, off, f"zxid 0x{hdr.zxid:x} does not increase")
         last_zxid = hdr.zxid
-        records.append(LogRecord(off, rec_end, hdr.zxid, payload))
+        if hdr.zxid > after_zxid:
+            records.append(LogRecord(off, rec_end, hdr.zxid, payload))
         off = rec_end
     return records, None
 
@@ -207,7 +255,7 @@ def iter_logs(log_dir: Path, after_zxid: int) -> Iterator[tuple[Path, list[LogRe
             start = i
     for i in range(start, len(files)):
         path = files[i][1]
-        recs, torn = scan(path, last_file=(i == len(files) - 1))
+        recs, torn = scan(path, last_file=(i == len(files) - 1), after_zxid=after_zxid)
         yield path, recs, torn
 
 

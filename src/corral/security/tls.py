@@ -25,10 +25,13 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.serialization.pkcs12 import PKCS12PrivateKeyTypes
+
+# `cryptography` is imported by the store readers, not here: it costs a process about 19 MB of RSS,
+# and a server without TLS settings (and every client) imports this module without reading a store.
 
 log = logging.getLogger("corral.tls")
 
@@ -125,6 +128,10 @@ def _password(pw: str) -> bytes | None:
 
 def load_key_store(path: Path, password: str, declared: str = "") -> tuple[bytes, bytes]:
     """(private key as unencrypted PKCS8 PEM, certificate chain as PEM, leaf first)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     kind = store_type(path, declared)
     _check_type(path, kind)
     data = _read(path)
@@ -146,7 +153,9 @@ def load_key_store(path: Path, password: str, declared: str = "") -> tuple[bytes
     return key_pem, b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
 
 
-def _pem_key(data: bytes, password: str, path: Path) -> pkcs12.PKCS12PrivateKeyTypes:
+def _pem_key(data: bytes, password: str, path: Path) -> PKCS12PrivateKeyTypes:
+    from cryptography.hazmat.primitives import serialization
+
     begin = data.find(b"-----BEGIN ")
     while begin >= 0:
         end_label = data.find(b"-----", begin + 11)
@@ -166,6 +175,10 @@ def _pem_key(data: bytes, password: str, path: Path) -> pkcs12.PKCS12PrivateKeyT
 
 def load_trust_store(path: Path, password: str, declared: str = "") -> str:
     """The trusted certificates as PEM text (for `SSLContext.load_verify_locations(cadata=...)`)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     kind = store_type(path, declared)
     _check_type(path, kind)
     data = _read(path)

@@ -75,8 +75,9 @@ class CorralServer:
         self.server_id = (config.my_id if config.my_id is not None else resolve_member(config)) if ensemble else 1
         # Before recovery: a second server on these files would recover them too, then fight over them.
         self.dir_lock = dir_lock or lock_data_dirs(config.data_dir, config.log_dir, config.data_dir_autocreate)
+        # Neither `report` nor `state` is kept: their lists of the logged txns after the snapshot (tens of
+        # MB at a million znodes) are the quorum core's to hold, and it forgets them once applied.
         tree, state, report = recover_member(config)
-        self.recovered = report
         self.storage = Storage(config)
         self.metrics = ServerMetrics()  # one set, fed by the frontend, the host and the storage
         self.metrics.startup(report)
@@ -105,7 +106,7 @@ class CorralServer:
         self.host.preparer.on_quota_exceeded = self.metrics.quota_exceeded_in
         # Built here, started by start(): the web console can be mounted first (admin.add_subapp).
         # Imported here: corral.admin reads this package's modules (a module-level import would be a cycle).
-        from ..admin import AdminServer, MetricsServer
+        from ..admin.http import AdminServer
 
         self.admin: AdminServer | None = None
         if config.admin_enabled:
@@ -114,6 +115,8 @@ class CorralServer:
                 self._mount_console()
         self.metrics_server: MetricsServer | None = None
         if config.prometheus_enabled:
+            from ..admin.prometheus import MetricsServer
+
             self.metrics_server = MetricsServer(self, config.prometheus_host, config.prometheus_port)
         self.exit_code = 0
         self._stop_event: asyncio.Event | None = None
