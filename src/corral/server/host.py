@@ -219,6 +219,7 @@ class QuorumHost:
         self._log_inflight = 0
         self._draining = False
         self._drain_scheduled = False
+        self._held = False  # a restore is switching trees: new proposals wait in the backlog
         self.elections = 0
         self.last_election_ms = 0.0
         self._looking_since = self._t0
@@ -325,7 +326,7 @@ class QuorumHost:
         if not self.serving:
             return False
         if self.role is Role.LEADING:
-            if self._backlog or self.peer.outstanding >= self.max_outstanding:
+            if self._held or self._backlog or self.peer.outstanding >= self.max_outstanding:
                 self._backlog.append((session, cxid, op, body, auth, done, context, timeout))
             else:
                 self._propose(session, cxid, op, body, auth, done, context, timeout)
@@ -386,7 +387,7 @@ class QuorumHost:
 
     def _lead(self, session: int, cxid: int, op: int, body: bytes, auth: list[AuthId], done: Waiter | None,
               context: Any, timeout: int) -> None:
-        if self._backlog or self.peer.outstanding >= self.max_outstanding:
+        if self._held or self._backlog or self.peer.outstanding >= self.max_outstanding:
             # proposed when commits make room (ZooKeeper throttles too)
             self._backlog.append((session, cxid, op, body, auth, done, context, timeout))
             return
@@ -449,7 +450,7 @@ class QuorumHost:
             while (r := peer.poll()) is not None:
                 self._handle(r)
                 peer.advance()
-                if self._backlog and self.is_leader:
+                if self._backlog and self.is_leader and not self._held:
                     while self._backlog and peer.outstanding < self.max_outstanding:
                         self._propose(*self._backlog.popleft())
                 if self._remote:
@@ -512,6 +513,43 @@ class QuorumHost:
         self.preparer.reset()
         if self.ensemble:
             tree.init_config(self.cfg.membership(), 0, self.clock.wall_ms())
+
+    # ---- the AdminServer's `restore` (standalone) -------------------------------------------------
+
+    def hold_writes(self) -> None:
+        """From now on writes, session creations and closes wait in the backlog (ZooKeeper's
+        restoreLatch blocks request submission the same way), so the write path can run dry."""
+        self._held = True
+
+    def release_writes(self) -> None:
+        self._held = False
+        self._schedule_drain()
+
+    @property
+    def quiescent(self) -> bool:
+        """Nothing proposed is waiting for its fsync or its commit: every logged txn is applied."""
+        return not self.peer.outstanding and not self._prepared and not self.log_busy
+
+    def install_restored(self, tree: DataTree) -> int:
+        """Replace the tree by one restored from a snapshot (already durable in the dataDir, labelled
+        with the current zxid). Standalone only, held and quiescent: no proposal is in flight, so the
+        log after the current zxid is empty and nothing acknowledged is lost. The writes held meanwhile
+        are dropped unanswered with every client connection (clients reconnect; their sessions live on
+        if the snapshot has them, and they register their watches again). Returns how many were dropped."""
+        if self.ensemble or not self._held or not self.quiescent:
+            raise RuntimeError("a restore needs a standalone server with its writes held and none in flight")
+        dropped = len(self._backlog)
+        self._backlog.clear()
+        self._creating.clear()
+        self._replace_tree(tree)
+        if self.expiry is not None:  # every restored session gets a full timeout, as after an election
+            tracker = ExpiryTracker(self.cfg.tick_time)
+            now = self.now_ms()
+            for sid, timeout in tree.sessions.items():
+                tracker.track(sid, timeout, now)
+            self.expiry = tracker
+        self.listener.stopped_serving("restored from a snapshot")
+        return dropped
 
     def _flush_log(self, force: bool = False) -> None:
         """Group commit: one write + fsync for everything appended while the previous fsync ran."""

@@ -154,6 +154,10 @@ class ServerMetrics:
         # the AdminServer's `snapshot` command (3.9)
         self.snapshot_error_count = Counter("snapshot_error_count")
         self.snapshot_rate_limited_count = Counter("snapshot_rate_limited_count")
+        # ... and its `restore` command (3.9): ms per restore, refused and failed ones
+        self.restore_time = Summary("restore_time")
+        self.restore_error_count = Counter("restore_error_count")
+        self.restore_rate_limited_count = Counter("restore_rate_limited_count")
         # startup (FileTxnSnapLog.restore, ZKDatabase.loadDataBase): observed once, ms and txns
         self.dbinittime = Summary("dbinittime")
         self.startup_snap_load_time = Summary("startup_snap_load_time")
