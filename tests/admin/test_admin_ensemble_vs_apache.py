@@ -268,8 +268,8 @@ def test_quorum_metrics_move_where_apaches_do(sides: dict[str, Side]) -> None:
             moved = {key: monitor[key] > 0 for key in expected}
             assert moved == expected, (kind, role, monitor)
             assert all(monitor[key] > 0 for key in EVERYONE_MOVED), (kind, role)
-            if role == "leader":  # every voter's acks, its own included
-                assert ack_latency_keys(monitor) == 3, (kind, monitor)
+            if role == "leader":  # the voters' acks that came before their txn committed: a quorum's at least
+                assert 2 <= ack_latency_keys(monitor) <= 3, (kind, monitor)
                 assert monitor["diff_count"] + monitor["snap_count"] >= 2, kind  # both followers synced
             else:
                 assert monitor["learner_proposal_received_count"] >= CREATES, (kind, role)
