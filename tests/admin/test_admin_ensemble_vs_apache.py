@@ -284,7 +284,7 @@ def test_quorum_metrics_in_prometheus(sides: dict[str, Side]) -> None:
                  "sync_processor_queue_and_flush_time_ms", "learner_commit_received_count", "diff_count"):
         assert fams[name].type == APACHE_TYPES[name], name
     keys = {s.labels["key"] for s in fams["ack_latency"].samples if s.name == "ack_latency_count"}
-    assert keys == {str(m.sid) for m in side.ens.members}
+    assert len(keys) >= 2 and keys <= {str(m.sid) for m in side.ens.members}, keys
     assert any(s.labels.get("quantile") == "0.99" and s.value >= 0 for s in fams["quorum_ack_latency"].samples)
 
 
