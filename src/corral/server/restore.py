@@ -12,7 +12,9 @@ corral keeps its write path's rules instead:
   transaction is applied and the log holds nothing after the current zxid Z;
 * the restored tree is labelled with Z and written as `snapshot.<Z>` in the dataDir, atomically, before
   anything switches: a crash at any point recovers the old tree or the restored one, whole, and a
-  restart keeps the restore. The zxid never goes back, so a client that saw Z is never refused;
+  restart keeps the restore. The zxid never goes back, so a client that saw Z is never refused. If
+  the file cannot be written the old tree goes on serving; if it cannot be renamed into place durably
+  (the directory may hold either tree), the server stops, as when its log cannot be written;
 * then the tree is switched (`QuorumHost.install_restored`): sessions and their expiry come from the
   snapshot, the held writes are dropped unanswered and every client connection is closed, so clients
   reconnect (a session the snapshot has lives on, one it lacks is expired) and register their watches
@@ -28,6 +30,8 @@ import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING
+
+from ..persistence.snapshot import SnapshotPublishError
 
 if TYPE_CHECKING:
     from ..tree import DataTree
@@ -69,7 +73,13 @@ async def restore_tree(srv: CorralServer, tree: DataTree) -> int:
         tree.last_zxid = zxid
         tree.watches.set_fanout(srv.metrics.watch_fanout)
         tree.on_ephemeral_deleted = old.on_ephemeral_deleted
-        path = await storage.write_restored(tree)
+        try:
+            path = await storage.write_restored(tree)
+        except SnapshotPublishError as e:
+            # snapshot.<zxid> may now hold the restored tree while the server serves the old one: a
+            # restart would replay the old tree's later writes onto it. Stop, as for a failed log write.
+            srv.fatal(f"restore: {e}")
+            raise RestoreRefused("snapshot_not_durable") from e
         dropped = host.install_restored(tree)
     finally:
         storage.restoring = False
