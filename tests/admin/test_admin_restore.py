@@ -119,6 +119,8 @@ def test_restore_under_write_load_loses_only_what_it_replaces(server: tuple[Serv
     try:
         zk.ensure_path("/load")
         _, snap = _snapshot(admin)
+        states: list[KazooState] = []
+        zk.add_listener(states.append)
         pending = [zk.create_async(f"/load/n{i}", b"x", include_data=True) for i in range(300)]
         assert _restore(admin, snap)[0] == 200
         acked: dict[str, int] = {}
@@ -128,7 +130,8 @@ def test_restore_under_write_load_loses_only_what_it_replaces(server: tuple[Serv
             if res.successful():
                 path, stat = res.get()
                 acked[path.rsplit("/", 1)[1]] = stat.czxid
-        wait_until(lambda: zk.connected, 15, what="the client to reconnect")
+        # the restore closed the connection: wait for kazoo to notice and reconnect
+        wait_until(lambda: KazooState.SUSPENDED in states and zk.connected, 15, what="the client to reconnect")
         present = set(zk.get_children("/load"))
         assert present <= set(acked)  # a write dropped unanswered never took effect
         kept = [acked[n] for n in present]
