@@ -49,9 +49,12 @@ def _restore(admin: int, body: bytes) -> tuple[int, dict[str, object]]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[ServerProcess, int]]:
+    """snapCount=20: the server's own snapshots are forked every 10-20 writes, so restores meet them
+    in flight (a restore waits for the child, and no child starts while it writes its own)."""
     admin = free_port()
     srv = make_server("corral", extra_cfg={"admin.enableServer": "true", "admin.serverAddress": HOST,
-                                           "admin.serverPort": str(admin), "admin.rateLimiterIntervalInMS": "0"})
+                                           "admin.serverPort": str(admin), "admin.rateLimiterIntervalInMS": "0",
+                                           "snapCount": "20"})
     try:
         yield srv, admin
     finally:
