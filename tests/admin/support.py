@@ -24,11 +24,11 @@ def admin_server(kind: str, prometheus: bool = False) -> tuple[ServerProcess, in
 
 
 def request(port: int, method: str, path: str, timeout: float = 10.0,
-            headers: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """(status, content type, body) of one HTTP request to 127.0.0.1:port."""
+            headers: dict[str, str] | None = None, body: bytes | None = None) -> tuple[int, str, str]:
+    """(status, content type, body) of one HTTP request to 127.0.0.1:port (with `body`, if given)."""
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        conn.request(method, path, headers=headers or {})
+        conn.request(method, path, body=body, headers=headers or {})
         r = conn.getresponse()
         return r.status, r.getheader("Content-Type", ""), r.read().decode("utf-8", "replace")
     finally:

@@ -20,8 +20,9 @@ import pytest
 from kazoo.client import KazooClient
 
 from corral.persistence.snapshot import parse_snapshot
-from tests.admin.support import command, shape
+from tests.admin.support import command, request, shape
 from tests.admin.test_admin_snapshot import _get
+from tests.admin.test_admin_vs_apache import APACHE_39_METRICS, APACHE_TYPES, metric_of, scrape
 from tests.ensemble.cluster import Ensemble
 from tests.support.apache_ensemble import ApacheEnsemble
 from tests.support.net import HOST, free_port
@@ -40,12 +41,15 @@ APACHE_ONLY_SERVER_STATS = {"provider_null", "non_mtlsremote_conn_count", "non_m
 
 
 class Side:
-    """One ensemble as the test sees it: its members by role, their admin ports, the names to normalise."""
+    """One ensemble as the test sees it: its members by role, their admin ports (and, for corral, their
+    /metrics ports), the names to normalise."""
 
-    def __init__(self, kind: str, ens: ApacheEnsemble | Ensemble, admin: dict[int, int]) -> None:
+    def __init__(self, kind: str, ens: ApacheEnsemble | Ensemble, admin: dict[int, int],
+                 metrics: dict[int, int]) -> None:
         self.kind = kind
         self.ens = ens
         self.admin = admin
+        self.metrics = metrics
         self.roles: dict[str, Any] = {}
         self.names: dict[int, str] = {}  # port -> a name
         self.sids: dict[int, str] = {}  # server id -> its role
@@ -90,13 +94,18 @@ def normalise_key(key: str, side: Side) -> str:
 
 def start(kind: str, base: Path) -> Side:
     ens: ApacheEnsemble | Ensemble = ApacheEnsemble(base) if kind == "apache" else Ensemble(base, tick_time=500)
-    admin = {}
+    admin, metrics = {}, {}
     for m in ens.members:
         admin[m.sid] = free_port()
+        # every zxid's acks sampled in ack_latency (Apache's default: one in 1000)
         m.extra_cfg.update({"admin.enableServer": "true", "admin.serverAddress": HOST,
-                            "admin.serverPort": str(admin[m.sid])})
+                            "admin.serverPort": str(admin[m.sid]), "leader.ackLoggingFrequency": "1"})
+        if kind == "corral":
+            metrics[m.sid] = free_port()
+            m.extra_cfg.update({"prometheus.enable": "true", "metricsProvider.httpHost": HOST,
+                                "metricsProvider.httpPort": str(metrics[m.sid])})
     ens.start()
-    return Side(kind, ens, admin)
+    return Side(kind, ens, admin, metrics)
 
 
 def name_roles(side: Side) -> None:
@@ -186,7 +195,7 @@ def test_hash(sides: dict[str, Side]) -> None:
 def test_monitor(sides: dict[str, Side]) -> None:
     for role in ROLES:
         mine, theirs = (sides[k].get(role, "monitor") for k in ("corral", "apache"))
-        own = {k for k in mine if "corral_" in k} | {"snapshot_error_count", "snapshot_rate_limited_count"}
+        own = {k for k in mine if "corral_" in k or metric_of(k) in APACHE_39_METRICS}
         assert set(mine) - own <= set(theirs), sorted(set(mine) - own - set(theirs))
         for key in SAME_MONITOR:
             assert (key in mine) == (key in theirs), (role, key)
@@ -226,3 +235,66 @@ def test_corral_snapshot_on_a_follower(sides: dict[str, Side]) -> None:
     assert status == 200 and int(headers["last_zxid"], 16) == LAST_ZXID
     snap = parse_snapshot(body, None)
     assert snap.zxid == LAST_ZXID and "/n129" in snap.tree.nodes and snap.digest is not None
+
+
+# The quorum's metrics after the fixture's writes, by role: whether each has moved (count > 0), the same
+# on both ensembles. ServerMetrics.java: a leader's quorum acks and its own log acks; a follower's
+# PROPOSALs and COMMITs received, its acks and its sync; everyone's log queue and apply latency.
+QUORUM_MOVED = {
+    "leader": {"cnt_quorum_ack_latency": True, "cnt_proposal_ack_creation_latency": True,
+               "cnt_proposal_latency": False, "cnt_commit_propagation_latency": False,
+               "learner_proposal_received_count": False, "learner_commit_received_count": False,
+               "cnt_leader_unavailable_time": True, "cnt_follower_sync_time": False},
+    "follower": {"cnt_quorum_ack_latency": False, "cnt_proposal_ack_creation_latency": True,
+                 "cnt_proposal_latency": True, "cnt_commit_propagation_latency": True,
+                 "learner_proposal_received_count": True, "learner_commit_received_count": True,
+                 "cnt_leader_unavailable_time": False, "cnt_follower_sync_time": True},
+}
+EVERYONE_MOVED = ("cnt_propagation_latency", "cnt_sync_processor_queue_size", "cnt_sync_processor_queue_time_ms",
+                  "cnt_sync_processor_queue_flush_time_ms", "cnt_sync_processor_queue_and_flush_time_ms",
+                  "cnt_unavailable_time")
+
+
+def ack_latency_keys(monitor: dict[str, Any]) -> int:
+    """How many voters the leader's ack_latency set has (`cnt_<server id>_ack_latency`)."""
+    return sum(1 for k in monitor if re.fullmatch(r"cnt_\d+_ack_latency", k) and monitor[k] > 0)
+
+
+def test_quorum_metrics_move_where_apaches_do(sides: dict[str, Side]) -> None:
+    for role in ROLES:
+        expected = QUORUM_MOVED["leader" if role == "leader" else "follower"]
+        for kind in ("corral", "apache"):
+            monitor = command(sides[kind].port(role), "monitor")
+            moved = {key: monitor[key] > 0 for key in expected}
+            assert moved == expected, (kind, role, monitor)
+            assert all(monitor[key] > 0 for key in EVERYONE_MOVED), (kind, role)
+            if role == "leader":  # the voters' acks that came before their txn committed: a quorum's at least
+                assert 2 <= ack_latency_keys(monitor) <= 3, (kind, monitor)
+                assert monitor["diff_count"] + monitor["snap_count"] >= 2, kind  # both followers synced
+            else:
+                assert monitor["learner_proposal_received_count"] >= CREATES, (kind, role)
+                assert monitor["cnt_commit_propagation_latency"] >= CREATES, (kind, role)
+
+
+def test_quorum_metrics_in_prometheus(sides: dict[str, Side]) -> None:
+    """The leader's /metrics: Apache's types, the ack_latency set labelled by server id, quantiles."""
+    side = sides["corral"]
+    fams = scrape(side.metrics[side.roles["leader"].sid])
+    for name in ("quorum_ack_latency", "proposal_ack_creation_latency", "ack_latency", "leader_unavailable_time",
+                 "sync_processor_queue_and_flush_time_ms", "learner_commit_received_count", "diff_count"):
+        assert fams[name].type == APACHE_TYPES[name], name
+    keys = {s.labels["key"] for s in fams["ack_latency"].samples if s.name == "ack_latency_count"}
+    assert len(keys) >= 2 and keys <= {str(m.sid) for m in side.ens.members}, keys
+    assert any(s.labels.get("quantile") == "0.99" and s.value >= 0 for s in fams["quorum_ack_latency"].samples)
+
+
+def test_restore_is_refused_on_an_ensemble_member(sides: dict[str, Side]) -> None:
+    """Apache restores a member alone (its tree then differs from the others' under the same zxids);
+    corral refuses (docs/operations.md) and the member keeps its tree."""
+    side = sides["corral"]
+    port = side.port("f2")
+    _, _, body = _get(port, "/commands/snapshot", {"Authorization": "digest any:one"})
+    status, _, answer = request(port, "POST", "/commands/restore", headers={"Authorization": "digest any:one"},
+                                body=body)
+    assert status == 503 and answer.startswith("{") and '"error": null' in answer
+    assert side.roles["f2"].zxid() == LAST_ZXID

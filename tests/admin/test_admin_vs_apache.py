@@ -27,9 +27,17 @@ pytestmark = pytest.mark.slow
 # Fields of Apache's answers that name Java/Jetty things corral does not have (docs/operations.md).
 APACHE_ONLY_SERVER_STATS = {"provider_null", "non_mtlsremote_conn_count", "non_mtlslocal_conn_count"}
 APACHE_ONLY_COMMANDS = {"system_properties"}  # Java system properties: corral has none
-# Apache 3.9's commands and metrics: the reference (Apache 3.8) does not have them (tests/admin/test_admin_snapshot.py)
+# Apache 3.9's commands and metrics: the reference (Apache 3.8) does not have them (tests/admin/test_admin_snapshot.py,
+# test_admin_restore.py)
 APACHE_39_COMMANDS = {"snapshot", "restore"}
-APACHE_39_METRICS = {"snapshot_error_count", "snapshot_rate_limited_count"}
+APACHE_39_METRICS = {"snapshot_error_count", "snapshot_rate_limited_count", "restore_error_count",
+                     "restore_rate_limited_count", "restore_time"}
+SUMMARY_PREFIXES = ("avg_", "min_", "max_", "cnt_", "sum_")
+
+
+def metric_of(key: str) -> str:
+    """The metric a `monitor`/mntr key belongs to: a summary's avg_/min_/max_/cnt_/sum_ prefix removed."""
+    return key[4:] if key.startswith(SUMMARY_PREFIXES) else key
 SAME_VALUE = ("ruok", "is_read_only", "get_trace_mask", "leader", "voting_view", "zabstate", "hash", "observers",
               "watch_summary", "connection_stat_reset", "stat_reset", "observer_connection_stat_reset",
               "set_trace_mask", "set_trace_mask?traceMask=306", "no_such_command")
@@ -129,7 +137,7 @@ def test_same_values_where_the_state_is_the_same(pair: Pair) -> None:
 def test_monitor_names_are_apaches(pair: Pair) -> None:
     """Every key of corral's `monitor` (and so of `mntr`) is one of Apache's, but for corral's own."""
     mine, theirs = pair.both("monitor")
-    corral_own = {k for k in mine if "corral_" in k} | APACHE_39_METRICS
+    corral_own = {k for k in mine if "corral_" in k or metric_of(k) in APACHE_39_METRICS}
     assert set(mine) - corral_own <= set(theirs), sorted(set(mine) - corral_own - set(theirs))
     for key in ("znode_count", "watch_count", "ephemerals_count", "global_sessions", "num_alive_connections"):
         assert mine[key] == theirs[key], key
@@ -163,17 +171,23 @@ APACHE_TYPES = {
                      "bytes_received_count", "stale_sessions_expired", "unrecoverable_error_count",
                      "prep_processor_request_queued", "sync_processor_request_queued", "proposal_count",
                      "commit_count", "looking_count", "snapshot_error_count", "snapshot_rate_limited_count",
+                     "restore_error_count", "restore_rate_limited_count", "learner_proposal_received_count",
+                     "learner_commit_received_count", "diff_count", "snap_count",
                      "quota_exceeded_error_per_namespace"], "counter"),
     **dict.fromkeys(["readlatency", "updatelatency", "sync_processor_batch_size", "fsynctime", "snapshottime",
                      "election_time", "dbinittime", "startup_snap_load_time", "startup_txns_load_time",
                      "startup_txns_loaded", "node_created_watch_count", "node_deleted_watch_count",
-                     "node_changed_watch_count", "node_children_watch_count"], "summary"),
+                     "node_changed_watch_count", "node_children_watch_count", "restore_time",
+                     "sync_processor_queue_size", "sync_processor_queue_time_ms", "sync_processor_queue_flush_time_ms",
+                     "sync_processor_queue_and_flush_time_ms", "propagation_latency", "proposal_ack_creation_latency",
+                     "quorum_ack_latency", "ack_latency", "proposal_latency", "commit_propagation_latency",
+                     "unavailable_time", "leader_unavailable_time", "follower_sync_time"], "summary"),
 }
 
 
 ENSEMBLE_ONLY = {"learners", "synced_followers", "synced_observers", "quorum_size", "synced_non_voting_followers"}
 KEYED = {"quota_count_limit_per_namespace", "quota_bytes_limit_per_namespace", "quota_count_usage_per_namespace",
-         "quota_bytes_usage_per_namespace", "quota_exceeded_error_per_namespace"}
+         "quota_bytes_usage_per_namespace", "quota_exceeded_error_per_namespace", "ack_latency"}
 
 
 def scrape(port: int) -> dict[str, Any]:
@@ -214,7 +228,8 @@ def test_metrics_names_types_and_movement(pair: Pair) -> None:
                        "updatelatency to count the writes")
     for name, suffix in (("packets_received", ""), ("updatelatency", "_count"), ("readlatency", "_count"),
                          ("fsynctime", "_count"), ("sync_processor_batch_size", "_count"), ("commit_count", ""),
-                         ("bytes_received_count", ""), ("znode_count", "")):
+                         ("bytes_received_count", ""), ("znode_count", ""), ("propagation_latency", "_count"),
+                         ("sync_processor_queue_size", "_count"), ("sync_processor_queue_and_flush_time_ms", "_count")):
         assert sample(after, name, suffix) > sample(fams, name, suffix), name
     q = next(s for s in after["updatelatency"].samples if s.labels.get("quantile") == "0.99")
     assert not math.isnan(q.value)

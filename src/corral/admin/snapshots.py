@@ -6,18 +6,23 @@ answer only), with the headers `last_zxid: 0x<hex>` and `snapshot_size: <bytes>`
 written by a forked child as usual (the event loop never serialises the tree); the command waits for
 it, so the file is exactly the tree at that zxid, in Apache's format.
 
-`restore` (POST, alias `rest`): Apache replaces the running server's in-memory database with the
-snapshot in the request body and answers the restored `last_zxid`. corral answers it as Apache answers
-a server that does not allow it (`admin.restore.enabled=false`): 503. See docs/operations.md.
+`restore` (POST, alias `rest`): replaces the running server's tree with the snapshot in the request
+body and answers `last_zxid`, the zxid the snapshot was taken at (Apache's answer). How the server
+switches, durably and without going back in zxids, and why only a standalone server does it:
+server/restore.py. Apache's answers: 503 when `admin.restore.enabled=false`, 429 when rate limited,
+500 when the stream is not a valid snapshot (counted in `restore_error_count`); corral also answers
+503 on an ensemble member. See docs/operations.md.
 
-Rate limit, as Apache's (util/RateLimiter: one request per interval, counted from the last reset):
+Rate limits, as Apache's (util/RateLimiter: one request per interval, counted from the last reset):
 Apache's snapshot command reads `admin.rateLimiterIntervalInMS` (default 300000) as microseconds, so
-snapshots are limited to one per 300 ms by default, and corral reads it the same way. A refused request
-is 429 and counts in `snapshot_rate_limited_count`.
+snapshots are limited to one per 300 ms by default, and corral reads it the same way; its restore
+command reads it as milliseconds (one restore per 5 minutes by default). A refused request is 429 and
+counts in `snapshot_rate_limited_count` / `restore_rate_limited_count`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -25,6 +30,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..persistence.snapshot import SnapshotCorruptError, parse_snapshot
+from ..server import memory
+from ..server.restore import RestoreRefused, restore_tree
 from . import auth
 from .commands import BY_NAME, NOT_SERVING
 
@@ -33,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("corral.admin")
 JSON = "application/json"
+BODY_IDLE_SECONDS = 60  # a restore upload that sends nothing for this long is abandoned
 
 
 class RateLimiter:
@@ -72,9 +81,10 @@ class SnapshotCommands:
 
     def __init__(self, srv: CorralServer) -> None:
         self.srv = srv
-        # Apache's snapshot command builds its limiter with TimeUnit.MICROSECONDS (restore: MILLISECONDS,
-        # never reached in corral, see _restore).
+        # Apache's snapshot command builds its limiter with TimeUnit.MICROSECONDS, restore MILLISECONDS.
         self.snapshot_limiter = RateLimiter(1, srv.config.admin_rate_limit_interval / 1000)
+        self.restore_limiter = RateLimiter(1, srv.config.admin_rate_limit_interval)
+        self.restore_lock = asyncio.Lock()  # one restore at a time, even with no rate limit
 
     async def handle(self, request: web.Request, name: str) -> web.StreamResponse:
         """`name` is snapshot/snap (GET) or restore/rest (POST): the checks Commands.runCommand makes,
@@ -100,7 +110,7 @@ class SnapshotCommands:
             return _json(name, outcome.status, outcome.error)
         if cmd.primary == "snapshot":
             return await self._snapshot(request)
-        return self._restore()
+        return await self._restore(request)
 
     async def _snapshot(self, request: web.Request) -> web.StreamResponse:
         srv = self.srv
@@ -130,13 +140,45 @@ class SnapshotCommands:
             return _json("snapshot", 200, headers=headers)
         return web.FileResponse(path, headers={**headers, "Content-Type": "application/octet-stream"})
 
-    def _restore(self) -> web.Response:
-        """503, Apache's answer when restore is disabled (its first check after authentication).
+    async def _restore(self, request: web.Request) -> web.Response:
+        """RestoreCommand.runPost's checks in its order, then the restore. The body is read in chunks
+        (the admin app's 64 KiB request limit is for commands, not snapshots) and parsed as Apache's
+        ZKDatabase.deserializeSnapshot reads it: header, tree, and every checksum must be right."""
+        srv = self.srv
+        m = srv.metrics
+        if not srv.config.admin_restore_enabled:
+            log.warning("event=admin_restore_refused reason=disabled")
+            return _json("restore", 503)
+        if srv.host.ensemble:
+            log.warning("event=admin_restore_refused reason=ensemble detail=%s",
+                        "a member cannot replace its tree alone; restore a standalone server")
+            return _json("restore", 503)
+        if not self.restore_limiter.allow():
+            m.restore_rate_limited_count.value += 1
+            log.warning("event=admin_restore_rate_limited peer=%s", request.remote)
+            return _json("restore", 429)
+        async with self.restore_lock:
+            body = bytearray()
+            try:
+                while chunk := await asyncio.wait_for(request.content.read(1 << 20), BODY_IDLE_SECONDS):
+                    body += chunk
+            except (TimeoutError, ConnectionError) as e:  # a stalled or broken upload restores nothing
+                return self._restore_failed(request, f"reading the snapshot: {type(e).__name__}")
+            try:
+                with memory.bulk_load():
+                    snap = parse_snapshot(bytes(body), None, "<restore request>")
+            except Exception as e:  # any failure to read the stream is a bad stream: Apache's 500
+                return self._restore_failed(request, e if isinstance(e, SnapshotCorruptError) else
+                                            f"{type(e).__name__}: {e}")
+            del body
+            try:
+                zxid = await restore_tree(srv, snap.tree)
+            except (RestoreRefused, OSError) as e:
+                return self._restore_failed(request, e.reason if isinstance(e, RestoreRefused) else e)
+        log.info("event=admin_restore snapshot_zxid=0x%x zxid=0x%x peer=%s", snap.zxid, zxid, request.remote)
+        return _json("restore", 200, last_zxid=snap.zxid)
 
-        corral cannot yet replace a running server's tree: that needs the write path (server/host.py)
-        to hold new requests, drop its prepared state and rebuild session expiry around the new tree,
-        and a snapshot at the current zxid so that a restart keeps the restored state (Apache keeps it
-        in memory only). Until then every restore is refused, disabled or not, and the body is not read."""
-        reason = "disabled" if not self.srv.config.admin_restore_enabled else "not_supported"
-        log.warning("event=admin_restore_refused reason=%s", reason)
-        return _json("restore", 503)
+    def _restore_failed(self, request: web.Request, reason: object) -> web.Response:
+        self.srv.metrics.restore_error_count.value += 1
+        log.warning("event=admin_restore_failed peer=%s reason=%r", request.remote, str(reason)[:300])
+        return _json("restore", 500)

@@ -75,6 +75,11 @@ class SnapshotCorruptError(Exception):
         self.reason = reason
 
 
+class SnapshotPublishError(OSError):
+    """Renaming a written snapshot into place, or making the rename durable, failed: the file may or
+    may not be `snapshot.<zxid>` now (before that step a failure leaves the directory as it was)."""
+
+
 @dataclass(frozen=True)
 class ZxidDigest:
     """The tree digest a snapshot carries (DataTree.ZxidDigest): the digest after txn `zxid`."""
@@ -233,8 +238,11 @@ def write_snapshot(tree: DataTree, directory: Path, progress: Callable[[int], No
     with open(fd, "wb", buffering=0) as f:
         serialize(tree, f, progress)
         os.fsync(f.fileno())
-    os.replace(tmp, final)
-    fsync_dir(final.parent)
+    try:
+        os.replace(tmp, final)
+        fsync_dir(final.parent)
+    except OSError as e:
+        raise SnapshotPublishError(e.errno, f"publishing {final}: {e.strerror or e}") from e
     return final
 
 

@@ -125,6 +125,7 @@ class ServerConfig:
     admin_snapshot_enabled: bool = True  # the AdminServer's `snapshot` command (3.9)
     admin_restore_enabled: bool = True  # the AdminServer's `restore` command (3.9)
     admin_rate_limit_interval: int = 300000  # admin.rateLimiterIntervalInMS: snapshot/restore rate limit
+    ack_logging_frequency: int = 1000  # leader.ackLoggingFrequency: which zxids' acks ack_latency samples
     console_enable: bool = True  # admin.console.enable (corral only): serve the web console on the admin server
     servers: dict[int, ServerSpec] = field(default_factory=dict)
     source: str = "<defaults>"

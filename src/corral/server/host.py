@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import struct
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -53,12 +54,13 @@ from ..quorum import (
     SyncDone,
     SyncFailed,
 )
+from ..quorum.messages import Ack, AckEpoch
 from ..tree import ApplyResult, DataTree
 from ..tree.acl import AuthId
 from ..txn import AnyTxn, Preparer
 from .config import ServerConfig
 from .forwarded import ForwardedRequest
-from .metrics import ServerMetrics
+from .metrics import ServerMetrics, Summary
 from .sessions import ExpiryTracker, SessionIds
 from .writes import decode_write
 
@@ -66,6 +68,11 @@ log = logging.getLogger("corral.host")
 _NO_WAITER: tuple[None, None] = (None, None)
 
 TICKS_PER_TICKTIME = 10
+# A txn payload starts with its TxnHeader (clientId long, cxid int, zxid long, time long, type int): the
+# leader's wall-clock stamp, which ZooKeeper's quorum latency metrics measure a txn's age from.
+_TXN_TIME = struct.Struct(">q")
+TXN_TIME_OFFSET = 20
+_TXN_HEADER_SIZE = 32
 #: Deliberately broken behaviours, test-only (see tests/simulation): what corral did before sessions
 #: became committed state. ``tick_by_calls``: the core's clock counts tick() calls, not elapsed time,
 #: so a process resumed after a pause believes little time passed; ``local_expiry_verdict``: the
@@ -219,6 +226,9 @@ class QuorumHost:
         self._log_inflight = 0
         self._draining = False
         self._drain_scheduled = False
+        self._held = False  # a restore is switching trees: new proposals wait in the backlog
+        self._queued_since = 0.0  # monotonic ms: when the oldest append waiting for the log writer came
+        self._sync_since: float | None = None  # monotonic ms: when this learner's sync with its leader began
         self.elections = 0
         self.last_election_ms = 0.0
         self._looking_since = self._t0
@@ -285,6 +295,8 @@ class QuorumHost:
             self._drain()
 
     def on_message(self, frm: int, msg: Message) -> None:
+        if type(msg) is Ack and self._prepared:
+            self._ack_latency(frm, msg.zxid)
         self.peer.receive(frm, msg)
         self._schedule_drain()
 
@@ -325,7 +337,7 @@ class QuorumHost:
         if not self.serving:
             return False
         if self.role is Role.LEADING:
-            if self._backlog or self.peer.outstanding >= self.max_outstanding:
+            if self._held or self._backlog or self.peer.outstanding >= self.max_outstanding:
                 self._backlog.append((session, cxid, op, body, auth, done, context, timeout))
             else:
                 self._propose(session, cxid, op, body, auth, done, context, timeout)
@@ -386,7 +398,7 @@ class QuorumHost:
 
     def _lead(self, session: int, cxid: int, op: int, body: bytes, auth: list[AuthId], done: Waiter | None,
               context: Any, timeout: int) -> None:
-        if self._backlog or self.peer.outstanding >= self.max_outstanding:
+        if self._held or self._backlog or self.peer.outstanding >= self.max_outstanding:
             # proposed when commits make room (ZooKeeper throttles too)
             self._backlog.append((session, cxid, op, body, auth, done, context, timeout))
             return
@@ -449,7 +461,7 @@ class QuorumHost:
             while (r := peer.poll()) is not None:
                 self._handle(r)
                 peer.advance()
-                if self._backlog and self.is_leader:
+                if self._backlog and self.is_leader and not self._held:
                     while self._backlog and peer.outstanding < self.max_outstanding:
                         self._propose(*self._backlog.popleft())
                 if self._remote:
@@ -473,6 +485,8 @@ class QuorumHost:
 
     def _handle(self, r: Ready) -> None:
         store = self.store
+        if not self.serving and self.ensemble and any(type(m) is AckEpoch for _, m in r.messages):
+            self._sync_since = self.clock.monotonic_ms()  # a learner's sync starts after its ACKEPOCH
         if r.epochs is not None:
             store.write_epochs(r.epochs.accepted, r.epochs.current)
         log_changed = False
@@ -490,10 +504,17 @@ class QuorumHost:
             log.info("event=snapshot_installed zxid=0x%x znodes=%d", zxid, self.tree.node_count())
             log_changed = True
         if r.append:
-            self.metrics.sync_processor_request_queued.value += len(r.append)
+            m = self.metrics
+            m.sync_processor_request_queued.value += len(r.append)
             if self.is_leader:
-                self.metrics.proposal_count.value += len(r.append)
+                m.proposal_count.value += len(r.append)
+            elif self.serving and self.role is Role.FOLLOWING:  # PROPOSALs in broadcast (Follower)
+                m.learner_proposal_received_count.value += len(r.append)
+                self._observe_ages(m.proposal_latency, r.append)
+            if not self._log_pending:
+                self._queued_since = self.clock.monotonic_ms()
             self._log_pending.extend(r.append)
+            m.sync_processor_queue_size.observe(len(self._log_pending))
             self._flush_log()
         elif log_changed and r.log_end is not None:
             self.peer.persisted(r.log_end)
@@ -513,26 +534,98 @@ class QuorumHost:
         if self.ensemble:
             tree.init_config(self.cfg.membership(), 0, self.clock.wall_ms())
 
+    # ---- the AdminServer's `restore` (standalone) -------------------------------------------------
+
+    def hold_writes(self) -> None:
+        """From now on writes, session creations and closes wait in the backlog (ZooKeeper's
+        restoreLatch blocks request submission the same way), so the write path can run dry."""
+        self._held = True
+
+    def release_writes(self) -> None:
+        self._held = False
+        self._schedule_drain()
+
+    @property
+    def quiescent(self) -> bool:
+        """Nothing proposed is waiting for its fsync or its commit: every logged txn is applied."""
+        return not self.peer.outstanding and not self._prepared and not self.log_busy
+
+    def install_restored(self, tree: DataTree) -> int:
+        """Replace the tree by one restored from a snapshot (already durable in the dataDir, labelled
+        with the current zxid). Standalone only, held and quiescent: no proposal is in flight, so the
+        log after the current zxid is empty and nothing acknowledged is lost. The writes held meanwhile
+        are dropped unanswered with every client connection (clients reconnect; their sessions live on
+        if the snapshot has them, and they register their watches again). Returns how many were dropped."""
+        if self.ensemble or not self._held or not self.quiescent:
+            raise RuntimeError("a restore needs a standalone server with its writes held and none in flight")
+        dropped = len(self._backlog)
+        self._backlog.clear()
+        self._creating.clear()
+        self._replace_tree(tree)
+        if self.expiry is not None:  # every restored session gets a full timeout, as after an election
+            tracker = ExpiryTracker(self.cfg.tick_time)
+            now = self.now_ms()
+            for sid, timeout in tree.sessions.items():
+                tracker.track(sid, timeout, now)
+            self.expiry = tracker
+        self.listener.stopped_serving("restored from a snapshot")
+        return dropped
+
     def _flush_log(self, force: bool = False) -> None:
         """Group commit: one write + fsync for everything appended while the previous fsync ran."""
         if not self._log_pending or (self._log_inflight and not force):
             return
         batch, self._log_pending = self._log_pending, []
-        self.metrics.sync_processor_batch_size.observe(len(batch))
+        m = self.metrics
+        m.sync_processor_batch_size.observe(len(batch))
+        queued, started = self._queued_since, self.clock.monotonic_ms()
+        m.sync_processor_queue_time.observe(started - queued)
         self._log_inflight += 1
-        gen, last = self._gen, batch[-1][0]
-        self.store.append(batch, lambda exc: self._persisted(exc, gen, last))
+        gen = self._gen
+        self.store.append(batch, lambda exc: self._persisted(exc, gen, batch, queued, started))
 
-    def _persisted(self, exc: BaseException | None, gen: int, zxid: int) -> None:
+    def _persisted(self, exc: BaseException | None, gen: int, batch: list[tuple[int, bytes]], queued: float,
+                   started: float) -> None:
         self._log_inflight -= 1
         if exc is not None:
             # The log is the ground truth: if it cannot be written, acknowledging anything would lie.
             self.listener.fatal(f"cannot write the transaction log: {exc}")
             return
+        m = self.metrics
+        now = self.clock.monotonic_ms()
+        m.sync_processor_flush_time.observe(now - started)
+        m.sync_processor_queue_and_flush_time.observe(now - queued)
         self._flush_log()
         if gen == self._gen:
-            self.peer.persisted(zxid)
+            if self.ensemble and self.serving and self.role is not Role.OBSERVING:  # the ack this fsync makes
+                self._observe_ages(m.proposal_ack_creation_latency, batch)
+                if self.role is Role.LEADING:
+                    for zxid, _ in batch:
+                        self._ack_latency(self.server_id, zxid)
+            self.peer.persisted(batch[-1][0])
             self._drain()
+
+    def _ack_latency(self, sid: int, zxid: int) -> None:
+        """The leader's ack_latency by voter (Leader.processAck): sampled, for the zxids that are a
+        multiple of leader.ackLoggingFrequency; an ack of a txn this leader did not propose is not."""
+        freq = self.cfg.ack_logging_frequency
+        if freq > 0 and zxid % freq == 0:
+            entry = self._prepared.get(zxid)
+            if entry is not None:
+                age = self.clock.wall_ms() - entry[0].time
+                if age >= 0:
+                    self.metrics.ack_latency.observe(str(sid), age)
+
+    def _observe_ages(self, summary: Summary, entries: list[tuple[int, bytes]]) -> None:
+        """Each entry's age: now minus the time its leader stamped in its header (wall clocks, as
+        ZooKeeper's Request.logLatency; a negative age from clock skew is not observed)."""
+        now = self.clock.wall_ms()
+        unpack = _TXN_TIME.unpack_from
+        for _, payload in entries:
+            if len(payload) >= _TXN_HEADER_SIZE:
+                age = now - unpack(payload, TXN_TIME_OFFSET)[0]
+                if age >= 0:
+                    summary.observe(age)
 
     def _apply(self, entries: list[tuple[int, bytes]]) -> None:
         tree = self.tree
@@ -541,8 +634,18 @@ class QuorumHost:
         obs = self.observer
         if obs is not None:
             obs.committing(self, entries)
-        if self.is_leader:
-            self.metrics.commit_count.value += len(entries)
+        m = self.metrics
+        leader = self.is_leader
+        if leader:
+            m.commit_count.value += len(entries)
+        # the txn's age as applied here; on a leader also when its quorum acked it, on a learner when
+        # its COMMIT came (the same moment in corral: commits are applied as they arrive)
+        quorum_age = m.quorum_ack_latency if leader and self.ensemble else None
+        learner = self.ensemble and self.serving and not leader
+        if learner:
+            m.learner_commit_received_count.value += len(entries)
+        commit_age = m.commit_propagation_latency if learner else None
+        wall = self.clock.wall_ms()
         for zxid, payload in entries:
             entry = prepared.pop(zxid, None)
             if entry is not None:
@@ -556,6 +659,13 @@ class QuorumHost:
                 done, context = self.waiters.pop((hdr.clientId, hdr.cxid), _NO_WAITER)
             res = tree.apply(hdr, txn)
             committed(zxid)
+            age = wall - hdr.time
+            if age >= 0:
+                m.propagation_latency.observe(age)
+                if quorum_age is not None:
+                    quorum_age.observe(age)
+                elif commit_age is not None:
+                    commit_age.observe(age)
             t = hdr.type
             if t == Ops.closeSession or t == Ops.createSession:
                 self._session_applied(hdr, txn)
@@ -610,7 +720,14 @@ class QuorumHost:
         self.elections += 1
         self.last_election_ms = self.clock.monotonic_ms() - self._looking_since
         if self.ensemble:
-            self.metrics.election_time.observe(round(self.last_election_ms))
+            m = self.metrics
+            m.election_time.observe(round(self.last_election_ms))
+            m.unavailable_time.observe(round(self.last_election_ms))
+            if ev.role is Role.LEADING:
+                m.leader_unavailable_time.observe(round(self.last_election_ms))
+            elif ev.role is Role.FOLLOWING and self._sync_since is not None:
+                m.follower_sync_time.observe(round(self.clock.monotonic_ms() - self._sync_since))
+        self._sync_since = None
         log.info("event=serving role=%s leader=%d epoch=%d zxid=0x%x election_ms=%.0f", ev.role.name.lower(),
                  ev.leader, ev.epoch, ev.zxid, self.last_election_ms)
         if ev.role is Role.LEADING:
@@ -635,6 +752,7 @@ class QuorumHost:
             self._looking_since = self.clock.monotonic_ms()
             self.metrics.looking_count.value += 1
         self.serving = False
+        self._sync_since = None
         self.role = Role.LOOKING
         self.leader_id = None
         self.expiry = None

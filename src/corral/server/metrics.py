@@ -104,11 +104,14 @@ class SummarySet:
         self.advanced = advanced
         self.by_key: dict[str, Summary] = {}
 
-    def observe(self, key: str, v: float) -> None:
+    def of(self, key: str) -> Summary:
         s = self.by_key.get(key)
         if s is None:
             s = self.by_key[key] = Summary(self.name, self.advanced)
-        s.observe(v)
+        return s
+
+    def observe(self, key: str, v: float) -> None:
+        self.of(key).observe(v)
 
 
 class CounterSet:
@@ -148,12 +151,37 @@ class ServerMetrics:
         self.fsynctime = Summary("fsynctime")  # ms per group write + fdatasync
         self.proposal_count = Counter("proposal_count")
         self.commit_count = Counter("commit_count")
+        # the log writer's queue (SyncRequestProcessor), ms; corral's writer takes its whole queue as one
+        # group, so the times are observed once per group, for the group's oldest entry
+        self.sync_processor_queue_size = Summary("sync_processor_queue_size")
+        self.sync_processor_queue_time = Summary("sync_processor_queue_time_ms", advanced=True)
+        self.sync_processor_flush_time = Summary("sync_processor_queue_flush_time_ms", advanced=True)
+        self.sync_processor_queue_and_flush_time = Summary("sync_processor_queue_and_flush_time_ms", advanced=True)
+        # a txn's age (wall ms since the leader stamped its header) when ... it is applied here
+        # (FinalRequestProcessor), its log write is acked (Ack/SendAckRequestProcessor), a quorum acked
+        # it (leader), each voter's ack arrives (leader, by server id), a follower receives its PROPOSAL,
+        # a learner commits it
+        self.propagation_latency = Summary("propagation_latency", advanced=True)
+        self.proposal_ack_creation_latency = Summary("proposal_ack_creation_latency", advanced=True)
+        self.quorum_ack_latency = Summary("quorum_ack_latency", advanced=True)
+        self.ack_latency = SummarySet("ack_latency", advanced=True)
+        self.proposal_latency = Summary("proposal_latency", advanced=True)
+        self.commit_propagation_latency = Summary("commit_propagation_latency", advanced=True)
+        # what learners receive in broadcast (Follower/Observer.processPacket), and how leaders sync them
+        self.learner_proposal_received_count = Counter("learner_proposal_received_count")
+        self.learner_commit_received_count = Counter("learner_commit_received_count")
+        self.diff_count = Counter("diff_count")  # a learner synced by DIFF or TRUNC (LearnerHandler)
+        self.snap_count = Counter("snap_count")  # ... by SNAP
         # snapshots and startup
         self.snapshottime = Summary("snapshottime")  # ms from fork to the child's exit
         self.snapshot_fork_time = Summary("corral_snapshot_fork_time_ms")  # corral's own: the loop's pause
         # the AdminServer's `snapshot` command (3.9)
         self.snapshot_error_count = Counter("snapshot_error_count")
         self.snapshot_rate_limited_count = Counter("snapshot_rate_limited_count")
+        # ... and its `restore` command (3.9): ms per restore, refused and failed ones
+        self.restore_time = Summary("restore_time")
+        self.restore_error_count = Counter("restore_error_count")
+        self.restore_rate_limited_count = Counter("restore_rate_limited_count")
         # startup (FileTxnSnapLog.restore, ZKDatabase.loadDataBase): observed once, ms and txns
         self.dbinittime = Summary("dbinittime")
         self.startup_snap_load_time = Summary("startup_snap_load_time")
@@ -173,6 +201,11 @@ class ServerMetrics:
         # elections
         self.election_time = Summary("election_time")  # ms from LOOKING to serving
         self.looking_count = Counter("looking_count")
+        # ms from LOOKING to broadcast (QuorumPeer.setZabState), on a leader also as leader_unavailable_time;
+        # a follower's sync with its leader (Follower.followLeader)
+        self.unavailable_time = Summary("unavailable_time")
+        self.leader_unavailable_time = Summary("leader_unavailable_time")
+        self.follower_sync_time = Summary("follower_sync_time")
 
     def counters(self) -> list[Counter]:
         return [v for v in vars(self).values()

@@ -19,7 +19,7 @@ import logging
 from typing import TYPE_CHECKING, cast
 
 from ..quorum import PeerProtocolError
-from ..quorum.messages import LearnerInfo, Message
+from ..quorum.messages import Diff, LearnerInfo, Message, Snap, Trunc
 from .peerlink import LeaderEnd, LearnerEnd
 
 if TYPE_CHECKING:
@@ -190,6 +190,8 @@ class LeaderConn(_Conn):
             self.abort(str(e))
             return
         self.write(data)
+        if isinstance(msg, Diff | Trunc | Snap):
+            self.mgr.learner_sync_sent(isinstance(msg, Snap))
         if self.end.closed:  # the core reset this learner session: the connection goes with it
             self.abort("session reset", quiet=True)
 

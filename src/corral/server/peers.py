@@ -37,6 +37,7 @@ from ..quorum.messages import (
 )
 from .config import ServerSpec
 from .election_links import ElectionLinks
+from .metrics import ServerMetrics
 from .peer_port import LeaderConn, LearnerConn
 
 log = logging.getLogger("corral.peers")
@@ -74,6 +75,7 @@ class PeerTransport:
         self._sessions = count(1)
         self._server: asyncio.AbstractServer | None = None
         self._stopping = False
+        self.metrics = ServerMetrics()  # the server's own, once it is built
 
     async def start(self) -> None:
         me = self.specs[self.my_id]
@@ -166,6 +168,14 @@ class PeerTransport:
             self.on_disconnect(conn.leader, conn.session)
 
     # ---- from the connections ---------------------------------------------------------------------
+
+    def learner_sync_sent(self, snap: bool) -> None:
+        """As leader, this member starts a learner's sync: by SNAP, or by DIFF/TRUNC (LearnerHandler's
+        snap_count and diff_count)."""
+        if snap:
+            self.metrics.snap_count.value += 1
+        else:
+            self.metrics.diff_count.value += 1
 
     def deliver(self, sid: int, msg: Message) -> None:
         if not self._stopping:

@@ -103,6 +103,8 @@ class CorralServer:
                                SystemClock(), LoopScheduler(), self.frontend, incarnation=random.getrandbits(62))
         self.frontend.host = self.host
         self.host.metrics = self.metrics
+        if self.peers is not None:
+            self.peers.metrics = self.metrics
         self.host.preparer.on_quota_exceeded = self.metrics.quota_exceeded_in
         # Built here, started by start(): the web console can be mounted first (admin.add_subapp).
         # Imported here: corral.admin reads this package's modules (a module-level import would be a cycle).

@@ -275,6 +275,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("admin.restore.enabled", java_bool, "admin_restore_enabled", "zookeeper.admin.restore.enabled", "true"),
     Setting("admin.rateLimiterIntervalInMS", int_at_least(0), "admin_rate_limit_interval",
             "zookeeper.admin.rateLimiterIntervalInMS", "300000"),
+    Setting("leader.ackLoggingFrequency", java_int, "ack_logging_frequency", "zookeeper.leader.ackLoggingFrequency",
+            "1000"),
     Setting("metricsProvider.className", metrics_provider, "metrics_provider",
             apache_default="org.apache.zookeeper.metrics.impl.DefaultMetricsProvider"),
     Setting("metricsProvider.httpHost", host, "prometheus_host", apache_default="0.0.0.0"),

@@ -85,6 +85,7 @@ class Storage:
         # The AdminServer's `snapshot` command waiting for the child in flight: resolved with its file,
         # or None if it failed.
         self._snapshot_waiters: list[asyncio.Future[Path | None]] = []
+        self.restoring = False  # the AdminServer's `restore` is writing its snapshot: no child may start
         if not config.force_sync:
             log.warning("event=force_sync_disabled detail=acknowledged_writes_can_be_lost_on_power_failure")
 
@@ -178,7 +179,7 @@ class Storage:
 
     def take_snapshot(self, tree: DataTree) -> None:
         """Roll the log and fork a child that writes `snapshot.<zxid>` (must run between applies)."""
-        if self.snapshot_pid is not None:
+        if self.snapshot_pid is not None or self.restoring:
             return
         self.since_snapshot = 0
         self._next_threshold()
@@ -248,6 +249,8 @@ class Storage:
         Apache answers with a snapshot it takes on the spot). A snapshot already being written is waited
         for first; it is reused if nothing was applied since. OSError if the writer fails."""
         for _ in range(3):  # a child in flight, then ours (bounded: at most one other can be in between)
+            if self.restoring:
+                raise OSError("a restore is replacing the tree; try again")
             if self.snapshot_pid is not None:
                 fut: asyncio.Future[Path | None] = asyncio.get_running_loop().create_future()
                 self._snapshot_waiters.append(fut)
@@ -265,6 +268,25 @@ class Storage:
                 raise OSError(f"the snapshot writer for 0x{current.last_zxid:x} failed (see the server log)")
             return written
         raise OSError("snapshots kept being started by the server; try again")
+
+    async def snapshot_idle(self) -> None:
+        """Wait for the snapshot child in flight, if any (it exits when done, or with the server)."""
+        while self.snapshot_pid is not None:
+            fut: asyncio.Future[Path | None] = asyncio.get_running_loop().create_future()
+            self._snapshot_waiters.append(fut)
+            await fut
+
+    async def write_restored(self, tree: DataTree) -> Path:
+        """Write the tree of a `restore` as this server's newest snapshot, `snapshot.<its last_zxid>`
+        (the current zxid: it replaces a snapshot of the old tree at that zxid, atomically), before the
+        server switches to it: a crash then recovers either the old tree or the restored one, whole.
+        `restoring` must be set (no snapshot child may start meanwhile). On a worker thread: the loop
+        keeps serving reads of the old tree while the file is written."""
+        assert self.restoring and self.snapshot_pid is None
+        path = await asyncio.to_thread(write_snapshot, tree, self.snap_dir)
+        self.since_snapshot = 0
+        self.last_snapshot_zxid = tree.last_zxid
+        return path
 
     def start_autopurge(self) -> None:
         hours = self.config.purge_interval
