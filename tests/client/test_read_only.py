@@ -32,8 +32,8 @@ from corral.client import (
     SyncClient,
 )
 from corral.protocol import ConnectResponse, Err, ReplyHeader, RequestHeader
-from tests.shell.drivers import SHELL_CMD, shell_env
 from tests.ensemble.cluster import Ensemble, Member
+from tests.shell.drivers import SHELL_CMD, shell_env
 from tests.support.apache_ensemble import ApacheEnsemble, ApacheMember
 from tests.support.wait import wait_until
 

@@ -1,0 +1,169 @@
+"""Read-only mode and local sessions on real ensembles, with kazoo as the client.
+
+Read-only (`readonlymode.enabled=true`): one member of three is cut off from its quorum by killing the
+other two; after Apache's grace (max(2000 ms, tickTime)) it serves read-only: a `read_only=True` kazoo
+client keeps reading there and gets NotReadOnlyCallError on writes, a client without it is refused,
+`isro`/`srvr`/`mntr` say so; once the other two are back the member leaves read-only mode, closing
+its connections, and the kazoo client finds a read-write member by itself and writes again.
+
+Local sessions (`localSessionsEnabled=true`): many clients connect to followers and read without a
+single createSession transaction reaching the leader's log; an ephemeral create upgrades its session
+(one createSession, the ephemeral owned by that session id), and closing that session removes the
+ephemeral. Without `localSessionsUpgradingEnabled`, the ephemeral create fails; that scenario runs
+against Apache ZooKeeper 3.8 and corral with the same body.
+"""
+
+from __future__ import annotations
+
+import pytest
+from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import EphemeralOnLocalSessionError, NotReadOnlyCallError
+from kazoo.handlers.threading import KazooTimeoutError
+
+from tests.durability.support import corral_cli, logs_of
+from tests.support.apache_ensemble import ApacheEnsemble, ApacheMember
+from tests.support.wait import wait_until
+
+from .clients import close_kazoo, start_kazoo
+from .cluster import WAIT, Ensemble, Member, parse_mntr
+
+pytestmark = pytest.mark.slow
+
+LOCAL = {"localSessionsEnabled": "true", "localSessionsUpgradingEnabled": "true"}
+CLIENTS = 50
+
+
+def create_sessions_logged(member: Member | ApacheMember) -> int:
+    """createSession transactions in the member's transaction log (`corral log dump`)."""
+    logs = logs_of(member.data_dir)
+    if not logs:
+        return 0
+    r = corral_cli("log", "dump", *logs)
+    assert r.returncode == 0, r.stderr
+    return sum(1 for line in r.stdout.splitlines() if " createSession " in f"{line} ")
+
+
+def _isro(member: Member) -> str:
+    try:
+        return member.four_letter("isro", timeout=1.0)
+    except OSError:
+        return ""
+
+
+def test_read_only_member_serves_kazoo_reads_until_the_quorum_returns(make_ensemble, kazoo_clients) -> None:
+    ens: Ensemble = make_ensemble(extra_cfg={"readonlymode.enabled": "true"})
+    survivor, *others = ens.members
+    setup = start_kazoo(ens.hosts)
+    kazoo_clients.append(setup)
+    setup.create("/ro", b"before")
+    close_kazoo(setup)
+    for m in others:
+        m.kill()
+    wait_until(lambda: _isro(survivor) == "ro", WAIT, "the survivor to serve read-only")
+    assert survivor.srvr()["Mode"] == "read-only"
+    assert survivor.mntr()["zk_server_state"] == "read-only"
+
+    ro = KazooClient(hosts=ens.hosts, read_only=True, timeout=6.0)
+    kazoo_clients.append(ro)
+    states: list[KazooState] = []
+    ro.add_listener(states.append)
+    ro.start(timeout=WAIT)
+    assert ro.client_state == "CONNECTED_RO"
+    assert ro.get("/ro")[0] == b"before"
+    assert sorted(ro.get_children("/")) == ["ro", "zookeeper"]
+    with pytest.raises(NotReadOnlyCallError):
+        ro.create("/write", b"x")
+    with pytest.raises(NotReadOnlyCallError):
+        ro.set("/ro", b"y")
+    assert int(survivor.mntr()["zk_local_sessions"]) == 1  # a read-only member's sessions are its own
+
+    plain = KazooClient(hosts=survivor.hosts, timeout=6.0)
+    kazoo_clients.append(plain)
+    with pytest.raises(KazooTimeoutError):  # no read-write member, and it did not ask for read-only
+        plain.start(timeout=3.0)
+    close_kazoo(plain)
+    assert "refusing session request for not-read-only client" in survivor.log()
+
+    for m in others:
+        m.start()
+    wait_until(lambda: ro.client_state == "CONNECTED", WAIT, "the kazoo client to reach a read-write member")
+    ro.set("/ro", b"after")
+    ro.create("/write", b"x")
+    assert ro.get("/ro")[0] == b"after"
+    assert _isro(survivor) in ("rw", "null")  # back in the quorum (or still syncing with it)
+    assert "event=read_only_ended" in survivor.log()
+
+
+def test_local_sessions_read_without_leader_traffic_and_upgrade_on_ephemeral(make_ensemble, kazoo_clients) -> None:
+    ens: Ensemble = make_ensemble(extra_cfg=LOCAL)
+    leader = ens.leader()
+    followers = [m for m in ens.members if m is not leader]
+    before = create_sessions_logged(leader)
+    global_before = int(leader.mntr()["zk_global_sessions"])
+
+    clients = []
+    for i in range(CLIENTS):
+        c = start_kazoo(followers[i % 2].hosts)
+        kazoo_clients.append(c)
+        clients.append(c)
+    for c in clients:
+        assert c.get("/zookeeper")[1].numChildren >= 1
+    assert sum(int(m.mntr()["zk_local_sessions"]) for m in followers) == CLIENTS
+    assert int(leader.mntr()["zk_global_sessions"]) == global_before
+    assert create_sessions_logged(leader) == before  # not one createSession for the readers
+    assert len({c.client_id[0] for c in clients}) == CLIENTS  # one id generator: no two sessions share one
+
+    writer = clients[0]
+    writer.create("/plain", b"from a local session")  # a write from a local session goes through the leader
+    assert create_sessions_logged(leader) == before
+    sid = writer.client_id[0]
+    writer.create("/eph", b"", ephemeral=True)  # upgrades the session first
+    assert writer.exists("/eph").ephemeralOwner == sid
+    assert create_sessions_logged(leader) == before + 1
+    assert int(leader.mntr()["zk_global_sessions"]) == global_before + 1
+    assert sum(int(m.mntr()["zk_local_sessions"]) for m in followers) == CLIENTS - 1
+
+    watcher = clients[1]
+    assert watcher.exists("/eph") is not None
+    close_kazoo(writer)
+    wait_until(lambda: watcher.exists("/eph") is None, WAIT, "the upgraded session's ephemeral to go")
+    wait_until(lambda: int(leader.mntr()["zk_global_sessions"]) == global_before, WAIT,
+               "the upgraded session's close to commit")
+
+
+@pytest.fixture(params=[pytest.param("apache", marks=pytest.mark.compat), "corral"])
+def no_upgrade_ensemble(request, tmp_path):
+    cfg = {"localSessionsEnabled": "true"}
+    ens: ApacheEnsemble | Ensemble
+    if request.param == "apache":
+        ens = ApacheEnsemble(tmp_path / "apache", extra_cfg=cfg)
+    else:
+        ens = Ensemble(tmp_path / "corral", extra_cfg=cfg)
+    try:
+        ens.start()
+        yield ens
+    finally:
+        ens.close()
+
+
+def test_ephemeral_from_a_local_session_without_upgrading(no_upgrade_ensemble, kazoo_clients) -> None:
+    """Apache 3.8 answers EphemeralOnLocalSession (-120) on the member holding the session; the session
+    stays local (mntr), and persistent writes and reads work."""
+    ens = no_upgrade_ensemble
+    members = ens.members
+    leader = next(m for m in members if m.mode() == "leader")
+    follower = next(m for m in members if m is not leader)
+    global_before = int(parse_mntr(leader.four_letter("mntr"))["zk_global_sessions"])
+    zk = start_kazoo(follower.hosts)
+    kazoo_clients.append(zk)
+    zk.create("/p", b"v")
+    with pytest.raises(EphemeralOnLocalSessionError):
+        zk.create("/p/e", b"", ephemeral=True)
+    with pytest.raises(EphemeralOnLocalSessionError):
+        zk.create("/p/s", b"", ephemeral=True, sequence=True)
+    assert zk.get_children("/p") == []
+    assert zk.get("/p")[0] == b"v"
+    mntr = parse_mntr(follower.four_letter("mntr"))
+    assert mntr["zk_local_sessions"] == "1"
+    assert int(parse_mntr(leader.four_letter("mntr"))["zk_global_sessions"]) == global_before
+    assert zk.state == KazooState.CONNECTED
