@@ -4,13 +4,15 @@ Read-only (`readonlymode.enabled=true`): one member of three is cut off from its
 other two; after Apache's grace (max(2000 ms, tickTime)) it serves read-only: a `read_only=True` kazoo
 client keeps reading there and gets NotReadOnlyCallError on writes, a client without it is refused,
 `isro`/`srvr`/`mntr` say so; once the other two are back the member leaves read-only mode, closing
-its connections, and the kazoo client finds a read-write member by itself and writes again.
+its connections, and the kazoo client finds a read-write member by itself and writes again. A member
+cut off by the proxies (the majority keeps serving) does the same and rejoins when they heal.
 
 Local sessions (`localSessionsEnabled=true`): many clients connect to followers and read without a
 single createSession transaction reaching the leader's log; an ephemeral create upgrades its session
 (one createSession, the ephemeral owned by that session id), and closing that session removes the
-ephemeral. Without `localSessionsUpgradingEnabled`, the ephemeral create fails; that scenario runs
-against Apache ZooKeeper 3.8 and corral with the same body.
+ephemeral; a local session resumes only on its own member and expires there. Without
+`localSessionsUpgradingEnabled` the ephemeral create fails; that scenario runs against Apache
+ZooKeeper 3.8 and corral with the same body.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from kazoo.handlers.threading import KazooTimeoutError
 
 from tests.durability.support import corral_cli, logs_of
 from tests.support.apache_ensemble import ApacheEnsemble, ApacheMember
+from tests.support.rawclient import RawClient, SessionRefused
 from tests.support.wait import wait_until
 
 from .clients import close_kazoo, start_kazoo
@@ -80,7 +83,7 @@ def test_read_only_member_serves_kazoo_reads_until_the_quorum_returns(make_ensem
     plain = KazooClient(hosts=survivor.hosts, timeout=6.0)
     kazoo_clients.append(plain)
     with pytest.raises(KazooTimeoutError):  # no read-write member, and it did not ask for read-only
-        plain.start(timeout=3.0)
+        plain.start(timeout=2.0)
     close_kazoo(plain)
     assert "refusing session request for not-read-only client" in survivor.log()
 
@@ -129,6 +132,74 @@ def test_local_sessions_read_without_leader_traffic_and_upgrade_on_ephemeral(mak
     wait_until(lambda: watcher.exists("/eph") is None, WAIT, "the upgraded session's ephemeral to go")
     wait_until(lambda: int(leader.mntr()["zk_global_sessions"]) == global_before, WAIT,
                "the upgraded session's close to commit")
+
+    # The leader's own local sessions write through its own write path, and upgrade the same way.
+    on_leader = start_kazoo(leader.hosts)
+    kazoo_clients.append(on_leader)
+    on_leader.create("/from-leader", b"x")
+    assert int(leader.mntr()["zk_local_sessions"]) == 1
+    on_leader.create("/eph-leader", b"", ephemeral=True)
+    assert on_leader.exists("/eph-leader").ephemeralOwner == on_leader.client_id[0]
+    assert int(leader.mntr()["zk_local_sessions"]) == 0
+    assert create_sessions_logged(leader) == before + 2
+
+
+def test_local_session_stays_on_its_member_and_expires_there(make_ensemble) -> None:
+    """A local session resumes only on its own member (elsewhere it is unknown: expired, as in Apache),
+    and once its client is gone for its timeout it expires there without any transaction."""
+    from corral.server.sessions import session_password
+
+    ens: Ensemble = make_ensemble(extra_cfg=LOCAL)
+    leader = ens.leader()
+    home, other = [m for m in ens.members if m is not leader]
+    before = create_sessions_logged(leader)
+    raw = RawClient(home.host, home.client_port, io_timeout=3.0)
+    sid = raw.connect_session(timeout_ms=1000).session_id
+    raw.close()
+    assert int(home.mntr()["zk_local_sessions"]) == 1
+    elsewhere = RawClient(other.host, other.client_port, io_timeout=3.0)
+    with pytest.raises(SessionRefused):
+        elsewhere.connect_session(timeout_ms=1000, session_id=sid, passwd=session_password(sid))
+    again = RawClient(home.host, home.client_port, io_timeout=3.0)
+    assert again.connect_session(timeout_ms=1000, session_id=sid, passwd=session_password(sid)).session_id == sid
+    again.close()
+    wait_until(lambda: home.mntr()["zk_local_sessions"] == "0", WAIT, "the local session to expire")
+    late = RawClient(home.host, home.client_port, io_timeout=3.0)
+    with pytest.raises(SessionRefused):
+        late.connect_session(timeout_ms=1000, session_id=sid, passwd=session_password(sid))
+    assert create_sessions_logged(leader) == before
+    assert "local=true" in home.log() and f"session=0x{sid:x}" in home.log()
+
+
+def test_read_only_member_behind_a_partition_rejoins(make_ensemble, kazoo_clients) -> None:
+    """The proxies cut member 1 off while 2 and 3 keep the quorum: 1 turns read-only and serves its
+    (now stale) tree; when the partition heals it rejoins, closes its read-only connections, and the
+    client, which only knows member 1, gets a read-write session there with the majority's writes."""
+    ens: Ensemble = make_ensemble(relay=True, extra_cfg={"readonlymode.enabled": "true"})
+    cut, *majority = ens.members
+    writer = start_kazoo(",".join(m.hosts for m in majority))
+    kazoo_clients.append(writer)
+    writer.create("/p", b"1")
+    ens.wait_converged()
+    for m in majority:
+        ens.relay(cut.sid, m.sid).hold(refuse_new=True)
+    wait_until(lambda: _isro(cut) == "ro", WAIT, "the cut-off member to serve read-only")
+    ro = KazooClient(hosts=cut.hosts, read_only=True, timeout=6.0)
+    kazoo_clients.append(ro)
+    ro.start(timeout=WAIT)
+    assert ro.client_state == "CONNECTED_RO" and ro.get("/p")[0] == b"1"
+    ro_session = ro.client_id[0]
+    writer.set("/p", b"2")  # the majority still takes writes
+    assert ro.get("/p")[0] == b"1"  # the read-only member does not see them
+    with pytest.raises(NotReadOnlyCallError):
+        ro.set("/p", b"3")
+    for m in majority:
+        ens.relay(cut.sid, m.sid).release()
+    wait_until(lambda: ro.client_state == "CONNECTED", WAIT, "the client to get a read-write session")
+    assert ro.client_id[0] != ro_session
+    assert ro.get("/p")[0] == b"2"
+    ro.set("/p", b"3")
+    assert writer.get("/p")[0] == b"3"
 
 
 @pytest.fixture(params=[pytest.param("apache", marks=pytest.mark.compat), "corral"])
