@@ -22,8 +22,10 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import EphemeralOnLocalSessionError, NotReadOnlyCallError
 from kazoo.handlers.threading import KazooTimeoutError
 
+from tests.admin.support import command as admin_command
 from tests.durability.support import corral_cli, logs_of
 from tests.support.apache_ensemble import ApacheEnsemble, ApacheMember
+from tests.support.net import HOST, free_port
 from tests.support.rawclient import RawClient, SessionRefused
 from tests.support.wait import wait_until
 
@@ -54,8 +56,13 @@ def _isro(member: Member) -> str:
 
 
 def test_read_only_member_serves_kazoo_reads_until_the_quorum_returns(make_ensemble, kazoo_clients) -> None:
-    ens: Ensemble = make_ensemble(extra_cfg={"readonlymode.enabled": "true"})
+    ens: Ensemble = make_ensemble(extra_cfg={"readonlymode.enabled": "true"}, start=False)
     survivor, *others = ens.members
+    admin = free_port()
+    survivor.extra_cfg.update({"admin.enableServer": "true", "admin.serverAddress": HOST,
+                               "admin.serverPort": str(admin)})
+    ens.start()
+    assert admin_command(admin, "is_read_only")["read_only"] is False
     setup = start_kazoo(ens.hosts)
     kazoo_clients.append(setup)
     setup.create("/ro", b"before")
@@ -65,6 +72,7 @@ def test_read_only_member_serves_kazoo_reads_until_the_quorum_returns(make_ensem
     wait_until(lambda: _isro(survivor) == "ro", WAIT, "the survivor to serve read-only")
     assert survivor.srvr()["Mode"] == "read-only"
     assert survivor.mntr()["zk_server_state"] == "read-only"
+    assert admin_command(admin, "is_read_only")["read_only"] is True
 
     ro = KazooClient(hosts=ens.hosts, read_only=True, timeout=6.0)
     kazoo_clients.append(ro)
