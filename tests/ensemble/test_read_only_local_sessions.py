@@ -225,7 +225,8 @@ def no_upgrade_ensemble(request, tmp_path):
 
 
 def test_ephemeral_from_a_local_session_without_upgrading(no_upgrade_ensemble, kazoo_clients) -> None:
-    """Apache 3.8 answers EphemeralOnLocalSession (-120) on the member holding the session; the session
+    """Apache 3.8 answers EphemeralOnLocalSession (-120) on the member holding the session, but a multi
+    holding an ephemeral create gets the leader's verdict (SessionExpired for that op); the session
     stays local (mntr), and persistent writes and reads work."""
     ens = no_upgrade_ensemble
     members = ens.members
@@ -239,6 +240,11 @@ def test_ephemeral_from_a_local_session_without_upgrading(no_upgrade_ensemble, k
         zk.create("/p/e", b"", ephemeral=True)
     with pytest.raises(EphemeralOnLocalSessionError):
         zk.create("/p/s", b"", ephemeral=True, sequence=True)
+    tx = zk.transaction()
+    tx.create("/p/m", b"")
+    tx.create("/p/me", b"", ephemeral=True)
+    results = tx.commit()
+    assert [type(r).__name__ for r in results] == ["RolledBackError", "SessionExpiredError"], results
     assert zk.get_children("/p") == []
     assert zk.get("/p")[0] == b"v"
     mntr = parse_mntr(follower.four_letter("mntr"))

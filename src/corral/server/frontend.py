@@ -570,7 +570,8 @@ class Frontend:
             return False
         if op in (Ops.create, Ops.create2, Ops.multi) and _creates_ephemeral(op, ev.body):
             if not host.local_sessions_upgrading:
-                self._ephemeral_on_local.add((sid, ev.xid))  # the leader refuses it; answered -120
+                if op != Ops.multi:  # the leader refuses it; answered -120 (a multi: the leader's results)
+                    self._ephemeral_on_local.add((sid, ev.xid))
             elif not host.upgrade_local_session(sid):
                 self.close(link, "no quorum to upgrade the local session")
                 return False
@@ -579,6 +580,7 @@ class Frontend:
     def _write_done(self, ev: AsyncRequest, hdr: TxnHeader, res: ApplyResult) -> None:
         link: Link = ev.context  # type: ignore[assignment]  # set by _async
         conn = link.conn
+        eol = bool(self._ephemeral_on_local) and self._ephemeral_on_local_answer(link.session_id, ev.xid)
         if conn.state == CLOSED:
             return
         zxid = hdr.zxid
@@ -586,10 +588,7 @@ class Frontend:
         if self.audit is not None and op in _AUDITED:
             self._audit(link, ev, hdr, res)
         if res.err and (op != Ops.multi or hdr.type == Ops.error):
-            err = res.err
-            if self._ephemeral_on_local and self._ephemeral_on_local_answer(link.session_id, ev.xid):
-                err = Errs.EPHEMERALONLOCALSESSION
-            data = replies.error(ev.xid, zxid, err)
+            data = replies.error(ev.xid, zxid, Errs.EPHEMERALONLOCALSESSION if eol else res.err)
         else:
             data = replies.frame(ev.xid, zxid, 0, replies.write_body(op, res, None))
         conn.finish(ev, data)
