@@ -83,6 +83,8 @@ def test_partitioned_member_serves_reads_and_the_client_returns_after_the_heal(
     for m in others:
         m.kill()
     wait_until(lambda: _isro(survivor) == "ro", PARTITION_WAIT, "the survivor to serve read-only")
+    assert "\nMode: read-only\n" in survivor.four_letter("srvr")
+    assert "zk_server_state\tread-only\n" in survivor.four_letter("mntr")
     zk = SyncClient(ro_ensemble.hosts, timeout=10, can_be_read_only=True)
     states: list[SessionState] = []
     zk.add_listener(states.append)
@@ -97,6 +99,7 @@ def test_partitioned_member_serves_reads_and_the_client_returns_after_the_heal(
         with pytest.raises(NotReadOnlyError):
             zk.set_data("/ro", b"y")
         ro_session = zk.session_id
+        assert "zk_local_sessions\t1\n" in survivor.four_letter("mntr")  # read-only sessions are local
 
         plain = SyncClient(ro_ensemble.hosts, timeout=10)
         try:
