@@ -29,7 +29,7 @@ from tests.support.net import HOST, free_port
 from tests.support.rawclient import RawClient, SessionRefused
 from tests.support.wait import wait_until
 
-from .clients import close_kazoo, start_kazoo
+from .clients import close_kazoo, session_lost, start_kazoo
 from .cluster import WAIT, Ensemble, Member, parse_mntr
 
 pytestmark = pytest.mark.slow
@@ -120,16 +120,14 @@ def test_local_sessions_read_without_leader_traffic_and_upgrade_on_ephemeral(mak
         assert c.get("/zookeeper")[1].numChildren >= 1
     assert sum(int(m.mntr()["zk_local_sessions"]) for m in followers) == CLIENTS
     assert int(leader.mntr()["zk_global_sessions"]) == global_before
-    assert create_sessions_logged(leader) == before  # not one createSession for the readers
     assert len({c.client_id[0] for c in clients}) == CLIENTS  # one id generator: no two sessions share one
 
     writer = clients[0]
     writer.create("/plain", b"from a local session")  # a write from a local session goes through the leader
-    assert create_sessions_logged(leader) == before
+    assert create_sessions_logged(leader) == before  # not one createSession for the readers (nor the write)
     sid = writer.client_id[0]
     writer.create("/eph", b"", ephemeral=True)  # upgrades the session first
     assert writer.exists("/eph").ephemeralOwner == sid
-    assert create_sessions_logged(leader) == before + 1
     assert int(leader.mntr()["zk_global_sessions"]) == global_before + 1
     assert sum(int(m.mntr()["zk_local_sessions"]) for m in followers) == CLIENTS - 1
 
@@ -148,12 +146,13 @@ def test_local_sessions_read_without_leader_traffic_and_upgrade_on_ephemeral(mak
     on_leader.create("/eph-leader", b"", ephemeral=True)
     assert on_leader.exists("/eph-leader").ephemeralOwner == on_leader.client_id[0]
     assert int(leader.mntr()["zk_local_sessions"]) == 0
-    assert create_sessions_logged(leader) == before + 2
+    assert create_sessions_logged(leader) == before + 2  # the two upgrades, nothing else
 
 
-def test_local_session_stays_on_its_member_and_expires_there(make_ensemble) -> None:
+def test_local_session_stays_on_its_member_and_expires_there(make_ensemble, kazoo_clients) -> None:
     """A local session resumes only on its own member (elsewhere it is unknown: expired, as in Apache),
-    and once its client is gone for its timeout it expires there without any transaction."""
+    once its client is gone for its timeout it expires there without any transaction, and it is lost
+    when its member loses its leader (the leader paused)."""
     from corral.server.sessions import session_password
 
     ens: Ensemble = make_ensemble(extra_cfg=LOCAL)
@@ -174,8 +173,23 @@ def test_local_session_stays_on_its_member_and_expires_there(make_ensemble) -> N
     late = RawClient(home.host, home.client_port, io_timeout=3.0)
     with pytest.raises(SessionRefused):
         late.connect_session(timeout_ms=1000, session_id=sid, passwd=session_password(sid))
-    assert create_sessions_logged(leader) == before
     assert "local=true" in home.log() and f"session=0x{sid:x}" in home.log()
+
+    # A member that loses its leader (SIGSTOP) stops serving and its local sessions die with it: the
+    # client is told its session expired and kazoo opens a new one, local again.
+    zk = start_kazoo(home.hosts)
+    kazoo_clients.append(zk)
+    first = zk.client_id[0]
+    leader.pause()
+    try:
+        wait_until(lambda: session_lost(zk), WAIT, "the local session to be lost with its member's leader")
+    finally:
+        leader.resume()
+    wait_until(lambda: zk.connected and zk.client_id[0] != first, WAIT, "kazoo to open a new session")
+    assert zk.get("/zookeeper")[1].numChildren >= 1
+    ens.wait_stable()
+    assert home.mntr()["zk_local_sessions"] == "1"
+    assert create_sessions_logged(ens.leader()) == before
 
 
 def test_read_only_member_behind_a_partition_rejoins(make_ensemble, kazoo_clients) -> None:
