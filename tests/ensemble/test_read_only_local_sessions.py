@@ -22,6 +22,7 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import EphemeralOnLocalSessionError, NotReadOnlyCallError
 from kazoo.handlers.threading import KazooTimeoutError
 
+from corral.server.sessions import session_password
 from tests.admin.support import command as admin_command
 from tests.durability.support import corral_cli, logs_of
 from tests.support.apache_ensemble import ApacheEnsemble, ApacheMember
@@ -153,8 +154,6 @@ def test_local_session_stays_on_its_member_and_expires_there(make_ensemble, kazo
     """A local session resumes only on its own member (elsewhere it is unknown: expired, as in Apache),
     once its client is gone for its timeout it expires there without any transaction, and it is lost
     when its member loses its leader (the leader paused)."""
-    from corral.server.sessions import session_password
-
     ens: Ensemble = make_ensemble(extra_cfg=LOCAL)
     leader = ens.leader()
     home, other = [m for m in ens.members if m is not leader]
@@ -241,7 +240,7 @@ def no_upgrade_ensemble(request, tmp_path):
 def test_ephemeral_from_a_local_session_without_upgrading(no_upgrade_ensemble, kazoo_clients) -> None:
     """Apache 3.8 answers EphemeralOnLocalSession (-120) on the member holding the session, but a multi
     holding an ephemeral create gets the leader's verdict (SessionExpired for that op); the session
-    stays local (mntr), and persistent writes and reads work."""
+    stays local (mntr), persistent writes and reads work, and no other member resumes it."""
     ens = no_upgrade_ensemble
     members = ens.members
     leader = next(m for m in members if m.mode() == "leader")
@@ -265,3 +264,10 @@ def test_ephemeral_from_a_local_session_without_upgrading(no_upgrade_ensemble, k
     assert mntr["zk_local_sessions"] == "1"
     assert int(parse_mntr(leader.four_letter("mntr"))["zk_global_sessions"]) == global_before
     assert zk.state == KazooState.CONNECTED
+
+    # A local session is unknown to the other members: resuming it elsewhere is refused as expired.
+    sid = zk.client_id[0]
+    elsewhere = next(m for m in members if m is not follower)
+    raw = RawClient(elsewhere.host, elsewhere.port, io_timeout=5.0)
+    with pytest.raises(SessionRefused):
+        raw.connect_session(timeout_ms=6000, session_id=sid, passwd=session_password(sid))
