@@ -6,8 +6,8 @@ is cut off from its quorum by killing the other two; a client with `can_be_read_
 there (Apache 3.8 creates sessions on a read-only member only with `localSessionsEnabled=true`, hence
 that key, and refuses to resume global sessions there), reads, and gets NotReadOnly for writes; a
 client without it cannot connect at all; after the other two come back the client is on a
-read-write member again by itself. The corral case of that fixture skips until corral's server has
-read-only mode (issue 11).
+read-write member again by itself. The corral case runs the same body against a corral ensemble with
+the same settings (`readonlymode.enabled` in zoo.cfg).
 
 The search itself is checked without Apache: a fake read-only server that never lets go of its
 client, next to a real corral server; the client must leave the fake for corral on its own.
@@ -32,6 +32,7 @@ from corral.client import (
     SyncClient,
 )
 from corral.protocol import ConnectResponse, Err, ReplyHeader, RequestHeader
+from tests.ensemble.cluster import Ensemble, Member
 from tests.shell.drivers import SHELL_CMD, shell_env
 from tests.support.apache_ensemble import ApacheEnsemble, ApacheMember
 from tests.support.wait import wait_until
@@ -52,8 +53,14 @@ async def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> 
 
 @pytest.fixture(scope="module", params=[pytest.param("apache", marks=pytest.mark.compat), "corral"])
 def ro_ensemble(request, tmp_path_factory):
+    ens: ApacheEnsemble | Ensemble
     if request.param == "corral":
-        pytest.skip("corral server: read-only mode not implemented yet (issue 11)")
+        ens = Ensemble(tmp_path_factory.mktemp("readonly-corral"),
+                       extra_cfg={"localSessionsEnabled": "true", "readonlymode.enabled": "true"})
+        ens.start()
+        yield ens
+        ens.close()
+        return
     ens = ApacheEnsemble(tmp_path_factory.mktemp("readonly"), extra_cfg={"localSessionsEnabled": "true"},
                          jvm_props={"readonlymode.enabled": "true"})
     ens.start()
@@ -68,13 +75,16 @@ def shell_read_only(hosts: str, script: str) -> str:
     return p.stdout.decode("utf-8", "replace")
 
 
-def test_partitioned_member_serves_reads_and_the_client_returns_after_the_heal(ro_ensemble: ApacheEnsemble) -> None:
+def test_partitioned_member_serves_reads_and_the_client_returns_after_the_heal(
+        ro_ensemble: ApacheEnsemble | Ensemble) -> None:
     survivor, *others = ro_ensemble.members
     with SyncClient(ro_ensemble.hosts, timeout=10) as zk:
         zk.create("/ro", b"before")
     for m in others:
         m.kill()
     wait_until(lambda: _isro(survivor) == "ro", PARTITION_WAIT, "the survivor to serve read-only")
+    assert "\nMode: read-only\n" in survivor.four_letter("srvr")
+    assert "zk_server_state\tread-only\n" in survivor.four_letter("mntr")
     zk = SyncClient(ro_ensemble.hosts, timeout=10, can_be_read_only=True)
     states: list[SessionState] = []
     zk.add_listener(states.append)
@@ -89,6 +99,7 @@ def test_partitioned_member_serves_reads_and_the_client_returns_after_the_heal(r
         with pytest.raises(NotReadOnlyError):
             zk.set_data("/ro", b"y")
         ro_session = zk.session_id
+        assert "zk_local_sessions\t1\n" in survivor.four_letter("mntr")  # read-only sessions are local
 
         plain = SyncClient(ro_ensemble.hosts, timeout=10)
         try:
@@ -115,7 +126,7 @@ def test_partitioned_member_serves_reads_and_the_client_returns_after_the_heal(r
         zk.close()
 
 
-def _isro(member: ApacheMember) -> str:
+def _isro(member: ApacheMember | Member) -> str:
     try:
         return member.four_letter("isro", timeout=1.0)
     except OSError:

@@ -20,6 +20,10 @@ Clients speak the wire protocol: sessions with timeouts and pings, reconnects to
 the same session, writes (setData of unique values), reads after sync, ephemeral nodes, silences long
 enough to lose a session, and attempts to use a session after being told it expired.
 
+Servers run with read-only mode on (`readonlymode.enabled`): a member cut off long enough turns
+read-only and back; the clients never ask for read-only sessions, so it refuses them as a looking
+member does, and the checks below hold unchanged.
+
 Everything random comes from one `random.Random(seed)` and events are ordered by (time, sequence),
 so a seed replays exactly. The `Oracle` checks, as things happen: every server applies a prefix of
 one history; every committed transaction is durable on a quorum of voters; one leader per epoch
@@ -958,8 +962,10 @@ class World:
                  for pid in self.server_ids}
         self.servers: dict[int, SimServer] = {}
         for pid in self.server_ids:
+            # read-only mode on: members cut off turn read-only and back under every fault (the simulated
+            # clients never ask for read-only sessions, so they are refused there as by a looking member)
             cfg = ServerConfig(tick_time=TICK_TIME, data_dir=self.root / f"s{pid}", init_limit=2, sync_limit=1,
-                               servers=dict(specs) if len(specs) > 1 else {})
+                               servers=dict(specs) if len(specs) > 1 else {}, read_only_enabled=True)
             self.servers[pid] = SimServer(self, pid, self.root / f"s{pid}", cfg)
             _seed_data_dir(self.servers[pid].store)
         self.wires: dict[Wire, None] = {}  # ordered: iteration must not depend on memory addresses

@@ -475,6 +475,25 @@ def test_invalid_session_is_session_expired():
     assert env.create("/b", session=0) == 0  # session 0 is the server itself (the container reaper)
 
 
+def test_local_sessions_may_write_but_not_own_ephemerals():
+    """With local sessions on (the leader's LeaderSessionTracker), a session the leader does not know is
+    a member's local session: its writes are prepared, but an ephemeral needs a global session
+    (checkGlobalSession: SESSIONEXPIRED, which the member holding the session answers as
+    EphemeralOnLocalSession). A local session upgraded by a prepared createSession may own one."""
+    env = Env(sessions=(S,))
+    local = S2 + (1 << 56)  # another member's id in the top byte
+    env.prep.local_session = lambda sid: sid == local
+    assert env.create("/a", session=local) == 0
+    assert env.create("/e", flags=CreateMode.EPHEMERAL, session=local) == Err.SESSIONEXPIRED
+    assert env.create("/e", flags=CreateMode.EPHEMERAL_SEQUENTIAL, session=local) == Err.SESSIONEXPIRED
+    assert env.create("/b", session=S2) == Err.SESSIONEXPIRED  # not a local session either
+    env.commit(*env.session_txn(local, OpCode.createSession, 5000))  # the upgrade
+    hdr, _, _ = env.run(OpCode.create, CreateRequest("/e", b"", OPEN, CreateMode.EPHEMERAL), local)
+    assert hdr.type == OpCode.create and env.tree.nodes["/e"].ephemeral_owner == local
+    env.session_txn(local, OpCode.closeSession)
+    assert env.create("/c", session=local) == Err.SESSIONEXPIRED  # closing: expired, local or not
+
+
 def test_session_is_expired_once_its_close_is_prepared():
     """A closeSession in flight makes the session expired for every request prepared after it (their
     SESSIONEXPIRED errors then commit after the close); a createSession in flight makes it alive."""

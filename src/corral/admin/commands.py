@@ -234,7 +234,7 @@ def _icfg(srv: CorralServer, kw: Mapping[str, str]) -> Response:
 
 
 def _isro(srv: CorralServer, kw: Mapping[str, str]) -> Response:
-    return {"read_only": False}
+    return {"read_only": srv.host.read_only}
 
 
 def _lsnp(srv: CorralServer, kw: Mapping[str, str]) -> Response:
@@ -385,7 +385,7 @@ def run(srv: CorralServer, name: str, kwargs: Mapping[str, str]) -> Response:
     cmd = BY_NAME.get(name)
     if cmd is None:
         return {"command": name, "error": f"Unknown command: {name}"}
-    if cmd.server_required and not srv.serving:
+    if cmd.server_required and not srv.serving and not srv.host.read_only:
         return {"command": name, "error": NOT_SERVING}
     if cmd.run is None:
         raise ValueError(f"{name} is answered by the AdminServer's HTTP layer")

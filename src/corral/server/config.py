@@ -126,6 +126,9 @@ class ServerConfig:
     admin_restore_enabled: bool = True  # the AdminServer's `restore` command (3.9)
     admin_rate_limit_interval: int = 300000  # admin.rateLimiterIntervalInMS: snapshot/restore rate limit
     ack_logging_frequency: int = 1000  # leader.ackLoggingFrequency: which zxids' acks ack_latency samples
+    read_only_enabled: bool = False  # readonlymode.enabled: serve reads while cut off from the quorum
+    local_sessions_enabled: bool = False  # localSessionsEnabled: new sessions stay on their member
+    local_sessions_upgrading: bool = False  # localSessionsUpgradingEnabled: an ephemeral create makes it global
     console_enable: bool = True  # admin.console.enable (corral only): serve the web console on the admin server
     servers: dict[int, ServerSpec] = field(default_factory=dict)
     source: str = "<defaults>"

@@ -242,13 +242,15 @@ class ServerConnection:
 
     # ---- session --------------------------------------------------------------------------------
 
-    def established(self, session_id: int, timeout: int, passwd: bytes, readonly_flag: bool) -> None:
-        """Answer the handshake and start serving the requests that arrived meanwhile."""
+    def established(self, session_id: int, timeout: int, passwd: bytes, readonly_flag: bool,
+                    read_only: bool = False) -> None:
+        """Answer the handshake and start serving the requests that arrived meanwhile (`read_only`: on a
+        read-only member)."""
         if self.state == CLOSED:
             return
         self.session_id = session_id
         self.state = CONNECTED
-        self._send(replies.connect_response(timeout, session_id, passwd, readonly_flag))
+        self._send(replies.connect_response(timeout, session_id, passwd, readonly_flag, read_only))
         if self._buf:
             self._parse()
 

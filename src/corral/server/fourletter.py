@@ -240,9 +240,16 @@ def crst(srv: CorralServer, conn: Link | None) -> str:
     return "Connection stats reset.\n"
 
 
+def isro(srv: CorralServer, conn: Link | None) -> str:
+    """IsroCommand: `ro` on a read-only member, `null` while not serving at all."""
+    if srv.host.read_only:
+        return "ro"
+    return "rw" if srv.serving else "null"
+
+
 COMMANDS: dict[str, Callable[[CorralServer, Link], str]] = {
     "ruok": lambda s, c: "imok",
-    "isro": lambda s, c: "rw",
+    "isro": isro,
     "gtmk": lambda s, c: "306\n",
     "stmk": lambda s, c: "306\n",
     "hash": lambda s, c: "",

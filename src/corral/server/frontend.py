@@ -19,7 +19,17 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Protocol
 
-from ..protocol import AuthPacket, DecodeError, Errs, GetSASLRequest, Ops, SyncRequest, TxnHeader, Xid
+from ..protocol import (
+    AuthPacket,
+    CreateMode,
+    DecodeError,
+    Errs,
+    GetSASLRequest,
+    Ops,
+    SyncRequest,
+    TxnHeader,
+    Xid,
+)
 from ..security import audit as auditmod
 from ..security.digest_md5 import DigestMd5Server, SaslError
 from ..security.setup import Security
@@ -166,6 +176,9 @@ class Frontend:
         self._per_ip: Counter[str] = Counter()
         self._dirty: dict[Link, None] = {}
         self._awaiting_close: dict[int, list[tuple[Link, Handshake]]] = {}
+        # (session, xid) of ephemeral creates from local sessions without upgrading: answered
+        # EphemeralOnLocalSession, as Apache's member that holds the session answers them.
+        self._ephemeral_on_local: set[tuple[int, int]] = set()
         self.stats = ServerStats()
         self.metrics = ServerMetrics()  # the server replaces it with the one it shares with host and storage
         self.security = Security()  # the server sets its own (corral.security.setup.build)
@@ -312,10 +325,20 @@ class Frontend:
             self._refuse(link, hs, f"session 0x{session_id & _MASK:x} expired")
 
     def stopped_serving(self, reason: str) -> None:
-        """Like ZooKeeper: a member that stops serving closes its client connections; clients move on."""
+        """Like ZooKeeper: a member that stops serving closes its client connections; clients move on.
+        Its local sessions are gone with it (the host dropped them)."""
         for link in list(self.links):
             self.close(link, f"server stopped serving: {reason}")
         self._awaiting_close.clear()
+        self._ephemeral_on_local.clear()
+        committed = self.host.tree.sessions
+        for sid in [s for s in self.sessions if s not in committed]:
+            del self.sessions[sid]
+
+    def read_only_ended(self, reason: str) -> None:
+        """ReadOnlyZooKeeperServer.shutdown: every connection closes, so read-only clients go and find a
+        read-write member (their sessions were local to this one, and are gone)."""
+        self.stopped_serving(f"leaving read-only mode: {reason}")
 
     def batch_done(self) -> None:
         self.flush()
@@ -365,7 +388,10 @@ class Frontend:
         req = hs.request
         link.readonly_flag = hs.readonly_flag
         if not host.serving:
-            self.close(link, "not serving: the ensemble has no quorum or is electing a leader")
+            if host.read_only:
+                self._connect_read_only(link, hs)
+            else:
+                self.close(link, "not serving: the ensemble has no quorum or is electing a leader")
             return
         last = host.tree.last_zxid
         if req.lastZxidSeen > last:
@@ -373,6 +399,9 @@ class Frontend:
                              f"0x{last:x}; client must try another server")
             return
         timeout = self.negotiate_timeout(req.timeOut)
+        if req.sessionId == 0 and host.local_sessions_enabled:
+            self._new_local_session(link, timeout)
+            return
         if req.sessionId == 0:
             sid = host.new_session_id()
             if not host.submit(sid, 0, Ops.createSession, b"", [], self._created, (link, sid, timeout), timeout):
@@ -380,6 +409,42 @@ class Frontend:
                 self.close(link, "no quorum to create the session")
             return
         self._reconnect(link, hs, timeout)
+
+    def _connect_read_only(self, link: Link, hs: Handshake) -> None:
+        """ZooKeeperServer.processConnectRequest on Apache's ReadOnlyZooKeeperServer: only clients that
+        can be read-only; new sessions are local to this member; a global session cannot resume here."""
+        req = hs.request
+        if not req.readOnly:
+            self.close(link, "refusing session request for not-read-only client: this member is read-only")
+            return
+        last = self.host.tree.last_zxid
+        if req.lastZxidSeen > last:
+            self.close(link, f"refusing session: client has seen zxid 0x{req.lastZxidSeen:x}, our last zxid is "
+                             f"0x{last:x}; client must try another server")
+            return
+        timeout = self.negotiate_timeout(req.timeOut)
+        if req.sessionId == 0:
+            self._new_local_session(link, timeout)
+        elif not self.host.is_local_session(req.sessionId):
+            self.close(link, f"refusing global session 0x{req.sessionId & _MASK:x} reconnection in read-only mode")
+        else:
+            self._resume_local(link, hs, timeout)
+
+    def _new_local_session(self, link: Link, timeout: int) -> None:
+        sid = self.host.new_local_session(timeout)
+        self._attach(link, sid, timeout)
+        log.info("event=session_created session=0x%x timeout=%d local=true read_only=%s peer=%s:%s", sid & _MASK,
+                 timeout, self.host.read_only, *link.peer)
+
+    def _resume_local(self, link: Link, hs: Handshake, timeout: int) -> None:
+        """A local session reconnecting to its own member: nobody else knows it, so no revalidation."""
+        sid = hs.request.sessionId
+        if hs.request.passwd != session_password(sid):
+            self._refuse(link, hs, f"wrong password for session 0x{sid & _MASK:x}")
+            return
+        self._attach(link, sid, timeout)
+        log.info("event=session_reconnected session=0x%x timeout=%d local=true peer=%s:%s", sid & _MASK, timeout,
+                 *link.peer)
 
     def _created(self, context: tuple[Link, int, int], hdr: TxnHeader, res: ApplyResult) -> None:
         link, sid, timeout = context
@@ -400,7 +465,7 @@ class Frontend:
         link.session = session
         link.established = self.clock()
         self.host.touch(sid, timeout)
-        link.conn.established(sid, timeout, session.passwd, link.readonly_flag)
+        link.conn.established(sid, timeout, session.passwd, link.readonly_flag, self.host.read_only)
         self._pump(link)  # requests that arrived with the handshake
         self._dirty[link] = None
 
@@ -410,6 +475,9 @@ class Frontend:
         not accept a session it would otherwise still find in its stale tree, nor refuse one created on
         a member ahead of it), and a deposed leader cannot answer at all."""
         sid = hs.request.sessionId
+        if self.host.is_local_session(sid):
+            self._resume_local(link, hs, timeout)
+            return
         if hs.request.passwd != session_password(sid):
             self._refuse(link, hs, f"wrong password for session 0x{sid & _MASK:x}")
             return
@@ -463,6 +531,8 @@ class Frontend:
         if ev.t0 - link.touched > TOUCH_EVERY:
             link.touched = ev.t0
             host.touch(sid, session.timeout)
+        if sid in host.local_sessions and not self._local_async(link, ev):
+            return
         if op == Ops.sync:
             self._sync(link, ev)
         elif op == Ops.closeSession:
@@ -476,9 +546,41 @@ class Frontend:
             if not host.submit(sid, ev.xid, op, ev.body, link.conn.auth, self._write_done, ev):
                 self.close(link, "no quorum to take the write")
 
+    def _local_async(self, link: Link, ev: AsyncRequest) -> bool:
+        """A write, sync or close of a local session (QuorumZooKeeperServer.checkUpgradeSession and the
+        read-only request filter): False when answered here, True to carry on down the write path."""
+        host = self.host
+        sid = link.session_id
+        op = ev.op
+        conn = link.conn
+        if op == Ops.closeSession:
+            host.remove_local_session(sid)
+            self.sessions.pop(sid, None)
+            link.closing_requested = True
+            log.info("event=session_closed session=0x%x local=true reason=client_request", sid & _MASK)
+            conn.finish(ev, replies.error(ev.xid, host.tree.last_zxid, 0), close_after=True)
+            self.close(link)
+            return False
+        if host.read_only:
+            # ReadOnlyRequestProcessor: every write and sync answered NotReadOnly
+            conn.finish(ev, replies.error(ev.xid, host.tree.last_zxid, Errs.NOTREADONLY))
+            self._dirty[link] = None
+            if conn.released:
+                self._pump(link)
+            return False
+        if op in (Ops.create, Ops.create2, Ops.multi) and _creates_ephemeral(op, ev.body):
+            if not host.local_sessions_upgrading:
+                if op != Ops.multi:  # the leader refuses it; answered -120 (a multi: the leader's results)
+                    self._ephemeral_on_local.add((sid, ev.xid))
+            elif not host.upgrade_local_session(sid):
+                self.close(link, "no quorum to upgrade the local session")
+                return False
+        return True
+
     def _write_done(self, ev: AsyncRequest, hdr: TxnHeader, res: ApplyResult) -> None:
         link: Link = ev.context  # type: ignore[assignment]  # set by _async
         conn = link.conn
+        eol = bool(self._ephemeral_on_local) and self._ephemeral_on_local_answer(link.session_id, ev.xid)
         if conn.state == CLOSED:
             return
         zxid = hdr.zxid
@@ -486,7 +588,7 @@ class Frontend:
         if self.audit is not None and op in _AUDITED:
             self._audit(link, ev, hdr, res)
         if res.err and (op != Ops.multi or hdr.type == Ops.error):
-            data = replies.error(ev.xid, zxid, res.err)
+            data = replies.error(ev.xid, zxid, Errs.EPHEMERALONLOCALSESSION if eol else res.err)
         else:
             data = replies.frame(ev.xid, zxid, 0, replies.write_body(op, res, None))
         conn.finish(ev, data)
@@ -513,6 +615,13 @@ class Frontend:
         st.count += 1
         if conn.released:
             self._pump(link)
+
+    def _ephemeral_on_local_answer(self, sid: int, xid: int) -> bool:
+        key = (sid, xid)
+        if key in self._ephemeral_on_local:
+            self._ephemeral_on_local.discard(key)
+            return True
+        return False
 
     def _closed(self, ev: AsyncRequest, hdr: TxnHeader, res: ApplyResult) -> None:
         """closeSession applied: reply (in order) and close, as ZooKeeper does."""
@@ -743,3 +852,18 @@ class Frontend:
         self.stats.latency(lat)
         return lat
 
+
+
+_EPHEMERAL_FLAGS = frozenset(int(m) for m in CreateMode if m.ephemeral)
+
+
+def _creates_ephemeral(op: int, body: bytes) -> bool:
+    """Whether a create/create2/multi would create an ephemeral node (the check Apache makes before
+    upgrading a local session); an undecodable request is left to the leader to refuse."""
+    try:
+        req = writes.decode_write(op, body)
+    except DecodeError:
+        return False
+    if isinstance(req, list):
+        return any(t in (Ops.create, Ops.create2) and getattr(r, "flags", None) in _EPHEMERAL_FLAGS for t, r in req)
+    return getattr(req, "flags", None) in _EPHEMERAL_FLAGS

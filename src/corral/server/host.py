@@ -73,6 +73,8 @@ TICKS_PER_TICKTIME = 10
 _TXN_TIME = struct.Struct(">q")
 TXN_TIME_OFFSET = 20
 _TXN_HEADER_SIZE = 32
+#: How long a member looks for a leader before it serves read-only (QuorumPeer: max(2000, tickTime) ms).
+READ_ONLY_GRACE_MS = 2000
 #: Deliberately broken behaviours, test-only (see tests/simulation): what corral did before sessions
 #: became committed state. ``tick_by_calls``: the core's clock counts tick() calls, not elapsed time,
 #: so a process resumed after a pause believes little time passed; ``local_expiry_verdict``: the
@@ -136,6 +138,9 @@ class HostListener(Protocol):
     def stopped_serving(self, reason: str) -> None:
         """This member lost its leader or its quorum: close every client connection."""
 
+    def read_only_ended(self, reason: str) -> None:
+        """The member rejoined a quorum and stops serving read-only: close every client connection."""
+
     def batch_done(self) -> None:
         """A batch of replies and notifications is ready to be written."""
 
@@ -196,6 +201,8 @@ class QuorumHost:
         if self.ensemble:
             tree.init_config(cfg.membership(), 0, clock.wall_ms())
         self.preparer = Preparer(tree, cfg.extended_types, cfg.enforce_quota)
+        if cfg.local_sessions_enabled and self.ensemble:
+            self.preparer.local_session = self._valid_local_session
         self.config = dataclasses.replace(ensemble_config(cfg, server_id), **(core_overrides or {}))
         if not unsafe <= HOST_UNSAFE_KNOBS:
             raise ValueError(f"unknown unsafe host knobs {sorted(unsafe - HOST_UNSAFE_KNOBS)}")
@@ -232,6 +239,17 @@ class QuorumHost:
         self.elections = 0
         self.last_election_ms = 0.0
         self._looking_since = self._t0
+        # Read-only mode (readonlymode.enabled): an ensemble member LOOKING for READ_ONLY_GRACE_MS (at
+        # least a tickTime) serves reads, as Apache's QuorumPeer starts its ReadOnlyZooKeeperServer.
+        self.read_only_enabled = cfg.read_only_enabled and self.ensemble
+        self.read_only = False
+        self._ro_looking_since = self._t0
+        # Local sessions (localSessionsEnabled; every read-only session too): kept on this member only,
+        # id -> timeout, expired by this member's own tracker. No transaction creates or closes them.
+        self.local_sessions_enabled = cfg.local_sessions_enabled and self.ensemble
+        self.local_sessions_upgrading = cfg.local_sessions_upgrading
+        self.local_sessions: dict[int, int] = {}
+        self.local_expiry = ExpiryTracker(cfg.tick_time)
         self.expired_sessions = 0
         self.metrics = ServerMetrics()  # the server shares one with its frontend and storage
         self._dead: set[int] = set()  # only with the "local_expiry_verdict" knob
@@ -242,6 +260,8 @@ class QuorumHost:
     def mode(self) -> str:
         if not self.ensemble:
             return "standalone"
+        if self.read_only:
+            return "read-only"
         if not self.serving:
             return "looking"
         return {Role.LEADING: "leader", Role.FOLLOWING: "follower", Role.OBSERVING: "observer"}.get(
@@ -260,9 +280,57 @@ class QuorumHost:
         return int(self.clock.monotonic_ms())
 
     def new_session_id(self) -> int:
-        sid = self.ids.new_id(lambda s: s in self.tree.sessions or s in self._creating)
+        sid = self.ids.new_id(self._session_id_taken)
         self._creating.add(sid)
         return sid
+
+    def _session_id_taken(self, sid: int) -> bool:
+        return sid in self.tree.sessions or sid in self._creating or sid in self.local_sessions
+
+    # ---- local sessions (LocalSessionTracker) --------------------------------------------------
+
+    def new_local_session(self, timeout: int) -> int:
+        """A session of this member alone, from the same id generator as global ones (so the two never
+        collide): no createSession transaction, expired by this member."""
+        sid = self.ids.new_id(self._session_id_taken)
+        self.local_sessions[sid] = timeout
+        self.local_expiry.track(sid, timeout, self.now_ms())
+        return sid
+
+    def is_local_session(self, sid: int) -> bool:
+        return sid in self.local_sessions
+
+    def remove_local_session(self, sid: int) -> int | None:
+        """Forget a local session (closed by its client, expired, or upgraded): its timeout, if it was one."""
+        timeout = self.local_sessions.pop(sid, None)
+        if timeout is not None:
+            self.local_expiry.remove(sid)
+        return timeout
+
+    def upgrade_local_session(self, sid: int) -> bool:
+        """UpgradeableSessionTracker.upgradeSession: the session becomes global through a createSession
+        transaction submitted now, ahead of the request that needs it (an ephemeral create). False:
+        the write path refused it (not serving)."""
+        timeout = self.remove_local_session(sid)
+        if timeout is None:
+            return True  # upgraded already
+        log.info("event=session_upgrading session=0x%x timeout=%d", sid & 0xFFFFFFFFFFFFFFFF, timeout)
+        self._creating.add(sid)
+        if not self.submit(sid, 0, Ops.createSession, b"", [], None, None, timeout):
+            self._creating.discard(sid)
+            return False
+        return True
+
+    def _valid_local_session(self, sid: int) -> bool:
+        """LeaderSessionTracker.checkSession: with local sessions on, a session the leader does not know
+        is another member's local session (its id's top byte is that member's id) or one of its own."""
+        return (sid >> 56) != self.server_id or sid in self.local_sessions
+
+    def _drop_local_sessions(self) -> None:
+        if self.local_sessions:
+            log.info("event=local_sessions_dropped count=%d", len(self.local_sessions))
+        self.local_sessions.clear()
+        self.local_expiry = ExpiryTracker(self.cfg.tick_time)
 
     def forget_session_id(self, sid: int) -> None:
         """The createSession of `sid` will not happen (the request was refused)."""
@@ -284,6 +352,17 @@ class QuorumHost:
         if behind > 0:
             self.peer.tick(behind)
             self._drain()
+        if self.local_sessions:
+            for sid in self.local_expiry.expired(self.now_ms()):
+                self.local_sessions.pop(sid, None)
+                self.metrics.stale_sessions_expired.value += 1
+                log.info("event=session_expired session=0x%x local=true", sid & 0xFFFFFFFFFFFFFFFF)
+                self.listener.session_closed(sid)
+        if self.read_only_enabled and not self.read_only and not self.serving and self.role is Role.LOOKING \
+                and self.clock.monotonic_ms() - self._ro_looking_since >= max(READ_ONLY_GRACE_MS, self.cfg.tick_time):
+            self.read_only = True
+            log.warning("event=read_only_started looking_ms=%.0f",
+                        self.clock.monotonic_ms() - self._ro_looking_since)
         if self.is_leader and self.expiry is not None:
             for sid in self.expiry.expired(self.now_ms()):
                 if "local_expiry_verdict" in self.unsafe:
@@ -374,8 +453,11 @@ class QuorumHost:
         return True
 
     def touch(self, session_id: int, timeout: int) -> None:
-        """Client activity: the leader's tracker directly, otherwise with the next ping reply."""
-        if self.role is Role.LEADING:
+        """Client activity: a local session's own tracker, the leader's tracker directly, otherwise with
+        the next ping reply."""
+        if session_id in self.local_sessions:
+            self.local_expiry.touch(session_id, self.now_ms(), timeout)
+        elif self.role is Role.LEADING:
             if self.expiry is not None:
                 self.expiry.touch(session_id, self.now_ms(), timeout)
         else:
@@ -696,6 +778,7 @@ class QuorumHost:
             if isinstance(ev, RoleChanged) and ev.role is not Role.LOOKING:
                 self.role = ev.role
                 self.leader_id = ev.leader
+                self._end_read_only(f"a leader was elected ({ev.leader})")
                 return
             self._stop_serving(ev.reason or type(ev).__name__)
         elif isinstance(ev, SyncDone | SyncFailed):
@@ -713,7 +796,17 @@ class QuorumHost:
             if self.observer is not None:
                 self.observer.anomaly(self, ev)
 
+    def _end_read_only(self, reason: str) -> None:
+        """QuorumPeer shuts its ReadOnlyZooKeeperServer down when its election ends: every connection
+        and every (local) session of the read-only server goes, and clients look for a read-write member."""
+        if self.read_only:
+            self.read_only = False
+            log.warning("event=read_only_ended reason=%s", reason)
+            self._drop_local_sessions()
+            self.listener.read_only_ended(reason)
+
     def _activated(self, ev: Activated) -> None:
+        self._end_read_only("serving again")
         self.role = ev.role
         self.leader_id = ev.leader
         self.serving = True
@@ -751,6 +844,10 @@ class QuorumHost:
             log.warning("event=stopped_serving reason=%s", reason)
             self._looking_since = self.clock.monotonic_ms()
             self.metrics.looking_count.value += 1
+        if self.serving or self.role is not Role.LOOKING:
+            self._ro_looking_since = self.clock.monotonic_ms()  # a new LOOKING period: a new grace period
+        if not self.read_only:
+            self._drop_local_sessions()  # the member's sessions die with the server that held them
         self.serving = False
         self._sync_since = None
         self.role = Role.LOOKING
@@ -765,7 +862,8 @@ class QuorumHost:
         syncs, self.sync_waiters = self.sync_waiters, {}
         for cb in syncs.values():
             cb(False)
-        self.listener.stopped_serving(reason)
+        if not self.read_only:  # a read-only member keeps its read-only clients while it looks on
+            self.listener.stopped_serving(reason)
 
     # ---- monitoring ----------------------------------------------------------------------------
 

@@ -326,7 +326,7 @@ def gauges(srv: CorralServer) -> list[tuple[str, float | int]]:
         ("ephemerals_count", tree.ephemeral_count()),
         ("approximate_data_size", tree.data_size),
         ("global_sessions", len(tree.sessions)),
-        ("local_sessions", 0),  # localSessionsEnabled has no effect in corral: there are none
+        ("local_sessions", len(srv.host.local_sessions)),
         ("open_file_descriptor_count", open_fds),
         ("max_file_descriptor_count", max_fds),
         ("last_client_response_size", st.resp_last),

@@ -110,9 +110,11 @@ MULTI_END = _MULTI_END
 
 
 
-def connect_response(timeout: int, session_id: int, passwd: bytes, with_readonly: bool) -> bytes:
-    """ConnectResponse frame: 37 bytes of payload with readOnly, 36 for clients that omitted it."""
+def connect_response(timeout: int, session_id: int, passwd: bytes, with_readonly: bool,
+                     read_only: bool = False) -> bytes:
+    """ConnectResponse frame: 37 bytes of payload with readOnly (`read_only`: a read-only member's
+    session), 36 for clients that omitted it."""
     body = struct.pack(">iiqi", 0, timeout, session_id, len(passwd)) + passwd
     if with_readonly:
-        body += b"\0"
+        body += b"\1" if read_only else b"\0"
     return pack_i(len(body)) + body

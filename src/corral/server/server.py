@@ -298,7 +298,8 @@ class CorralServer:
     def _four_letter(self, link: Link, cmd: str) -> str:
         if not self.config.four_letter_allowed(cmd):
             return f"{cmd} is not executed because it is not in the whitelist.\n"
-        if not self.serving and cmd not in ("ruok", "isro", "conf", "envi", "dirs", "gtmk", "stmk"):
+        if not self.serving and not self.host.read_only and cmd not in ("ruok", "isro", "conf", "envi", "dirs",
+                                                                         "gtmk", "stmk"):
             return "This ZooKeeper instance is not currently serving requests\n"
         return fourletter.COMMANDS[cmd](self, link)
 

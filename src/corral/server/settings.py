@@ -319,6 +319,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("audit.enable", java_bool, "audit_enable", "zookeeper.audit.enable", "false"),
     Setting("log.dir", path, "log_dir_audit", "zookeeper.log.dir", "dataDir"),
     Setting("auditlog.file", nonempty, "audit_file", "zookeeper.auditlog.file", "zookeeper_audit.log"),
+    # Read-only mode and local sessions (docs/operations.md).
+    Setting("readonlymode.enabled", java_bool, "read_only_enabled", "readonlymode.enabled", "false"),
+    Setting("localSessionsEnabled", java_bool, "local_sessions_enabled", apache_default="false"),
+    Setting("localSessionsUpgradingEnabled", java_bool, "local_sessions_upgrading", apache_default="false"),
     # corral's own: the web console (corral.console) in the admin HTTP server; false for locked-down installs.
     Setting("admin.console.enable", java_bool, "console_enable", apache_default="(corral only)"),
     # Accepted and checked like ZooKeeper, but without effect in corral.
@@ -327,8 +331,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reconfigEnabled", java_bool, None, apache_default="false"),
     Setting("syncEnabled", java_bool, None, apache_default="true"),
     Setting("quorumListenOnAllIPs", java_bool, None, apache_default="false"),
-    Setting("localSessionsEnabled", java_bool, None, apache_default="false"),
-    Setting("localSessionsUpgradingEnabled", java_bool, None, apache_default="false"),
     Setting("peerType", one_of("participant", "observer"), None, apache_default="participant"),
     Setting("clientPortListenBacklog", java_int, None, apache_default="-1"),
     Setting("observerMasterPort", port, None, apache_default="(none)"),

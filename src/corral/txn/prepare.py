@@ -138,6 +138,9 @@ class Preparer:
         self.extended_types = extended_types
         # Told the top namespace of each write refused by a hard quota (quota_exceeded_error_per_namespace).
         self.on_quota_exceeded: Callable[[str], None] | None = None
+        # With local sessions on (the leader's LeaderSessionTracker): whether a session that is not
+        # global may still act, as a member's local session. Ephemeral creates need a global session.
+        self.local_session: Callable[[int], bool] | None = None
 
     # ---- pending state --------------------------------------------------------------------
 
@@ -319,7 +322,9 @@ class Preparer:
         if session:
             change = self.session_changes.get(session)
             if not (change[1] if change is not None else session in self.tree.sessions):
-                raise KeeperError(Errs.SESSIONEXPIRED)
+                local = self.local_session
+                if local is None or change is not None or not local(session):
+                    raise KeeperError(Errs.SESSIONEXPIRED)
 
     def _delete_record(self, path: str, zxid: int, saved: dict[str, ChangeRecord | None] | None) -> None:
         try:
@@ -420,6 +425,9 @@ class Preparer:
         if mode is None:
             raise KeeperError(Errs.BADARGUMENTS, path)
         ephemeral, sequential, with_ttl = mode
+        if ephemeral and session and self.local_session is not None and not self.session_alive(session):
+            # checkGlobalSession: a local session must be upgraded first (its member does that)
+            raise KeeperError(Errs.SESSIONEXPIRED, path)
         ttl = req.ttl if isinstance(req, CreateTTLRequest) else -1
         if with_ttl and not self.extended_types:
             raise KeeperError(Errs.UNIMPLEMENTED, path)
