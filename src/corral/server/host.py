@@ -155,7 +155,7 @@ class HostObserver:
 
 def ensemble_config(cfg: ServerConfig, server_id: int) -> EnsembleConfig:
     """The core's view of zoo.cfg; a server without `server.N` lines (or with one) is an ensemble of one voter."""
-    if len(cfg.servers) > 1:
+    if cfg.is_ensemble:
         voters = frozenset(s for s, spec in cfg.servers.items() if not spec.observer)
         observers = frozenset(s for s, spec in cfg.servers.items() if spec.observer)
     else:
@@ -178,7 +178,7 @@ class QuorumHost:
         `HOST_UNSAFE_KNOBS`, for proving that the simulation catches them. A server passes neither."""
         self.server_id = server_id
         self.cfg = cfg
-        self.ensemble = len(cfg.servers) > 1
+        self.ensemble = cfg.is_ensemble
         self.tree = tree
         self.store = store
         self.network = network
@@ -187,7 +187,7 @@ class QuorumHost:
         self.listener = listener
         self.observer = observer
         if self.ensemble:
-            tree.init_config(cfg.membership(), 0, clock.wall_ms())
+            tree.init_config(cfg.membership(), cfg.config_version, clock.wall_ms())
         self.preparer = Preparer(tree, cfg.extended_types, cfg.enforce_quota)
         self.config = dataclasses.replace(ensemble_config(cfg, server_id), **(core_overrides or {}))
         if not unsafe <= HOST_UNSAFE_KNOBS:
@@ -511,7 +511,7 @@ class QuorumHost:
         self.preparer.tree = tree
         self.preparer.reset()
         if self.ensemble:
-            tree.init_config(self.cfg.membership(), 0, self.clock.wall_ms())
+            tree.init_config(self.cfg.membership(), self.cfg.config_version, self.clock.wall_ms())
 
     def _flush_log(self, force: bool = False) -> None:
         """Group commit: one write + fsync for everything appended while the previous fsync ran."""
