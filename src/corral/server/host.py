@@ -59,6 +59,7 @@ from ..txn import AnyTxn, Preparer
 from .config import ServerConfig
 from .forwarded import ForwardedRequest
 from .metrics import ServerMetrics
+from .reconfig import Membership, ServerReconfig
 from .sessions import ExpiryTracker, SessionIds
 from .writes import decode_write
 
@@ -189,6 +190,7 @@ class QuorumHost:
         if self.ensemble:
             tree.init_config(cfg.membership(), cfg.config_version, clock.wall_ms())
         self.preparer = Preparer(tree, cfg.extended_types, cfg.enforce_quota)
+        self.preparer.reconfig = ServerReconfig(cfg, lambda: self.peer.synced_followers(), Membership.of_config(cfg))
         self.config = dataclasses.replace(ensemble_config(cfg, server_id), **(core_overrides or {}))
         if not unsafe <= HOST_UNSAFE_KNOBS:
             raise ValueError(f"unknown unsafe host knobs {sorted(unsafe - HOST_UNSAFE_KNOBS)}")
