@@ -13,6 +13,7 @@ from kazoo.exceptions import KazooException
 from tests.support.apache import require_apache
 from tests.support.apache_ensemble import ApacheEnsemble
 from tests.support.net import HOST, free_ports
+from tests.support.server import make_server
 
 from .clients import start_kazoo
 
@@ -83,3 +84,22 @@ def test_reconfig_errors_match_apache(make_ensemble, kazoo_clients, tmp_path):
     apache_answers.pop("hierarchical bulk")
     assert apache_answers == EXPECTED
     assert corral_answers == apache_answers
+
+
+@pytest.mark.parametrize("enabled,expected", [("false", "ReconfigDisabledError"), ("true", "UnimplementedError")])
+def test_standalone_answers_match_apache(enabled, expected, kazoo_clients):
+    """A standalone server: ReconfigDisabled unless reconfigEnabled=true, then Unimplemented (Apache's
+    preparer finds no LeaderZooKeeperServer)."""
+    require_apache()
+    answers = {}
+    for kind in ("apache", "corral"):
+        srv = make_server(kind, extra_cfg={"reconfigEnabled": enabled})
+        try:
+            zk = start_kazoo(srv.hosts)
+            kazoo_clients.append(zk)
+            with pytest.raises(KazooException) as e:
+                zk.reconfig(joining=None, leaving="2", new_members=None)
+            answers[kind] = type(e.value).__name__
+        finally:
+            srv.close()
+    assert answers == {"apache": expected, "corral": expected}
