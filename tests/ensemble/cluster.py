@@ -70,6 +70,8 @@ class Member(CorralProcess):
         self.peer_port = peer_port
         self.election_port = election_port
         self.observer = observer
+        # False: a restart keeps the zoo.cfg the server rewrote (a reconfig points it at a dynamic file)
+        self.rewrite_config = True
 
     def __repr__(self) -> str:
         return f"<member {self.sid} port {self.client_port} pid {self.pid}>"
@@ -110,6 +112,8 @@ class Member(CorralProcess):
         return [*super().config_lines(), *self.server_lines()]
 
     def write_config(self) -> Path:
+        if not self.rewrite_config and self.cfg_path.exists():
+            return self.cfg_path
         data = Path(self.config()["dataDir"])
         data.mkdir(parents=True, exist_ok=True)
         (data / "myid").write_text(f"{self.sid}\n")

@@ -7,11 +7,12 @@ Apache ZooKeeper itself."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from tests.support.apache import require_apache
-from tests.support.apache_ensemble import ApachePeer
+from tests.support.apache_ensemble import ApacheEnsemble, ApachePeer
 from tests.support.net import HOST, free_ports
 from tests.support.wait import wait_until
 
@@ -48,13 +49,14 @@ def test_members_serve_the_dynamic_files_membership(make_ensemble, kazoo_clients
     assert client.get("/zookeeper/config")[0].decode() == membership(ens[1])
 
 
+@pytest.mark.parametrize("reconfig", ["false", "true"])
 @pytest.mark.parametrize("kind", ["corral", pytest.param("apache", marks=pytest.mark.compat)])
-def test_standalone_disabled_single_server_leads(kind, make_ensemble, kazoo_clients, tmp_path):
+def test_standalone_disabled_single_server_leads(kind, reconfig, make_ensemble, kazoo_clients, tmp_path):
     """One server line and standaloneEnabled=false: a quorum of one (Mode: leader) that keeps its
-    membership in /zookeeper/config, where a standalone server leaves it empty."""
-    # Without reconfigEnabled: with it, Apache's first leader re-versions a version-0 configuration to its
-    # epoch's zxid (Leader.lead, ZOOKEEPER-1783), which corral does not do yet.
-    extra = {"standaloneEnabled": "false"}
+    membership in /zookeeper/config, where a standalone server leaves it empty; with reconfigEnabled the
+    configuration takes the first epoch's zxid as its version."""
+    extra = {"standaloneEnabled": "false", "reconfigEnabled": reconfig}
+    version = 0x100000000 if reconfig == "true" else 0
     if kind == "corral":
         ens = make_ensemble(voters=1, extra_cfg=extra)
         line = ens[1].server_lines()[0]
@@ -71,11 +73,58 @@ def test_standalone_disabled_single_server_leads(kind, make_ensemble, kazoo_clie
         wait_until(lambda: server.mode() == "leader", WAIT, f"the {kind} server to lead")
         client = start_kazoo(server.hosts)
         kazoo_clients.append(client)
+        wait_until(lambda: client.get("/zookeeper/config")[1].mzxid == version, WAIT, "the configuration's version")
         data, stat = client.get("/zookeeper/config")
-        assert data.decode() == line.replace(";", ":participant;") + "\nversion=0"
-        assert (stat.version, stat.mzxid) == (-1, 0)
+        assert data.decode() == line.replace(";", ":participant;") + f"\nversion={version:x}"
+        assert (stat.version, stat.mzxid) == (-1, version)
         client.create("/one", b"x")
         assert client.get("/one")[0] == b"x"
     finally:
         if kind == "apache":
             apache.close()
+
+
+def _config_state(cfg_path: Path, client) -> dict[str, object]:
+    """What a member shows of its configuration: /zookeeper/config's version and Stat, and its files."""
+    data, stat = client.get("/zookeeper/config")
+    keys = {line.split("=", 1)[0] for line in cfg_path.read_text().splitlines() if "=" in line}
+    dynamic = sorted(p.name for p in cfg_path.parent.glob("zoo.cfg.dynamic.*"))
+    return {"version line": data.decode().rsplit("\n", 1)[1], "stat": (stat.mzxid, stat.version),
+            "dynamic files": dynamic, "backup": Path(f"{cfg_path}.bak").exists(),
+            "static keys left": sorted(k for k in keys if k.startswith(("server.", "clientPort", "dynamicConfigFile")))}
+
+
+def test_reconfig_enabled_versions_the_first_established_config_as_apache(make_ensemble, kazoo_clients, tmp_path):
+    """With reconfigEnabled=true the first leader gives the version-0 configuration its epoch's first zxid
+    (Leader.lead, ZOOKEEPER-1783) and every member writes it to zoo.cfg.dynamic.<version>, points zoo.cfg
+    there (server lines and the client port taken out) and keeps zoo.cfg.bak; a restart reads it back."""
+    require_apache()
+    apache = ApacheEnsemble(tmp_path / "apache", extra_cfg={"reconfigEnabled": "true"})
+    with apache:
+        expected = []
+        for m in apache.members:
+            client = start_kazoo(m.hosts)
+            kazoo_clients.append(client)
+            expected.append(_config_state(m.cfg_path, client))
+    assert expected[0]["version line"] == "version=100000000"
+    ens = make_ensemble(extra_cfg={"reconfigEnabled": "true"})
+    for m in ens.members:
+        client = start_kazoo(m.hostport)
+        kazoo_clients.append(client)
+        wait_until(lambda c=client: c.get("/zookeeper/config")[0].endswith(b"version=100000000"), WAIT,
+                   f"member {m.sid} to activate the versioned configuration")
+        assert _config_state(m.cfg_path, client) == expected[0]
+        dynamic = m.cfg_path.with_name("zoo.cfg.dynamic.100000000")
+        assert dynamic.read_text() == "\n".join(sorted(membership(m).replace(f"version={VERSION:x}", "").split()))
+        assert f"dynamicConfigFile={dynamic.resolve()}" in m.cfg_path.read_text()
+    # The leader restarts from the rewritten zoo.cfg: a new epoch, and the configuration keeps its version.
+    leader = ens.leader()
+    leader.rewrite_config = False
+    leader.restart()
+    ens.wait_stable()
+    for m in ens.members:
+        client = start_kazoo(m.hostport)
+        kazoo_clients.append(client)
+        data, stat = client.get("/zookeeper/config")
+        assert data.decode() == membership(m) and stat.mzxid == VERSION
+    assert "server." not in leader.cfg_path.read_text()

@@ -136,6 +136,7 @@ class ServerConfig:
     # from the dynamic file's name (`zoo.cfg.dynamic.<hex>`); 0 for a static configuration.
     config_version: int = 0
     servers_source: str = ""  # the file the server.N lines came from (zoo.cfg or the dynamic file)
+    path: Path | None = None  # the zoo.cfg read by load(), which a configuration change rewrites
     source: str = "<defaults>"
     my_id: int | None = None  # an ensemble member's dataDir/myid, read by load()
     origins: dict[str, str] = field(default_factory=dict)  # key -> "FILE:LINE", "$SERVER_JVMFLAGS", ...
@@ -541,6 +542,7 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> ServerConfig
         text = data.decode("latin-1")
     cfg = parse(text, str(p), os.environ if env is None else env)
     cfg.initial_text = text
+    cfg.path = p
     if cfg.is_ensemble:
         resolve_member(cfg)
     return cfg

@@ -224,6 +224,10 @@ class ElectionLinks:
         if frame is not None:
             conn.write(frame)
 
+    def set_config_text(self, text: bytes) -> None:
+        self.config_text = text
+        self.config_version = config_version(text)
+
     def notification(self, conn: ElectionConn, body: bytes) -> None:
         assert conn.sid is not None
         note = Notification.decode(body)

@@ -35,11 +35,11 @@ _JAVA_LONG_MAX = 2**63 - 1
 _WILDCARDS = frozenset({"0.0.0.0", "::", "0:0:0:0:0:0:0:0"})
 
 
-class _SpecError(Exception):
+class _SpecError(ValueError):
     """QuorumServer's ConfigException: the reconfig is BadArguments."""
 
 
-class _NotANumber(Exception):
+class _NotANumber(ValueError):
     """Java's NumberFormatException outside QuorumServer's own catches: Apache answers MarshallingError."""
 
 
