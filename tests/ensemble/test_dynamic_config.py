@@ -117,14 +117,16 @@ def test_reconfig_enabled_versions_the_first_established_config_as_apache(make_e
         dynamic = m.cfg_path.with_name("zoo.cfg.dynamic.100000000")
         assert dynamic.read_text() == "\n".join(sorted(membership(m).replace(f"version={VERSION:x}", "").split()))
         assert f"dynamicConfigFile={dynamic.resolve()}" in m.cfg_path.read_text()
-    # The leader restarts from the rewritten zoo.cfg: a new epoch, and the configuration keeps its version.
+    # The leader is killed (-9) and restarts from the rewritten zoo.cfg: a new epoch, and the configuration
+    # keeps its version.
     leader = ens.leader()
     leader.rewrite_config = False
-    leader.restart()
+    leader.restart(hard=True)
     ens.wait_stable()
     for m in ens.members:
         client = start_kazoo(m.hostport)
         kazoo_clients.append(client)
         data, stat = client.get("/zookeeper/config")
         assert data.decode() == membership(m) and stat.mzxid == VERSION
+    assert client.create("/later", b"x", sequence=False) and client.get("/later")[1].czxid >> 32 >= 2  # a later epoch
     assert "server." not in leader.cfg_path.read_text()
