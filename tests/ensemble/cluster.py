@@ -70,6 +70,8 @@ class Member(CorralProcess):
         self.peer_port = peer_port
         self.election_port = election_port
         self.observer = observer
+        # False: a restart keeps the zoo.cfg the server rewrote (a reconfig points it at a dynamic file)
+        self.rewrite_config = True
 
     def __repr__(self) -> str:
         return f"<member {self.sid} port {self.client_port} pid {self.pid}>"
@@ -85,9 +87,10 @@ class Member(CorralProcess):
         return {**super().config(), "initLimit": str(e.init_limit), "syncLimit": str(e.sync_limit),
                 **e.extra_cfg, **self.extra_cfg}
 
-    def config_lines(self) -> list[str]:
+    def server_lines(self) -> list[str]:
+        """The membership as this member names it (through the relays, if any)."""
         e = self.ensemble
-        lines = super().config_lines()
+        lines = []
         for m in e.members:
             peer, election = m.peer_port, m.election_port
             pair = (max(self.sid, m.sid), min(self.sid, m.sid))
@@ -97,10 +100,26 @@ class Member(CorralProcess):
             lines.append(f"server.{m.sid}={HOST}:{peer}:{election}{role};{HOST}:{m.client_port}")
         return lines
 
+    @property
+    def dynamic_path(self) -> Path | None:
+        """`zoo.cfg.dynamic.<version>` beside zoo.cfg when the ensemble uses dynamic config files."""
+        version = self.ensemble.dynamic_version
+        return None if version is None else self.cfg_path.with_name(f"zoo.cfg.dynamic.{version:x}")
+
+    def config_lines(self) -> list[str]:
+        if self.dynamic_path is not None:
+            return [*super().config_lines(), f"dynamicConfigFile={self.dynamic_path}"]
+        return [*super().config_lines(), *self.server_lines()]
+
     def write_config(self) -> Path:
+        if not self.rewrite_config and self.cfg_path.exists():
+            return self.cfg_path
         data = Path(self.config()["dataDir"])
         data.mkdir(parents=True, exist_ok=True)
         (data / "myid").write_text(f"{self.sid}\n")
+        if self.dynamic_path is not None:
+            self.dynamic_path.parent.mkdir(parents=True, exist_ok=True)
+            self.dynamic_path.write_text("".join(f"{line}\n" for line in self.server_lines()))
         return super().write_config()
 
     def start(self, timeout: float | None = None, *, wait: bool = False) -> Member:
@@ -124,8 +143,10 @@ class Member(CorralProcess):
 class Ensemble:
     def __init__(self, base: Path, voters: int = 3, observers: int = 0, tick_time: int = 300,
                  init_limit: int = 10, sync_limit: int = 5, extra_cfg: dict[str, str] | None = None,
-                 relay: bool = False) -> None:
+                 relay: bool = False, dynamic_version: int | None = None) -> None:
+        """`dynamic_version`: put the server lines in `zoo.cfg.dynamic.<version>` (dynamicConfigFile)."""
         self.base = Path(base)
+        self.dynamic_version = dynamic_version
         self.tick_time = tick_time
         self.init_limit = init_limit
         self.sync_limit = sync_limit

@@ -62,8 +62,10 @@ def _election_cases(member: Member, ens: Ensemble) -> dict[str, bytes]:
             "short notification": hello + _frame(b"\0" * 20),
             "unknown server state": hello + _frame(Notification(9, 1, 0, 1, 0).encode()),
             "config length past the frame": hello + _frame(vote.encode()[:-3] + b"zzz" + b"x"),
-            "a reconfigured ensemble's notification": hello + _frame(
-                Notification(0, member.sid, 0, 1, 0, config=b"version=100000001").encode()),
+            "a notification whose config has no version": hello + _frame(
+                Notification(0, member.sid, 0, 1, 0, config=b"server.1=127.0.0.1:1:2:participant").encode()),
+            "a notification whose config version is not hex": hello + _frame(
+                Notification(0, member.sid, 0, 1, 0, config=b"version=zz").encode()),
         }
     return cases
 

@@ -596,3 +596,17 @@ def test_a_dropped_session_is_never_revived_by_a_retransmitted_learnerinfo() -> 
     c.settle()
     assert c[2].peer.serving and c[2].peer._learner is not None and c[2].peer._learner.session != info.session
     assert not any(n.events_of(Anomaly) for n in c.nodes.values())
+
+
+def test_synced_followers_are_the_leader_and_its_uptodate_voters() -> None:
+    """What the leader's preparer counts for a reconfig's NewConfigNoQuorum (Leader.isQuorumSynced)."""
+    c = Cluster([1, 2, 3], observers=[9])
+    c.settle()
+    leader = c.leader()
+    assert leader.peer.synced_followers() == frozenset({1, 2, 3})  # observers never count
+    assert all(c[s].peer.synced_followers() == frozenset() for s in (1, 2, 9) if s != leader.sid)
+    follower = next(s for s in (1, 2, 3) if s != leader.sid)
+    c.crash(follower)
+    c.tick(60, only=[s for s in (1, 2, 3, 9) if s != follower])  # past syncLimit: the leader drops it
+    c.deliver()
+    assert c.leader().peer.synced_followers() == frozenset({1, 2, 3}) - {follower}

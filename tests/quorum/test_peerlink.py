@@ -38,6 +38,7 @@ def test_a_follower_synced_by_an_apache_leader() -> None:
               + encode_packet(P.NEWLEADER, 1 << 32, CONFIG) + encode_packet(P.UPTODATE, -1))
     msgs, reply = end.from_wire(stream)
     assert [type(x).__name__ for x in msgs] == ["Diff", "Proposal", "NewLeader", "UpToDate"]
+    assert end.leader_config == CONFIG  # the leader's configuration, for the host to activate once serving
     assert msgs[1].payload == CREATE_ENTRY[:-12]  # the digest is dropped, the txn kept byte for byte
     assert msgs[2] == m.NewLeader(session=7, seq=3, epoch=1, zxid=(1 << 32) + 2)
     assert reply == encode_packet(P.ACK, 1 << 32)  # the ACK of UPTODATE, as Apache learners send it
@@ -48,6 +49,15 @@ def test_a_follower_synced_by_an_apache_leader() -> None:
     assert msgs == [m.Ping(session=7, seq=5, round=1)]
     assert end.to_wire(m.PingReply(session=7, seq=3, round=1, touches=[m.SessionTouch(9, 4000)])) == \
         encode_packet(P.PING, (1 << 32) + 2, struct.pack(">qi", 9, 4000))
+
+
+def test_the_leader_end_sends_the_configuration_its_host_gives_for_the_epoch() -> None:
+    end = LeaderEnd(3, frozenset({1, 2, 3}), lambda epoch: b"version=%x" % (epoch << 32))
+    end.from_wire(encode_packet(P.FOLLOWERINFO, 2 << 32, P.learner_info_data(2, 0)))
+    end.to_wire(m.LeaderInfo(session=3, seq=0, epoch=3))
+    end.from_wire(encode_packet(P.ACKEPOCH, 2 << 32, P.ack_epoch_data(2)))
+    assert end.to_wire(m.NewLeader(session=3, seq=1, epoch=3, zxid=2 << 32)) == \
+        encode_packet(P.NEWLEADER, 3 << 32, b"version=300000000")
 
 
 def test_the_leader_end_expands_cumulative_commits_and_maps_the_newleader_ack() -> None:

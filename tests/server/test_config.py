@@ -280,8 +280,10 @@ ENSEMBLE = "initLimit=5\nsyncLimit=2\nserver.1=127.0.0.1:2888:3888\nserver.2=127
                              "TLSv1.2 or TLSv1.3"),
     ("java.security.auth.login.config=/nonexistent/jaas.conf",
      "/nonexistent/jaas.conf: java.security.auth.login.config: cannot read: No such file or directory"),
-    ("dynamicConfigFile=/etc/zk/zoo.cfg.dynamic", "zoo.cfg:3: dynamicConfigFile: dynamic reconfiguration files "
-                                                  "are not supported: put the server.N lines in this file"),
+    ("dynamicConfigFile=/nonexistent/zoo.cfg.dynamic",
+     "/nonexistent/zoo.cfg.dynamic: cannot read: No such file or directory"),
+    ("dynamicConfigFile=/nonexistent/zoo.cfg.dynamic\nserver.1=h:2888:3888",
+     "zoo.cfg:4: server.1: must be in the separate dynamic config file (dynamicConfigFile is set)"),
     ("group.1=1:2:3", "zoo.cfg:3: group.1: hierarchical quorums (group/weight) are not supported"),
     # server lines
     ("server.a=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889",
@@ -508,3 +510,64 @@ def test_json_log_fields() -> None:
     assert fields("Unclosed client session") == {"msg": "Unclosed client session"}
     assert fields("event=x then prose") == {"msg": "event=x then prose"}
     assert fields("") == {"msg": ""}
+
+
+# ---- dynamicConfigFile (QuorumPeerConfig.parse) ---------------------------------------------------------
+
+DYNAMIC = "server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\nserver.2=127.0.0.1:2889:3889;2182\n" \
+          "server.3=127.0.0.1:2890:3890:observer;127.0.0.1:2183\n"
+
+
+def _dynamic(tmp_path: Path, name: str, body: str = DYNAMIC, extra: str = "") -> Path:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "myid").write_text("2\n")
+    dyn = tmp_path / name
+    dyn.write_text(body)
+    cfg = tmp_path / "zoo.cfg"
+    cfg.write_text(f"tickTime=500\ninitLimit=5\nsyncLimit=2\ndataDir={tmp_path / 'data'}\n"
+                   f"dynamicConfigFile={dyn}\n{extra}")
+    return cfg
+
+
+def test_dynamic_config_file_holds_the_membership_and_its_version_is_in_the_name(tmp_path):
+    cfg = load(_dynamic(tmp_path, "zoo.cfg.dynamic.100000003"), env={})
+    assert cfg.dynamic_config_file == tmp_path / "zoo.cfg.dynamic.100000003"
+    assert sorted(cfg.servers) == [1, 2, 3] and cfg.servers[3].observer and cfg.is_ensemble
+    assert cfg.config_version == 0x100000003
+    assert cfg.my_id == 2 and cfg.client_port == 2182  # the client port comes from this member's line
+    assert cfg.membership() == ("server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\n"
+                                "server.2=127.0.0.1:2889:3889:participant;0.0.0.0:2182\n"
+                                "server.3=127.0.0.1:2890:3890:observer;127.0.0.1:2183\nversion=100000003")
+    assert cfg.origins["clientPort"] == f"{tmp_path / 'zoo.cfg.dynamic.100000003'}:2"
+    assert f"server.3=127.0.0.1:2890:3890:observer;127.0.0.1:2183  ({tmp_path / 'zoo.cfg.dynamic.100000003'}:3)" \
+        in explain(cfg)
+
+
+def test_dynamic_config_file_without_a_version_in_its_name_is_version_0(tmp_path):
+    cfg = load(_dynamic(tmp_path, "zoo.cfg.dynamic"), env={})
+    assert cfg.config_version == 0 and cfg.membership().endswith("\nversion=0")
+
+
+@pytest.mark.parametrize("body,message", [
+    ("version=100000000\n" + DYNAMIC, "{dyn}:1: version: the dynamic file must not hold a version (it comes from "
+                                      "the file name)"),
+    (DYNAMIC + "tickTime=100\n", "{dyn}:4: tickTime: unrecognised parameter in a dynamic config file (only server.N "
+                                 "lines)"),
+    (DYNAMIC + "group.1=1:2\n", "{dyn}:4: group.1: hierarchical quorums (group/weight) are not supported"),
+    (DYNAMIC + "server.4=127.0.0.1:2888:3999\n", "{dyn}:4: server.4: quorum port 127.0.0.1:2888 is already "
+                                                 "server.1's (line 1) quorum port"),
+    ("server.1=127.0.0.1:2888\n", "{dyn}:1: server.1: expected host:peerPort:electionPort[:participant|observer]"
+                                  "[;[clientAddr:]clientPort], not '127.0.0.1:2888'"),
+])
+def test_dynamic_config_file_errors_name_that_file(tmp_path, body, message):
+    cfg = _dynamic(tmp_path, "zoo.cfg.dynamic.1", body)
+    with pytest.raises(ConfigError) as exc:
+        load(cfg, env={})
+    assert str(exc.value) == message.format(dyn=tmp_path / "zoo.cfg.dynamic.1")
+
+
+def test_standalone_enabled_false_makes_one_server_line_an_ensemble(tmp_path):
+    one = "server.2=127.0.0.1:2889:3889;2182\n"
+    assert not load(_dynamic(tmp_path, "zoo.cfg.dynamic.0", one, "clientPort=2182\n"), env={}).is_ensemble
+    cfg = load(_dynamic(tmp_path, "zoo.cfg.dynamic.0", one, "standaloneEnabled=false\nreconfigEnabled=true\n"), env={})
+    assert cfg.is_ensemble and cfg.my_id == 2 and cfg.reconfig_enabled and not cfg.standalone_enabled

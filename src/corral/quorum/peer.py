@@ -335,6 +335,16 @@ class Peer:
         learner = self._learner
         return None if learner is None else (learner.leader, learner.session)
 
+    def synced_followers(self) -> frozenset[int]:
+        """Leader in broadcast only: itself and the voters synced with it (UPTODATE sent), the set
+        ZooKeeper's Leader.isQuorumSynced counts before it accepts a reconfig; empty otherwise."""
+        lead = self._leader
+        if lead is None or self._phase is not Phase.BROADCAST:
+            return frozenset()
+        synced = {sid for sid, h in lead.handlers.items() if h.uptodate and not h.observer}
+        synced.add(self.id)
+        return frozenset(synced & self._voters)
+
     def has_ready(self) -> bool:
         return bool(self._out)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,15 @@ class ServerConfig:
     local_sessions_upgrading: bool = False  # localSessionsUpgradingEnabled: an ephemeral create makes it global
     console_enable: bool = True  # admin.console.enable (corral only): serve the web console on the admin server
     servers: dict[int, ServerSpec] = field(default_factory=dict)
+    standalone_enabled: bool = True  # false: a single server line still runs as an ensemble (of one)
+    reconfig_enabled: bool = False  # the reconfig operation (opcode 16) is allowed
+    # dynamicConfigFile: where the server.N lines are (None: in zoo.cfg itself, a static configuration)
+    dynamic_config_file: Path | None = None
+    # The membership's version (QuorumVerifier.getVersion): the zxid of the reconfig that made it, read
+    # from the dynamic file's name (`zoo.cfg.dynamic.<hex>`); 0 for a static configuration.
+    config_version: int = 0
+    servers_source: str = ""  # the file the server.N lines came from (zoo.cfg or the dynamic file)
+    path: Path | None = None  # the zoo.cfg read by load(), which a configuration change rewrites
     source: str = "<defaults>"
     my_id: int | None = None  # an ensemble member's dataDir/myid, read by load()
     origins: dict[str, str] = field(default_factory=dict)  # key -> "FILE:LINE", "$SERVER_JVMFLAGS", ...
@@ -151,7 +161,7 @@ class ServerConfig:
             if spec.client_port is not None:
                 text += f";{spec.client_addr or '0.0.0.0'}:{spec.client_port}"
             lines.append(f"server.{sid}={text}")
-        lines.append("version=0")
+        lines.append(f"version={self.config_version:x}")
         return "\n".join(lines)
 
     @property
@@ -164,8 +174,9 @@ class ServerConfig:
 
     @property
     def is_ensemble(self) -> bool:
-        """More than one voter (a single server line means standalone, as in ZooKeeper)."""
-        return len(self.servers) > 1
+        """More than one server line, or any with `standaloneEnabled=false` (QuorumPeerConfig.isDistributed:
+        a single server line otherwise means standalone)."""
+        return len(self.servers) > 1 or (bool(self.servers) and not self.standalone_enabled)
 
     @property
     def log_dir(self) -> Path:
@@ -190,7 +201,8 @@ class ServerConfig:
 # blanks (no shell quoting), and of two -D flags for one property the later one wins.
 ENV_VARS = ("SERVER_JVMFLAGS", "JVMFLAGS")
 WILDCARDS = ("0.0.0.0", "::", "")
-MAX_SERVER_ID = 255  # ZooKeeper keeps the server id in the top byte of every session id
+MAX_SERVER_ID = 255
+_HEX_VERSION = re.compile(r"[0-9a-fA-F]{1,16}")  # ZooKeeper keeps the server id in the top byte of every session id
 
 
 def _set(cfg: ServerConfig, setting: S.Setting, raw: str, *, origin: str, source: str, line: int | None,
@@ -310,7 +322,7 @@ def _endpoints(spec: ServerSpec) -> list[tuple[str, int, str]]:
 
 def _check_servers(cfg: ServerConfig) -> None:
     """Membership as QuorumPeerConfig.parseDynamicConfig checks it, plus ports two lines would share."""
-    src = cfg.source
+    src = cfg.servers_source or cfg.source
     specs = sorted(cfg.servers.values(), key=lambda s: s.line)
     voters = [s for s in specs if not s.observer]
     observers = [s for s in specs if s.observer]
@@ -322,7 +334,7 @@ def _check_servers(cfg: ServerConfig) -> None:
         o = observers[0]
         raise ConfigError(f"observers need a quorum, but server.{voters[0].sid} is the only participant",
                           source=src, line=o.line, key=f"server.{o.sid}")
-    if len(voters) == 1:
+    if len(voters) == 1 and cfg.standalone_enabled:
         log.warning("event=config_single_server file=%s server=%d meaning=standalone", src, voters[0].sid)
     taken: dict[tuple[str, int], tuple[ServerSpec, str]] = {}
     for spec in specs:
@@ -395,8 +407,13 @@ def parse(text: str, source: str = "<string>", env: Mapping[str, str] | None = N
     except PropertiesSyntaxError as e:
         raise ConfigError(e.message, source=source, line=e.line) from None
     first_line: dict[str, int] = {}
+    dynamic = next((e for e in entries if e.key.strip() in ("dynamicConfigFile", "zookeeper.dynamicConfigFile")),
+                   None)
     for entry in entries:
         key, value, line = entry.key.strip(), entry.value.strip(), entry.line
+        if key.startswith(("server.", "group", "weight")) and dynamic is not None:
+            raise ConfigError("must be in the separate dynamic config file (dynamicConfigFile is set)",
+                              source=source, line=line, key=key)
         if key.startswith("server."):
             _server_line(cfg, key, value, source, line)
             continue
@@ -409,9 +426,6 @@ def parse(text: str, source: str = "<string>", env: Mapping[str, str] | None = N
             _set(cfg, known, value, origin=f"{source}:{line}", source=source, line=line, key=key)
         elif _numbered(cfg, key.removeprefix("zookeeper."), value, f"{source}:{line}", source, line):
             pass
-        elif key == "dynamicConfigFile":
-            raise ConfigError("dynamic reconfiguration files are not supported: put the server.N lines in this file",
-                              source=source, line=line, key=key)
         elif key.startswith(("group.", "weight.")):
             raise ConfigError("hierarchical quorums (group/weight) are not supported", source=source, line=line,
                               key=key)
@@ -420,8 +434,47 @@ def parse(text: str, source: str = "<string>", env: Mapping[str, str] | None = N
                               source=source, line=line, key=key)
         else:
             log.warning("event=config_unknown_key file=%s line=%d key=%s", source, line, key)
+    cfg.servers_source = source
+    if cfg.dynamic_config_file is not None:
+        _read_dynamic(cfg, cfg.dynamic_config_file)
     _check(cfg)
     return cfg
+
+
+def version_from_filename(name: str) -> int:
+    """QuorumPeerConfig.getVersionFromFilename: the hex after the last dot (`zoo.cfg.dynamic.100000000`);
+    0 when the name has none (`zoo.cfg.dynamic`)."""
+    tail = name.rpartition(".")[2]
+    return int(tail, 16) if _HEX_VERSION.fullmatch(tail) else 0
+
+
+def _read_dynamic(cfg: ServerConfig, path: Path) -> None:
+    """The dynamic config file, as QuorumPeerConfig.parse reads it: only `server.N` lines (no `version`:
+    that comes from the file name), relative paths from the working directory as Java opens them."""
+    src = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"cannot read: {e.strerror}", source=src, key=None) from None
+    try:
+        entries = parse_properties(data.decode("latin-1"))
+    except PropertiesSyntaxError as e:
+        raise ConfigError(e.message, source=src, line=e.line) from None
+    for entry in entries:
+        key, value, line = entry.key.strip(), entry.value.strip(), entry.line
+        if key == "version":
+            raise ConfigError("the dynamic file must not hold a version (it comes from the file name)",
+                              source=src, line=line, key=key)
+        if key.startswith(("group", "weight")):
+            raise ConfigError("hierarchical quorums (group/weight) are not supported", source=src, line=line,
+                              key=key)
+        if not key.startswith("server."):
+            raise ConfigError("unrecognised parameter in a dynamic config file (only server.N lines)",
+                              source=src, line=line, key=key)
+        _server_line(cfg, key, value, src, line)
+    cfg.config_version = version_from_filename(path.name)
+    cfg.servers_source = src
+    log.info("event=dynamic_config_read file=%s servers=%d version=%x", src, len(cfg.servers), cfg.config_version)
 
 
 def read_myid(cfg: ServerConfig) -> int:
@@ -441,7 +494,8 @@ def read_myid(cfg: ServerConfig) -> int:
         raise ConfigError(f"not a server id: {first[:40]!r} (expected one of {known})", source=src)
     sid = int(first)
     if sid not in cfg.servers:
-        raise ConfigError(f"id {sid} has no server.{sid} line in {cfg.source} (servers: {known})", source=src)
+        raise ConfigError(f"id {sid} has no server.{sid} line in {cfg.servers_source or cfg.source} "
+                          f"(servers: {known})", source=src)
     return sid
 
 
@@ -462,9 +516,10 @@ def resolve_member(cfg: ServerConfig) -> int:
                               f"this server's line (server.{sid}, line {me.line})", source=src,
                               line=lines.get("clientPortAddress"), key="clientPortAddress")
         if cfg.origins.get("clientPort") == "default":
-            cfg.client_port, cfg.origins["clientPort"] = me.client_port, f"{src}:{me.line}"
+            cfg.client_port, cfg.origins["clientPort"] = me.client_port, f"{cfg.servers_source or src}:{me.line}"
         if me.client_addr and not explicit_addr:
-            cfg.client_port_address, cfg.origins["clientPortAddress"] = me.client_addr, f"{src}:{me.line}"
+            cfg.client_port_address = me.client_addr
+            cfg.origins["clientPortAddress"] = f"{cfg.servers_source or src}:{me.line}"
     elif cfg.origins.get("clientPort") == "default":
         raise ConfigError(f"not set, and this server's line (server.{sid}, line {me.line}) has no ;clientPort",
                           source=src, key="clientPort")
@@ -491,6 +546,7 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> ServerConfig
         text = data.decode("latin-1")
     cfg = parse(text, str(p), os.environ if env is None else env)
     cfg.initial_text = text
+    cfg.path = p
     if cfg.is_ensemble:
         resolve_member(cfg)
     return cfg
@@ -526,5 +582,5 @@ def explain(cfg: ServerConfig) -> list[str]:
         role = "observer" if spec.observer else "participant"
         client = f";{spec.client_addr or '0.0.0.0'}:{spec.client_port}" if spec.client_port is not None else ""
         out.append(f"server.{sid}={spec.host}:{spec.peer_port}:{spec.election_port}:{role}{client}  "
-                   f"({cfg.source}:{spec.line})")
+                   f"({cfg.servers_source or cfg.source}:{spec.line})")
     return out

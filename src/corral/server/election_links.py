@@ -122,6 +122,8 @@ class ElectionLinks:
         self.my_id = my_id
         self.specs = specs
         self.config_text = config_text
+        self.config_version = config_version(config_text)
+        self._newer_seen: set[int] = set()  # versions of newer configurations already logged
         self.on_vote = on_vote
         self.links: dict[int, ElectionConn] = {}
         self.pending: dict[int, bytes] = {}  # sid -> the newest notification frame not yet sent
@@ -222,13 +224,20 @@ class ElectionLinks:
         if frame is not None:
             conn.write(frame)
 
+    def set_config_text(self, text: bytes) -> None:
+        self.config_text = text
+        self.config_version = config_version(text)
+
     def notification(self, conn: ElectionConn, body: bytes) -> None:
         assert conn.sid is not None
         note = Notification.decode(body)
-        if note.config is not None and config_version(note.config) != 0:
-            # corral has no dynamic reconfiguration: a peer running a reconfigured ensemble is not ours.
-            raise PeerProtocolError(f"configuration version {config_version(note.config):x}: corral "
-                                    "supports static configurations only")
+        if note.config is not None:
+            # Apache's FastLeaderElection reads the sender's configuration and (when looking) adopts a
+            # newer one; a version it cannot read is a broken peer (PeerProtocolError closes the link).
+            theirs = config_version(note.config)
+            if theirs > self.config_version and theirs not in self._newer_seen:
+                self._newer_seen.add(theirs)
+                log.info("event=newer_config_seen peer=%d version=%x ours=%x", conn.sid, theirs, self.config_version)
         self.on_vote(conn.sid, conn.inbound.vote(body))
 
     def lost(self, conn: ElectionConn) -> None:

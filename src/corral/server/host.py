@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from ..peerwire import config_version
 from ..persistence import decode_txn_payload, encode_txn_payload
 from ..persistence.snapshot import snapshot_bytes
 from ..protocol import CreateSessionTxn, DecodeError, Errs, Id, Ops, TxnHeader
@@ -44,6 +45,7 @@ from ..quorum import (
     NotLeader,
     Overloaded,
     Peer,
+    PeerProtocolError,
     Ready,
     Recovered,
     RequestForwarded,
@@ -53,6 +55,7 @@ from ..quorum import (
     SteppedDown,
     SyncDone,
     SyncFailed,
+    make_zxid,
 )
 from ..quorum.messages import Ack, AckEpoch
 from ..tree import ApplyResult, DataTree
@@ -61,6 +64,7 @@ from ..txn import AnyTxn, Preparer
 from .config import ServerConfig
 from .forwarded import ForwardedRequest
 from .metrics import ServerMetrics, Summary
+from .reconfig import Membership, ServerReconfig, parse_membership_text
 from .sessions import ExpiryTracker, SessionIds
 from .writes import decode_write
 
@@ -167,7 +171,7 @@ class HostObserver:
 
 def ensemble_config(cfg: ServerConfig, server_id: int) -> EnsembleConfig:
     """The core's view of zoo.cfg; a server without `server.N` lines (or with one) is an ensemble of one voter."""
-    if len(cfg.servers) > 1:
+    if cfg.is_ensemble:
         voters = frozenset(s for s, spec in cfg.servers.items() if not spec.observer)
         observers = frozenset(s for s, spec in cfg.servers.items() if spec.observer)
     else:
@@ -190,7 +194,7 @@ class QuorumHost:
         `HOST_UNSAFE_KNOBS`, for proving that the simulation catches them. A server passes neither."""
         self.server_id = server_id
         self.cfg = cfg
-        self.ensemble = len(cfg.servers) > 1
+        self.ensemble = cfg.is_ensemble
         self.tree = tree
         self.store = store
         self.network = network
@@ -199,10 +203,16 @@ class QuorumHost:
         self.listener = listener
         self.observer = observer
         if self.ensemble:
-            tree.init_config(cfg.membership(), 0, clock.wall_ms())
+            tree.init_config(cfg.membership(), cfg.config_version, clock.wall_ms())
         self.preparer = Preparer(tree, cfg.extended_types, cfg.enforce_quota)
         if cfg.local_sessions_enabled and self.ensemble:
             self.preparer.local_session = self._valid_local_session
+        self.reconfig = ServerReconfig(cfg, lambda: self.peer.synced_followers(), Membership.of_config(cfg))
+        self.preparer.reconfig = self.reconfig
+        # The configuration text the leader sent with NEWLEADER (the transport tells us), adopted once
+        # this member serves under that leader; and who is told when a new version becomes active.
+        self.leader_config: bytes | None = None
+        self.config_activated: Callable[[Membership], None] | None = None
         self.config = dataclasses.replace(ensemble_config(cfg, server_id), **(core_overrides or {}))
         if not unsafe <= HOST_UNSAFE_KNOBS:
             raise ValueError(f"unknown unsafe host knobs {sorted(unsafe - HOST_UNSAFE_KNOBS)}")
@@ -614,7 +624,7 @@ class QuorumHost:
         self.preparer.tree = tree
         self.preparer.reset()
         if self.ensemble:
-            tree.init_config(self.cfg.membership(), 0, self.clock.wall_ms())
+            tree.init_config(self.cfg.membership(), self.cfg.config_version, self.clock.wall_ms())
 
     # ---- the AdminServer's `restore` (standalone) -------------------------------------------------
 
@@ -775,6 +785,7 @@ class QuorumHost:
         elif isinstance(ev, Activated):
             self._activated(ev)
         elif isinstance(ev, RoleChanged | SteppedDown):
+            self.leader_config = None  # a new leader (or none): only its NEWLEADER counts
             if isinstance(ev, RoleChanged) and ev.role is not Role.LOOKING:
                 self.role = ev.role
                 self.leader_id = ev.leader
@@ -823,6 +834,8 @@ class QuorumHost:
         self._sync_since = None
         log.info("event=serving role=%s leader=%d epoch=%d zxid=0x%x election_ms=%.0f", ev.role.name.lower(),
                  ev.leader, ev.epoch, ev.zxid, self.last_election_ms)
+        if self.ensemble and self.cfg.reconfig_enabled:
+            self._establish_config(ev)
         if ev.role is Role.LEADING:
             # A new term: pending state and expiry start from what is committed. Every committed
             # session gets a full timeout, as ZooKeeper's new leader gives it.
@@ -838,6 +851,47 @@ class QuorumHost:
             # Like ZooKeeper, start from a fresh snapshot so the next recovery replays little.
             self._replayed_at_start = False
             self.store.snapshot_now(self.tree)
+
+    def newleader_config(self, epoch: int) -> Membership:
+        """The configuration a leader of `epoch` sends with NEWLEADER (its last seen one): with reconfig
+        enabled, a version-0 configuration takes the epoch's first zxid as its version (Leader.lead,
+        ZOOKEEPER-1783: an established configuration outranks the initial ones of joining servers)."""
+        m = self.reconfig.membership
+        if self.cfg.reconfig_enabled and m.version == 0:
+            return Membership(m.servers, make_zxid(epoch, 0))
+        return m
+
+    def _establish_config(self, ev: Activated) -> None:
+        """Activate the configuration of the newly established term: the leader's own (re-versioned as
+        `newleader_config` says), a learner's from its leader's NEWLEADER when newer than its own
+        (Learner.syncWithLeader at UPTODATE, QuorumPeer.processReconfig)."""
+        current = self.reconfig.membership
+        if ev.role is Role.LEADING:
+            new = self.newleader_config(ev.epoch)
+        else:
+            text, self.leader_config = self.leader_config, None
+            if text is None:
+                return
+            try:
+                version = config_version(text)
+                new = parse_membership_text(text.decode("utf-8"), version)
+            except (PeerProtocolError, UnicodeDecodeError, ValueError) as e:
+                log.warning("event=config_not_adopted leader=%d reason=unreadable detail=%r", ev.leader, str(e))
+                return
+            if new.servers != current.servers:
+                if version > current.version:
+                    log.warning("event=config_not_adopted leader=%d version=%x reason=membership_differs "
+                                "(corral does not change its membership yet)", ev.leader, version)
+                return
+        if new.version <= current.version:
+            return
+        self.reconfig.membership = new
+        self.cfg.config_version = new.version
+        self.tree.init_config(new.text(), new.version, self.clock.wall_ms())
+        log.info("event=config_activated version=%x previous=%x role=%s", new.version, current.version,
+                 ev.role.name.lower())
+        if self.config_activated is not None:
+            self.config_activated(new)
 
     def _stop_serving(self, reason: str) -> None:
         if self.serving:

@@ -116,6 +116,9 @@ class LearnerConn(_Conn):
             self.abort(str(e))
             return
         self.write(reply)
+        if self.end.leader_config is not None:  # NEWLEADER named the leader's configuration
+            config, self.end.leader_config = self.end.leader_config, None
+            self.mgr.on_leader_config(self.leader, config)
         for msg in msgs:
             if self.closed:
                 return
@@ -133,7 +136,7 @@ class LeaderConn(_Conn):
 
     def __init__(self, mgr: PeerTransport, session: int) -> None:
         super().__init__(mgr)
-        self.end = LeaderEnd(session, mgr.voters, mgr.config_text, revalidate=mgr.revalidate)
+        self.end = LeaderEnd(session, mgr.voters, mgr.newleader_config, revalidate=mgr.revalidate)
         self.session = session
         self.info: LearnerInfo | None = None  # the learner's first message, until the core answers it
         self.answered = False

@@ -184,6 +184,7 @@ class LearnerEnd(_End):
         self.syncs: deque[int] = deque()  # core sync tokens, in the order sent
         self.pending_inform: dict[int, bytes] = {}  # observer: PROPOSAL payloads awaiting their COMMIT
         self.newleader_seen = False
+        self.leader_config: bytes | None = None  # NEWLEADER's configuration text (the leader's last seen)
         self.early_commits: list[int] = []  # COMMITs of the sync stream, passed on after NEWLEADER
         self.snap_zxid: int | None = None
         self.snap_buf = bytearray()
@@ -296,6 +297,7 @@ class LearnerEnd(_End):
                 return []
             return [Commit(session=s, seq=self._seq(), zxid=pkt.zxid)]
         if t == P.NEWLEADER:
+            self.leader_config = pkt.data
             if self.observer:
                 reply += P.encode_packet(P.ACK, pkt.zxid)
                 return []
@@ -324,14 +326,15 @@ class LearnerEnd(_End):
 class LeaderEnd(_End):
     """The leader's end of one learner connection; `session` is chosen by the transport, increasing."""
 
-    def __init__(self, session: int, voters: frozenset[int], config: bytes,
+    def __init__(self, session: int, voters: frozenset[int], config: bytes | Callable[[int], bytes],
                  request_type: Callable[[QuorumPacket], int] = lambda pkt: P.ForwardedRequest.decode(pkt).type,
                  request_payload: Callable[[QuorumPacket], bytes] = request_from_wire,
                  revalidate: Callable[[int, int], bool] | None = None, snap: SnapCodec | None = None) -> None:
         """`request_type` reads a REQUEST's opcode (a sync becomes the core's `SyncRequest`),
         `request_payload` makes any other REQUEST the host's forwarded-request payload, `revalidate`
         answers an Apache learner's REVALIDATE (may this session reconnect there? it touches it);
-        without it a REVALIDATE is a protocol error."""
+        without it a REVALIDATE is a protocol error. `config` is NEWLEADER's configuration text, or
+        what gives it for an epoch (the leader's last seen configuration may take the epoch's version)."""
         super().__init__(session)
         self.request_type = request_type
         self.request_payload = request_payload
@@ -352,6 +355,9 @@ class LeaderEnd(_End):
         self.next_sync = 1
         self.sync_started = False  # DIFF, TRUNC or SNAP sent: PINGs may flow
         self.between_newleader_and_uptodate = False
+
+    def _config(self, epoch: int) -> bytes:
+        return self.config if isinstance(self.config, bytes) else self.config(epoch)
 
     def from_wire(self, data: bytes) -> list[Message]:
         out: list[Message] = []
@@ -434,7 +440,7 @@ class LeaderEnd(_End):
             self.newleader = msg.zxid
             self.awaiting_newleader_ack = True
             self.between_newleader_and_uptodate = True
-            return P.encode_packet(P.NEWLEADER, msg.epoch << 32, self.config)
+            return P.encode_packet(P.NEWLEADER, msg.epoch << 32, self._config(msg.epoch))
         if isinstance(msg, Commit):
             if self.between_newleader_and_uptodate:
                 # An Apache 3.8.0 learner fails on a COMMIT between NEWLEADER and UPTODATE: it logged
@@ -446,7 +452,7 @@ class LeaderEnd(_End):
             self.between_newleader_and_uptodate = False
             out = bytearray()
             if self.observer:  # Apache observers expect NEWLEADER too; the core sends them none
-                out += P.encode_packet(P.NEWLEADER, self.epoch << 32, self.config)
+                out += P.encode_packet(P.NEWLEADER, self.epoch << 32, self._config(self.epoch))
             out += P.encode_packet(P.UPTODATE, msg.zxid)
             # After UPTODATE a follower commits its pending (logged) txns one COMMIT at a time, in order.
             out += self._commits(msg.zxid)

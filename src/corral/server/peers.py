@@ -53,15 +53,20 @@ class PeerTransport:
     `learner_session()` says which learner session the core runs now ((leader, session) or None);
     `dial_window` (seconds) is how long a learner keeps dialling an unreachable leader before the
     core hears its session reset; `revalidate(session, timeout)` answers an Apache learner's
-    REVALIDATE."""
+    REVALIDATE. `newleader_config(epoch)` is the configuration text a leader sends with NEWLEADER
+    (default: `config_text`); `on_leader_config(leader, text)` hears the one a leader sent us."""
 
     def __init__(self, my_id: int, specs: dict[int, ServerSpec], config_text: bytes,
                  on_message: Callable[[int, Message], None], on_disconnect: Callable[[int, int], None],
                  learner_session: Callable[[], tuple[int, int] | None], dial_window: float,
-                 revalidate: Callable[[int, int], bool] = lambda session, timeout: False) -> None:
+                 revalidate: Callable[[int, int], bool] = lambda session, timeout: False,
+                 newleader_config: Callable[[int], bytes] | None = None,
+                 on_leader_config: Callable[[int, bytes], None] = lambda leader, text: None) -> None:
         self.my_id = my_id
         self.specs = specs
         self.config_text = config_text
+        self._newleader_config = newleader_config
+        self.on_leader_config = on_leader_config
         self.voters = frozenset(s for s, spec in specs.items() if not spec.observer)
         self.on_message = on_message
         self.on_disconnect = on_disconnect
@@ -76,6 +81,14 @@ class PeerTransport:
         self._server: asyncio.AbstractServer | None = None
         self._stopping = False
         self.metrics = ServerMetrics()  # the server's own, once it is built
+
+    def newleader_config(self, epoch: int) -> bytes:
+        return self.config_text if self._newleader_config is None else self._newleader_config(epoch)
+
+    def set_config_text(self, text: bytes) -> None:
+        """A new version of the configuration is active: election notifications carry it from now on."""
+        self.config_text = text
+        self.election.set_config_text(text)
 
     async def start(self) -> None:
         me = self.specs[self.my_id]

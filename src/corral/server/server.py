@@ -25,13 +25,14 @@ from ..security.audit import AuditLog
 from ..tree import ApplyResult, DataTree
 from ..tree import acl as aclmod
 from ..tree.datatree import CONTAINER_OWNER
-from . import fourletter
+from . import dynamic_file, fourletter
 from .config import ServerConfig, resolve_member
 from .frontend import Frontend, Link, ServerStats
 from .host import TICKS_PER_TICKTIME, QuorumHost
 from .metrics import ServerMetrics
 from .peers import PeerTransport
 from .protocol import ClientProtocol
+from .reconfig import Membership
 from .storage import Storage, recover_member
 
 if TYPE_CHECKING:
@@ -98,10 +99,15 @@ class CorralServer:
             self.peers = PeerTransport(self.server_id, config.servers, config.membership().encode(),
                                        self._on_peer_message, self._on_peer_lost, self._learner_session,
                                        dial_window=config.init_limit * config.tick_time / 1000,
-                                       revalidate=self._revalidate)
+                                       revalidate=self._revalidate,
+                                       newleader_config=lambda epoch: self.host.newleader_config(epoch).text().encode(),
+                                       on_leader_config=self._leader_config)
+            if config.reconfig_enabled and config.dynamic_config_file is None and config.path is not None:
+                dynamic_file.backup_static(config.path)  # QuorumPeerConfig.backupOldConfig
         self.host = QuorumHost(self.server_id, config, tree, state, self.storage, self.peers or NoPeers(),
                                SystemClock(), LoopScheduler(), self.frontend, incarnation=random.getrandbits(62))
         self.frontend.host = self.host
+        self.host.config_activated = self._config_activated
         self.host.metrics = self.metrics
         if self.peers is not None:
             self.peers.metrics = self.metrics
@@ -291,6 +297,30 @@ class CorralServer:
 
     def _learner_session(self) -> tuple[int, int] | None:
         return self.host.peer.learner_session
+
+    def _leader_config(self, leader: int, text: bytes) -> None:
+        self.host.leader_config = text
+
+    def _config_activated(self, membership: Membership) -> None:
+        """A new version of the configuration is active: notifications carry it, and (when the server
+        was started from a zoo.cfg) it is written to `zoo.cfg.dynamic.<version>` and zoo.cfg points
+        there, as QuorumPeer.setQuorumVerifier(writeToDisk) does; a restart reads it back."""
+        cfg = self.config
+        assert self.peers is not None
+        self.peers.set_config_text(membership.text().encode())
+        if cfg.path is None:
+            return
+        me = cfg.servers.get(self.server_id)
+        try:
+            path = dynamic_file.write_dynamic(cfg.path, membership)
+            dynamic_file.edit_static(cfg.path, path, erase_client=me is not None and me.client_port is not None)
+        except OSError as e:
+            log.error("event=config_write_failed file=%s reason=%s", cfg.path, e)
+            return
+        cfg.dynamic_config_file = path
+        cfg.origins["dynamicConfigFile"] = f"{cfg.path} (rewritten at version {membership.version:x})"
+        cfg.servers_source = str(path)
+        log.info("event=config_written file=%s dynamic=%s version=%x", cfg.path, path, membership.version)
 
     def _revalidate(self, session_id: int, timeout: int) -> bool:
         return self.host.revalidate(session_id, timeout)

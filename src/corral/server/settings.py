@@ -325,10 +325,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("localSessionsUpgradingEnabled", java_bool, "local_sessions_upgrading", apache_default="false"),
     # corral's own: the web console (corral.console) in the admin HTTP server; false for locked-down installs.
     Setting("admin.console.enable", java_bool, "console_enable", apache_default="(corral only)"),
+    # Dynamic reconfiguration: the membership in its own file, rewritten at each reconfig.
+    Setting("dynamicConfigFile", path, "dynamic_config_file", apache_default="(none: server.N lines in zoo.cfg)"),
+    Setting("standaloneEnabled", java_bool, "standalone_enabled", apache_default="true"),
+    Setting("reconfigEnabled", java_bool, "reconfig_enabled", apache_default="false"),
     # Accepted and checked like ZooKeeper, but without effect in corral.
     Setting("metricsProvider.exportJvmInfo", java_bool, None, apache_default="true"),
-    Setting("standaloneEnabled", java_bool, None, apache_default="true"),
-    Setting("reconfigEnabled", java_bool, None, apache_default="false"),
     Setting("syncEnabled", java_bool, None, apache_default="true"),
     Setting("quorumListenOnAllIPs", java_bool, None, apache_default="false"),
     Setting("peerType", one_of("participant", "observer"), None, apache_default="participant"),

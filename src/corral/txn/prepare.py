@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import cast
+from typing import Protocol, cast
 
 from ..protocol import (
     CheckVersionRequest,
@@ -32,6 +32,7 @@ from ..protocol import (
     InvalidPath,
     Ops,
     PermBits,
+    ReconfigRequest,
     Record,
     SetACLRequest,
     SetACLTxn,
@@ -43,6 +44,7 @@ from ..protocol import (
 from ..tree import acl as aclmod
 from ..tree.acl import AclList, AuthId
 from ..tree.datatree import (
+    CONFIG_NODE,
     CONTAINER_OWNER,
     LIMIT_NODE,
     QUOTA_ROOT,
@@ -122,6 +124,23 @@ def _parent_of_raw(path: str | None) -> str:
     return path[:i]
 
 
+class ReconfigPolicy(Protocol):
+    """What the preparer asks the server about a reconfig (corral.server.reconfig.ServerReconfig)."""
+
+    @property
+    def enabled(self) -> bool: ...  # reconfigEnabled
+
+    @property
+    def standalone(self) -> bool: ...
+
+    @property
+    def skip_acl(self) -> bool: ...  # zookeeper.skipACL: no permission check on /zookeeper/config
+
+    def prepare(self, req: ReconfigRequest, zxid: int) -> bytes:
+        """The new membership text, or KeeperError (BadVersion, BadArguments, NewConfigNoQuorum, ...)."""
+        ...
+
+
 class Preparer:
     """Turns write requests into transactions; owns the zxid counter and the pending changes."""
 
@@ -141,6 +160,8 @@ class Preparer:
         # With local sessions on (the leader's LeaderSessionTracker): whether a session that is not
         # global may still act, as a member's local session. Ephemeral creates need a global session.
         self.local_session: Callable[[int], bool] | None = None
+        # The server's answers about a reconfig; None: reconfig is disabled (ReconfigDisabled)
+        self.reconfig: ReconfigPolicy | None = None
 
     # ---- pending state --------------------------------------------------------------------
 
@@ -409,7 +430,31 @@ class Preparer:
                 raise KeeperError(Errs.NOAUTH, path)
             return CheckVersionTxn(path, _check_version(node.version, req.version, path))
         if op == Ops.reconfig:
+            assert isinstance(req, ReconfigRequest)
+            return self._reconfig(req, auth, zxid)
+        raise KeeperError(Errs.UNIMPLEMENTED)
+
+    def _reconfig(self, req: ReconfigRequest, auth: list[AuthId], zxid: int) -> Record:
+        """PrepRequestProcessor's case OpCode.reconfig, its checks in Apache's order (the membership
+        arithmetic is the policy's)."""
+        policy = self.reconfig
+        if policy is None or not policy.enabled:
+            log.info("event=reconfig_refused reason=disabled")
             raise KeeperError(Errs.RECONFIGDISABLED)
+        if policy.standalone:
+            log.info("event=reconfig_refused reason=standalone")
+            raise KeeperError(Errs.UNIMPLEMENTED)
+        if CONFIG_NODE in self.by_path:  # a reconfig prepared and not yet applied
+            log.info("event=reconfig_refused reason=in_progress")
+            raise KeeperError(Errs.RECONFIGINPROGRESS)
+        policy.prepare(req, zxid)
+        node = self.record(CONFIG_NODE)
+        if not (policy.skip_acl or aclmod.check_acl(node.acl, PermBits.WRITE, auth)):
+            log.info("event=reconfig_refused reason=no_auth")
+            raise KeeperError(Errs.NOAUTH)
+        # Every check passed; activating a new membership (Apache's Leader: a proposal committed by a
+        # quorum of the old and of the new voters, then COMMITANDACTIVATE) is not built yet.
+        log.warning("event=reconfig_refused reason=membership_change_not_implemented")
         raise KeeperError(Errs.UNIMPLEMENTED)
 
     @staticmethod
