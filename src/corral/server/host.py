@@ -205,6 +205,7 @@ class QuorumHost:
         if self.ensemble:
             tree.init_config(cfg.membership(), cfg.config_version, clock.wall_ms())
         self.preparer = Preparer(tree, cfg.extended_types, cfg.enforce_quota)
+        self.preparer.skip_acl = cfg.skip_acl
         if cfg.local_sessions_enabled and self.ensemble:
             self.preparer.local_session = self._valid_local_session
         self.reconfig = ServerReconfig(cfg, lambda: self.peer.synced_followers(), Membership.of_config(cfg))

@@ -160,6 +160,8 @@ class Preparer:
         # With local sessions on (the leader's LeaderSessionTracker): whether a session that is not
         # global may still act, as a member's local session. Ephemeral creates need a global session.
         self.local_session: Callable[[int], bool] | None = None
+        # zookeeper.skipACL=yes: no permission checks at all (ZooKeeperServer.checkACL returns at once)
+        self.skip_acl = False
         # The server's answers about a reconfig; None: reconfig is disabled (ReconfigDisabled)
         self.reconfig: ReconfigPolicy | None = None
 
@@ -368,7 +370,7 @@ class Preparer:
             if path in SPECIAL_PATHS:
                 raise KeeperError(Errs.BADARGUMENTS, path)
             parent = self.record(parent_path)
-            if not aclmod.check_acl(parent.acl, PermBits.DELETE, auth):
+            if not (self.skip_acl or aclmod.check_acl(parent.acl, PermBits.DELETE, auth)):
                 raise KeeperError(Errs.NOAUTH, path)
             node = self.record(path)
             _check_version(node.version, req.version, path)
@@ -395,7 +397,7 @@ class Preparer:
             assert isinstance(req, SetDataRequest)
             path = self._known_or_valid(req.path)
             node = self.changing(path, zxid)
-            if not aclmod.check_acl(node.acl, PermBits.WRITE, auth):
+            if not (self.skip_acl or aclmod.check_acl(node.acl, PermBits.WRITE, auth)):
                 raise KeeperError(Errs.NOAUTH, path)
             new_len = len(req.data or b"")
             if self.enforce_quota:
@@ -415,7 +417,7 @@ class Preparer:
             except aclmod.NullIdError:
                 raise KeeperError(Errs.MARSHALLINGERROR, path)
             node = self.changing(path, zxid)
-            if not aclmod.check_acl(node.acl, PermBits.ADMIN, auth):
+            if not (self.skip_acl or aclmod.check_acl(node.acl, PermBits.ADMIN, auth)):
                 raise KeeperError(Errs.NOAUTH, path)
             version = _check_version(node.aversion, req.version, path)
             node.aversion = version
@@ -426,7 +428,7 @@ class Preparer:
             assert isinstance(req, CheckVersionRequest)
             path = _validate(req.path)
             node = self.record(path)
-            if not aclmod.check_acl(node.acl, PermBits.READ, auth):
+            if not (self.skip_acl or aclmod.check_acl(node.acl, PermBits.READ, auth)):
                 raise KeeperError(Errs.NOAUTH, path)
             return CheckVersionTxn(path, _check_version(node.version, req.version, path))
         if op == Ops.reconfig:
@@ -490,7 +492,7 @@ class Preparer:
         except aclmod.NullIdError:
             raise KeeperError(Errs.MARSHALLINGERROR, path)
         parent = self.changing(parent_path, zxid)  # this txn's pending parent: added below if the create succeeds
-        if not aclmod.check_acl(parent.acl, PermBits.CREATE, auth):
+        if not (self.skip_acl or aclmod.check_acl(parent.acl, PermBits.CREATE, auth)):
             raise KeeperError(Errs.NOAUTH, path)
         parent_cversion = parent.cversion
         if sequential:
