@@ -294,6 +294,22 @@ def test_close_session_without_path_list_uses_ephemerals(t):
     assert t.tree.ephemeral_count() == 0
 
 
+def test_a_replacing_tree_adopts_the_servers_hooks(t):
+    """A SNAP from the leader (or a restore) replaces the tree: the audit log's ephemeral hook and the
+    watch fan-out metric move to the new tree, or its closeSessions and triggers go unreported."""
+    deleted: list[tuple[int, str, bool]] = []
+    fanouts: list[tuple[int, int]] = []
+    t.tree.on_ephemeral_deleted = lambda sid, path, ok: deleted.append((sid, path, ok))
+    t.tree.watches.set_fanout(lambda ev, n: fanouts.append((ev, n)))
+    fresh = Applier()
+    fresh.tree.adopt_hooks(t.tree)
+    fresh.create("/e", ephemeral=True)
+    fresh.tree.watches.data.add("/e", FakeWatcher())
+    fresh.apply(OpCode.closeSession, CloseSessionTxn(["/e"]))
+    assert deleted == [(SESSION, "/e", True)]
+    assert fanouts == [(EventType.NodeDeleted, 1)]
+
+
 def test_close_session_tolerates_already_deleted_paths(t):
     t.create("/e1", ephemeral=True)
     res = t.apply(OpCode.closeSession, CloseSessionTxn(["/e1", "/gone"]))

@@ -621,6 +621,7 @@ class QuorumHost:
 
     def _replace_tree(self, tree: DataTree) -> None:
         """A snapshot from the leader replaced our state (the member is not serving: no connections)."""
+        tree.adopt_hooks(self.tree)
         self.tree = tree
         self.preparer.tree = tree
         self.preparer.reset()

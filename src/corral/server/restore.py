@@ -71,8 +71,6 @@ async def restore_tree(srv: CorralServer, tree: DataTree) -> int:
         old = host.tree
         zxid = old.last_zxid
         tree.last_zxid = zxid
-        tree.watches.set_fanout(srv.metrics.watch_fanout)
-        tree.on_ephemeral_deleted = old.on_ephemeral_deleted
         try:
             path = await storage.write_restored(tree)
         except SnapshotPublishError as e:

@@ -138,7 +138,6 @@ class Storage:
         self.run_sync(forget)
         with memory.bulk_load():
             tree, path = install_snapshot(data, self.snap_dir)
-        tree.watches.set_fanout(self.metrics.watch_fanout)
         log.info("event=snapshot_received file=%s", path)
         return tree
 

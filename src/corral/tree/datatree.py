@@ -318,6 +318,12 @@ class DataTree:
 
     # ---- reads ----------------------------------------------------------------------------
 
+    def adopt_hooks(self, old: DataTree) -> None:
+        """Take over what the server hooked onto the tree it replaces (a SNAP from the leader, a restore):
+        the audit log's ephemeral deletions and the watch fan-out metric."""
+        self.on_ephemeral_deleted = old.on_ephemeral_deleted
+        self.watches.set_fanout(old.watches.data.fanout)
+
     def init_config(self, text: str, version: int, time: int) -> None:
         """Put an ensemble's membership into /zookeeper/config, as ZooKeeper's initConfigInZKDatabase:
         not a transaction, done by every member on its own tree; dataVersion -1, mzxid = the config's
