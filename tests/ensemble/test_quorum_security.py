@@ -181,6 +181,20 @@ def test_an_apache_member_joins_a_secured_corral_ensemble(tmp_path, pki, kazoo_c
         assert on_corral.get("/from-apache")[0] == kind.encode()
         word = "SSL handshake complete" if kind == "tls" else "Successfully completed the authentication using SASL"
         assert word in apache.log(), apache.log()
+
+        # The corral leader killed: the corral survivor and Apache elect, and Apache (the higher id, as
+        # up to date) leads; the corral member now dials Apache's ports as its learner.
+        leader.kill()
+        survivor = ens[1] if leader is ens[2] else ens[2]
+        wait_until(lambda: {survivor.mode(), apache.mode()} == {"leader", "follower"}, WAIT,
+                   f"a new leader between the corral survivor and Apache ({kind})")
+        on_survivor = start_kazoo(survivor.hostport)
+        kazoo_clients.append(on_survivor)
+        on_survivor.create("/after-kill", b"x")
+        on_apache.sync("/")
+        assert on_apache.get("/after-kill")[0] == b"x"
+        if kind == "sasl" and apache.mode() == "leader":
+            assert "learner addr" in apache.log(), "Apache did not authenticate the corral learner"
     finally:
         apache.close()
         ens.close()
