@@ -108,6 +108,11 @@ def test_ssl_quorum_ensemble_survives_leader_kill_and_refuses_intruders(tmp_path
         with pytest.raises((ssl.SSLError, ConnectionError)):
             tls_probe(target.peer_port, rogue, pki.ca_pem)
         wait_until(lambda: "event=peer_refused port=peer" in target.log(), WAIT, "the untrusted peer logged")
+        # A certificate of our CA that names another address than the one it connects from.
+        elsewhere = pki.issue("localhost", file_stem="elsewhere", ip="192.0.2.7")
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            tls_probe(target.election_port, elsewhere, pki.ca_pem)
+        wait_until(lambda: "does not name the address" in target.log(), WAIT, "the misnamed peer logged")
 
         leader.kill()
         new = ens.wait_stable(members=[m for m in ens.members if m is not leader])

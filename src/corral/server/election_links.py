@@ -151,7 +151,7 @@ class ElectionConn(asyncio.Protocol):
         if isinstance(self.auth, SaslQuorumServer) and self.hello is not None and self.auth.eof():
             # Apache lets a learner through whose stream ends before any authentication when SASL is
             # not required: a lower id that dialled and hung up is then dialled back.
-            self.links.accepted(self, self.hello)
+            self.links.dial_back(self.hello.sid)
         self.links.lost(self)
 
 
@@ -273,12 +273,16 @@ class ElectionLinks:
         if sid < self.my_id:
             # Apache's rule: the connection dialled by the higher id is kept, so answer by dialling back.
             conn.close()
-            log.info("event=election_dial_back peer=%d", sid)
-            self._last_dial.pop(sid, None)
-            self._connect(sid)
+            self.dial_back(sid)
             return False
         self._attach(conn)
         return True
+
+    def dial_back(self, sid: int) -> None:
+        if sid < self.my_id and not self._stopping:
+            log.info("event=election_dial_back peer=%d", sid)
+            self._last_dial.pop(sid, None)
+            self._connect(sid)
 
     def _attach(self, conn: ElectionConn) -> None:
         assert conn.sid is not None

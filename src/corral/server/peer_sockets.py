@@ -18,11 +18,12 @@ Plain members keep asyncio's own listener: nothing here runs unless a quorum sec
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
 import ssl
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from ..security.quorum import QuorumSecurity
 from ..security.tls import peer_address_matches
@@ -83,8 +84,13 @@ class PeerSockets:
         loop = asyncio.get_running_loop()
         pending: set[asyncio.Task[None]] = set()
         try:
-            while True:
-                conn, addr = await loop.sock_accept(sock)
+            for _ in itertools.count():  # until the listener is closed (this task cancelled)
+                try:
+                    conn, addr = await loop.sock_accept(sock)
+                except OSError as e:  # out of file descriptors, a connection reset before accept, ...
+                    log.warning("event=peer_accept_failed port=%s reason=%s", what, _reason(e))
+                    await asyncio.sleep(0.1)
+                    continue
                 if len(pending) >= MAX_PENDING:
                     log.warning("event=peer_refused port=%s peer=%s reason=too_many_handshakes", what, addr[0])
                     conn.close()
@@ -112,18 +118,31 @@ class PeerSockets:
                 await loop.connect_accepted_socket(factory, conn)
                 log.info("event=peer_accepted port=%s peer=%s tls=false", what, peer)
                 return
-            transport, _ = await loop.connect_accepted_socket(
-                factory, conn, ssl=self.security.server_tls.listening, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+            made: list[_Verified] = []
+
+            def verified() -> _Verified:
+                made.append(_Verified(factory(), self, what, peer))
+                return made[0]
+            # (uvloop returns its own SSL protocol here, not ours: ours is kept in `made`.)
+            await loop.connect_accepted_socket(verified, conn, ssl=self.security.server_tls.listening,
+                                               ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
         except (OSError, TimeoutError, ssl.SSLError) as e:
             self.refused(what, peer, f"tls: {_reason(e)}")
             conn.close()
             return
+        except BaseException:  # cancelled: the listener is closing
+            conn.close()
+            raise
+        if made and not made[0].refusing:
+            log.info("event=peer_accepted port=%s peer=%s tls=true", what, peer)
+
+    def check_peer(self, transport: asyncio.BaseTransport, peer: str) -> str | None:
+        """Why an accepted TLS peer is refused after its handshake, or None."""
+        assert self.security is not None
         cert = transport.get_extra_info("peercert")
         if self.security.hostname_verification and cert and not peer_address_matches(cert, peer):
-            self.refused(what, peer, "tls: the certificate does not name the address it connects from")
-            transport.abort()
-            return
-        log.info("event=peer_accepted port=%s peer=%s tls=true", what, peer)
+            return "tls: the certificate does not name the address it connects from"
+        return None
 
     def refused(self, what: str, peer: str, reason: str) -> None:
         """One warning per peer and reason: a member retrying every 100 ms must not flood the log."""
@@ -152,6 +171,42 @@ class PeerSockets:
             raise
         self._refusals.pop((what, f"{host}:{port}"), None)
         return proto
+
+
+class _Verified(asyncio.Protocol):
+    """Hands an accepted TLS connection to its protocol only once the peer's certificate names the
+    address it connects from: checked in connection_made, before any byte of the peer is read."""
+
+    def __init__(self, inner: asyncio.BaseProtocol, sockets: PeerSockets, what: str, peer: str) -> None:
+        self.inner = cast(asyncio.Protocol, inner)
+        self.sockets, self.what, self.peer = sockets, what, peer
+        self.refusing = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        reason = self.sockets.check_peer(transport, self.peer)
+        if reason is not None:
+            self.refusing = True
+            self.sockets.refused(self.what, self.peer, reason)
+            cast(asyncio.Transport, transport).abort()
+            return
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.refusing:
+            self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return None if self.refusing else self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.refusing:
+            self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
 
 
 async def _peek(conn: socket.socket) -> bytes:
