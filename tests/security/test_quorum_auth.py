@@ -129,7 +129,8 @@ def test_quorum_configuration_checks(tmp_path: Path) -> None:
         parse(BASE + sasl + _jaas(tmp_path, krb))
     both = server_only + ('\nQuorumLearner { org.apache.zookeeper.server.auth.DigestLoginModule required '
                           'username="a" password="b"; };')
-    cfg = parse(BASE + sasl + "quorum.auth.learnerRequireSasl=true\n" + _jaas(tmp_path, both))
+    cfg = parse(BASE + sasl + "quorum.auth.learnerRequireSasl=true\nquorum.cnxn.threads.size=20\n"
+                + _jaas(tmp_path, both))
     assert cfg.quorum_sasl and cfg.quorum_learner_require_sasl and cfg.quorum_learner_context == "QuorumLearner"
     with pytest.raises(ConfigError, match=r"ssl\.quorum\.keyStore\.location: .*cannot read"):
         parse(BASE + "sslQuorum=true\nssl.quorum.keyStore.location=/nonexistent.pem\n")

@@ -366,6 +366,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("preAllocSize", int_at_least(1), None, "zookeeper.preAllocSize", "65536 (KB)"),
     Setting("leaderServes", yes_no(True), None, "zookeeper.leaderServes", "yes"),
     Setting("cnxTimeout", int_at_least(1), None, "zookeeper.cnxTimeout", "5000"),
+    # QuorumCnxManager's pool for quorum SASL handshakes (Apache's docs set it beside quorum.auth.*):
+    # corral's handshakes run on its event loop, so there is no pool to size.
+    Setting("quorum.cnxn.threads.size", int_at_least(1), None, apache_default="20"),
 )
 
 # Security settings corral does not implement: ignoring one would run a server less protected than its
