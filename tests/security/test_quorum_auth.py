@@ -148,3 +148,22 @@ def test_peer_address_check() -> None:
     assert not peer_address_matches({"subjectAltName": (("DNS", "127.0.0.1"),)}, "127.0.0.1")
     assert not peer_address_matches(None, "127.0.0.1")
     assert not peer_address_matches(cert, "not-an-ip")
+
+
+def test_quorum_stores_reload_only_when_asked(tmp_path: Path) -> None:
+    """sslQuorumReloadCertFiles (default false, as in Apache): changed stores make new contexts for
+    both the accepting and the dialling side."""
+    from corral.security.quorum import build_quorum_security
+    from tests.support.pki import Pki
+
+    pki = Pki(tmp_path / "pki")
+    cred = pki.issue("localhost", file_stem="member")
+    keys = (f"sslQuorum=true\nssl.quorum.keyStore.location={cred.pem}\n"
+            f"ssl.quorum.trustStore.location={pki.ca_pem}\n")
+    for reload, expected in (("false", 0), ("true", 1)):
+        sec = build_quorum_security(parse(BASE + keys + f"sslQuorumReloadCertFiles={reload}\n"))
+        assert sec.dial_tls and sec.accept_tls and not sec.unified and sec.sasl is None
+        assert sec.server_tls is not None and sec.client_tls is not None
+        pki.issue("localhost", file_stem="member")  # a new key and certificate in the same file
+        sec.check_files()
+        assert (sec.server_tls.reloads, sec.client_tls.reloads) == (expected, expected)
