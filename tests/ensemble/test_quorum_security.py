@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import socket
 import ssl
-import struct
 from pathlib import Path
 
 import pytest
 
+from corral.peerwire import InitialMessage
 from tests.support.apache import require_apache
 from tests.support.apache_ensemble import ApachePeer
 from tests.support.net import HOST
@@ -60,12 +60,6 @@ def with_jaas(member: Member, jaas: Path) -> None:
     member.env = lambda: {**base(), "SERVER_JVMFLAGS": f"-Djava.security.auth.login.config={jaas}"}  # type: ignore[method-assign]
 
 
-def election_hello(sid: int, port: int) -> bytes:
-    """QuorumCnxManager's initial message (protocol version -65536, sid, election address)."""
-    addr = f"{HOST}:{port}".encode()
-    return struct.pack(">qqi", -65536, sid, len(addr)) + addr
-
-
 def tls_probe(port: int, cred: Credential, ca: Path) -> None:
     """A TLS client with `cred`'s certificate: raises when the member refuses it."""
     ctx = ssl.create_default_context(cafile=str(ca))
@@ -91,7 +85,7 @@ def test_ssl_quorum_ensemble_survives_leader_kill_and_refuses_intruders(tmp_path
         # A plaintext peer on a TLS election port: refused and logged; the member is unharmed.
         target = next(m for m in ens.members if m is not leader)
         with socket.create_connection((HOST, target.election_port), timeout=5) as s:
-            s.sendall(election_hello(leader.sid, 1))
+            s.sendall(InitialMessage(leader.sid, ((HOST, 1),)).encode())
             s.settimeout(5)
             answer = b""
             for _ in range(10):  # until the member closes the connection
