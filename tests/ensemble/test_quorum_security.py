@@ -28,10 +28,7 @@ pytestmark = pytest.mark.slow
 LEARNER_JAAS = ("QuorumServer {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
                 '  user_member="{server_pw}";\n}};\n'
                 "QuorumLearner {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
-                '  username="member"\n  password="{learner_pw}";\n}};\n'
-                # Apache refuses to start when a JAAS file is given without its Server section.
-                "Server {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
-                '  user_client="clientpw";\n}};\n')
+                '  username="member"\n  password="{learner_pw}";\n}};\n')  # no Server section: not needed
 SASL_CFG = {"quorum.auth.enableSasl": "true", "quorum.auth.learnerRequireSasl": "true",
             "quorum.auth.serverRequireSasl": "true"}
 
