@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import socket
 import ssl
+import struct
 from pathlib import Path
 
 import pytest
 
 from corral.peerwire import InitialMessage
+from corral.security.quorum_auth import MAGIC
 from tests.support.apache import require_apache
 from tests.support.apache_ensemble import ApachePeer
 from tests.support.net import HOST
@@ -132,6 +134,15 @@ def test_quorum_sasl_refuses_a_wrong_password_then_admits_the_right_one(tmp_path
         zk = start_kazoo(ens[1].hostport)
         kazoo_clients.append(zk)
         zk.create("/sasl", b"1")
+        # A hostile learner: a valid initial message, then an authentication token of 1 GiB announced.
+        with socket.create_connection((HOST, ens[1].election_port), timeout=5) as s:
+            s.sendall(InitialMessage(3, ((HOST, 1),)).encode() + struct.pack(">qii", MAGIC, 0, 1 << 30))
+            s.settimeout(5)
+            for _ in range(10):  # an ERROR packet, then the close
+                if not s.recv(100):
+                    break
+        wait_until(lambda: "reason=quorum_sasl: authentication token of" in ens[1].log(), WAIT,
+                   "the oversized token refused")
 
         three.start()
         wait_until(lambda: any("reason=quorum_sasl" in m.log() for m in ens.members[:2]), WAIT,
