@@ -71,15 +71,23 @@ def tls_probe(port: int, cred: Credential, ca: Path) -> None:
 
 
 def test_ssl_quorum_ensemble_survives_leader_kill_and_refuses_intruders(tmp_path, pki, kazoo_clients):
+    """sslQuorum and quorum SASL together: the ensemble forms and fails over; plaintext, untrusted and
+    misnamed peers are refused at the TLS handshake; the killed leader restarted with a certificate of
+    another CA cannot join, and joins again with its own."""
     cred = pki.issue("localhost", file_stem="member")
-    ens = Ensemble(tmp_path / "tls", voters=3, extra_cfg=tls_cfg(cred, pki.ca_p12))
+    ens = Ensemble(tmp_path / "tls", voters=3, extra_cfg={**tls_cfg(cred, pki.ca_p12), **SASL_CFG})
+    jaas = jaas_file(tmp_path / "quorum.jaas")
+    for m in ens.members:
+        with_jaas(m, jaas)
     try:
         ens.start()
         leader = ens.leader()
         zk = start_kazoo(ens.hosts)
         kazoo_clients.append(zk)
         zk.create("/tls", b"before")
-        assert "tls" in leader.log() and "event=peer_port_security port=election mode=tls" in leader.log()
+        log = leader.log()
+        assert "event=peer_port_security port=election mode=tls" in log
+        assert "event=peer_authenticated port=peer user=member" in log, "the followers not authenticated"
 
         # A plaintext peer on a TLS election port: refused and logged; the member is unharmed.
         target = next(m for m in ens.members if m is not leader)
@@ -108,9 +116,21 @@ def test_ssl_quorum_ensemble_survives_leader_kill_and_refuses_intruders(tmp_path
         wait_until(lambda: "does not name the address" in target.log(), WAIT, "the misnamed peer logged")
 
         leader.kill()
-        new = ens.wait_stable(members=[m for m in ens.members if m is not leader])
+        others = [m for m in ens.members if m is not leader]
+        new = ens.wait_stable(members=others)
         assert new is not leader
         zk.set("/tls", b"after")
+
+        # The old leader back with a certificate our trust store does not know: it cannot join.
+        refusals = sum(m.log().count("event=peer_refused") for m in others)
+        leader.extra_cfg.update(tls_cfg(rogue, pki.ca_p12))
+        leader.start()
+        wait_until(lambda: sum(m.log().count("event=peer_refused") for m in others) > refusals, WAIT,
+                   "the members refusing the untrusted member")
+        assert not leader.serving(), "a member with an untrusted certificate joined"
+        leader.stop()
+        for key in tls_cfg(rogue, pki.ca_p12):
+            del leader.extra_cfg[key]
         leader.start()
         ens.wait_stable()
         assert zk.get("/tls")[0] == b"after"
