@@ -32,6 +32,7 @@ log = logging.getLogger("corral.peers")
 
 HANDSHAKE_TIMEOUT = 5.0  # seconds to see a first byte and finish a TLS handshake (Apache's cnxTimeout)
 TLS_RECORD_HANDSHAKE = 0x16
+MAX_REMEMBERED = 1024  # refusal reasons kept per (port, peer) to log each once
 MAX_PENDING = 64  # accepted connections still in their handshake; more wait in the kernel's backlog
 
 P = TypeVar("P", bound=asyncio.BaseProtocol)
@@ -148,6 +149,8 @@ class PeerSockets:
         """One warning per peer and reason: a member retrying every 100 ms must not flood the log."""
         key = (what, peer)
         if self._refusals.get(key) != reason:
+            if len(self._refusals) >= MAX_REMEMBERED:  # many addresses: a scan, not members; start over
+                self._refusals.clear()
             self._refusals[key] = reason
             log.warning("event=peer_refused port=%s peer=%s reason=%s", what, peer, reason)
 
