@@ -107,15 +107,16 @@ class PeerSockets:
                      what: str) -> None:
         assert self.security is not None and self.security.server_tls is not None
         loop = asyncio.get_running_loop()
+        stage = "tls"
         try:
-            tls = True
             if self.security.unified:
+                stage = "first_byte"
                 first = await asyncio.wait_for(_peek(conn), HANDSHAKE_TIMEOUT)
                 if not first:
                     conn.close()
                     return
-                tls = first[0] == TLS_RECORD_HANDSHAKE
-            if not tls:
+                stage = "tls" if first[0] == TLS_RECORD_HANDSHAKE else "plaintext"
+            if stage == "plaintext":
                 await loop.connect_accepted_socket(factory, conn)
                 log.info("event=peer_accepted port=%s peer=%s tls=false", what, peer)
                 return
@@ -128,7 +129,7 @@ class PeerSockets:
             await loop.connect_accepted_socket(verified, conn, ssl=self.security.server_tls.listening,
                                                ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
         except (OSError, TimeoutError, ssl.SSLError) as e:
-            self.refused(what, peer, f"tls: {_reason(e)}")
+            self.refused(what, peer, f"{stage}: {_reason(e)}")
             conn.close()
             return
         except BaseException:  # cancelled: the listener is closing
