@@ -259,12 +259,20 @@ ENSEMBLE = "initLimit=5\nsyncLimit=2\nserver.1=127.0.0.1:2888:3888\nserver.2=127
      "zoo.cfg:3: minSessionTimeout: minimum session timeout 9000 ms is larger than the maximum 5000 ms"),
     ("secureClientPort=2281", "zoo.cfg:3: secureClientPort: needs ssl.keyStore.location (the server's key and "
                               "certificate)"),
-    ("sslQuorum=true", "zoo.cfg:3: sslQuorum: corral does not implement this security setting; "
-                       "refusing to run without it"),
-    ("ssl.quorum.keyStore.location=/k", "zoo.cfg:3: ssl.quorum.keyStore.location: corral does not implement this "
-                                        "security setting; refusing to run without it"),
-    ("quorum.auth.enableSasl=true", "zoo.cfg:3: quorum.auth.enableSasl: corral does not implement this security "
-                                    "setting; refusing to run without it"),
+    ("quorum.auth.kerberos.servicePrincipal=zkquorum/localhost", "zoo.cfg:3: quorum.auth.kerberos.servicePrincipal: "
+     "corral does not implement this security setting; refusing to run without it"),
+    ("ssl.quorum.crl=true", "zoo.cfg:3: ssl.quorum.crl: corral does not implement this security setting; "
+                            "refusing to run without it"),
+    ("quorum.auth.serverRequireSasl=true", "zoo.cfg:3: quorum.auth.serverRequireSasl: quorum.auth.enableSasl is "
+                                           "disabled, so this cannot be enabled (as in ZooKeeper)"),
+    ("quorum.auth.enableSasl=true\nquorum.auth.serverRequireSasl=true",
+     "zoo.cfg:4: quorum.auth.serverRequireSasl: quorum.auth.learnerRequireSasl is disabled, so this cannot be "
+     "enabled: this member could not join its own ensemble (as in ZooKeeper)"),
+    ("server.1=h:2888:3888\nserver.2=g:2888:3888\ninitLimit=5\nsyncLimit=2\nsslQuorum=true",
+     "zoo.cfg:7: sslQuorum: needs ssl.quorum.keyStore.location (this member's key and certificate)"),
+    ("server.1=h:2888:3888\nserver.2=g:2888:3888\ninitLimit=5\nsyncLimit=2\nquorum.auth.enableSasl=true",
+     "zoo.cfg:7: quorum.auth.enableSasl: needs a JAAS file with QuorumServer and QuorumLearner sections "
+     "(-Djava.security.auth.login.config=FILE)"),
     ("authProvider.1=com.example.MyAuthenticationProvider",
      "zoo.cfg:3: authProvider.1: authentication provider 'com.example.MyAuthenticationProvider' is not available "
      "in corral (known: org.apache.zookeeper.server.auth.DigestAuthenticationProvider, "

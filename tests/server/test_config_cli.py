@@ -60,9 +60,9 @@ BAD = [
      "string: anything but 'yes' means no)"),
     ("ticktime_zero", "dataDir={d}/data\nclientPort=2181\ntickTime=0\n", None,
      "corral: bad configuration: {cfg}:3: tickTime: must be at least 1, not 0"),
-    ("tls", "dataDir={d}/data\nclientPort=2181\nsslQuorum=true\n", None,
-     "corral: bad configuration: {cfg}:3: sslQuorum: corral does not implement this security setting; "
-     "refusing to run without it"),
+    ("tls", "dataDir={d}/data\nclientPort=2181\nquorum.auth.kerberos.servicePrincipal=zk/h\n", None,
+     "corral: bad configuration: {cfg}:3: quorum.auth.kerberos.servicePrincipal: corral does not implement this "
+     "security setting; refusing to run without it"),
     ("tls_without_keystore", "dataDir={d}/data\nclientPort=2181\nsecureClientPort=2281\n", None,
      "corral: bad configuration: {cfg}:3: secureClientPort: needs ssl.keyStore.location (the server's key and "
      "certificate)"),

@@ -67,7 +67,8 @@ class Pki:
             serialization.BestAvailableEncryption(PASSWORD.encode())))
 
     def issue(self, cn: str, *, unit: str | None = None, server: bool = True, expired: bool = False,
-              file_stem: str | None = None) -> Credential:
+              file_stem: str | None = None, ip: str = "127.0.0.1") -> Credential:
+        """`ip`: the address in the certificate's subject alternative names (beside DNS localhost)."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
         start, end = (now - dt.timedelta(days=10), now - dt.timedelta(days=5)) if expired else \
@@ -78,7 +79,7 @@ class Pki:
                    .not_valid_before(start).not_valid_after(end)
                    .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                    .add_extension(x509.SubjectAlternativeName([
-                       x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(ip))]),
                        critical=False)
                    .add_extension(x509.ExtendedKeyUsage(
                        [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH] if server

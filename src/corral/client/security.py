@@ -26,9 +26,6 @@ __all__ = ["MAX_SASL_ROUNDS", "SaslCredentials", "SaslError", "TlsError", "sasl_
 
 #: A DIGEST-MD5 exchange takes three tokens; a server asking for more is broken or hostile.
 MAX_SASL_ROUNDS = 8
-#: The JAAS login modules whose `username`/`password` options make a DIGEST-MD5 client (as Java's
-#: ZooKeeperSaslClient: any module with those options; ZooKeeper documents DigestLoginModule).
-_DIGEST_MODULES = {jaas.DIGEST_MODULE}
 
 
 @dataclass(frozen=True)
@@ -62,27 +59,9 @@ def sasl_from_jaas(path: Path, section: str = "Client") -> SaslCredentials:
 
     JaasError names what is missing or unsupported (e.g. a Krb5LoginModule: GSSAPI)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise jaas.JaasError(f"{path}: cannot read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise jaas.JaasError(f"{path}: not UTF-8 text") from None
-    try:
-        sections = jaas.parse(text)
+        return SaslCredentials(*jaas.digest_login(path, section))
     except jaas.JaasError as e:
         raise jaas.JaasError(f"{path}: {e}") from None
-    if section not in sections:
-        raise jaas.JaasError(f"{path}: no {section!r} section (the Java client: 'Could not find a '{section}' "
-                             "entry in this JAAS configuration')")
-    for module in sections[section]:
-        if module.name not in _DIGEST_MODULES:
-            raise jaas.JaasError(f"{path}: section {section!r}: login module {module.name} is not supported "
-                                 f"(only {jaas.DIGEST_MODULE} with username and password, for DIGEST-MD5)")
-        user, password = module.options.get("username"), module.options.get("password")
-        if user is None or password is None:
-            raise jaas.JaasError(f"{path}: section {section!r}: {module.name} needs username and password options")
-        return SaslCredentials(user, password)
-    raise jaas.JaasError(f"{path}: section {section!r} has no login module")
 
 
 def _key_type(path: Path) -> str:

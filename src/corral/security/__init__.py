@@ -2,6 +2,7 @@
 authentication, the authentication providers ZooKeeper's `authProvider.N` names, and the audit log.
 
 Nothing here knows about sockets or the event loop: the server wires it in (`corral.server`), and the
-client uses the TLS context builder and the DIGEST-MD5 client. The peer transport is meant to reuse
-`tls.TlsSettings` / `tls.server_context` / `tls.client_context` for `sslQuorum` later.
+client uses the TLS context builder and the DIGEST-MD5 client. Between members, `quorum` builds
+the same contexts from the `ssl.quorum.*` keys and `quorum_auth` runs quorum SASL (the peer transport,
+`corral.server.peer_sockets` and the election and peer ports, wires them in).
 """

@@ -122,12 +122,18 @@ class DigestMd5Server:
     the authenticated name (ZooKeeper's authorization id: the authentication id, whatever authzid
     the client asked for)."""
 
-    def __init__(self, lookup: Callable[[str], str | None], nonce: str | None = None) -> None:
+    def __init__(self, lookup: Callable[[str], str | None], nonce: str | None = None, *, realm: str = REALM,
+                 service: str = SERVICE) -> None:
+        """`realm` and `service` name the server as Java's does: zk-sasl-md5 and zookeeper for clients,
+        zk-quorum-sasl-md5 and zookeeper-quorum between members (QuorumAuth)."""
         self.lookup = lookup
+        self.realm = realm
+        self.digest_uri = f"{service}/{realm}"
         self.nonce = nonce or base64.b64encode(os.urandom(30)).decode()
         self.step = 0
         self.complete = False
         self.user: str | None = None
+        self.authzid: str | None = None  # what the client asked to act as, if it said
 
     def evaluate(self, token: bytes) -> bytes:
         """The answer to the client's token; SaslError when the exchange fails."""
@@ -137,7 +143,7 @@ class DigestMd5Server:
             # challenge names no qop: RFC 2831 reads that as "auth".
             if len(token) > MAX_RESPONSE:
                 raise SaslError(f"response of {len(token)} bytes exceeds {MAX_RESPONSE}")
-            return f'realm="{REALM}",nonce="{self.nonce}",charset=utf-8,algorithm=md5-sess'.encode()
+            return f'realm="{self.realm}",nonce="{self.nonce}",charset=utf-8,algorithm=md5-sess'.encode()
         if self.step == 2:
             return self._check(token)
         raise SaslError("DIGEST-MD5 exchange already finished")
@@ -157,10 +163,10 @@ class DigestMd5Server:
             raise SaslError("nonce mismatch")
         if d["nc"] != "00000001":
             raise SaslError(f"unexpected nonce count {d['nc']}")
-        if d["digest-uri"].lower() != DIGEST_URI:
-            raise SaslError(f"mismatched digest-uri {d['digest-uri']!r} (expected {DIGEST_URI})")
+        if d["digest-uri"].lower() != self.digest_uri:
+            raise SaslError(f"mismatched digest-uri {d['digest-uri']!r} (expected {self.digest_uri})")
         realm = d.get("realm", "")
-        if realm and realm != REALM:
+        if realm and realm != self.realm:
             raise SaslError(f"unknown realm {realm!r}")
         if not re.fullmatch(r"[0-9a-fA-F]{32}", d["response"]):
             raise SaslError("malformed response value")
@@ -173,6 +179,7 @@ class DigestMd5Server:
         if not hmac.compare_digest(expected, d["response"].lower()):
             raise SaslError(f"wrong password for user {user!r}")
         self.user = user
+        self.authzid = d.get("authzid")
         self.complete = True
         return f"rspauth={rspauth}".encode()
 
@@ -180,8 +187,10 @@ class DigestMd5Server:
 class DigestMd5Client:
     """The client side, for corral's own client: `evaluate(b"")` starts, then each server token."""
 
-    def __init__(self, user: str, password: str, authzid: str | None = None) -> None:
+    def __init__(self, user: str, password: str, authzid: str | None = None, *, realm: str = REALM,
+                 service: str = SERVICE) -> None:
         self.user, self.password, self.authzid = user, password, authzid
+        self.digest_uri = f"{service}/{realm}"
         self.step = 0
         self.complete = False
         self._rspauth = ""
@@ -199,12 +208,12 @@ class DigestMd5Client:
             realm = d.get("realm", "")
             cnonce = base64.b64encode(os.urandom(24)).decode()
             response, self._rspauth = compute(self.user, realm, self.password, d["nonce"], cnonce, "00000001",
-                                              DIGEST_URI, self.authzid)
+                                              self.digest_uri, self.authzid)
 
             def q(s: str) -> str:
                 return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
             parts = [f"charset=utf-8,username={q(self.user)},realm={q(realm)},nonce={q(d['nonce'])},nc=00000001",
-                     f"cnonce={q(cnonce)},digest-uri={q(DIGEST_URI)},maxbuf=65536,response={response},qop=auth"]
+                     f"cnonce={q(cnonce)},digest-uri={q(self.digest_uri)},maxbuf=65536,response={response},qop=auth"]
             if self.authzid:
                 parts.append(f"authzid={q(self.authzid)}")
             return ",".join(parts).encode()

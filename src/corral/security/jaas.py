@@ -88,23 +88,50 @@ def parse(text: str) -> dict[str, list[LoginModule]]:
     return sections
 
 
-def digest_users(path: Path, section: str = "Server") -> dict[str, str]:
-    """user -> password from the `section` of the JAAS file; JaasError names what is missing."""
+def _read_sections(path: Path) -> dict[str, list[LoginModule]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise JaasError(f"cannot read: {e.strerror}") from None
     except UnicodeDecodeError:
         raise JaasError("not UTF-8 text") from None
-    sections = parse(text)
+    return parse(text)
+
+
+def has_section(path: Path, section: str) -> bool:
+    """Whether the file has `section`; a file that cannot be read or parsed raises JaasError."""
+    return section in _read_sections(path)
+
+
+def _digest_section(path: Path, section: str) -> list[LoginModule]:
+    """The DigestLoginModule entries of `section`; JaasError names what is missing or unsupported."""
+    sections = _read_sections(path)
     if section not in sections:
         raise JaasError(f"no {section!r} section (ZooKeeper: 'Could not find a '{section}' entry')")
-    users: dict[str, str] = {}
     for module in sections[section]:
         if module.name != DIGEST_MODULE:
             raise JaasError(f"section {section!r}: login module {module.name} is not supported (only "
                             f"{DIGEST_MODULE}, for DIGEST-MD5; Kerberos/GSSAPI is not implemented)")
+    return sections[section]
+
+
+def digest_users(path: Path, section: str = "Server") -> dict[str, str]:
+    """user -> password from the `section` of the JAAS file; JaasError names what is missing."""
+    users: dict[str, str] = {}
+    for module in _digest_section(path, section):
         for key, value in module.options.items():
             if key.startswith("user_"):
                 users[key[len("user_"):]] = value
     return users
+
+
+def digest_login(path: Path, section: str) -> tuple[str, str]:
+    """(username, password) a DIGEST-MD5 client logs in with: the `username` and `password` options of
+    the section's first DigestLoginModule (ZooKeeper's `Client` and `QuorumLearner` sections, as Java's
+    SaslClientCallbackHandler reads them)."""
+    for module in _digest_section(path, section):
+        user, password = module.options.get("username"), module.options.get("password")
+        if user is None or password is None:
+            raise JaasError(f"section {section!r}: {module.name} needs username and password options")
+        return user, password
+    raise JaasError(f"section {section!r} has no login module")

@@ -9,7 +9,7 @@ provider, a JAAS file without its section), before anything listens.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import jaas, tls
 from .providers import provider_scheme
@@ -18,13 +18,17 @@ if TYPE_CHECKING:
     from ..server.config import ServerConfig
 
 
-def tls_settings(cfg: ServerConfig) -> tls.TlsSettings:
-    return tls.TlsSettings(
-        keystore=cfg.ssl_keystore, keystore_password=cfg.ssl_keystore_password, keystore_type=cfg.ssl_keystore_type,
-        truststore=cfg.ssl_truststore, truststore_password=cfg.ssl_truststore_password,
-        truststore_type=cfg.ssl_truststore_type, client_auth=cfg.ssl_client_auth, protocol=cfg.ssl_protocol,
-        enabled_protocols=cfg.ssl_enabled_protocols, ciphersuites=cfg.ssl_ciphersuites,
-        hostname_verification=cfg.ssl_hostname_verification)
+_TLS_FIELDS = ("keystore", "keystore_password", "keystore_type", "truststore", "truststore_password",
+               "truststore_type", "client_auth", "protocol", "enabled_protocols", "ciphersuites",
+               "hostname_verification")
+
+
+def tls_settings(cfg: ServerConfig, prefix: str = "ssl.") -> tls.TlsSettings:
+    """The `ssl.*` (client port) or `ssl.quorum.*` (between members) settings: one set of keys under two
+    prefixes, as ZooKeeper's ClientX509Util and QuorumX509Util read them."""
+    attr = {"ssl.": "ssl_", "ssl.quorum.": "ssl_quorum_"}[prefix]
+    values: dict[str, Any] = {name: getattr(cfg, attr + name) for name in _TLS_FIELDS}
+    return tls.TlsSettings(**values, prefix=prefix)
 
 
 def schemes(cfg: ServerConfig) -> frozenset[str]:
@@ -64,11 +68,22 @@ def check_security(cfg: ServerConfig) -> None:
             tls.server_context(tls_settings(cfg))
         except tls.TlsError as e:
             raise bad("ssl.keyStore.location" if "ssl." not in str(e) else "ssl", str(e)) from None
-    if cfg.jaas_config is not None:
-        try:
-            jaas.digest_users(cfg.jaas_config, cfg.jaas_section)
-        except jaas.JaasError as e:
-            raise ConfigError(str(e), source=str(cfg.jaas_config), key="java.security.auth.login.config") from None
+    try:
+        client_sasl_users(cfg)
+    except jaas.JaasError as e:
+        raise ConfigError(str(e), source=str(cfg.jaas_config), key="java.security.auth.login.config") from None
+    from .quorum import check_quorum_security  # that module builds on this one
+    check_quorum_security(cfg)
+
+
+def client_sasl_users(cfg: ServerConfig) -> dict[str, str] | None:
+    """The client port's DIGEST-MD5 users (the JAAS `Server` section); None: SASL is not configured.
+    A JAAS file given for quorum SASL need not have that section: Apache then has no client SASL."""
+    if cfg.jaas_config is None:
+        return None
+    if cfg.quorum_sasl and not jaas.has_section(cfg.jaas_config, cfg.jaas_section):
+        return None
+    return jaas.digest_users(cfg.jaas_config, cfg.jaas_section)
 
 
 @dataclass
@@ -96,7 +111,7 @@ class Security:
 
 
 def build(cfg: ServerConfig) -> Security:
-    users = jaas.digest_users(cfg.jaas_config, cfg.jaas_section) if cfg.jaas_config is not None else None
+    users = client_sasl_users(cfg)
     reloading = tls.ReloadingContext(tls_settings(cfg)) if cfg.secure_client_port is not None else None
     return Security(schemes=schemes(cfg), sasl_users=users, x509_super=cfg.x509_super_user,
                     sasl_supers=frozenset(cfg.sasl_super_users.values()),

@@ -18,6 +18,7 @@ and trust store while established connections keep theirs.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import ssl
@@ -78,7 +79,7 @@ class TlsError(ValueError):
 
 @dataclass(frozen=True)
 class TlsSettings:
-    """One side's TLS configuration, in ZooKeeper's terms (`ssl.*` or, later, `ssl.quorum.*`)."""
+    """One side's TLS configuration, in ZooKeeper's terms (`ssl.*` or `ssl.quorum.*`)."""
 
     keystore: Path | None = None
     keystore_password: str = ""
@@ -91,6 +92,7 @@ class TlsSettings:
     enabled_protocols: tuple[str, ...] | None = None
     ciphersuites: tuple[str, ...] | None = None
     hostname_verification: bool = True  # client side: check the server's name
+    prefix: str = "ssl."  # the keys' prefix in errors: ssl. (clients) or ssl.quorum. (between members)
 
     def watched_files(self) -> list[Path]:
         return [p for p in (self.keystore, self.truststore) if p is not None]
@@ -217,31 +219,31 @@ def _protocols(settings: TlsSettings) -> list[str]:
 def _apply_versions_and_ciphers(ctx: ssl.SSLContext, settings: TlsSettings) -> None:
     versions = sorted({_VERSIONS[p] for p in _protocols(settings) if p in _VERSIONS})
     if not versions:
-        raise TlsError("ssl.enabledProtocols: no usable protocol (TLSv1.2, TLSv1.3)")
+        raise TlsError(f"{settings.prefix}enabledProtocols: no usable protocol (TLSv1.2, TLSv1.3)")
     lo, hi = versions[0], versions[-1]
     if settings.ciphersuites is not None:
         unknown = [c for c in settings.ciphersuites if c not in IANA_TO_OPENSSL and c not in TLS13_SUITES]
         if unknown:
-            raise TlsError(f"ssl.ciphersuites: unknown cipher suite {unknown[0]} (write Java's names, e.g. "
-                           "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)")
+            raise TlsError(f"{settings.prefix}ciphersuites: unknown cipher suite {unknown[0]} (write Java's "
+                           "names, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)")
         tls13 = {c for c in settings.ciphersuites if c in TLS13_SUITES}
         if tls13 and tls13 != TLS13_SUITES:
-            raise TlsError("ssl.ciphersuites: TLS 1.3 suites can only be enabled all together "
+            raise TlsError(f"{settings.prefix}ciphersuites: TLS 1.3 suites can only be enabled all together "
                            f"({', '.join(sorted(TLS13_SUITES))}) or not at all")
         if not tls13:
             if lo == ssl.TLSVersion.TLSv1_3:
-                raise TlsError("ssl.ciphersuites names no TLS 1.3 suite but only TLSv1.3 is enabled")
+                raise TlsError(f"{settings.prefix}ciphersuites names no TLS 1.3 suite but only TLSv1.3 is enabled")
             hi = ssl.TLSVersion.TLSv1_2
         tls12 = [IANA_TO_OPENSSL[c] for c in settings.ciphersuites if c in IANA_TO_OPENSSL]
         if tls12:
             try:
                 ctx.set_ciphers(":".join(tls12))
             except ssl.SSLError:
-                raise TlsError("ssl.ciphersuites: none of the TLS 1.2 suites is available here") from None
+                raise TlsError(f"{settings.prefix}ciphersuites: none of the TLS 1.2 suites is available here") from None
         elif lo == ssl.TLSVersion.TLSv1_2:
             lo = ssl.TLSVersion.TLSv1_3
             if hi < lo:
-                raise TlsError("ssl.ciphersuites names no TLS 1.2 suite but only TLSv1.2 is enabled")
+                raise TlsError(f"{settings.prefix}ciphersuites names no TLS 1.2 suite but only TLSv1.2 is enabled")
     ctx.minimum_version, ctx.maximum_version = lo, hi
 
 
@@ -249,7 +251,7 @@ def server_context(settings: TlsSettings) -> ssl.SSLContext:
     """A server context: our key and chain, the trust store (or the system's CAs, as Java falls back to
     its own) for client certificates, `client_auth` as CERT_REQUIRED / CERT_OPTIONAL / CERT_NONE."""
     if settings.keystore is None:
-        raise TlsError("ssl.keyStore.location is required for a TLS server")
+        raise TlsError(f"{settings.prefix}keyStore.location is required for a TLS server")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _apply_versions_and_ciphers(ctx, settings)
     key_pem, chain_pem = load_key_store(settings.keystore, settings.keystore_password, settings.keystore_type)
@@ -306,8 +308,11 @@ class ReloadingContext:
         self._build = build
         self._stamp = _stamp(settings.watched_files())
         self.current = build(settings)
-        self.listening = build(settings)
-        self.listening.sni_callback = self._pick
+        if build is client_context:  # a dialling side takes `current` at each dial: nothing to switch
+            self.listening = self.current
+        else:
+            self.listening = build(settings)
+            self.listening.sni_callback = self._pick
         self.reloads = 0
 
     def _pick(self, sslobj: ssl.SSLObject | ssl.SSLSocket, server_name: str | None,
@@ -331,3 +336,26 @@ class ReloadingContext:
         self.reloads += 1
         log.info("event=tls_reloaded files=%s", ",".join(str(p) for p in self.settings.watched_files()))
         return True
+
+
+def peer_address_matches(cert: dict[str, object] | None, address: str) -> bool:
+    """Whether a verified peer certificate names `address` among its IP subject alternative names:
+    ZooKeeper's quorum TLS checks the *client's* certificate against the connecting address too
+    (QuorumX509Util verifies client host names; ZKTrustManager tries the IP address first). Reverse
+    DNS, Apache's fallback, is not done: it would make a member's admission depend on DNS."""
+    if not cert:
+        return False
+    try:
+        want = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    sans = cert.get("subjectAltName") or ()
+    for entry in sans if isinstance(sans, tuple) else ():
+        if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == "IP Address":
+            try:
+                ip = ipaddress.ip_address(str(entry[1]).strip())
+            except ValueError:
+                continue
+            if ip == want or (isinstance(want, ipaddress.IPv6Address) and want.ipv4_mapped == ip):
+                return True
+    return False

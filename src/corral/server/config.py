@@ -118,6 +118,26 @@ class ServerConfig:
     enforce_auth: bool = False
     enforce_auth_schemes: tuple[str, ...] = ()
     require_sasl: bool = False
+    # Between members (corral.security.quorum): TLS on both peer ports, port unification, quorum SASL.
+    ssl_quorum: bool = False
+    port_unification: bool = False
+    ssl_quorum_reload: bool = False
+    ssl_quorum_keystore: Path | None = None
+    ssl_quorum_keystore_password: str = ""
+    ssl_quorum_keystore_type: str = ""
+    ssl_quorum_truststore: Path | None = None
+    ssl_quorum_truststore_password: str = ""
+    ssl_quorum_truststore_type: str = ""
+    ssl_quorum_client_auth: str = "need"
+    ssl_quorum_protocol: str = "TLSv1.3"
+    ssl_quorum_enabled_protocols: tuple[str, ...] | None = None
+    ssl_quorum_ciphersuites: tuple[str, ...] | None = None
+    ssl_quorum_hostname_verification: bool = True
+    quorum_sasl: bool = False
+    quorum_learner_require_sasl: bool = False
+    quorum_server_require_sasl: bool = False
+    quorum_learner_context: str = "QuorumLearner"
+    quorum_server_context: str = "QuorumServer"
     audit_enable: bool = False
     log_dir_audit: Path | None = None
     audit_file: str = "zookeeper_audit.log"

@@ -15,6 +15,11 @@ simultaneous connections survives:
 An accepted connection must complete its initial message within `HANDSHAKE_TIMEOUT` (Apache's
 cnxTimeout) and may not exceed the message's own byte bounds; garbage, an unknown sid, our own sid or a
 malformed frame or notification closes that connection and is logged, never more.
+
+With quorum SASL (`corral.security.quorum_auth`) the exchange follows the initial message, as in
+Apache: the dialer authenticates (when learnerRequireSasl) before it keeps or drops its connection, and
+the accepting side authenticates before it applies the keep rule. TLS is below all this
+(`peer_sockets`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from ..peerwire import ElectionFrameReader, InitialMessage, InitialMessageReader
 from ..peerwire.election import Notification
 from ..quorum import PeerProtocolError
 from ..quorum.messages import Vote
+from ..security.quorum_auth import QuorumSaslConfig, SaslQuorumLearner, SaslQuorumServer
 from .config import ServerSpec
+from .peer_sockets import Listener, PeerSockets
 from .peerlink import ElectionInbound, vote_frame
 
 log = logging.getLogger("corral.peers")
@@ -54,6 +61,16 @@ class ElectionConn(asyncio.Protocol):
         self.frames = ElectionFrameReader()
         self.inbound = ElectionInbound(next(links.incarnations))
         self._timer: asyncio.TimerHandle | None = None
+        self.hello: InitialMessage | None = None  # an accepted dialer's message, until it is authenticated
+        self.auth: SaslQuorumServer | SaslQuorumLearner | None = None
+        self.authed: asyncio.Future[bool] | None = None  # a dialer's authentication outcome
+
+    def start_auth(self, learner: SaslQuorumLearner) -> asyncio.Future[bool]:
+        """We dialled and authenticate as a learner: the future says whether the server accepted us."""
+        self.auth = learner
+        self.authed = asyncio.get_running_loop().create_future()
+        self.write(learner.start())
+        return self.authed
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Stream transports; uvloop's are not subclasses of asyncio.Transport, so no isinstance.
@@ -64,6 +81,8 @@ class ElectionConn(asyncio.Protocol):
     def _overdue(self) -> None:
         if self.sid is None:
             self.abort("no initial message in time")
+        elif self.hello is not None:
+            self.abort("no quorum authentication in time")
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -75,6 +94,22 @@ class ElectionConn(asyncio.Protocol):
                     return
                 data = self.initial.rest
                 self.initial = None
+                if msg.sid not in self.links.specs or msg.sid == self.links.my_id:
+                    self.abort(f"initial message from server id {msg.sid}, not another member")
+                    return
+                self.hello, self.sid = msg, msg.sid
+                if self.links.sasl is not None:
+                    self.auth = self.links.sasl.server()
+            if self.auth is not None:
+                self.write(self.auth.feed(data))
+                if not self.auth.done:
+                    return
+                auth, self.auth = self.auth, None
+                data = auth.rest
+                if not self.links.authenticated(self, auth):
+                    return
+            if self.hello is not None:
+                msg, self.hello = self.hello, None
                 if not self.links.accepted(self, msg):
                     return
             for body in self.frames.feed(data):
@@ -111,6 +146,12 @@ class ElectionConn(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
         self.closed = True
+        if self.authed is not None and not self.authed.done():
+            self.authed.set_result(False)
+        if isinstance(self.auth, SaslQuorumServer) and self.hello is not None and self.auth.eof():
+            # Apache lets a learner through whose stream ends before any authentication when SASL is
+            # not required: a lower id that dialled and hung up is then dialled back.
+            self.links.dial_back(self.hello.sid)
         self.links.lost(self)
 
 
@@ -118,8 +159,11 @@ class ElectionLinks:
     """Every election connection of this member; `send(sid, vote)` and `on_vote(sid, vote)`."""
 
     def __init__(self, my_id: int, specs: dict[int, ServerSpec], config_text: bytes,
-                 on_vote: Callable[[int, Vote], None]) -> None:
+                 on_vote: Callable[[int, Vote], None], sockets: PeerSockets | None = None,
+                 sasl: QuorumSaslConfig | None = None) -> None:
         self.my_id = my_id
+        self.sockets = sockets or PeerSockets(None)
+        self.sasl = sasl
         self.specs = specs
         self.config_text = config_text
         self.config_version = config_version(config_text)
@@ -130,14 +174,13 @@ class ElectionLinks:
         self.incarnations = count(1)
         self._dialing: dict[int, asyncio.Task[None]] = {}
         self._last_dial: dict[int, float] = {}
-        self._server: asyncio.AbstractServer | None = None
+        self._server: Listener | None = None
         self._stopping = False
 
     async def start(self) -> None:
         me = self.specs[self.my_id]
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: ElectionConn(self, None), me.host, me.election_port,
-                                                reuse_address=True)
+        self._server = await self.sockets.listen(me.host, me.election_port, lambda: ElectionConn(self, None),
+                                                 "election")
         log.info("event=election_listening address=%s port=%d", me.host, me.election_port)
 
     async def stop(self) -> None:
@@ -147,8 +190,7 @@ class ElectionLinks:
         for conn in list(self.links.values()):
             conn.abort("shutting down")
         if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+            await self._server.close()
 
     # ---- sending ----------------------------------------------------------------------------------
 
@@ -179,15 +221,21 @@ class ElectionLinks:
     async def _dial(self, sid: int) -> None:
         spec = self.specs[sid]
         me = self.specs[self.my_id]
-        loop = asyncio.get_running_loop()
         try:
-            _, proto = await asyncio.wait_for(
-                loop.create_connection(lambda: ElectionConn(self, sid), spec.host, spec.election_port),
-                DIAL_TIMEOUT)
+            conn = await self.sockets.dial(spec.host, spec.election_port, lambda: ElectionConn(self, sid),
+                                           "election", DIAL_TIMEOUT)
         except (OSError, TimeoutError):
             return
-        conn = proto
         conn.write(InitialMessage(self.my_id, ((me.host, me.election_port),)).encode())
+        learner = self.sasl.learner() if self.sasl is not None else None
+        if learner is not None:
+            try:
+                ok = await asyncio.wait_for(asyncio.shield(conn.start_auth(learner)), HANDSHAKE_TIMEOUT)
+            except TimeoutError:
+                conn.abort("no quorum authentication answer in time")
+                return
+            if not ok:
+                return
         if sid > self.my_id:
             # The higher sid keeps only the connections it dials: it reads who we are and dials back.
             conn.close()
@@ -195,6 +243,27 @@ class ElectionLinks:
         self._attach(conn)
 
     # ---- receiving --------------------------------------------------------------------------------
+
+    def authenticated(self, conn: ElectionConn, auth: SaslQuorumServer | SaslQuorumLearner) -> bool:
+        """The exchange of `conn` finished; False when the connection is closed for it."""
+        if isinstance(auth, SaslQuorumLearner):
+            if conn.authed is not None and not conn.authed.done():
+                conn.authed.set_result(auth.failure is None)
+            if auth.failure is not None:
+                conn.abort(f"quorum authentication failed: {auth.failure}")
+                return False
+            return True
+        if auth.failure is None:
+            if auth.user is not None:
+                log.info("event=peer_authenticated port=election peer=%s user=%s", conn.sid, auth.user)
+            return True
+        if auth.required:
+            log.warning("event=peer_refused port=election peer=%s reason=quorum_sasl: %s", conn.sid, auth.failure)
+            conn.close()  # after the ERROR packet
+            return False
+        log.warning("event=peer_auth_failed port=election peer=%s reason=%s kept=serverRequireSasl_false",
+                    conn.sid, auth.failure)
+        return True
 
     def accepted(self, conn: ElectionConn, msg: InitialMessage) -> bool:
         """An accepted connection said who it is; False when it is closed for it."""
@@ -206,12 +275,16 @@ class ElectionLinks:
         if sid < self.my_id:
             # Apache's rule: the connection dialled by the higher id is kept, so answer by dialling back.
             conn.close()
-            log.info("event=election_dial_back peer=%d", sid)
-            self._last_dial.pop(sid, None)
-            self._connect(sid)
+            self.dial_back(sid)
             return False
         self._attach(conn)
         return True
+
+    def dial_back(self, sid: int) -> None:
+        if sid < self.my_id and not self._stopping:
+            log.info("event=election_dial_back peer=%d", sid)
+            self._last_dial.pop(sid, None)
+            self._connect(sid)
 
     def _attach(self, conn: ElectionConn) -> None:
         assert conn.sid is not None

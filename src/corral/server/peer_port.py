@@ -10,6 +10,10 @@ drops that learner session).
 An accepted connection must send its FOLLOWERINFO/OBSERVERINFO within `HANDSHAKE_TIMEOUT` and in its
 first `HANDSHAKE_BYTES`; it must name another member of the configuration. Anything a correct peer
 would not send closes that one connection and is logged.
+
+With quorum SASL the learner authenticates first (Learner.connectToLeader, LearnerHandler's
+constructor): the leader's end runs the server side of the exchange before it reads a QuorumPacket, and
+the learner holds its FOLLOWERINFO until the leader said SUCCESS.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING, cast
 
 from ..quorum import PeerProtocolError
 from ..quorum.messages import Diff, LearnerInfo, Message, Snap, Trunc
+from ..security.quorum_auth import SaslQuorumLearner, SaslQuorumServer
 from .peerlink import LeaderEnd, LearnerEnd
 
 if TYPE_CHECKING:
@@ -80,6 +85,7 @@ class LearnerConn(_Conn):
         self.end = LearnerEnd(info, mgr.my_id)
         self.pending = bytearray(self.end.hello())
         self.task: asyncio.Task[None] | None = None
+        self.auth: SaslQuorumLearner | None = mgr.sasl.learner() if mgr.sasl is not None else None
 
     @property
     def peer(self) -> int | None:
@@ -91,9 +97,15 @@ class LearnerConn(_Conn):
         if self.closed:  # given up while the dial was in flight
             self.transport.abort()
             return
+        if self.auth is not None:
+            self.write(self.auth.start())
+        else:
+            self._flush()
+        log.info("event=peer_connected port=peer side=learner peer=%d session=0x%x", self.leader, self.session)
+
+    def _flush(self) -> None:
         data, self.pending = bytes(self.pending), bytearray()
         self.write(data)
-        log.info("event=peer_connected port=peer side=learner peer=%d session=0x%x", self.leader, self.session)
 
     def send(self, msg: Message) -> None:
         try:
@@ -102,7 +114,7 @@ class LearnerConn(_Conn):
             log.error("event=peer_send_failed peer=%d reason=%s", self.leader, e)
             self.abort(str(e))
             return
-        if self.transport is None:
+        if self.transport is None or self.auth is not None:
             self.pending += data
         else:
             self.write(data)
@@ -110,6 +122,18 @@ class LearnerConn(_Conn):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        if self.auth is not None:
+            self.write(self.auth.feed(data))
+            if not self.auth.done:
+                return
+            auth, self.auth = self.auth, None
+            if auth.failure is not None:
+                self.abort(f"quorum authentication failed: {auth.failure}")
+                return
+            self._flush()
+            data = auth.rest
+            if not data:
+                return
         try:
             msgs, reply = self.end.from_wire(data)
         except PeerProtocolError as e:
@@ -142,6 +166,7 @@ class LeaderConn(_Conn):
         self.answered = False
         self.received = 0
         self._timer: asyncio.TimerHandle | None = None
+        self.auth: SaslQuorumServer | None = mgr.sasl.server() if mgr.sasl is not None else None
 
     @property
     def sid(self) -> int | None:
@@ -162,6 +187,16 @@ class LeaderConn(_Conn):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        if self.auth is not None:
+            self.write(self.auth.feed(data))
+            if not self.auth.done:
+                return
+            auth, self.auth = self.auth, None
+            if not self._authenticated(auth):
+                return
+            data = auth.rest
+            if not data:
+                return
         known = self.end.sid is not None
         if not known:
             self.received += len(data)
@@ -182,6 +217,21 @@ class LeaderConn(_Conn):
             if isinstance(msg, LearnerInfo):
                 self.info = msg
             self.mgr.deliver(sid, msg)
+
+    def _authenticated(self, auth: SaslQuorumServer) -> bool:
+        """LearnerHandler: a failed exchange closes the connection when serverRequireSasl."""
+        if auth.failure is None:
+            if auth.user is not None:
+                log.info("event=peer_authenticated port=peer user=%s", auth.user)
+            return True
+        if auth.required:
+            log.warning("event=peer_refused port=peer side=leader reason=quorum_sasl: %s", auth.failure)
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()  # after the ERROR packet
+            return False
+        log.warning("event=peer_auth_failed port=peer reason=%s kept=serverRequireSasl_false", auth.failure)
+        return True
 
     def send(self, msg: Message) -> None:
         self.answered = True

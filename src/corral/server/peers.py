@@ -35,10 +35,12 @@ from ..quorum.messages import (
     SyncRequest,
     Vote,
 )
+from ..security.quorum import QuorumSecurity
 from .config import ServerSpec
 from .election_links import ElectionLinks
 from .metrics import ServerMetrics
 from .peer_port import LeaderConn, LearnerConn
+from .peer_sockets import Listener, PeerSockets
 
 log = logging.getLogger("corral.peers")
 
@@ -61,8 +63,12 @@ class PeerTransport:
                  learner_session: Callable[[], tuple[int, int] | None], dial_window: float,
                  revalidate: Callable[[int, int], bool] = lambda session, timeout: False,
                  newleader_config: Callable[[int], bytes] | None = None,
-                 on_leader_config: Callable[[int, bytes], None] = lambda leader, text: None) -> None:
+                 on_leader_config: Callable[[int, bytes], None] = lambda leader, text: None,
+                 security: QuorumSecurity | None = None) -> None:
         self.my_id = my_id
+        self.security = security
+        self.sasl = security.sasl if security is not None else None
+        self.sockets = PeerSockets(security)
         self.specs = specs
         self.config_text = config_text
         self._newleader_config = newleader_config
@@ -73,12 +79,12 @@ class PeerTransport:
         self.learner_session = learner_session
         self.dial_window = dial_window
         self.revalidate = revalidate
-        self.election = ElectionLinks(my_id, specs, config_text, on_message)
+        self.election = ElectionLinks(my_id, specs, config_text, on_message, self.sockets, self.sasl)
         self.learner: LearnerConn | None = None
         self.leader_conns: dict[int, LeaderConn] = {}  # by the session we numbered them with
         self._answered: dict[int, LeaderConn] = {}  # per learner id, the session the core took on last
         self._sessions = count(1)
-        self._server: asyncio.AbstractServer | None = None
+        self._server: Listener | None = None
         self._stopping = False
         self.metrics = ServerMetrics()  # the server's own, once it is built
 
@@ -92,8 +98,7 @@ class PeerTransport:
 
     async def start(self) -> None:
         me = self.specs[self.my_id]
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._accept, me.host, me.peer_port, reuse_address=True)
+        self._server = await self.sockets.listen(me.host, me.peer_port, self._accept, "peer")
         await self.election.start()
         log.info("event=peer_listening address=%s port=%d electionPort=%d peers=%s", me.host, me.peer_port,
                  me.election_port, sorted(s for s in self.specs if s != self.my_id))
@@ -108,8 +113,7 @@ class PeerTransport:
         for conn in list(self.leader_conns.values()):
             conn.abort("shutting down", quiet=True)
         if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+            await self._server.close()
 
     def _accept(self) -> LeaderConn:
         session = next(self._sessions)
@@ -168,7 +172,7 @@ class PeerTransport:
             if conn.closed or self.learner is not conn or self._stopping:
                 return
             try:
-                await asyncio.wait_for(loop.create_connection(lambda: conn, spec.host, spec.peer_port), _DIAL_TIMEOUT)
+                await self.sockets.dial(spec.host, spec.peer_port, lambda: conn, "peer", _DIAL_TIMEOUT)
                 return
             except (OSError, TimeoutError) as e:
                 if loop.time() >= deadline:

@@ -22,6 +22,7 @@ from ..quorum import Message
 from ..security import audit as audit_ops
 from ..security import setup as security_setup
 from ..security.audit import AuditLog
+from ..security.quorum import build_quorum_security
 from ..tree import ApplyResult, DataTree
 from ..tree import acl as aclmod
 from ..tree.datatree import CONTAINER_OWNER
@@ -101,7 +102,8 @@ class CorralServer:
                                        dial_window=config.init_limit * config.tick_time / 1000,
                                        revalidate=self._revalidate,
                                        newleader_config=lambda epoch: self.host.newleader_config(epoch).text().encode(),
-                                       on_leader_config=self._leader_config)
+                                       on_leader_config=self._leader_config,
+                                       security=build_quorum_security(config))
             if config.reconfig_enabled and config.dynamic_config_file is None and config.path is not None:
                 dynamic_file.backup_static(config.path)  # QuorumPeerConfig.backupOldConfig
         self.host = QuorumHost(self.server_id, config, tree, state, self.storage, self.peers or NoPeers(),
@@ -207,6 +209,9 @@ class CorralServer:
         self._stop_event = asyncio.Event()
         if self.peers is not None:
             await self.peers.start()
+        if (self.security.tls is not None and cfg.secure_client_port is not None) or (
+                self.peers is not None and self.peers.security is not None and self.peers.security.reload):
+            self._every(1.0, self._check_tls_files)
         self.host.start()
         if cfg.plain_client_port:
             self._listener = await loop.create_server(
@@ -219,7 +224,6 @@ class CorralServer:
                 cfg.secure_client_port_address or cfg.client_port_address, cfg.secure_client_port,
                 reuse_address=True, backlog=1024, ssl=tls.listening,
                 ssl_handshake_timeout=cfg.sessionless_cnxn_timeout / 1000)
-            self._every(1.0, self._check_tls_files)
             log.info("event=serving_tls address=%s port=%d clientAuth=%s", cfg.secure_client_port_address or
                      cfg.client_port_address, cfg.secure_client_port, cfg.ssl_client_auth)
         if self.audit is not None:
@@ -285,9 +289,12 @@ class CorralServer:
                  self.tree.last_zxid)
 
     def _check_tls_files(self) -> None:
-        """X509Util's file watcher: new handshakes use changed key and trust stores (polled each second)."""
+        """X509Util's file watcher: new handshakes use changed key and trust stores (polled each second);
+        between members only with sslQuorumReloadCertFiles, as in ZooKeeper."""
         if self.security.tls is not None:
             self.security.tls.check()
+        if self.peers is not None and self.peers.security is not None:
+            self.peers.security.check_files()
 
     def _on_peer_message(self, frm: int, msg: Message) -> None:
         self.host.on_message(frm, msg)
