@@ -138,6 +138,22 @@ class Writer(threading.Thread):
             return
 
 
+def tree_of(client: KazooClient, path: str = "/") -> dict[str, tuple[bytes, tuple[int, ...]]]:
+    """Every znode under `path` (but /zookeeper) with its data and the Stat fields every member agrees on
+    (all but the times), for comparing members' trees. One level at a time, its reads pipelined."""
+    out: dict[str, tuple[bytes, tuple[int, ...]]] = {}
+    level = [path]
+    while level:
+        listings = [(p, client.get_children_async(p)) for p in level]
+        level = [f"{p.rstrip('/')}/{c}" for p, r in listings for c in r.get(timeout=WAIT)]
+        level = [p for p in level if p != "/zookeeper"]
+        for full, r in [(p, client.get_async(p)) for p in level]:
+            data, st = r.get(timeout=WAIT)
+            out[full] = (data, (st.czxid, st.mzxid, st.pzxid, st.version, st.cversion, st.aversion,
+                                st.ephemeralOwner, st.numChildren, st.dataLength))
+    return out
+
+
 class MemberView:
     """A kazoo client on one member only: after `sync('/')` its reads show everything committed."""
 
@@ -174,4 +190,5 @@ __all__ = [
     "close_kazoo",
     "session_lost",
     "start_kazoo",
+    "tree_of",
 ]

@@ -1248,6 +1248,12 @@ class _Learner:
                 self.broken("SNAP older than what we applied")
                 return
             p._install(m.zxid, m.data or b"")
+        if self.observer and self.epoch is not None and self.epoch > p._current_epoch:
+            # An observer acks no NEWLEADER, but its log is about to hold this epoch's zxids: Apache
+            # (whose observers set currentEpoch at NEWLEADER) refuses a dataDir whose log is newer than
+            # its currentEpoch, and the Ready writes epochs before the entries. Observers never vote, so
+            # their currentEpoch decides nothing else.
+            p._set_epochs(current=self.epoch)
         self.stage = L_SYNCING
 
     def on_proposal(self, m: Proposal) -> None:

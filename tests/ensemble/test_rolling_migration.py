@@ -1,0 +1,130 @@
+"""A rolling migration under load: an Apache ZooKeeper 3.8 ensemble (3 voters and an observer) becomes all
+corral one member at a time, on the same zoo.cfg and dataDir, then all Apache again (docs/migration.md).
+
+Order each way: the observer, the followers, the leader last; `corral migrate check` must pass before the
+first swap and after each one. Meanwhile a kazoo writer keeps creating znodes (recording every
+acknowledged one) and another session holds an ephemeral. On the way, every arrangement the procedure
+passes through is used: a corral observer of Apache voters and an Apache observer of corral voters
+(reads and writes through the observer), Apache followers of a corral leader and the reverse; and on
+the way back one Apache member restarts more than the corral leader's DIFF window (500 txns) behind, so
+the corral leader sends it a SNAP. At the end: no acknowledged write lost, the ephemeral and its session
+kept, every member's tree identical. The write pause per swap is printed (bench/ensemble/migration_pause.py
+prints the same figures; nothing here asserts a timing).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kazoo.client import KazooClient
+
+from tests.support.apache import require_apache
+from tests.support.apache_ensemble import ApacheEnsemble, EnsembleProcess
+from tests.support.wait import wait_until
+
+from .clients import Writer, close_kazoo, session_lost, start_kazoo, tree_of
+from .cluster import WAIT
+from .rolling import RollingMigration, kind
+
+pytestmark = pytest.mark.slow
+
+SESSION_TIMEOUT = 10.0  # tickTime 500: the most a session may ask for (20 ticks)
+BEHIND = 600  # writes while a member is down: more than the corral leader's DIFF window (500)
+
+
+def _through_observer(observer: EnsembleProcess, other: EnsembleProcess, tag: str, kazoo_clients: list) -> None:
+    """Writes and reads through an observer (its writes are forwarded to the leader) seen on another member."""
+    on_obs = start_kazoo(observer.hosts, timeout=SESSION_TIMEOUT, randomize_hosts=False)
+    kazoo_clients.append(on_obs)
+    path = on_obs.create(f"/rolling/observer-{tag}-", tag.encode(), sequence=True)
+    on_obs.set(path, b"changed")
+    assert on_obs.get(path)[0] == b"changed"
+    eph = on_obs.create(f"/rolling/observer-eph-{tag}", b"", ephemeral=True)
+    on_other = start_kazoo(other.hosts, timeout=SESSION_TIMEOUT, randomize_hosts=False)
+    kazoo_clients.append(on_other)
+    on_other.sync("/")
+    assert on_other.get(path)[0] == b"changed"
+    assert on_other.exists(eph).ephemeralOwner == on_obs.client_id[0]
+    on_other.set(path, b"from-" + tag.encode())
+    on_obs.sync("/")
+    assert on_obs.get(path)[0] == b"from-" + tag.encode(), "the observer did not see a later write"
+    close_kazoo(on_obs)
+    close_kazoo(on_other)
+
+
+def _snap_seen(m: EnsembleProcess) -> bool:
+    """Whether the Apache member's latest start synced with a SNAP (Learner.syncWithLeader's log line)."""
+    text = m.log(2_000_000)
+    return "Getting a snapshot from leader" in text[text.rfind("==== test harness: starting"):]
+
+
+def test_rolling_migration_apache_to_corral_and_back(tmp_path: Path, kazoo_clients: list[KazooClient]) -> None:
+    require_apache()
+    ens = ApacheEnsemble(tmp_path / "rolling", size=3, observers=1)
+    writer: Writer | None = None
+    try:
+        ens.start()
+        hosts = ens.hosts
+        holder = start_kazoo(hosts, timeout=SESSION_TIMEOUT)
+        kazoo_clients.append(holder)
+        holder.ensure_path("/rolling/w")
+        eph = holder.create("/rolling/held", b"ephemeral", ephemeral=True)
+        session = holder.client_id
+        writer = Writer(start_kazoo(hosts, timeout=SESSION_TIMEOUT), "/rolling/w")
+        kazoo_clients.append(writer.client)
+        burst = start_kazoo(hosts, timeout=SESSION_TIMEOUT)
+        kazoo_clients.append(burst)
+        writer.start()
+        wait_until(lambda: writer.error or len(writer.acked) >= 200, WAIT, "the writer under way")  # type: ignore[union-attr]
+        assert writer.error is None, f"the writer failed: {writer.error!r}"
+        roll = RollingMigration(ens, writer)
+        roll.check()
+
+        observer = ens.members[3].sid
+        for sid in roll.order():  # Apache -> corral
+            roll.swap(sid)
+            if sid == observer:
+                _through_observer(ens.members[sid - 1], ens.members[0], "corral", kazoo_clients)
+        assert {kind(m) for m in ens.members} == {"corral"}
+
+        burst_acked: list[str] = []
+
+        def fall_behind() -> None:
+            pending = [burst.create_async("/rolling/behind-", b"b", sequence=True) for _ in range(BEHIND)]
+            burst_acked.extend(p.get(timeout=WAIT) for p in pending)
+
+        order = roll.order()  # corral -> Apache
+        followers = [sid for sid in order if ens.members[sid - 1].mode() == "follower"]
+        for sid in order:
+            down = fall_behind if sid == followers[-1] else None
+            roll.swap(sid, while_down=down)
+            if sid == observer:
+                _through_observer(ens.members[sid - 1], ens.members[0], "apache", kazoo_clients)
+            if down is not None:
+                assert _snap_seen(ens.members[sid - 1]), "the Apache member was not synced with a SNAP"
+        assert {kind(m) for m in ens.members} == {"apache"}
+        assert len(burst_acked) == BEHIND
+
+        writer.stop()
+        assert writer.error is None, f"the writer failed: {writer.error!r}"
+        acked = writer.paths() | set(burst_acked)
+        print(f"\n{len(writer.acked)} acknowledged writes by the writer ({writer.retries} retries)\n{roll.report()}")
+
+        assert holder.client_id == session and not session_lost(holder), "the ephemeral's session was lost"
+        trees = []
+        for m in ens.members:
+            view = start_kazoo(m.hosts, timeout=SESSION_TIMEOUT, randomize_hosts=False)
+            kazoo_clients.append(view)
+            view.sync("/")
+            tree = tree_of(view)
+            missing = acked - set(tree)
+            assert not missing, f"member {m.sid} lacks {len(missing)} acknowledged writes: {sorted(missing)[:5]}"
+            assert tree[eph][1][6] == session[0], f"member {m.sid}: the ephemeral lost its owner"
+            trees.append(tree)
+            close_kazoo(view)
+        assert all(t == trees[0] for t in trees[1:]), "the members' trees differ"
+    finally:
+        if writer is not None and writer.is_alive():
+            writer.stop()
+        ens.close()
