@@ -48,6 +48,7 @@ class MemberState:
     digests: dict[int, int] = field(default_factory=dict)  # zxid -> tree digest, from `hash`
     error: str = ""  # why the member could not be probed (empty when it answered)
     synced_followers: int | None = None  # the leader's mntr zk_synced_followers
+    mntr_refused: bool = False  # the leader's whitelist refuses mntr (the follower count goes unchecked)
 
     @property
     def kind(self) -> str:
@@ -114,12 +115,15 @@ async def _probe(m: MemberState, timeout: float) -> None:
     except ProbeError as e:
         m.error = f"no answer to hash: {e}"
     m.synced_followers = None
-    if m.mode in LEADING:
+    m.mntr_refused = False
+    if m.mode == "leader":
         try:
             value = parse_mntr(await send_word(m.host, m.port, "mntr", timeout)).get("zk_synced_followers")
             m.synced_followers = int(value) if value is not None else None
+        except NotAllowed:
+            m.mntr_refused = True  # optional: the membership count is then not checked (the verdict says so)
         except (ProbeError, ValueError):
-            pass  # optional: the membership count is then not checked (the verdict says so)
+            pass
 
 
 def judge(members: list[MemberState], target: int | None, final: bool) -> Verdict:
@@ -169,11 +173,13 @@ def judge(members: list[MemberState], target: int | None, final: bool) -> Verdic
         return Verdict(False, reasons + pending, digest_zxid=digest_zxid)
     if pending:
         return Verdict(False, [], digest_zxid=digest_zxid)  # not yet: keep waiting
+    assert digest_zxid is not None  # no pending condition left
     lead = leaders[0]
-    counted = "" if lead.synced_followers is not None else " (leader's mntr not allowed: follower count unchecked)"
-    summary = (f"one leader ({lead.address}), {len(members)} members in the ensemble{counted}, all at or past "
-               f"zxid 0x{target or 0:x}, tree digest {members[0].digests[digest_zxid]} at zxid 0x{digest_zxid:x} "  # type: ignore[index]
-               f"on every member")
+    counted = " (the leader refuses mntr: its follower count is unchecked)" if lead.mntr_refused else ""
+    n = len(members)
+    digest = members[0].digests[digest_zxid]
+    summary = (f"one leader ({lead.address}), {n} member{'' if n == 1 else 's'} in the ensemble{counted}, "
+               f"all at or past zxid 0x{target or 0:x}, tree digest {digest} at zxid 0x{digest_zxid:x} on every member")
     return Verdict(True, [], summary=summary, digest_zxid=digest_zxid)
 
 
