@@ -25,9 +25,10 @@ SESSION_TIMEOUT = 6.0  # seconds; tickTime 300 ms allows 0.6 .. 6 s
 
 
 def start_kazoo(hosts: str, timeout: float = SESSION_TIMEOUT, randomize_hosts: bool = True,
-                start_timeout: float = WAIT) -> KazooClient:
-    """A started kazoo client on `hosts` that records every state change in `client.states`."""
-    client = KazooClient(hosts=hosts, timeout=timeout, randomize_hosts=randomize_hosts,
+                start_timeout: float = WAIT, client_id: tuple[int, bytes] | None = None) -> KazooClient:
+    """A started kazoo client on `hosts` that records every state change in `client.states`
+    (`client_id`: resume that session instead of creating one)."""
+    client = KazooClient(hosts=hosts, timeout=timeout, randomize_hosts=randomize_hosts, client_id=client_id,
                          connection_retry=KazooRetry(**FAST_RETRY),
                          command_retry=KazooRetry(max_tries=-1, delay=0.05, max_delay=0.5, deadline=WAIT))
     client.states = []  # type: ignore[attr-defined]

@@ -19,13 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 
+from kazoo.client import KazooClient
+
 from tests.support.apache_ensemble import ApacheEnsemble, CorralOnApacheConfig, EnsembleProcess
 from tests.support.wait import wait_until
 
-from .clients import Writer
+from .clients import Writer, close_kazoo, start_kazoo, tree_of
 from .cluster import WAIT
 
 SERVING = ("leader", "follower", "observer")
+SESSION_TIMEOUT = 10.0  # tickTime 500: the most a session may ask for (20 ticks)
 
 
 def migrate_check(members: list[EnsembleProcess], wait: float = WAIT) -> subprocess.CompletedProcess[str]:
@@ -33,6 +36,44 @@ def migrate_check(members: list[EnsembleProcess], wait: float = WAIT) -> subproc
     argv = [sys.executable, "-m", "corral", "migrate", "check", "--wait", str(wait),
             *(m.hosts for m in members)]
     return subprocess.run(argv, capture_output=True, text=True, timeout=wait + 60)
+
+
+def through_observer(observer: EnsembleProcess, other: EnsembleProcess, tag: str, kazoo_clients: list) -> None:
+    """Writes and reads through an observer (its writes are forwarded to the leader) seen on another member."""
+    on_obs = start_kazoo(observer.hosts, timeout=SESSION_TIMEOUT, randomize_hosts=False)
+    kazoo_clients.append(on_obs)
+    path = on_obs.create(f"/observer-{tag}-", tag.encode(), sequence=True)
+    on_obs.set(path, b"changed")
+    assert on_obs.get(path)[0] == b"changed"
+    eph = on_obs.create(f"/observer-eph-{tag}", b"", ephemeral=True)
+    on_other = start_kazoo(other.hosts, timeout=SESSION_TIMEOUT, randomize_hosts=False)
+    kazoo_clients.append(on_other)
+    on_other.sync("/")
+    assert on_other.get(path)[0] == b"changed"
+    assert on_other.exists(eph).ephemeralOwner == on_obs.client_id[0]
+    on_other.set(path, b"from-" + tag.encode())
+    on_obs.sync("/")
+    assert on_obs.get(path)[0] == b"from-" + tag.encode(), "the observer did not see a later write"
+    close_kazoo(on_obs)
+    close_kazoo(on_other)
+
+
+def assert_converged(members: list[EnsembleProcess], acked: set[str], eph: str, owner: int,
+                     kazoo_clients: list[KazooClient]) -> None:
+    """Every member holds every acknowledged write and the ephemeral `eph` of session `owner`, and all
+    members' trees are identical."""
+    trees = []
+    for m in members:
+        view = start_kazoo(m.hosts, timeout=SESSION_TIMEOUT, randomize_hosts=False)
+        kazoo_clients.append(view)
+        view.sync("/")
+        tree = tree_of(view)
+        missing = acked - set(tree)
+        assert not missing, f"member {m.sid} lacks {len(missing)} acknowledged writes: {sorted(missing)[:5]}"
+        assert eph in tree and tree[eph][1][6] == owner, f"member {m.sid}: the ephemeral or its owner is gone"
+        trees.append(tree)
+        close_kazoo(view)
+    assert all(t == trees[0] for t in trees[1:]), "the members' trees differ"
 
 
 def kind(m: EnsembleProcess) -> str:

@@ -23,34 +23,13 @@ from tests.support.apache import require_apache
 from tests.support.apache_ensemble import ApacheEnsemble, EnsembleProcess
 from tests.support.wait import wait_until
 
-from .clients import Writer, close_kazoo, session_lost, start_kazoo, tree_of
+from .clients import Writer, session_lost, start_kazoo
 from .cluster import WAIT
-from .rolling import RollingMigration, kind
+from .rolling import SESSION_TIMEOUT, RollingMigration, assert_converged, kind, through_observer
 
 pytestmark = pytest.mark.slow
 
-SESSION_TIMEOUT = 10.0  # tickTime 500: the most a session may ask for (20 ticks)
 BEHIND = 600  # writes while a member is down: more than the corral leader's DIFF window (500)
-
-
-def _through_observer(observer: EnsembleProcess, other: EnsembleProcess, tag: str, kazoo_clients: list) -> None:
-    """Writes and reads through an observer (its writes are forwarded to the leader) seen on another member."""
-    on_obs = start_kazoo(observer.hosts, timeout=SESSION_TIMEOUT, randomize_hosts=False)
-    kazoo_clients.append(on_obs)
-    path = on_obs.create(f"/rolling/observer-{tag}-", tag.encode(), sequence=True)
-    on_obs.set(path, b"changed")
-    assert on_obs.get(path)[0] == b"changed"
-    eph = on_obs.create(f"/rolling/observer-eph-{tag}", b"", ephemeral=True)
-    on_other = start_kazoo(other.hosts, timeout=SESSION_TIMEOUT, randomize_hosts=False)
-    kazoo_clients.append(on_other)
-    on_other.sync("/")
-    assert on_other.get(path)[0] == b"changed"
-    assert on_other.exists(eph).ephemeralOwner == on_obs.client_id[0]
-    on_other.set(path, b"from-" + tag.encode())
-    on_obs.sync("/")
-    assert on_obs.get(path)[0] == b"from-" + tag.encode(), "the observer did not see a later write"
-    close_kazoo(on_obs)
-    close_kazoo(on_other)
 
 
 def _snap_seen(m: EnsembleProcess) -> bool:
@@ -85,7 +64,7 @@ def test_rolling_migration_apache_to_corral_and_back(tmp_path: Path, kazoo_clien
         for sid in roll.order():  # Apache -> corral
             roll.swap(sid)
             if sid == observer:
-                _through_observer(ens.members[sid - 1], ens.members[0], "corral", kazoo_clients)
+                through_observer(ens.members[sid - 1], ens.members[0], "corral", kazoo_clients)
         assert {kind(m) for m in ens.members} == {"corral"}
 
         burst_acked: list[str] = []
@@ -100,7 +79,7 @@ def test_rolling_migration_apache_to_corral_and_back(tmp_path: Path, kazoo_clien
             down = fall_behind if sid == followers[-1] else None
             roll.swap(sid, while_down=down)
             if sid == observer:
-                _through_observer(ens.members[sid - 1], ens.members[0], "apache", kazoo_clients)
+                through_observer(ens.members[sid - 1], ens.members[0], "apache", kazoo_clients)
             if down is not None:
                 assert _snap_seen(ens.members[sid - 1]), "the Apache member was not synced with a SNAP"
         assert {kind(m) for m in ens.members} == {"apache"}
@@ -112,18 +91,7 @@ def test_rolling_migration_apache_to_corral_and_back(tmp_path: Path, kazoo_clien
         print(f"\n{len(writer.acked)} acknowledged writes by the writer ({writer.retries} retries)\n{roll.report()}")
 
         assert holder.client_id == session and not session_lost(holder), "the ephemeral's session was lost"
-        trees = []
-        for m in ens.members:
-            view = start_kazoo(m.hosts, timeout=SESSION_TIMEOUT, randomize_hosts=False)
-            kazoo_clients.append(view)
-            view.sync("/")
-            tree = tree_of(view)
-            missing = acked - set(tree)
-            assert not missing, f"member {m.sid} lacks {len(missing)} acknowledged writes: {sorted(missing)[:5]}"
-            assert tree[eph][1][6] == session[0], f"member {m.sid}: the ephemeral lost its owner"
-            trees.append(tree)
-            close_kazoo(view)
-        assert all(t == trees[0] for t in trees[1:]), "the members' trees differ"
+        assert_converged(ens.members, acked, eph, session[0], kazoo_clients)
     finally:
         if writer is not None and writer.is_alive():
             writer.stop()

@@ -18,7 +18,7 @@ of server on the same zoo.cfg and dataDir (corral as a `CorralOnApacheConfig`, t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Self
 
@@ -95,7 +95,7 @@ class ApachePeer(_ApacheQuorumMember):
 
 class CorralOnApacheConfig(CorralProcess):
     """corral run as `corral server <the Apache member's conf/zoo.cfg>` on that member's dataDir, as an
-    operator swaps a member in a rolling migration: the file is used as Apache wrote it, never rewritten."""
+    operator swaps a member in a rolling migration: the file Apache runs on, unchanged."""
 
     def __init__(self, member: ApacheMember) -> None:
         super().__init__(data_dir=member.data_dir, port=member.port, tick_time=member.tick_time)
@@ -108,7 +108,7 @@ class CorralOnApacheConfig(CorralProcess):
         return self.apache.cfg_path
 
     def write_config(self) -> Path:
-        return self.cfg_path
+        return self.apache.write_config()  # the same bytes each time: the file Apache runs on
 
 
 EnsembleProcess = ApacheMember | CorralOnApacheConfig
@@ -116,7 +116,9 @@ EnsembleProcess = ApacheMember | CorralOnApacheConfig
 
 class ApacheEnsemble:
     def __init__(self, base: Path, size: int = 3, tick_time: int = 500, *, observers: int = 0,
-                 extra_cfg: Mapping[str, str] | None = None, jvm_props: Mapping[str, str] | None = None) -> None:
+                 corral: Collection[int] = (), extra_cfg: Mapping[str, str] | None = None,
+                 jvm_props: Mapping[str, str] | None = None) -> None:
+        """`corral`: ids of the members that run corral (on the same zoo.cfg) from the start."""
         self.base = Path(base)
         self.tick_time = tick_time
         self.extra_cfg = dict(extra_cfg or {})
@@ -124,7 +126,8 @@ class ApacheEnsemble:
         total = size + observers
         ports = free_ports(3 * total)
         self.apache = [ApacheMember(self, i + 1, *ports[3 * i:3 * i + 3], observer=i >= size) for i in range(total)]
-        self.members: list[EnsembleProcess] = list(self.apache)
+        self.members: list[EnsembleProcess] = [CorralOnApacheConfig(m) if m.sid in corral else m
+                                               for m in self.apache]
 
     def swap(self, sid: int) -> EnsembleProcess:
         """SIGTERM member `sid` and start the other kind on its zoo.cfg and dataDir (not waiting for it)."""
@@ -136,16 +139,19 @@ class ApacheEnsemble:
         nxt.start(wait=False)
         return nxt
 
-    def serving(self) -> bool:
-        """Every member serves, one of them leads."""
-        modes = [m.mode() for m in self.members]
-        return modes.count("leader") == 1 and all(x in ("leader", "follower", "observer") for x in modes)
+    def settled(self) -> EnsembleProcess | None:
+        """The leader, once every live member serves and exactly one of them leads (else None)."""
+        live = [m for m in self.members if m.alive]
+        modes = [m.mode() for m in live]
+        if modes.count("leader") != 1 or not all(x in ("leader", "follower", "observer") for x in modes):
+            return None
+        return live[modes.index("leader")]
 
     def start(self, timeout: float = 120.0) -> Self:
         try:
             for m in self.members:
                 m.start(wait=False)
-            wait_until(self.serving, timeout, f"the Apache ensemble in {self.base} to serve")
+            wait_until(self.settled, timeout, f"the Apache ensemble in {self.base} to serve")
         except BaseException:
             self.close()
             raise

@@ -98,6 +98,8 @@ class CorralServer:
                                        self._on_peer_message, self._on_peer_lost, self._learner_session,
                                        dial_window=config.init_limit * config.tick_time / 1000,
                                        revalidate=self._revalidate)
+        if self.peers is not None:
+            self.frontend.revalidate_at_leader = self.peers.revalidate_at_leader
         self.host = QuorumHost(self.server_id, config, tree, state, self.storage, self.peers or NoPeers(),
                                SystemClock(), LoopScheduler(), self.frontend, incarnation=random.getrandbits(62))
         self.frontend.host = self.host
