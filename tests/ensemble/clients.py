@@ -68,9 +68,11 @@ class Writer(threading.Thread):
     """
 
     def __init__(self, client: KazooClient, prefix: str, op_timeout: float = 30.0,
-                 give_up_after: float = WAIT) -> None:
+                 give_up_after: float = WAIT, pace: float = 0.0) -> None:
+        """`pace`: seconds to wait after each acknowledged write (bounds the rate, and so the tree)."""
         super().__init__(daemon=True, name=f"writer{prefix}")
         self.client = client
+        self.pace = pace
         self.prefix = prefix
         self.op_timeout = op_timeout
         self.give_up_after = give_up_after
@@ -115,6 +117,8 @@ class Writer(threading.Thread):
                 path = f"{self.prefix}/{n:06d}"
                 self._create(path)
                 n += 1
+                if self.pace:
+                    self._stop_flag.wait(self.pace)
         except BaseException as e:
             self.error = e
 

@@ -29,6 +29,9 @@ from .cluster import WAIT
 
 SERVING = ("leader", "follower", "observer")
 SESSION_TIMEOUT = 10.0  # tickTime 500: the most a session may ask for (20 ticks)
+# The writer's pause after each acknowledged write: at most ~100 writes/s, so that the members' trees
+# stay small enough to compare and the servers leave CPU to each other; the measured pauses are longer.
+PACE = 0.01
 
 
 def migrate_check(members: list[EnsembleProcess], wait: float = WAIT) -> subprocess.CompletedProcess[str]:
@@ -109,6 +112,7 @@ class RollingMigration:
     def check(self) -> str:
         """`corral migrate check` on every member must pass; returns its output."""
         res = migrate_check(self.ens.members)
+        assert self.writer.error is None, f"the writer failed: {self.writer.error!r}"
         assert res.returncode == 0, (f"migrate check failed (exit {res.returncode}):\n{res.stdout}{res.stderr}\n"
                                      f"{self.ens.logs()}")
         return res.stdout

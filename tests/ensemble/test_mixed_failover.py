@@ -30,7 +30,7 @@ from tests.support.wait import wait_until
 
 from .clients import Writer, session_lost, start_kazoo
 from .cluster import WAIT
-from .rolling import SESSION_TIMEOUT, assert_converged, kind, through_observer
+from .rolling import PACE, SESSION_TIMEOUT, assert_converged, kind, through_observer
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +84,7 @@ def test_leaders_of_both_kinds_killed_under_load(tmp_path: Path, kazoo_clients: 
         holder.ensure_path("/failover/w")
         eph = holder.create("/failover/held", b"ephemeral", ephemeral=True)
         session = holder.client_id
-        writer = Writer(start_kazoo(ens.hosts, timeout=SESSION_TIMEOUT), "/failover/w")
+        writer = Writer(start_kazoo(ens.hosts, timeout=SESSION_TIMEOUT), "/failover/w", pace=PACE)
         kazoo_clients.append(writer.client)
         writer.start()
 

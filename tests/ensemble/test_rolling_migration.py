@@ -25,7 +25,7 @@ from tests.support.wait import wait_until
 
 from .clients import Writer, session_lost, start_kazoo
 from .cluster import WAIT
-from .rolling import SESSION_TIMEOUT, RollingMigration, assert_converged, kind, through_observer
+from .rolling import PACE, SESSION_TIMEOUT, RollingMigration, assert_converged, kind, through_observer
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def test_rolling_migration_apache_to_corral_and_back(tmp_path: Path, kazoo_clien
         holder.ensure_path("/rolling/w")
         eph = holder.create("/rolling/held", b"ephemeral", ephemeral=True)
         session = holder.client_id
-        writer = Writer(start_kazoo(hosts, timeout=SESSION_TIMEOUT), "/rolling/w")
+        writer = Writer(start_kazoo(hosts, timeout=SESSION_TIMEOUT), "/rolling/w", pace=PACE)
         kazoo_clients.append(writer.client)
         burst = start_kazoo(hosts, timeout=SESSION_TIMEOUT)
         kazoo_clients.append(burst)

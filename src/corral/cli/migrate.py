@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import click
 
-from ..console.probe import NotAllowed, ProbeError, parse_mntr, parse_srvr, send_word
+from ..probe import NotAllowed, ProbeError, parse_mntr, parse_srvr, send_word
 
 IN_ENSEMBLE = ("leader", "follower", "observer", "standalone")
 LEADING = ("leader", "standalone")  # a standalone server is an ensemble of one: it leads itself
