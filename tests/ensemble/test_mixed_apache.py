@@ -65,10 +65,13 @@ def test_an_apache_member_joins_a_corral_leader_and_the_two_kinds_fail_over(mixe
                "the corral leader counting the Apache member as synced")
 
     # A session of the corral leader reconnects to the Apache member: Apache asks the leader (REVALIDATE).
+    # Apache refuses a client that has seen a newer zxid than it has applied: wait until it has applied it.
+    seen = writer.get("/mixed")[1].pzxid
+    wait_until(lambda: apache.zxid() >= seen, WAIT, f"the Apache member applying 0x{seen:x}")
     moved = RawClient(HOST, apache.port, io_timeout=10.0)
     try:
         resp = moved.connect(timeout_ms=6000, session_id=writer.client_id[0], passwd=writer.client_id[1],
-                             last_zxid=writer.get("/mixed")[1].pzxid)
+                             last_zxid=seen)
         assert resp.session_id == writer.client_id[0] and resp.timeout > 0, resp
     finally:
         moved.close()
