@@ -209,7 +209,8 @@ def _line(m: MemberState, digest_zxid: int | None) -> str:
         digest = f"digest@0x{newest:x}={m.digests[newest]}"
     else:
         digest = "digest -"
-    return f"{m.address:<22} {m.mode:<12} {m.kind:<7} zxid {zxid:<14} {digest}  {m.version}".rstrip()
+    version = m.version if m.kind == "corral" else m.version.split("-")[0]  # Apache's release, no build id
+    return f"{m.address:<22} {m.mode:<12} {m.kind:<7} zxid {zxid:<14} {digest}  {version}".rstrip()
 
 
 @click.group("migrate")
