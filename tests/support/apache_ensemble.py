@@ -13,7 +13,9 @@ for what Apache 3.8 reads only that way (`readonlymode.enabled`, `zookeeper.skip
 `observers=N` adds N observers (`:observer` on their server lines, `peerType=observer` in their zoo.cfg).
 `swap(sid)` is one step of a rolling migration: SIGTERM the member's process and start the other kind
 of server on the same zoo.cfg and dataDir (corral as a `CorralOnApacheConfig`, then Apache again);
-`members` always holds the process now running for each id.
+`members` always holds the process now running for each id. `corral={1, 2}` runs those members as
+corral from the start, on the zoo.cfg Apache would run on (mixed ensembles); `settled()` is the leader
+once every live member serves under it.
 """
 
 from __future__ import annotations
