@@ -16,9 +16,9 @@ from corral.console.auth import SCHEMES, BadCredential
 from corral.console.ensemble import add_lag
 from corral.console.hub import EventHub
 from corral.console.nodes import BadInput, acl_json, check_path, decode_data
-from corral.console.probe import Zxid, parse_cons, parse_mntr, parse_srvr, parse_wchc
 from corral.console.security import Refused, _same_origin, check_write_request
 from corral.console.sessions import logval
+from corral.probe import Zxid, parse_cons, parse_mntr, parse_srvr, parse_wchc
 
 
 def test_members_from_flags_and_connect_string() -> None:

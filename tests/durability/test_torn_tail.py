@@ -20,7 +20,14 @@ import pytest
 
 from corral.persistence import RecoveryError, recover
 from corral.persistence.files import LOG_PREFIX, zxid_of
-from corral.persistence.txnlog import HEADER, TxnLogWriter, decode_txn_payload, encode_txn_payload, scan
+from corral.persistence.txnlog import (
+    HEADER,
+    LogCorruptError,
+    TxnLogWriter,
+    decode_txn_payload,
+    encode_txn_payload,
+    scan,
+)
 from corral.protocol import ACL, CreateTxn, Id, OpCode, SetDataTxn, TxnHeader
 from tests.durability.support import (
     close_kazoo,
@@ -469,3 +476,33 @@ def test_torn_tail_of_a_record_whose_data_looks_like_a_record(tmp_path):
     rec = recover(tmp_path / "data", tmp_path / "data")
     assert rec.truncated == (path, records[-1].offset)
     assert rec.tree.nodes["/a"].data == b"x"
+
+
+def test_txns_logged_again_by_a_resynced_apache_follower_are_recovered_once(tmp_path):
+    """An Apache 3.8 follower whose sync failed after it began logging (its Follower's "pif is null"
+    NullPointerException) syncs again in the same epoch and logs the same proposals again, in the same
+    file; Apache replays such a file. corral skips the repeats, and still refuses a repeated zxid whose
+    content differs."""
+    acl = [ACL(31, Id("world", "anyone"))]
+
+    def txn(zxid: int, data: bytes) -> tuple[int, bytes]:
+        return zxid, encode_txn_payload(TxnHeader(7, zxid, zxid, 1000, OpCode.setData), SetDataTxn("/a", data, zxid))
+
+    create = (1, encode_txn_payload(TxnHeader(7, 0, 1, 1000, OpCode.create), CreateTxn("/a", b"", acl, False, -1)))
+    log_dir = tmp_path / "data" / "version-2"
+    w = TxnLogWriter(log_dir)
+    w.append([create, txn(2, b"two"), txn(3, b"three")])
+    w.append([create, txn(2, b"two"), txn(3, b"three"), txn(4, b"four")])  # the second sync, same file
+    w.close()
+    records, torn = scan(log_dir / "log.1", True)
+    assert [r.zxid for r in records] == [1, 2, 3, 4] and torn is None
+    rec = recover(tmp_path / "data", tmp_path / "data")
+    assert rec.tree.nodes["/a"].data == b"four"
+
+    other = tmp_path / "other" / "version-2"
+    w = TxnLogWriter(other)
+    w.append([create, txn(2, b"two")])
+    w.append([txn(2, b"not two")])
+    w.close()
+    with pytest.raises(LogCorruptError, match="zxid 0x2 does not increase"):
+        scan(other / "log.1", True)

@@ -25,9 +25,10 @@ SESSION_TIMEOUT = 6.0  # seconds; tickTime 300 ms allows 0.6 .. 6 s
 
 
 def start_kazoo(hosts: str, timeout: float = SESSION_TIMEOUT, randomize_hosts: bool = True,
-                start_timeout: float = WAIT) -> KazooClient:
-    """A started kazoo client on `hosts` that records every state change in `client.states`."""
-    client = KazooClient(hosts=hosts, timeout=timeout, randomize_hosts=randomize_hosts,
+                start_timeout: float = WAIT, client_id: tuple[int, bytes] | None = None) -> KazooClient:
+    """A started kazoo client on `hosts` that records every state change in `client.states`
+    (`client_id`: resume that session instead of creating one)."""
+    client = KazooClient(hosts=hosts, timeout=timeout, randomize_hosts=randomize_hosts, client_id=client_id,
                          connection_retry=KazooRetry(**FAST_RETRY),
                          command_retry=KazooRetry(max_tries=-1, delay=0.05, max_delay=0.5, deadline=WAIT))
     client.states = []  # type: ignore[attr-defined]
@@ -67,9 +68,11 @@ class Writer(threading.Thread):
     """
 
     def __init__(self, client: KazooClient, prefix: str, op_timeout: float = 30.0,
-                 give_up_after: float = WAIT) -> None:
+                 give_up_after: float = WAIT, pace: float = 0.0) -> None:
+        """`pace`: seconds to wait after each acknowledged write (bounds the rate, and so the tree)."""
         super().__init__(daemon=True, name=f"writer{prefix}")
         self.client = client
+        self.pace = pace
         self.prefix = prefix
         self.op_timeout = op_timeout
         self.give_up_after = give_up_after
@@ -114,6 +117,8 @@ class Writer(threading.Thread):
                 path = f"{self.prefix}/{n:06d}"
                 self._create(path)
                 n += 1
+                if self.pace:
+                    self._stop_flag.wait(self.pace)
         except BaseException as e:
             self.error = e
 
@@ -136,6 +141,22 @@ class Writer(threading.Thread):
                 continue
             self.acked.append((path, sent, time.monotonic()))
             return
+
+
+def tree_of(client: KazooClient, path: str = "/") -> dict[str, tuple[bytes, tuple[int, ...]]]:
+    """Every znode under `path` (but /zookeeper) with its data and the Stat fields every member agrees on
+    (all but the times), for comparing members' trees. One level at a time, its reads pipelined."""
+    out: dict[str, tuple[bytes, tuple[int, ...]]] = {}
+    level = [path]
+    while level:
+        listings = [(p, client.get_children_async(p)) for p in level]
+        level = [f"{p.rstrip('/')}/{c}" for p, r in listings for c in r.get(timeout=WAIT)]
+        level = [p for p in level if p != "/zookeeper"]
+        for full, r in [(p, client.get_async(p)) for p in level]:
+            data, st = r.get(timeout=WAIT)
+            out[full] = (data, (st.czxid, st.mzxid, st.pzxid, st.version, st.cversion, st.aversion,
+                                st.ephemeralOwner, st.numChildren, st.dataLength))
+    return out
 
 
 class MemberView:
@@ -174,4 +195,5 @@ __all__ = [
     "close_kazoo",
     "session_lost",
     "start_kazoo",
+    "tree_of",
 ]

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kazoo.client import KazooClient
 
 from corral.server.sessions import session_password
 from tests.support.apache import require_apache
@@ -25,7 +24,7 @@ from tests.support.net import HOST
 from tests.support.rawclient import ConnectionClosed, RawClient
 from tests.support.wait import wait_until
 
-from .clients import close_kazoo, start_kazoo
+from .clients import close_kazoo, start_kazoo, tree_of
 from .cluster import WAIT, Ensemble
 
 pytestmark = pytest.mark.slow
@@ -51,20 +50,6 @@ def mixed(tmp_path: Path) -> Iterator[tuple[Ensemble, ApachePeer]]:
         ens.close()
 
 
-def _tree(client: KazooClient, path: str = "/") -> dict[str, tuple[bytes, tuple[int, ...]]]:
-    """Every znode under `path` (but /zookeeper) with its data and the Stat fields every member agrees on."""
-    out = {}
-    for child in client.get_children(path):
-        full = f"{path.rstrip('/')}/{child}"
-        if full == "/zookeeper":
-            continue
-        data, st = client.get(full)
-        out[full] = (data, (st.czxid, st.mzxid, st.pzxid, st.version, st.cversion, st.aversion,
-                            st.ephemeralOwner, st.numChildren, st.dataLength))
-        out |= _tree(client, full)
-    return out
-
-
 def test_an_apache_member_joins_a_corral_leader_and_the_two_kinds_fail_over(mixed, kazoo_clients):
     ens, apache = mixed
     leader = ens.leader()
@@ -80,10 +65,13 @@ def test_an_apache_member_joins_a_corral_leader_and_the_two_kinds_fail_over(mixe
                "the corral leader counting the Apache member as synced")
 
     # A session of the corral leader reconnects to the Apache member: Apache asks the leader (REVALIDATE).
+    # Apache refuses a client that has seen a newer zxid than it has applied: wait until it has applied it.
+    seen = writer.get("/mixed")[1].pzxid
+    wait_until(lambda: apache.zxid() >= seen, WAIT, f"the Apache member applying 0x{seen:x}")
     moved = RawClient(HOST, apache.port, io_timeout=10.0)
     try:
         resp = moved.connect(timeout_ms=6000, session_id=writer.client_id[0], passwd=writer.client_id[1],
-                             last_zxid=writer.get("/mixed")[1].pzxid)
+                             last_zxid=seen)
         assert resp.session_id == writer.client_id[0] and resp.timeout > 0, resp
     finally:
         moved.close()
@@ -106,7 +94,7 @@ def test_an_apache_member_joins_a_corral_leader_and_the_two_kinds_fail_over(mixe
     acked += [writer.create("/mixed/post-", b"p%d" % i, sequence=True) for i in range(10)]
     on_apache.sync("/")
     writer.sync("/")
-    assert _tree(on_apache) == _tree(writer), "the Apache follower's tree differs from the corral leader's"
+    assert tree_of(on_apache) == tree_of(writer), "the Apache follower's tree differs from the corral leader's"
     close_kazoo(writer)  # its session (and /mixed/eph-corral) ends now, not by expiry during the checks below
     on_apache.sync("/")
     assert on_apache.exists("/mixed/eph-corral") is None
@@ -130,7 +118,7 @@ def test_an_apache_member_joins_a_corral_leader_and_the_two_kinds_fail_over(mixe
     view = start_kazoo(survivor.hostport, randomize_hosts=False)
     kazoo_clients.append(view)
     view.sync("/")
-    assert _tree(view) == _tree(on_apache), "the survivors' trees differ"
+    assert tree_of(view) == tree_of(on_apache), "the survivors' trees differ"
 
     # The killed corral member comes back far behind: whoever leads now, it catches up (from an Apache
     # leader with a SNAP: its database stream read by corral) and serves the same tree.
@@ -144,7 +132,7 @@ def test_an_apache_member_joins_a_corral_leader_and_the_two_kinds_fail_over(mixe
     names = {f"/mixed/{c}" for c in back.get_children("/mixed")}
     assert set(acked) <= names, f"the restarted member lacks acknowledged writes: {sorted(set(acked) - names)}"
     view.sync("/")
-    assert _tree(back) == _tree(view), "the restarted member's tree differs"
+    assert tree_of(back) == tree_of(view), "the restarted member's tree differs"
 
     close_kazoo(on_apache)
     wait_until(lambda: view.exists(eph) is None, WAIT, "the ephemeral gone with its closed session")

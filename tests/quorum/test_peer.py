@@ -7,6 +7,7 @@ import pytest
 from corral.quorum import (
     Activated,
     Anomaly,
+    EnsembleConfig,
     HostContractError,
     NoLeader,
     NotLeader,
@@ -345,6 +346,28 @@ def test_sync_on_the_leader_waits_for_a_ping_round_answered_by_a_quorum() -> Non
     assert c[3].events_of(SyncDone) == [SyncDone(5, c[3].peer.last_zxid)]
     pings = [msg for frm, to, msg in c.sent[before:] if isinstance(msg, m.Ping)]
     assert len(pings) == 2 and all(p.round == 1 for p in pings)
+
+
+def test_the_leader_pings_every_ping_interval_and_syncs_do_not_wait_for_it() -> None:
+    """Apache's leader pings every tickTime/2: with 10 core ticks per tickTime, ping_ticks=5. A sync
+    still starts its own round at once; a short syncLimit (lease of 7 ticks) pings every tick."""
+    assert EnsembleConfig(voters=frozenset({1}), sync_limit=50, ping_ticks=5).ping_interval == 5
+    assert EnsembleConfig(voters=frozenset({1}), sync_limit=10, ping_ticks=5).ping_interval == 1
+    c = Cluster([1, 2, 3], sync_limit=50, init_limit=100, ping_ticks=5)
+    c.settle()
+    leader = c.leader().sid
+    before = len(c.sent)
+    for _ in range(20):
+        c.tick()
+        c.deliver()
+    rounds = {msg.round for frm, to, msg in c.sent[before:] if isinstance(msg, m.Ping) and frm == leader}
+    assert len(rounds) == 4, rounds  # 20 ticks, a round every 5
+    assert c.leader().sid == leader  # the lease holds
+    before = len(c.sent)
+    c.call(leader, "sync", 9)
+    c.deliver()
+    assert c[leader].events_of(SyncDone)[-1].token == 9
+    assert any(isinstance(msg, m.Ping) for _, _, msg in c.sent[before:])
 
 
 def test_a_deposed_leader_never_answers_a_sync() -> None:

@@ -209,6 +209,21 @@ def test_revalidate_is_answered_in_apaches_layout_and_garbage_is_refused() -> No
         plain.from_wire(encode_packet(P.REVALIDATE, -1, P.RevalidateAsk(1, 1).encode()))
 
 
+def test_a_learner_revalidates_a_moved_session_as_apaches_learners_do() -> None:
+    """Learner.validateSession's packet (zxid -1, long session, int timeout); its answers are consumed,
+    and an answer nobody asked for is a protocol error. A corral leader end answers it."""
+    learner = LearnerEnd(INFO, 5)
+    ask = learner.revalidate(0x55, 4000)
+    assert ask == encode_packet(P.REVALIDATE, -1, struct.pack(">qi", 0x55, 4000))
+    leader = LeaderEnd(3, frozenset({1, 2, 3}), CONFIG, revalidate=lambda session, timeout: session == 0x55)
+    leader.from_wire(encode_packet(P.FOLLOWERINFO, 1 << 32, P.learner_info_data(2, 0)))
+    assert leader.from_wire(ask) == []
+    answer = leader.take_reply()
+    assert learner.from_wire(answer) == ([], b"")
+    with pytest.raises(PeerProtocolError):
+        learner.from_wire(answer)  # a second answer to one question
+
+
 def test_commits_of_an_apache_sync_stream_reach_the_core_after_newleader() -> None:
     """Apache's leader syncs committed txns as PROPOSAL + COMMIT pairs before NEWLEADER (LearnerHandler);
     the core takes COMMITs only once its sync is complete."""

@@ -9,19 +9,26 @@ Options for the features that need them: `extra_cfg` adds zoo.cfg keys to every 
 `reconfigEnabled=true`), and `jvm_props` adds `-Dname=value` system properties to every member's JVM,
 for what Apache 3.8 reads only that way (`readonlymode.enabled`, `zookeeper.skipACL`, ...).
 `member_line(m)` is the `server.N=...` spec of a member, as a reconfig `-add` would name it.
+
+`observers=N` adds N observers (`:observer` on their server lines, `peerType=observer` in their zoo.cfg).
+`swap(sid)` is one step of a rolling migration: SIGTERM the member's process and start the other kind
+of server on the same zoo.cfg and dataDir (corral as a `CorralOnApacheConfig`, then Apache again);
+`members` always holds the process now running for each id. `corral={1, 2}` runs those members as
+corral from the start, on the zoo.cfg Apache would run on (mixed ensembles); `settled()` is the leader
+once every live member serves under it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Self
 
 from .net import HOST, free_ports
-from .server import ApacheZooKeeper
+from .server import ApacheZooKeeper, CorralProcess
 from .wait import wait_until
 
-__all__ = ["ApacheEnsemble", "ApacheMember", "ApachePeer"]
+__all__ = ["ApacheEnsemble", "ApacheMember", "ApachePeer", "CorralOnApacheConfig", "EnsembleProcess"]
 
 
 class _ApacheQuorumMember(ApacheZooKeeper):
@@ -45,7 +52,7 @@ class ApacheMember(_ApacheQuorumMember):
     """One member: an ApacheZooKeeper whose zoo.cfg names the whole ensemble."""
 
     def __init__(self, ensemble: ApacheEnsemble, sid: int, client_port: int, peer_port: int,
-                 election_port: int) -> None:
+                 election_port: int, observer: bool = False) -> None:
         super().__init__(data_dir=ensemble.base / f"s{sid}", port=client_port, tick_time=ensemble.tick_time,
                          extra_cfg=ensemble.extra_cfg)
         self.ensemble = ensemble
@@ -53,13 +60,15 @@ class ApacheMember(_ApacheQuorumMember):
         self.jvm_props = ensemble.jvm_props
         self.peer_port = peer_port
         self.election_port = election_port
+        self.observer = observer
 
     def config(self) -> dict[str, str]:
-        return {**super().config(), "initLimit": "10", "syncLimit": "5"}
+        role = {"peerType": "observer"} if self.observer else {}
+        return {**super().config(), "initLimit": "10", "syncLimit": "5", **role}
 
     def config_lines(self) -> list[str]:
         return [*super().config_lines(),
-                *(f"server.{m.sid}={m.spec()}" for m in self.ensemble.members)]
+                *(f"server.{m.sid}={m.spec('observer' if m.observer else None)}" for m in self.ensemble.apache)]
 
     def spec(self, role: str | None = None) -> str:
         """`host:peer:election[:role];host:client`, the value of this member's server.N line."""
@@ -86,35 +95,78 @@ class ApachePeer(_ApacheQuorumMember):
         return [*super().config_lines(), *self.servers]
 
 
+class CorralOnApacheConfig(CorralProcess):
+    """corral run as `corral server <the Apache member's conf/zoo.cfg>` on that member's dataDir, as an
+    operator swaps a member in a rolling migration: the file Apache runs on, unchanged."""
+
+    def __init__(self, member: ApacheMember) -> None:
+        super().__init__(data_dir=member.data_dir, port=member.port, tick_time=member.tick_time)
+        self.apache = member
+        self.sid = member.sid
+        self.observer = member.observer
+
+    @property
+    def cfg_path(self) -> Path:
+        return self.apache.cfg_path
+
+    def write_config(self) -> Path:
+        return self.apache.write_config()  # the same bytes each time: the file Apache runs on
+
+
+EnsembleProcess = ApacheMember | CorralOnApacheConfig
+
+
 class ApacheEnsemble:
-    def __init__(self, base: Path, size: int = 3, tick_time: int = 500, *,
-                 extra_cfg: Mapping[str, str] | None = None, jvm_props: Mapping[str, str] | None = None) -> None:
+    def __init__(self, base: Path, size: int = 3, tick_time: int = 500, *, observers: int = 0,
+                 corral: Collection[int] = (), extra_cfg: Mapping[str, str] | None = None,
+                 jvm_props: Mapping[str, str] | None = None) -> None:
+        """`corral`: ids of the members that run corral (on the same zoo.cfg) from the start."""
         self.base = Path(base)
         self.tick_time = tick_time
         self.extra_cfg = dict(extra_cfg or {})
         self.jvm_props = dict(jvm_props or {})
-        ports = free_ports(3 * size)
-        self.members = [ApacheMember(self, i + 1, *ports[3 * i:3 * i + 3]) for i in range(size)]
+        total = size + observers
+        ports = free_ports(3 * total)
+        self.apache = [ApacheMember(self, i + 1, *ports[3 * i:3 * i + 3], observer=i >= size) for i in range(total)]
+        self.members: list[EnsembleProcess] = [CorralOnApacheConfig(m) if m.sid in corral else m
+                                               for m in self.apache]
+
+    def swap(self, sid: int) -> EnsembleProcess:
+        """SIGTERM member `sid` and start the other kind on its zoo.cfg and dataDir (not waiting for it)."""
+        current = self.members[sid - 1]
+        current.stop()
+        nxt: EnsembleProcess = self.apache[sid - 1] if isinstance(current, CorralOnApacheConfig) \
+            else CorralOnApacheConfig(self.apache[sid - 1])
+        self.members[sid - 1] = nxt
+        nxt.start(wait=False)
+        return nxt
+
+    def settled(self) -> EnsembleProcess | None:
+        """The leader, once every live member serves and exactly one of them leads (else None)."""
+        live = [m for m in self.members if m.alive]
+        modes = [m.mode() for m in live]
+        if modes.count("leader") != 1 or not all(x in ("leader", "follower", "observer") for x in modes):
+            return None
+        return live[modes.index("leader")]
 
     def start(self, timeout: float = 120.0) -> Self:
         try:
             for m in self.members:
                 m.start(wait=False)
-            wait_until(lambda: all(m.mode() in ("leader", "follower") for m in self.members), timeout,
-                       f"the Apache ensemble in {self.base} to serve")
+            wait_until(self.settled, timeout, f"the Apache ensemble in {self.base} to serve")
         except BaseException:
             self.close()
             raise
         return self
 
-    def leader(self) -> ApacheMember:
+    def leader(self) -> EnsembleProcess:
         leaders = [m for m in self.members if m.mode() == "leader"]
         assert len(leaders) == 1, f"expected one leader, modes {[m.mode() for m in self.members]}"
         return leaders[0]
 
-    def member_line(self, m: ApacheMember, role: str | None = None) -> str:
+    def member_line(self, m: EnsembleProcess, role: str | None = None) -> str:
         """`server.N=...` for member `m` (optionally with a role), as reconfig's `-add` takes it."""
-        return f"server.{m.sid}={m.spec(role)}"
+        return f"server.{m.sid}={self.apache[m.sid - 1].spec(role)}"
 
     @property
     def hosts(self) -> str:

@@ -10,7 +10,6 @@ invented: docs/operations.md lists those differences.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import platform
 import socket
@@ -22,13 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..quorum.ready import Phase
 from ..server import fourletter
+from ..server.digests import digest_history
 from ..server.metrics import mntr_values
-from ..tree import digestlog
 
 if TYPE_CHECKING:
     from ..server.frontend import Link
     from ..server.server import CorralServer
-    from ..tree import DataTree
 
 log = logging.getLogger("corral.admin")
 
@@ -173,40 +171,10 @@ def _env(srv: CorralServer, kw: Mapping[str, str]) -> Response:
     return out
 
 
-HASH_IDLE_SECONDS = 900.0  # the digest log is dropped when `hash` has not been asked for this long
-
-
 def _hash(srv: CorralServer, kw: Mapping[str, str]) -> Response:
-    """Apache's DataTree.digestLog: the tree digest after each zxid that is a multiple of 128, oldest first.
-
-    corral keeps that log only while `hash` is being asked for (corral/tree/digestlog.py says why): the
-    first request attaches it (digesting the whole tree once) and answers the entries so far, i.e.
-    none; it is dropped after HASH_IDLE_SECONDS without a request, and with the tree when a leader's
-    snapshot replaces it (as Apache's, whose log starts over with its new DataTree)."""
-    tree = srv.tree
-    dlog = tree.digest_log
-    if dlog is None:
-        t0 = time.perf_counter()
-        dlog = digestlog.attach(tree)
-        log.info("event=digest_log_started zxid=0x%x nodes=%d ms=%.1f", tree.last_zxid, len(tree.nodes),
-                 (time.perf_counter() - t0) * 1000)
-        _drop_when_idle(tree, dlog)
-    dlog.last_read = time.monotonic()
-    return {"digests": dlog.history()}
-
-
-def _drop_when_idle(tree: DataTree, dlog: digestlog.DigestLog) -> None:
-    def check() -> None:
-        if tree.digest_log is not dlog:
-            return
-        idle = time.monotonic() - dlog.last_read
-        if idle >= HASH_IDLE_SECONDS:
-            tree.digest_log = None
-            log.info("event=digest_log_stopped zxid=0x%x idle_s=%.0f", tree.last_zxid, idle)
-        else:
-            asyncio.get_running_loop().call_later(HASH_IDLE_SECONDS - idle, check)
-
-    asyncio.get_running_loop().call_later(HASH_IDLE_SECONDS, check)
+    """Apache's DataTree.digestLog: the tree digest after each zxid that is a multiple of 128, oldest first
+    (kept on demand: server/digests.py)."""
+    return {"digests": digest_history(srv.tree).history()}
 
 
 def _gtmk(srv: CorralServer, kw: Mapping[str, str]) -> Response:

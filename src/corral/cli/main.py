@@ -61,10 +61,11 @@ def _register() -> None:
     from .bench import bench
     from .config_cmd import config_cmd
     from .ensemble import ensemble_cmd
+    from .migrate import migrate_cmd
     from .shell import shell
     from .tools import log_cmd, purge_cmd, snapshot_cmd
 
-    for cmd in (log_cmd, snapshot_cmd, purge_cmd, shell, bench, ensemble_cmd, config_cmd):
+    for cmd in (log_cmd, snapshot_cmd, purge_cmd, shell, bench, ensemble_cmd, config_cmd, migrate_cmd):
         main.add_command(cmd)
 
 

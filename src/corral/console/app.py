@@ -36,12 +36,12 @@ from ..client.errors import (
     QuotaExceededError,
     SessionExpiredError,
 )
+from ..probe import NotAllowed, ProbeError, parse_cons, parse_wchc, send_word
 from .auth import SCHEMES, BadCredential
 from .config import ConsoleConfig
 from .ensemble import EnsembleMonitor
 from .hub import QUEUE_SIZE, Event, put
 from .nodes import ACL_CHOICES, MODES, BadInput, check_path, decode_data, error_json, read_children, read_node
-from .probe import NotAllowed, ProbeError, parse_cons, parse_wchc, send_word
 from .security import COOKIE, Refused, check_write_request, json_body, security_headers
 from .sessions import BrowserSession, SessionStore, TooManyLogins, ZkHandle, logval
 

@@ -13,9 +13,9 @@ import logging
 import time
 from typing import Any
 
+from ..probe import NotAllowed, ProbeError, Zxid, parse_mntr, parse_srvr, send_word
 from .config import ConsoleConfig, MemberAddress
 from .hub import EventHub
-from .probe import NotAllowed, ProbeError, Zxid, parse_mntr, parse_srvr, send_word
 
 __all__ = ["EnsembleMonitor"]
 

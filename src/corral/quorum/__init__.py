@@ -92,7 +92,7 @@ How it maps to ZooKeeper
   included) acked NEWLEADER, everything synced is committed *in the new epoch* and UPTODATE goes
   out. Observers get committed entries only (as INFORMs).
 * Broadcast: PROPOSAL in zxid order, pipelined; cumulative ACK after fsync; COMMIT when a quorum
-  of voters acked in this epoch; INFORM to observers; PING every tick answered by PINGREPLY with
+  of voters acked in this epoch; INFORM to observers; PING every `ping_interval` ticks answered by PINGREPLY with
   session touches; a leader that has not heard from a quorum for syncLimit ticks steps down, a
   learner that has not heard from its leader for syncLimit ticks re-elects.
 

@@ -41,6 +41,8 @@ class EnsembleConfig:
     finalize_ticks: int = 1
     #: Back-off cap, in ticks, for re-sending election notifications (maxNotificationInterval).
     max_notify_ticks: int = 4
+    #: Ticks between the leader's ping rounds (Apache's leader pings every tickTime/2); see `ping_interval`.
+    ping_ticks: int = 1
     #: Test-only: names from `UNSAFE_KNOBS`. Never set this in a server.
     unsafe: frozenset[str] = field(default_factory=frozenset)
 
@@ -55,8 +57,8 @@ class EnsembleConfig:
             raise ValueError(f"servers {sorted(voters & observers)} are both voters and observers")
         if any(sid < 0 for sid in voters | observers):
             raise ValueError("server ids must be non-negative")
-        if self.init_limit < 1 or self.sync_limit < 1:
-            raise ValueError("init_limit and sync_limit must be at least one tick")
+        if self.init_limit < 1 or self.sync_limit < 1 or self.ping_ticks < 1:
+            raise ValueError("init_limit, sync_limit and ping_ticks must be at least one tick")
         if self.log_window < 1 or self.max_outstanding < 1:
             raise ValueError("log_window and max_outstanding must be positive")
         if not self.unsafe <= UNSAFE_KNOBS:
@@ -78,6 +80,13 @@ class EnsembleConfig:
         pause) sees the whole pause at its next tick, as the host derives ticks from a monotonic clock.
         """
         return max(1, self.sync_limit - 3 - self.sync_limit // 20)
+
+    @property
+    def ping_interval(self) -> int:
+        """Ticks between ping rounds: `ping_ticks`, but at most a quarter of the lease, so that a quorum
+        echoing every round keeps the leader's lease fresh with room to spare for a slow echo (a short
+        syncLimit pings more often). Syncs do not wait for it: each batch starts its own round."""
+        return max(1, min(self.ping_ticks, self.lease_ticks // 4))
 
     @property
     def quorum(self) -> int:

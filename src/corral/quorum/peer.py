@@ -686,6 +686,7 @@ class _Leader:
         self.newleader = -1
         self.round = 0
         self.round_sent: dict[int, int] = {0: peer._now}  # ping round -> tick it was sent
+        self.last_tick_round = peer._now - self.cfg.ping_interval  # the first tick starts a round
         self.syncs: list[_PendingSync] = []
         self.unrounded = 0  # syncs waiting for a ping round to be started (by flush)
 
@@ -1108,7 +1109,10 @@ class _Leader:
             limit = self.cfg.sync_limit if h.state == H_SYNCED else self.cfg.init_limit
             if now - h.last_heard > limit:
                 self.drop(h, "learner silent", anomaly=False)
-        # Every tick is a new ping round: its echo dates the lease (see _Handler.lease_from).
+        # A ping round every ping interval: its echo dates the lease (see _Handler.lease_from).
+        if now - self.last_tick_round < self.cfg.ping_interval:
+            return
+        self.last_tick_round = now
         self.round += 1
         self.round_sent[self.round] = now
         horizon = now - 2 * max(self.cfg.sync_limit, self.cfg.init_limit)
@@ -1258,6 +1262,12 @@ class _Learner:
                 self.broken("SNAP older than what we applied")
                 return
             p._install(m.zxid, m.data or b"")
+        if self.observer and self.epoch is not None and self.epoch > p._current_epoch:
+            # An observer acks no NEWLEADER, but its log is about to hold this epoch's zxids: Apache
+            # (whose observers set currentEpoch at NEWLEADER) refuses a dataDir whose log is newer than
+            # its currentEpoch, and the Ready writes epochs before the entries. Observers never vote, so
+            # their currentEpoch decides nothing else.
+            p._set_epochs(current=self.epoch)
         self.stage = L_SYNCING
 
     def on_proposal(self, m: Proposal) -> None:

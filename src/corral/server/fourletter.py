@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import FULL_VERSION
+from .digests import digest_history
 from .metrics import mntr_text, mntr_values
 
 if TYPE_CHECKING:
@@ -233,6 +234,12 @@ def srst(srv: CorralServer, conn: Link | None) -> str:
     return "Server stats reset.\n"
 
 
+def hash_word(srv: CorralServer, conn: Link | None) -> str:
+    """Apache's DigestCommand: `<zxid in hex>: <digest>` per digest-log entry, oldest first (the log is
+    kept on demand, server/digests.py: the first `hash` starts it and answers nothing)."""
+    return "".join(f"{z:x}: {d}\n" for z, d in digest_history(srv.tree).entries)
+
+
 def crst(srv: CorralServer, conn: Link | None) -> str:
     for c in srv.connections:
         c.conn.recved = c.conn.sent = c.reported = c.count_lat = c.total_lat = c.max_lat = 0
@@ -252,7 +259,7 @@ COMMANDS: dict[str, Callable[[CorralServer, Link], str]] = {
     "isro": isro,
     "gtmk": lambda s, c: "306\n",
     "stmk": lambda s, c: "306\n",
-    "hash": lambda s, c: "",
+    "hash": hash_word,
     "srvr": srvr,
     "stat": stat,
     "cons": cons,

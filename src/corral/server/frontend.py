@@ -183,6 +183,8 @@ class Frontend:
         self.metrics = ServerMetrics()  # the server replaces it with the one it shares with host and storage
         self.security = Security()  # the server sets its own (corral.security.setup.build)
         self.audit: auditmod.AuditLog | None = None
+        # An ensemble member's REVALIDATE to its leader (PeerTransport.revalidate_at_leader), if any.
+        self.revalidate_at_leader: Callable[[int, int], None] | None = None
 
     # ---- connections ----------------------------------------------------------------------------
 
@@ -489,6 +491,8 @@ class Frontend:
                 self.close(link, "sync failed: the server lost its leader")
             self.flush()
 
+        if self.revalidate_at_leader is not None and not self.host.is_leader:
+            self.revalidate_at_leader(sid, timeout)  # goes out before the sync's request
         if not self.host.sync(after_sync):
             self.close(link, "no quorum to revalidate the session")
 

@@ -181,7 +181,8 @@ def ensemble_config(cfg: ServerConfig, server_id: int) -> EnsembleConfig:
                           sync_limit=cfg.sync_limit * TICKS_PER_TICKTIME,
                           max_outstanding=max(1, cfg.global_outstanding_limit),
                           finalize_ticks=max(1, TICKS_PER_TICKTIME // 10),
-                          max_notify_ticks=2 * TICKS_PER_TICKTIME)
+                          max_notify_ticks=2 * TICKS_PER_TICKTIME,
+                          ping_ticks=max(1, TICKS_PER_TICKTIME // 2))
 
 
 class QuorumHost:

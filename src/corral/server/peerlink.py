@@ -182,6 +182,7 @@ class LearnerEnd(_End):
         self.pings: dict[int, int] = {}  # core round -> the PING's zxid to echo
         self.ping_round = 0
         self.syncs: deque[int] = deque()  # core sync tokens, in the order sent
+        self.revalidations = 0  # REVALIDATEs sent whose answer has not come yet
         self.pending_inform: dict[int, bytes] = {}  # observer: PROPOSAL payloads awaiting their COMMIT
         self.newleader_seen = False
         self.leader_config: bytes | None = None  # NEWLEADER's configuration text (the leader's last seen)
@@ -194,6 +195,13 @@ class LearnerEnd(_End):
     def hello(self) -> bytes:
         ptype = P.OBSERVERINFO if self.observer else P.FOLLOWERINFO
         return P.encode_packet(ptype, self.info.accepted_epoch << 32, P.learner_info_data(self.my_id, 0))
+
+    def revalidate(self, session_id: int, timeout: int) -> bytes:
+        """REVALIDATE (Learner.validateSession): a client session (re)connects through this learner.
+        The leader touches the session and makes this learner its owner; an Apache leader refuses a
+        session's requests (SESSIONMOVED) from any other learner than the one that last revalidated it."""
+        self.revalidations += 1
+        return P.encode_packet(P.REVALIDATE, -1, P.RevalidateAsk(session_id, timeout).encode())
 
     def to_wire(self, msg: Message) -> bytes:
         if isinstance(msg, LearnerInfo):
@@ -315,6 +323,12 @@ class LearnerEnd(_End):
             self.ping_round += 1
             self.pings[self.ping_round] = pkt.zxid
             return [Ping(session=s, seq=self._seq(), round=self.ping_round)]
+        if t == P.REVALIDATE:
+            if self.revalidations <= 0:
+                raise PeerProtocolError("REVALIDATE answer without a question")
+            P.RevalidateAnswer.decode(pkt)  # whether it is valid, the host learns from its sync
+            self.revalidations -= 1
+            return []
         if t == P.SYNC:
             if not self.syncs:
                 raise PeerProtocolError("SYNC without a pending sync")

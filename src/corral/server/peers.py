@@ -184,6 +184,18 @@ class PeerTransport:
             conn.closed = True
             self.on_disconnect(conn.leader, conn.session)
 
+    def revalidate_at_leader(self, session_id: int, timeout: int) -> None:
+        """A client session reconnects here: tell the leader (REVALIDATE), as Apache's learners do. An
+        Apache leader accepts a session's requests only from the learner that last revalidated it, so a
+        session that moved here from another member would get SESSIONMOVED without it. Sent at once, on
+        the learner connection, ahead of the sync that answers the reconnect (the leader handles both in
+        order); the answer is not waited for: the host answers from its committed sessions after that
+        sync. Nothing to do without a connected leader (the sync fails too)."""
+        conn = self.learner
+        if conn is None or conn.closed or conn.transport is None or self._stopping:
+            return
+        conn.write(conn.end.revalidate(session_id, timeout))
+
     # ---- from the connections ---------------------------------------------------------------------
 
     def learner_sync_sent(self, snap: bool) -> None:

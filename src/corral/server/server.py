@@ -106,6 +106,8 @@ class CorralServer:
                                        security=build_quorum_security(config))
             if config.reconfig_enabled and config.dynamic_config_file is None and config.path is not None:
                 dynamic_file.backup_static(config.path)  # QuorumPeerConfig.backupOldConfig
+        if self.peers is not None:
+            self.frontend.revalidate_at_leader = self.peers.revalidate_at_leader
         self.host = QuorumHost(self.server_id, config, tree, state, self.storage, self.peers or NoPeers(),
                                SystemClock(), LoopScheduler(), self.frontend, incarnation=random.getrandbits(62))
         self.frontend.host = self.host

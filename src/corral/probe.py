@@ -1,9 +1,11 @@
 """Four-letter words sent to a member's client port from the event loop, and their outputs parsed.
 
-The ensemble, sessions and watches views use the words every ZooKeeper server answers on its client
-port (`srvr`, `mntr`, `cons`, `wchc`), so the console works against members it is not mounted in,
-and against Apache ZooKeeper. `srvr` is always allowed; the others only when the member's
-`4lw.commands.whitelist` names them, and a refused word is reported as such, not as a failure.
+The web console's ensemble, sessions and watches views and `corral migrate check` use the words every
+ZooKeeper server answers on its client port (`srvr`, `mntr`, `cons`, `wchc`, `hash`), so they work
+against members they are not part of, and against Apache ZooKeeper. Outside corral.console so that the
+command line does not import the console's web application to send one word. `srvr` is always allowed;
+the others only when the member's `4lw.commands.whitelist` names them, and a refused word is reported as
+such, not as a failure.
 """
 
 from __future__ import annotations
