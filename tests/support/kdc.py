@@ -71,11 +71,12 @@ class Kdc(ManagedProcess):
     def krb5_conf(self) -> Path:
         return self.base / "krb5.conf"
 
-    def env(self, ccache: Path | None = None) -> dict[str, str]:
-        """The environment a Kerberos client (or the corral server) of this realm runs with."""
+    def env(self, ccache: str | None = None) -> dict[str, str]:
+        """The environment a Kerberos client of this realm runs with; `ccache` is a credential cache name
+        (`DIR:/path` holds the tickets of several principals, a client picks one by name)."""
         env = {**os.environ, "KRB5_CONFIG": str(self.krb5_conf), "KRB5_KDC_PROFILE": str(self.base / "kdc.conf")}
         if ccache is not None:
-            env["KRB5CCNAME"] = f"FILE:{ccache}"
+            env["KRB5CCNAME"] = ccache
         return env
 
     def _write_config(self) -> None:
@@ -134,9 +135,9 @@ class Kdc(ManagedProcess):
             self._run("kadmin.local", "-r", self.realm, "-q", f"ktadd -k {keytab} {full}")
         return full
 
-    def kinit(self, principal: str, keytab: Path, ccache: Path) -> dict[str, str]:
-        """A ticket-granting ticket for `principal` (from its keytab) in `ccache`; returns the environment
-        a client uses it with (KRB5_CONFIG and KRB5CCNAME)."""
+    def kinit(self, principal: str, keytab: Path, ccache: str) -> dict[str, str]:
+        """A ticket-granting ticket for `principal` (from its keytab) in `ccache` (a DIR: collection gets
+        one cache per principal); returns the environment a client uses it with (KRB5_CONFIG, KRB5CCNAME)."""
         env = self.env(ccache)
         tool = _tool("kinit")
         assert tool is not None

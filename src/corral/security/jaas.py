@@ -112,8 +112,8 @@ def _digest_section(path: Path, section: str) -> list[LoginModule]:
         raise JaasError(f"no {section!r} section (ZooKeeper: 'Could not find a '{section}' entry')")
     for module in sections[section]:
         if module.name != DIGEST_MODULE:
-            kerberos = (f"; {KRB5_MODULE} (GSSAPI) only in the server's client section" if module.name == KRB5_MODULE
-                        else "")
+            kerberos = ("; Kerberos/GSSAPI is not implemented here, only for the client port's Server section"
+                        if module.name == KRB5_MODULE else "")
             raise JaasError(f"section {section!r}: login module {module.name} is not supported (only "
                             f"{DIGEST_MODULE}, for DIGEST-MD5{kerberos})")
     return sections[section]
