@@ -10,8 +10,11 @@ both; without them the tests skip with that hint (and fail under CI=true).
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import os
+import struct
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,7 +131,7 @@ def test_gssapi_sasl_acl(server: ServerProcess) -> None:
 def test_hostile_gssapi_tokens(server: ServerProcess) -> None:
     """Garbage where a Kerberos AP-REQ belongs, and an empty first token: AuthFailed (-115) and the
     connection closed; then a Kerberos client and a plain one are still served."""
-    for token in (b"\x60\x82\x01\x00" + b"\x00" * 64, os.urandom(300), b""):
+    for token in (b"\x60\x82\x01\x00" + b"\x00" * 64, os.urandom(300), os.urandom(200_000), b""):
         sock = raw_session(server.port)
         try:
             zxid, err, _ = sasl_step(sock, 1, token)
@@ -144,6 +147,49 @@ def test_hostile_gssapi_tokens(server: ServerProcess) -> None:
     finally:
         alice.stop()
         alice.close()
+
+
+def _sasl_token(body: bytes | None) -> bytes:
+    assert body is not None
+    (n,) = struct.unpack(">i", body[:4])
+    return body[4:4 + n]
+
+
+@pytest.mark.slow
+@pytest.mark.compat
+def test_exchange_by_hand(server: ServerProcess) -> None:
+    """The RFC 4752 steps driven one by one with pykerberos: the mutual-authentication token, then the
+    wrapped security-layer offer (none only, 65536-byte buffer: the same bytes from both servers). An
+    exchange cut off after the offer leaves the server serving; a client choosing a layer that was not
+    offered (confidentiality) gets AuthFailed and the connection closed."""
+    import kerberos
+
+    for choice in (None, b"\x04\x01\x00\x00" + f"alice@{REALM}".encode()):
+        _, ctx = kerberos.authGSSClientInit("zookeeper@localhost", principal=f"alice@{REALM}")
+        try:
+            kerberos.authGSSClientStep(ctx, "")
+            first = base64.b64decode(kerberos.authGSSClientResponse(ctx))
+            sock = raw_session(server.port)
+            try:
+                zxid, err, body = sasl_step(sock, 1, first)
+                assert (zxid, err) == (0, 0)
+                assert kerberos.authGSSClientStep(ctx, base64.b64encode(_sasl_token(body)).decode()) == \
+                    kerberos.AUTH_GSS_COMPLETE
+                zxid, err, body = sasl_step(sock, 2, b"")
+                assert (zxid, err) == (0, 0)
+                kerberos.authGSSClientUnwrap(ctx, base64.b64encode(_sasl_token(body)).decode())
+                assert base64.b64decode(kerberos.authGSSClientResponse(ctx)) == b"\x01\x01\x00\x00"
+                if choice is not None:
+                    kerberos.authGSSClientWrap(ctx, base64.b64encode(choice).decode())
+                    wrapped = base64.b64decode(kerberos.authGSSClientResponse(ctx))
+                    zxid, err, _ = sasl_step(sock, 3, wrapped)
+                    assert (zxid, err) == (0, -115)
+                    assert closed(sock)
+            finally:
+                sock.close()
+        finally:
+            kerberos.authGSSClientClean(ctx)
+        still_served(server)
 
 
 @pytest.mark.slow
@@ -181,6 +227,17 @@ def test_keytab_without_the_principal_refused(realm: Realm, tmp_path: Path) -> N
                               f"-Djava.security.krb5.conf={realm.kdc.krb5_conf}"}
     with pytest.raises(ConfigError, match="no usable key for zookeeper/localhost"):
         load(cfg, env=env)
+
+
+def test_missing_binding_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without python-gssapi a Kerberos JAAS section stops the server with one line naming the extra."""
+    monkeypatch.setitem(sys.modules, "gssapi", None)  # import gssapi raises ImportError
+    jaas = tmp_path / "jaas.conf"
+    jaas.write_text(server_jaas(tmp_path / "zookeeper.keytab"))
+    cfg = tmp_path / "zoo.cfg"
+    cfg.write_text(f"tickTime=2000\ndataDir={tmp_path}/data\nclientPort=2181\n")
+    with pytest.raises(ConfigError, match=r"pip install 'corral\[kerberos\]'"):
+        load(cfg, env={"SERVER_JVMFLAGS": f"-Djava.security.auth.login.config={jaas}"})
 
 
 def test_sasl_id_mapping() -> None:
