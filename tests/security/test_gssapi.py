@@ -27,9 +27,11 @@ from kazoo.security import make_acl
 from corral.security.sasl_gssapi import sasl_id
 from corral.server.config import ConfigError, load
 from tests.security.common import KINDS, closed, raw_session, sasl_step, start_with_flags, still_served
-from tests.support.apache import require
+from tests.shell.drivers import run_script
+from tests.support.apache import require, require_zkcli
 from tests.support.kdc import REALM, SERVICE_PRINCIPAL, Kdc
 from tests.support.server import ServerProcess
+from tests.support.shells import zkcli_secure_env
 
 SASL_PROVIDER = {"authProvider.sasl": "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"}
 HINT = "run `make test-deps` (pip install -e '.[test,test-kerberos]' after the krb5 packages)"
@@ -256,3 +258,32 @@ def test_unsupported_auth_to_local_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="only DEFAULT"):
         load(cfg, env={"SERVER_JVMFLAGS": "-Dzookeeper.security.auth_to_local=RULE:[1:$1]"})
 
+
+
+ZKCLI_SCRIPT = """whoami
+create /zk-krb d sasl:alice@EXAMPLE.TEST:cdrwa
+getAcl /zk-krb
+get /zk-krb
+quit
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.compat
+def test_zkcli_krb5_client(server: ServerProcess, realm: Realm) -> None:
+    """zkCli with a Krb5LoginModule `Client` section (the Java client's GSSAPI: it logs in with alice's
+    keytab and asks for zookeeper/<canonical host name>) gets the same answers from both servers: the
+    SaslAuthenticated event, whoami with the Kerberos id, the sasl ACL."""
+    zkcli = require_zkcli()
+    client_jaas = realm.base / "client-alice.jaas"
+    client_jaas.write_text('Client {\n  com.sun.security.auth.module.Krb5LoginModule required\n  useKeyTab=true\n'
+                           f'  keyTab="{realm.base / "alice.keytab"}"\n  storeKey=true\n  useTicketCache=false\n'
+                           f'  principal="alice@{REALM}";\n}};\n')
+    env = zkcli_secure_env(jaas=str(client_jaas))
+    env["CLIENT_JVMFLAGS"] += f" -Djava.security.krb5.conf={realm.kdc.krb5_conf}"
+    code, out = run_script([zkcli, "-server", f"localhost:{server.port}", "-waitforconnection"], ZKCLI_SCRIPT, env)
+    assert code == 0, out
+    assert "WatchedEvent state:SaslAuthenticated" in out, out
+    whoami = out.split("Auth scheme: User\n", 1)[1].split("Created", 1)[0]
+    assert sorted(whoami.splitlines()) == ["ip: 127.0.0.1", f"sasl: alice@{REALM}"]  # Apache: hash-set order
+    assert f"Created /zk-krb\n'sasl,'alice@{REALM}\n: cdrwa\nd\n" in out, out
