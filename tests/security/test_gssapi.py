@@ -287,3 +287,25 @@ def test_zkcli_krb5_client(server: ServerProcess, realm: Realm) -> None:
     whoami = out.split("Auth scheme: User\n", 1)[1].split("Created", 1)[0]
     assert sorted(whoami.splitlines()) == ["ip: 127.0.0.1", f"sasl: alice@{REALM}"]  # Apache: hash-set order
     assert f"Created /zk-krb\n'sasl,'alice@{REALM}\n: cdrwa\nd\n" in out, out
+
+
+def test_server_section_checks(tmp_path: Path) -> None:
+    """What a Kerberos Server section must say, each refused with a line naming it."""
+    jaas = tmp_path / "jaas.conf"
+    krb5 = "com.sun.security.auth.module.Krb5LoginModule required"
+    cases = {
+        f"Server {{ {krb5} principal=\"zookeeper/h@R\"; }};": "needs useKeyTab=true and keyTab",
+        f"Server {{ {krb5} useKeyTab=true keyTab=\"/k\" principal=\"zookeeper@R\"; }};": "service/host@REALM",
+        (f"Server {{ {krb5} useKeyTab=true keyTab=\"/k\" principal=\"zookeeper/h@R\";\n"
+         " org.apache.zookeeper.server.auth.DigestLoginModule required user_a=\"b\"; };"): "beside",
+        f"Server {{ {krb5} useKeyTab=true keyTab=\"{tmp_path}/none\" principal=\"zookeeper/h@R\"; }};":
+            "does not exist",
+    }
+    cfg = tmp_path / "zoo.cfg"
+    cfg.write_text(f"tickTime=2000\ndataDir={tmp_path}/data\nclientPort=2181\n")
+    for text, message in cases.items():
+        jaas.write_text(text)
+        if message == "does not exist":
+            require("the Python module gssapi", importlib.util.find_spec("gssapi") is not None, HINT)
+        with pytest.raises(ConfigError, match=message):
+            load(cfg, env={"SERVER_JVMFLAGS": f"-Djava.security.auth.login.config={jaas}"})

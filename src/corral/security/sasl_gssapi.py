@@ -178,8 +178,8 @@ class GssapiServer:
         if len(data) < 4:
             raise SaslError("final GSSAPI message shorter than 4 octets")
         layer = data[0]
-        if not layer & LAYER_NONE:
-            raise SaslError(f"client chose security layer {layer}, only 1 (none) is offered")
+        if layer != LAYER_NONE:  # Java tests one bit in common, then would turn on a layer it did not offer
+            raise SaslError(f"client chose security layers {layer}, only 1 (none) is offered")
         try:
             authzid = data[4:].decode("utf-8") if len(data) > 4 else None
         except UnicodeDecodeError:
