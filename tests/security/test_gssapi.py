@@ -128,12 +128,24 @@ def test_gssapi_sasl_acl(server: ServerProcess) -> None:
         alice.close()
 
 
+def _spnego_token() -> bytes:
+    """A valid first token for zookeeper/localhost from alice's ticket, wrapped in SPNEGO (RFC 4178)."""
+    import gssapi
+
+    creds = gssapi.Credentials(name=gssapi.Name(f"alice@{REALM}", gssapi.NameType.kerberos_principal),
+                               usage="initiate")
+    ctx = gssapi.SecurityContext(name=gssapi.Name("zookeeper@localhost", gssapi.NameType.hostbased_service),
+                                 creds=creds, mech=gssapi.OID.from_int_seq("1.3.6.1.5.5.2"), usage="initiate")
+    return bytes(ctx.step())
+
+
 @pytest.mark.slow
 @pytest.mark.compat
 def test_hostile_gssapi_tokens(server: ServerProcess) -> None:
-    """Garbage where a Kerberos AP-REQ belongs, and an empty first token: AuthFailed (-115) and the
+    """Garbage where a Kerberos AP-REQ belongs (small, large), an empty first token, and a real ticket
+    wrapped in SPNEGO (a mechanism Java's GSSAPI server does not take): AuthFailed (-115) and the
     connection closed; then a Kerberos client and a plain one are still served."""
-    for token in (b"\x60\x82\x01\x00" + b"\x00" * 64, os.urandom(300), os.urandom(200_000), b""):
+    for token in (b"\x60\x82\x01\x00" + b"\x00" * 64, os.urandom(300), os.urandom(200_000), b"", _spnego_token()):
         sock = raw_session(server.port)
         try:
             zxid, err, _ = sasl_step(sock, 1, token)

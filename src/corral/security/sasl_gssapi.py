@@ -112,7 +112,9 @@ class KerberosServer:
             raise SaslError(f"keytab {self.keytab} does not exist or is not a file")
         try:
             name = gssapi.Name(self.principal, gssapi.NameType.kerberos_principal)
-            return gssapi.Credentials(name=name, usage="accept", store={"keytab": str(self.keytab)})
+            # Kerberos V5 only, as Java's GssKrb5Server (no SPNEGO or IAKERB wrapping)
+            return gssapi.Credentials(name=name, usage="accept", mechs=[gssapi.MechType.kerberos],
+                                      store={"keytab": str(self.keytab)})
         except gssapi.exceptions.GSSError as e:
             raise SaslError(f"keytab {self.keytab} has no usable key for {self.principal}: {_why(e)}") from None
 
