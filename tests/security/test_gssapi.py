@@ -211,8 +211,10 @@ def test_exchange_by_hand(server: ServerProcess) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_remove_host_and_realm(kind: str, realm: Realm) -> None:
     """kerberos.removeHostFromPrincipal and removeRealmFromPrincipal (zoo.cfg keys Apache turns into
-    zookeeper.* system properties) shorten the id to the principal's first component."""
-    cfg = {**SASL_PROVIDER, "kerberos.removeHostFromPrincipal": "true", "kerberos.removeRealmFromPrincipal": "true"}
+    zookeeper.* system properties) shorten the id to the principal's first component, which superUser
+    names."""
+    cfg = {**SASL_PROVIDER, "kerberos.removeHostFromPrincipal": "true", "kerberos.removeRealmFromPrincipal": "true",
+           "superUser": "app"}
     srv = start_with_flags(kind, cfg, realm.flags())
     try:
         app = gssapi_client(srv, "app/localhost")
@@ -220,6 +222,8 @@ def test_remove_host_and_realm(kind: str, realm: Realm) -> None:
         try:
             app.create("/short", b"", acl=[make_acl("auth", "", all=True)], ephemeral=True)
             assert [a.id.id for a in app.get_acls("/short")[0]] == ["app"]
+            app.create("/others", b"theirs", acl=[make_acl("sasl", "nobody", all=True)], ephemeral=True)
+            assert app.get("/others")[0] == b"theirs"  # super
         finally:
             app.stop()
             app.close()
