@@ -27,6 +27,7 @@ an exchange is a `SaslError`, whatever the client sends.
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 from dataclasses import dataclass
@@ -53,9 +54,11 @@ def load_binding() -> ModuleType:
     return gssapi
 
 
+@functools.cache
 def default_realm(gssapi: ModuleType) -> str:
     """The krb5 configuration's default realm (Java's KerberosUtil.getDefaultRealm): the realm the
-    library gives a principal named without one; "" when there is none."""
+    library gives a principal named without one; "" when there is none. Read once, as ZooKeeper's
+    KerberosName does (and so not from the krb5 configuration file on every authentication)."""
     try:
         name = gssapi.Name("x", gssapi.NameType.kerberos_principal).canonicalize(gssapi.MechType.kerberos)
     except gssapi.exceptions.GSSError:
