@@ -27,8 +27,8 @@ run: $(STAMP) compile
 	@echo "corral: clients on 127.0.0.1:2181, AdminServer on http://127.0.0.1:8080/commands, web console on http://127.0.0.1:8080/console/ (admin.serverPort)"
 	$(VENV)/bin/corral server
 
-test-deps:
-	@bash scripts/install-test-deps.sh
+test-deps: $(STAMP)
+	@PY=$(PY) bash scripts/install-test-deps.sh
 
 # pytest includes tests/packaging (sdist + wheel built, the wheel installed into a fresh venv and serving)
 # and tests/docs (the README's marked samples run on a copy of the checkout); both are `slow`.

@@ -1,10 +1,16 @@
-"""What the client-security tests share: certificates and JAAS files, and a server of either kind
+"""What the client-security tests share: certificates and JAAS files, a server of either kind
 configured the same way (clientPort and secureClientPort, the x509 and sasl providers, DIGEST-MD5 users
-from a JAAS file given as a -D flag, the audit log)."""
+from a JAAS file given as a -D flag, the audit log), and raw-socket SASL steps for the hostile cases."""
 
 from __future__ import annotations
 
+import socket
+import ssl
+import struct
+import time
 from pathlib import Path
+
+from kazoo.client import KazooClient
 
 from corral.testing import free_port
 from tests.support.pki import PASSWORD, Pki
@@ -51,17 +57,85 @@ def secure_server(kind: str, m: Material, extra: dict[str, str] | None = None) -
            "ssl.keyStore.type": "PKCS12", "ssl.trustStore.location": str(m.pki.ca_p12),
            "ssl.trustStore.password": PASSWORD, "ssl.trustStore.type": "PKCS12", "audit.enable": "true",
            **PROVIDERS, **(extra or {})}
-    srv = make_server(kind, start=False, extra_cfg=cfg)
     flag = f"-Djava.security.auth.login.config={m.jaas}"
+    return start_with_flags(kind, cfg, [flag], apache_only=("-Dzookeeper.audit.enable=true",)), sp
+
+
+def start_with_flags(kind: str, cfg: dict[str, str], flags: list[str],
+                     apache_only: tuple[str, ...] = ()) -> ServerProcess:
+    """A server of `kind` with zoo.cfg keys `cfg` and JVM `-D` flags as operators give them: SERVER_JVMFLAGS
+    for corral (which reads it as zkServer.sh passes it to Java), the java command line for Apache."""
+    srv = make_server(kind, start=False, extra_cfg=cfg)
     base_env, base_cmd = srv.env, srv.command
     if kind == "corral":
-        srv.env = lambda: {**base_env(), "SERVER_JVMFLAGS": flag}  # type: ignore[method-assign]
+        srv.env = lambda: {**base_env(), "SERVER_JVMFLAGS": " ".join(flags)}  # type: ignore[method-assign]
     else:
-        srv.command = lambda: [base_cmd()[0], flag, "-Dzookeeper.audit.enable=true",  # type: ignore[method-assign]
+        srv.command = lambda: [base_cmd()[0], *flags, *apache_only,  # type: ignore[method-assign]
                                *base_cmd()[1:]]
     try:
         srv.start()
     except BaseException:
         srv.close()
         raise
-    return srv, sp
+    return srv
+
+
+def still_served(srv: ServerProcess) -> None:
+    """A plain client is served (what every hostile case ends with)."""
+    k = KazooClient(hosts=srv.hosts, timeout=10)
+    k.start(timeout=20)
+    try:
+        assert k.exists("/") is not None
+    finally:
+        k.stop()
+        k.close()
+
+
+def connect_request() -> bytes:
+    body = struct.pack(">iqiq", 0, 0, 30000, 0) + struct.pack(">i", 16) + b"\0" * 16 + b"\0"
+    return struct.pack(">i", len(body)) + body
+
+
+def read_frame(sock: socket.socket) -> bytes | None:
+    """One length-prefixed frame, or None when the server closed first."""
+    buf = b""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if len(buf) >= 4:
+            (n,) = struct.unpack(">i", buf[:4])
+            if len(buf) >= 4 + n:
+                return buf[4:4 + n]
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, ssl.SSLError):
+            return None
+        if not chunk:
+            return None
+        buf += chunk
+    raise AssertionError("no answer within 10 s")
+
+
+def raw_session(port: int) -> socket.socket:
+    """A socket with a session established by hand, for SASL exchanges a real client would not send."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(connect_request())
+    assert read_frame(sock) is not None
+    return sock
+
+
+def sasl_step(sock: socket.socket, xid: int, token: bytes) -> tuple[int, int, bytes | None]:
+    """One SASL request (op 102) and its answer: (zxid, error code, the rest of the reply)."""
+    body = struct.pack(">ii", xid, 102) + struct.pack(">i", len(token)) + token
+    sock.sendall(struct.pack(">i", len(body)) + body)
+    frame = read_frame(sock)
+    assert frame is not None
+    rxid, zxid, err = struct.unpack(">iqi", frame[:16])
+    assert rxid == xid
+    return zxid, err, frame[16:]
+
+
+def closed(sock: socket.socket) -> bool:
+    try:
+        return read_frame(sock) is None
+    except OSError:
+        return True

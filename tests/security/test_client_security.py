@@ -11,7 +11,6 @@ import shutil
 import socket
 import ssl
 import struct
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,17 @@ from kazoo.exceptions import KazooException, NoAuthError
 from kazoo.security import make_acl
 
 from corral.testing import free_port
-from tests.security.common import KINDS, Material, secure_server
+from tests.security.common import (
+    KINDS,
+    Material,
+    closed,
+    connect_request,
+    raw_session,
+    read_frame,
+    sasl_step,
+    secure_server,
+    still_served,
+)
 from tests.support.pki import PASSWORD
 from tests.support.server import ServerProcess, make_server
 from tests.support.wait import wait_until
@@ -52,14 +61,6 @@ def sasl_client(srv: ServerProcess, user: str = "bob", password: str = "bobpw") 
                        sasl_options={"mechanism": "DIGEST-MD5", "username": user, "password": password})
 
 
-def still_served(srv: ServerProcess) -> None:
-    k = KazooClient(hosts=srv.hosts, timeout=10)
-    k.start(timeout=20)
-    try:
-        assert k.exists("/") is not None
-    finally:
-        k.stop()
-        k.close()
 
 
 def test_x509_and_sasl_acls(server: tuple[ServerProcess, int], material: Material) -> None:
@@ -110,52 +111,14 @@ def test_x509_and_sasl_acls(server: tuple[ServerProcess, int], material: Materia
     still_served(srv)
 
 
-def _connect_request() -> bytes:
-    body = struct.pack(">iqiq", 0, 0, 30000, 0) + struct.pack(">i", 16) + b"\0" * 16 + b"\0"
-    return struct.pack(">i", len(body)) + body
 
 
-def _read_frame(sock: socket.socket) -> bytes | None:
-    """One length-prefixed frame, or None when the server closed first."""
-    buf = b""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if len(buf) >= 4:
-            (n,) = struct.unpack(">i", buf[:4])
-            if len(buf) >= 4 + n:
-                return buf[4:4 + n]
-        try:
-            chunk = sock.recv(65536)
-        except (ConnectionResetError, ssl.SSLError):
-            return None
-        if not chunk:
-            return None
-        buf += chunk
-    raise AssertionError("no answer within 10 s")
 
 
-def _session(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(_connect_request())
-    assert _read_frame(sock) is not None
-    return sock
 
 
-def _sasl(sock: socket.socket, xid: int, token: bytes) -> tuple[int, int, bytes | None]:
-    body = struct.pack(">ii", xid, 102) + struct.pack(">i", len(token)) + token
-    sock.sendall(struct.pack(">i", len(body)) + body)
-    frame = _read_frame(sock)
-    assert frame is not None
-    rxid, zxid, err = struct.unpack(">iqi", frame[:16])
-    assert rxid == xid
-    return zxid, err, frame[16:]
 
 
-def _closed(sock: socket.socket) -> bool:
-    try:
-        return _read_frame(sock) is None
-    except OSError:
-        return True
 
 
 def test_hostile_tls_and_sasl(server: tuple[ServerProcess, int], material: Material) -> None:
@@ -163,15 +126,15 @@ def test_hostile_tls_and_sasl(server: tuple[ServerProcess, int], material: Mater
     m = material
     # plaintext to the TLS port: no answer, the connection closes
     sock = socket.create_connection(("127.0.0.1", sp), timeout=10)
-    sock.sendall(_connect_request())
-    assert _closed(sock)
+    sock.sendall(connect_request())
+    assert closed(sock)
     sock.close()
     still_served(srv)
     # TLS to the plaintext port: closed
     ctx = ssl.create_default_context(cafile=str(m.pki.ca_pem))
     raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
     with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
-        ctx.wrap_socket(raw, server_hostname="localhost").sendall(_connect_request())
+        ctx.wrap_socket(raw, server_hostname="localhost").sendall(connect_request())
     raw.close()
     still_served(srv)
     # untrusted and expired client certificates: the handshake or the first read fails
@@ -181,8 +144,8 @@ def test_hostile_tls_and_sasl(server: tuple[ServerProcess, int], material: Mater
         s = socket.create_connection(("127.0.0.1", sp), timeout=10)
         try:
             tls = c.wrap_socket(s, server_hostname="localhost")
-            tls.sendall(_connect_request())
-            assert _closed(tls), f"{cred.dn} was served"
+            tls.sendall(connect_request())
+            assert closed(tls), f"{cred.dn} was served"
         except (ssl.SSLError, ConnectionError):
             pass
         finally:
@@ -197,25 +160,25 @@ def test_hostile_tls_and_sasl(server: tuple[ServerProcess, int], material: Mater
     k.close()
     still_served(srv)
     # a SASL exchange cut off midway: challenge received, the client leaves
-    sock = _session(srv.port)
-    zxid, err, body = _sasl(sock, 1, b"")
+    sock = raw_session(srv.port)
+    zxid, err, body = sasl_step(sock, 1, b"")
     assert (zxid, err) == (0, 0) and body and b"nonce=" in body
     sock.close()
     still_served(srv)
     # oversized SASL response (Java's DIGEST-MD5 server allows 4096 bytes): AuthFailed, closed
-    sock = _session(srv.port)
-    _sasl(sock, 1, b"")
-    zxid, err, _ = _sasl(sock, 2, b"username=\"" + b"x" * 5000 + b"\"")
+    sock = raw_session(srv.port)
+    sasl_step(sock, 1, b"")
+    zxid, err, _ = sasl_step(sock, 2, b"username=\"" + b"x" * 5000 + b"\"")
     assert err == -115
-    assert _closed(sock)
+    assert closed(sock)
     sock.close()
     # an initial response where DIGEST-MD5 has none: Java's server ignores it; garbage next: AuthFailed
-    sock = _session(srv.port)
-    zxid, err, body = _sasl(sock, 1, b"garbage")
+    sock = raw_session(srv.port)
+    zxid, err, body = sasl_step(sock, 1, b"garbage")
     assert err == 0 and body and b'realm="zk-sasl-md5"' in body
-    zxid, err, body = _sasl(sock, 2, b"more garbage")
+    zxid, err, body = sasl_step(sock, 2, b"more garbage")
     assert (zxid, err, body) == (0, -115, b"\xff\xff\xff\xff")
-    assert _closed(sock)
+    assert closed(sock)
     sock.close()
     still_served(srv)
 
@@ -348,13 +311,13 @@ def test_enforce_auth(material: Material) -> None:
     for kind in KINDS:
         srv, _ = secure_server(kind, material, {"enforce.auth.enabled": "true", "enforce.auth.schemes": "sasl"})
         try:
-            sock = _session(srv.port)
+            sock = raw_session(srv.port)
             body = struct.pack(">ii", 1, 3) + struct.pack(">i", 1) + b"/" + b"\0"  # exists /
             sock.sendall(struct.pack(">i", len(body)) + body)
-            frame = _read_frame(sock)
+            frame = read_frame(sock)
             assert frame is not None
             assert struct.unpack(">iqi", frame[:16]) == (1, 0, -124), kind
-            assert _closed(sock)
+            assert closed(sock)
             sock.close()
             s = sasl_client(srv)
             s.start(timeout=20)

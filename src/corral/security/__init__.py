@@ -1,5 +1,6 @@
-"""Client security: TLS contexts from Java-style key and trust stores, x509 and SASL DIGEST-MD5
-authentication, the authentication providers ZooKeeper's `authProvider.N` names, and the audit log.
+"""Client security: TLS contexts from Java-style key and trust stores, x509, SASL DIGEST-MD5 and SASL
+GSSAPI (Kerberos, `sasl_gssapi`, with the optional `gssapi` binding) authentication, the
+authentication providers ZooKeeper's `authProvider.N` names, and the audit log.
 
 Nothing here knows about sockets or the event loop: the server wires it in (`corral.server`), and the
 client uses the TLS context builder and the DIGEST-MD5 client. Between members, `quorum` builds

@@ -1,8 +1,9 @@
 """The JAAS login configuration file (`java.security.auth.login.config`) that ZooKeeper's SASL reads.
 
-Only what a DIGEST-MD5 server needs: the section named by `zookeeper.sasl.serverconfig` (default
-`Server`), its login module and its `user_NAME="password"` options. The grammar is Java's ConfigFile:
-`Name { module.Class flag key=value ...; ... };` with `//`, `/* */` and `#` comments.
+What ZooKeeper's SASL needs: the section named by `zookeeper.sasl.serverconfig` (default `Server`),
+its login module and its options: `user_NAME="password"` for DIGEST-MD5 (DigestLoginModule), or
+`keyTab` and `principal` for GSSAPI (Krb5LoginModule: Kerberos, on the client port only). The grammar
+is Java's ConfigFile: `Name { module.Class flag key=value ...; ... };` with `//`, `/* */` and `#` comments.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DIGEST_MODULE = "org.apache.zookeeper.server.auth.DigestLoginModule"
+KRB5_MODULE = "com.sun.security.auth.module.Krb5LoginModule"
 _TOKENS = re.compile(r'\s+|//[^\n]*|#[^\n]*|/\*.*?\*/|"(?:[^"\\]|\\.)*"|[{};=]|[^\s{};="]+', re.DOTALL)
 FLAGS = ("required", "requisite", "sufficient", "optional")
 
@@ -110,9 +112,27 @@ def _digest_section(path: Path, section: str) -> list[LoginModule]:
         raise JaasError(f"no {section!r} section (ZooKeeper: 'Could not find a '{section}' entry')")
     for module in sections[section]:
         if module.name != DIGEST_MODULE:
+            kerberos = ("; Kerberos/GSSAPI is not implemented here, only for the client port's Server section"
+                        if module.name == KRB5_MODULE else "")
             raise JaasError(f"section {section!r}: login module {module.name} is not supported (only "
-                            f"{DIGEST_MODULE}, for DIGEST-MD5; Kerberos/GSSAPI is not implemented)")
+                            f"{DIGEST_MODULE}, for DIGEST-MD5{kerberos})")
     return sections[section]
+
+
+def kerberos_options(path: Path, section: str) -> dict[str, str] | None:
+    """The options of the section's Krb5LoginModule, or None when it has none (DIGEST-MD5). As in
+    ZooKeeper, a section that logs in with Kerberos makes the server speak GSSAPI only; another module
+    beside it is refused, since corral cannot run it."""
+    sections = _read_sections(path)
+    modules = sections.get(section, [])
+    krb5 = [m for m in modules if m.name == KRB5_MODULE]
+    if not krb5:
+        return None
+    for module in modules:
+        if module.name != KRB5_MODULE:
+            raise JaasError(f"section {section!r}: login module {module.name} beside {KRB5_MODULE} is not "
+                            "supported (with Kerberos the server speaks GSSAPI only)")
+    return krb5[0].options
 
 
 def digest_users(path: Path, section: str = "Server") -> dict[str, str]:

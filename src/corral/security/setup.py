@@ -8,11 +8,14 @@ provider, a JAAS file without its section), before anything listens.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import jaas, tls
+from .digest_md5 import DigestMd5Server, SaslError
 from .providers import provider_scheme
+from .sasl_gssapi import GssapiServer, KerberosServer
 
 if TYPE_CHECKING:
     from ..server.config import ServerConfig
@@ -69,11 +72,32 @@ def check_security(cfg: ServerConfig) -> None:
         except tls.TlsError as e:
             raise bad("ssl.keyStore.location" if "ssl." not in str(e) else "ssl", str(e)) from None
     try:
-        client_sasl_users(cfg)
-    except jaas.JaasError as e:
+        kerberos = client_kerberos(cfg)
+        if kerberos is None:
+            client_sasl_users(cfg)
+        else:
+            kerberos.credentials()  # the binding, the keytab and the principal, checked before anything listens
+    except (jaas.JaasError, SaslError) as e:
         raise ConfigError(str(e), source=str(cfg.jaas_config), key="java.security.auth.login.config") from None
     from .quorum import check_quorum_security  # that module builds on this one
     check_quorum_security(cfg)
+
+
+def client_kerberos(cfg: ServerConfig) -> KerberosServer | None:
+    """The client port's SASL GSSAPI acceptor when the JAAS section logs in with Krb5LoginModule (Apache
+    then speaks GSSAPI only); None otherwise. `java.security.krb5.conf` becomes KRB5_CONFIG, where MIT
+    Kerberos looks for the realm's configuration, as Java looks at the property."""
+    if cfg.jaas_config is None:
+        return None
+    if cfg.quorum_sasl and not jaas.has_section(cfg.jaas_config, cfg.jaas_section):
+        return None
+    options = jaas.kerberos_options(cfg.jaas_config, cfg.jaas_section)
+    if options is None:
+        return None
+    if cfg.krb5_conf is not None:
+        os.environ["KRB5_CONFIG"] = str(cfg.krb5_conf)
+    return KerberosServer.from_options(cfg.jaas_section, options, remove_host=cfg.kerberos_remove_host,
+                                       remove_realm=cfg.kerberos_remove_realm)
 
 
 def client_sasl_users(cfg: ServerConfig) -> dict[str, str] | None:
@@ -91,13 +115,26 @@ class Security:
     """What the frontend asks per connection and request."""
 
     schemes: frozenset[str] = frozenset({"ip", "digest"})
-    sasl_users: dict[str, str] | None = None  # None: no JAAS Server section, SASL is not configured
+    sasl_users: dict[str, str] | None = None  # None: no DIGEST-MD5 users in a JAAS Server section
+    kerberos: KerberosServer | None = None  # GSSAPI instead of DIGEST-MD5 (Krb5LoginModule)
+    kerberos_creds: Any = field(default=None, repr=False)
     x509_super: str | None = None
     sasl_supers: frozenset[str] = frozenset()
     sasl_super_password: str | None = None
     enforce: frozenset[str] = frozenset()  # empty: not enforced
     allow_sasl_failed: bool = False
     tls: tls.ReloadingContext | None = field(default=None, repr=False)
+
+    @property
+    def sasl_enabled(self) -> bool:
+        return self.sasl_users is not None or self.kerberos is not None
+
+    def sasl_server(self) -> DigestMd5Server | GssapiServer:
+        """A new exchange: GSSAPI when the JAAS section logs in with Kerberos, DIGEST-MD5 otherwise (as
+        ZooKeeper's SecurityUtils.createSaslServer chooses; the client does not name its mechanism)."""
+        if self.kerberos is not None:
+            return self.kerberos.exchange(self.kerberos_creds)
+        return DigestMd5Server(self.sasl_password)
 
     @property
     def sasl_required(self) -> bool:
@@ -111,9 +148,12 @@ class Security:
 
 
 def build(cfg: ServerConfig) -> Security:
-    users = client_sasl_users(cfg)
+    kerberos = client_kerberos(cfg)
+    users = client_sasl_users(cfg) if kerberos is None else None
+    creds = kerberos.credentials() if kerberos is not None else None
     reloading = tls.ReloadingContext(tls_settings(cfg)) if cfg.secure_client_port is not None else None
-    return Security(schemes=schemes(cfg), sasl_users=users, x509_super=cfg.x509_super_user,
+    return Security(schemes=schemes(cfg), sasl_users=users, kerberos=kerberos, kerberos_creds=creds,
+                    x509_super=cfg.x509_super_user,
                     sasl_supers=frozenset(cfg.sasl_super_users.values()),
                     sasl_super_password=cfg.sasl_super_password, enforce=frozenset(enforced_schemes(cfg)),
                     allow_sasl_failed=cfg.allow_sasl_failed, tls=reloading)

@@ -113,6 +113,9 @@ class ServerConfig:
     digest_enabled: bool = True
     jaas_config: Path | None = None
     jaas_section: str = "Server"
+    krb5_conf: Path | None = None  # java.security.krb5.conf: the Kerberos configuration (GSSAPI)
+    kerberos_remove_host: bool = False
+    kerberos_remove_realm: bool = False
     sasl_super_password: str | None = None
     allow_sasl_failed: bool = False
     enforce_auth: bool = False

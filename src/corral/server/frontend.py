@@ -32,6 +32,7 @@ from ..protocol import (
 )
 from ..security import audit as auditmod
 from ..security.digest_md5 import DigestMd5Server, SaslError
+from ..security.sasl_gssapi import GssapiServer
 from ..security.setup import Security
 from ..security.x509name import DerError, java_rfc2253
 from ..tree import ApplyResult
@@ -142,7 +143,7 @@ class Link:
         self.touched = -1.0  # when this connection last touched its session
         self.secure = False  # came in on the TLS port
         self.tls_ids: list[aclmod.AuthId] = []  # from its verified client certificate (x509, super)
-        self.sasl: DigestMd5Server | None = None  # the SASL exchange in progress or done
+        self.sasl: DigestMd5Server | GssapiServer | None = None  # the SASL exchange in progress or done
 
     @property
     def peer(self) -> tuple[str, int]:
@@ -676,7 +677,7 @@ class Frontend:
         if op == Ops.auth:
             self._auth(link, xid, ev.body)
             return
-        if op == Ops.sasl and self.security.sasl_users is not None:
+        if op == Ops.sasl and self.security.sasl_enabled:
             self._sasl(link, xid, ev.body)
             return
         if self.security.enforce and not self._authenticated(link):
@@ -736,21 +737,21 @@ class Frontend:
                          f"(connection has: {schemes})", logging.WARNING)
 
     def _sasl(self, link: Link, xid: int, body: bytes) -> None:
-        """ZooKeeperServer.processSasl with a DIGEST-MD5 server: each token answered with the next one
+        """ZooKeeperServer.processSasl with a DIGEST-MD5 or GSSAPI server: each token answered with the next one
         (zxid 0); on success the connection gains ("sasl", user) (and super for a zookeeper.superUser);
         a failure answers AuthFailed (SessionClosedRequireSaslAuth when SASL is enforced) and closes,
         unless allowSaslFailedClients keeps the connection."""
         conn = link.conn
         sec = self.security
         error: SaslError | None = None
-        answer = b""
+        answer: bytes | None = b""
         try:
             token = GetSASLRequest.from_bytes(body).token or b""
         except DecodeError as e:
             token, error = b"", SaslError(f"undecodable SASL request: {e}")
         if error is None:
             if link.sasl is None:
-                link.sasl = DigestMd5Server(sec.sasl_password)
+                link.sasl = sec.sasl_server()
             try:
                 answer = link.sasl.evaluate(token)
             except SaslError as e:

@@ -104,6 +104,15 @@ def path(value: str) -> Path:
     return Path(nonempty(value))
 
 
+def auth_to_local(value: str) -> str:
+    """Kerberos principal to short name rules (ZooKeeper's KerberosName): corral has the rule DEFAULT only;
+    other rules would give other `sasl` ids than the operator wrote ACLs for."""
+    v = value.strip()
+    if v != "DEFAULT":
+        raise BadValue("only DEFAULT is supported (RULE:[n:...] mappings are not implemented)")
+    return v
+
+
 def host(value: str) -> str:
     """An IP literal or a well-formed host name (not resolved: corral does not wait for DNS to check)."""
     v = nonempty(value)
@@ -309,6 +318,13 @@ SETTINGS: tuple[Setting, ...] = (
             "zookeeper.DigestAuthenticationProvider.enabled", "true"),
     Setting("java.security.auth.login.config", path, "jaas_config", "java.security.auth.login.config", "(none)"),
     Setting("sasl.serverconfig", nonempty, "jaas_section", "zookeeper.sasl.serverconfig", "Server"),
+    Setting("java.security.krb5.conf", path, "krb5_conf", "java.security.krb5.conf",
+            "(KRB5_CONFIG, else /etc/krb5.conf)"),
+    Setting("kerberos.removeHostFromPrincipal", java_bool, "kerberos_remove_host",
+            "zookeeper.kerberos.removeHostFromPrincipal", "false"),
+    Setting("kerberos.removeRealmFromPrincipal", java_bool, "kerberos_remove_realm",
+            "zookeeper.kerberos.removeRealmFromPrincipal", "false"),
+    Setting("security.auth_to_local", auth_to_local, None, "zookeeper.security.auth_to_local", "DEFAULT"),
     Setting("SASLAuthenticationProvider.superPassword", text, "sasl_super_password",
             "zookeeper.SASLAuthenticationProvider.superPassword", "(none)"),
     Setting("allowSaslFailedClients", java_bool, "allow_sasl_failed", "zookeeper.allowSaslFailedClients", "false"),
