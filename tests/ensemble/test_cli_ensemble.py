@@ -165,7 +165,8 @@ def test_status_without_an_ensemble(tmp_path):
     assert p.returncode == 1 and "no ensemble state" in p.stderr
 
 
-@pytest.mark.parametrize("text", ['{"members": [', '[1, 2]', '{"members": [{"id": "one"}]}', '{}', 'null'])
+@pytest.mark.parametrize("text", ['{"members": [', '[1, 2]', '{"members": [{"id": "one"}]}', '{}', 'null',
+                                  '{"members": [], "tls": "maybe"}'])
 def test_a_damaged_state_file_is_one_line(tmp_path, text):
     base = tmp_path / "ens"
     base.mkdir()
@@ -340,6 +341,7 @@ def test_up_tls_ensemble_talks_tls_and_keeps_its_certificates(tmp_path):
         for m in members.values():
             cfg = Path(m["config"]).read_text().splitlines()
             assert "sslQuorum=true" in cfg and f"secureClientPort={m['secure_client_port']}" in cfg
+            assert "secureClientPortAddress=127.0.0.1" in cfg
             assert f"clientPort={m['client_port']}" in cfg  # --tls keeps the plaintext port
         wait_until(lambda: all("event=peer_port_security port=election mode=tls" in Path(m["log"]).read_text()
                                for m in members.values()), WAIT, "every member's election port on TLS")

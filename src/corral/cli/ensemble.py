@@ -204,8 +204,13 @@ def _client_tls(state: State) -> ssl.SSLContext | None:
     pki = DevPki(Path(state["pki"]))
     if state["tls"] == "off" or pki.missing(_ids(state)):
         return None  # nothing answers the probes: members show as stopped, or starting when ours
-    ctx = ssl.create_default_context(cafile=str(pki.ca))
-    ctx.load_cert_chain(str(pki.client_cert), str(pki.client_key))
+    try:
+        ctx = ssl.create_default_context(cafile=str(pki.ca))
+        ctx.load_cert_chain(str(pki.client_cert), str(pki.client_key))
+    except (OSError, ssl.SSLError) as e:  # damaged files: say so, and let `down` still stop the members
+        click.echo(f"corral ensemble: cannot use the certificates in {pki.directory} to ask the members: {e}",
+                   err=True)
+        return None
     return ctx
 
 
@@ -365,7 +370,10 @@ def _tls_lines(state: State, m: Member) -> list[str]:
     pki = DevPki(Path(state["pki"]))
     stores = [f"keyStore.location={pki.member(m['id'])}", "keyStore.type=PEM",
               f"trustStore.location={pki.ca}", "trustStore.type=PEM"]
-    return [f"secureClientPort={m['secure_client_port']}", f"serverCnxnFactory={NETTY}",
+    # secureClientPortAddress: Apache 3.8 binds the secure port to every address without it (it does not
+    # take clientPortAddress), and a development ensemble stays on loopback.
+    return [f"secureClientPort={m['secure_client_port']}", "secureClientPortAddress=127.0.0.1",
+            f"serverCnxnFactory={NETTY}",
             f"authProvider.x509={X509_AUTH}", "ssl.clientAuth=need", *(f"ssl.{s}" for s in stores),
             "sslQuorum=true", *(f"ssl.quorum.{s}" for s in stores)]
 
