@@ -369,7 +369,13 @@ def test_up_tls_ensemble_talks_tls_and_keeps_its_certificates(tmp_path):
         assert f"stopped member 2 (pid {old})" in out
         assert _check_modes(pki) == files
         rows = _all_serving(base)
-        assert rows[2][2] == _members(base)[2]["pid"] != old
+        new = _members(base)[2]["pid"]
+        assert rows[2][2] == new != old
+
+        # A certificate gone while members run: a restart is refused before it stops the member.
+        (pki / "s3.pem").unlink()
+        p = _cli("restart", "2", "--dir", str(base), check=False)
+        assert p.returncode == 1 and "s3.pem is missing" in p.stderr and _alive(new), p.stderr
 
         down = _cli("down", "--dir", str(base)).stdout
         assert down.count("stopped member") == 3, down

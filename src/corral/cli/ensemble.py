@@ -454,19 +454,20 @@ def _start_members(base: Path, state: State, members: list[Member]) -> None:
     _save(base, state)
 
 
-def _ensure_pki(state: State) -> None:
+def _ensure_pki(state: State, restarting: Member | None = None) -> None:
     """A TLS ensemble's certificates: made by the first `up`, and made anew (every member's, since the CA's
-    key is not kept) only when some are missing and no member this command started is running."""
+    key is not kept) only when some are missing and no member this command started is running (but the
+    one `restarting`, which will use the new ones)."""
     if state["tls"] == "off":
         return
     pki = DevPki(Path(state["pki"]))
     missing = pki.missing(_ids(state))
     if not missing:
         return
-    if len(missing) < len(pki.files(_ids(state))):
-        if any(_ours(o) for o in state["members"]):
-            _fail(f"{missing[0]} is missing and members are running with the other certificates of "
-                  f"{pki.directory}: `corral ensemble down` first, then start again to make new ones")
+    if any(_ours(o) for o in state["members"] if o is not restarting):
+        _fail(f"{missing[0]} is missing and members are running with the certificates it belonged with: "
+              "`corral ensemble down` first, then start again to make new ones for every member")
+    if pki.directory.exists():  # not the first start
         click.echo(f"certificates missing in {pki.directory}: making a new CA and certificates for every member",
                    err=True)
     pki.create(_ids(state))
@@ -692,6 +693,7 @@ def restart(member: int, base: Path, timeout: float, wait: float) -> None:
     m = _member(state, member, base)
     v = _observe(m, _client_tls(state))
     _refuse_foreign(v, "restarting")
+    _ensure_pki(state, m)  # before stopping it: missing certificates may forbid its start
     if v.running:
         _terminate([m], timeout)
         click.echo(f"stopped member {member} (pid {m['pid']})")
