@@ -122,16 +122,7 @@ def test_up_status_down(tmp_path):
         assert other.returncode == 1 and "still running" in other.stderr
 
         # The leader dies: status shows it stopped, and another member leads.
-        leader_id = next(i for i, r in rows.items() if r[0] == "leader")
-        os.kill(rows[leader_id][2], signal.SIGKILL)
-        wait_until(lambda: not _alive(rows[leader_id][2]), WAIT, "killed leader gone")
-
-        def new_leader() -> dict | None:
-            rc, r = _status(base)
-            # A member down: status exits 1 however well the others serve.
-            return r if rc == 1 and r[leader_id][0] == "stopped" and \
-                [v[0] for v in r.values()].count("leader") == 1 else None
-        wait_until(new_leader, WAIT, "status: old leader stopped, a new leader, exit status 1")
+        leader_id = _kill_leader(base, rows)
 
         down = _cli("down", "--dir", str(base)).stdout
         for m in state:
@@ -143,6 +134,21 @@ def test_up_status_down(tmp_path):
         assert rc == 1 and {r[0] for r in rows.values()} == {"stopped"}
     finally:
         _kill_all(base)
+
+
+def _kill_leader(base: Path, rows: dict[int, tuple[str, int, int, str]]) -> int:
+    """SIGKILL the leader in `status` rows and wait until status shows it stopped and another member leading
+    (exit status 1: a member down, however well the others serve); the killed member's id."""
+    leader_id = next(i for i, r in rows.items() if r[0] == "leader")
+    os.kill(rows[leader_id][2], signal.SIGKILL)
+    wait_until(lambda: not _alive(rows[leader_id][2]), WAIT, "killed leader gone")
+
+    def new_leader() -> dict | None:
+        rc, r = _status(base)
+        return r if rc == 1 and r[leader_id][0] == "stopped" and \
+            [v[0] for v in r.values()].count("leader") == 1 else None
+    wait_until(new_leader, WAIT, "status: old leader stopped, a new leader, exit status 1")
+    return leader_id
 
 
 def test_up_with_an_observer(tmp_path):
@@ -329,8 +335,8 @@ def _check_modes(pki: Path) -> dict[str, bytes]:
 def test_up_tls_ensemble_talks_tls_and_keeps_its_certificates(tmp_path):
     """`up 3 --tls`: members talk TLS to each other (sslQuorum, a plaintext peer refused), kazoo and the
     corral shell connect over TLS with the settings `up` prints (the shell sees the developer's x509 id);
-    `status` probes over TLS; `restart` keeps the certificates, whose files are 0600 in a 0700 directory;
-    `down` stops every member."""
+    `status` probes over TLS; the leader killed -9, another leads and `start` brings it back; `start` and
+    `restart` keep the certificates, whose files are 0600 in a 0700 directory; `down` stops every member."""
     base = tmp_path / "ens"
     try:
         out = _cli("up", "3", "--tls", "--dir", str(base), "--tick-time", "200").stdout
@@ -363,6 +369,10 @@ def test_up_tls_ensemble_talks_tls_and_keeps_its_certificates(tmp_path):
         shell = subprocess.run(_printed_shell(out), input="get /tls\nwhoami\n", capture_output=True, text=True,
                                timeout=60, stdin=None)
         assert "over tls" in shell.stdout and f"x509: {DEV_CLIENT_DN}" in shell.stdout, shell
+
+        leader_id = _kill_leader(base, _all_serving(base))
+        _cli("start", str(leader_id), "--dir", str(base))
+        _all_serving(base)
 
         old = members[2]["pid"]
         out = _cli("restart", "2", "--dir", str(base)).stdout
