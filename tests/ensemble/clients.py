@@ -25,12 +25,14 @@ SESSION_TIMEOUT = 6.0  # seconds; tickTime 300 ms allows 0.6 .. 6 s
 
 
 def start_kazoo(hosts: str, timeout: float = SESSION_TIMEOUT, randomize_hosts: bool = True,
-                start_timeout: float = WAIT, client_id: tuple[int, bytes] | None = None) -> KazooClient:
+                start_timeout: float = WAIT, client_id: tuple[int, bytes] | None = None,
+                **tls: object) -> KazooClient:
     """A started kazoo client on `hosts` that records every state change in `client.states`
-    (`client_id`: resume that session instead of creating one)."""
+    (`client_id`: resume that session instead of creating one; `tls`: kazoo's TLS arguments (use_ssl, ca,
+    certfile, keyfile, ...))."""
     client = KazooClient(hosts=hosts, timeout=timeout, randomize_hosts=randomize_hosts, client_id=client_id,
                          connection_retry=KazooRetry(**FAST_RETRY),
-                         command_retry=KazooRetry(max_tries=-1, delay=0.05, max_delay=0.5, deadline=WAIT))
+                         command_retry=KazooRetry(max_tries=-1, delay=0.05, max_delay=0.5, deadline=WAIT), **tls)
     client.states = []  # type: ignore[attr-defined]
     client.add_listener(lambda s: client.states.append((time.monotonic(), s)))  # type: ignore[attr-defined]
     try:

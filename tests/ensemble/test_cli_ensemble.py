@@ -3,20 +3,25 @@ with a small tickTime."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import shlex
 import signal
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from corral.security.devpki import DEV_CLIENT_DN
 from tests.support.wait import wait_until
 
 from .clients import close_kazoo, start_kazoo
 from .cluster import WAIT
+from .peer_dial import dial_plaintext_peer
 
 pytestmark = pytest.mark.slow
 
@@ -117,16 +122,7 @@ def test_up_status_down(tmp_path):
         assert other.returncode == 1 and "still running" in other.stderr
 
         # The leader dies: status shows it stopped, and another member leads.
-        leader_id = next(i for i, r in rows.items() if r[0] == "leader")
-        os.kill(rows[leader_id][2], signal.SIGKILL)
-        wait_until(lambda: not _alive(rows[leader_id][2]), WAIT, "killed leader gone")
-
-        def new_leader() -> dict | None:
-            rc, r = _status(base)
-            # A member down: status exits 1 however well the others serve.
-            return r if rc == 1 and r[leader_id][0] == "stopped" and \
-                [v[0] for v in r.values()].count("leader") == 1 else None
-        wait_until(new_leader, WAIT, "status: old leader stopped, a new leader, exit status 1")
+        leader_id = _kill_leader(base, rows)
 
         down = _cli("down", "--dir", str(base)).stdout
         for m in state:
@@ -138,6 +134,21 @@ def test_up_status_down(tmp_path):
         assert rc == 1 and {r[0] for r in rows.values()} == {"stopped"}
     finally:
         _kill_all(base)
+
+
+def _kill_leader(base: Path, rows: dict[int, tuple[str, int, int, str]]) -> int:
+    """SIGKILL the leader in `status` rows and wait until status shows it stopped and another member leading
+    (exit status 1: a member down, however well the others serve); the killed member's id."""
+    leader_id = next(i for i, r in rows.items() if r[0] == "leader")
+    os.kill(rows[leader_id][2], signal.SIGKILL)
+    wait_until(lambda: not _alive(rows[leader_id][2]), WAIT, "killed leader gone")
+
+    def new_leader() -> dict | None:
+        rc, r = _status(base)
+        return r if rc == 1 and r[leader_id][0] == "stopped" and \
+            [v[0] for v in r.values()].count("leader") == 1 else None
+    wait_until(new_leader, WAIT, "status: old leader stopped, a new leader, exit status 1")
+    return leader_id
 
 
 def test_up_with_an_observer(tmp_path):
@@ -160,7 +171,8 @@ def test_status_without_an_ensemble(tmp_path):
     assert p.returncode == 1 and "no ensemble state" in p.stderr
 
 
-@pytest.mark.parametrize("text", ['{"members": [', '[1, 2]', '{"members": [{"id": "one"}]}', '{}', 'null'])
+@pytest.mark.parametrize("text", ['{"members": [', '[1, 2]', '{"members": [{"id": "one"}]}', '{}', 'null',
+                                  '{"members": [], "tls": "maybe"}'])
 def test_a_damaged_state_file_is_one_line(tmp_path, text):
     base = tmp_path / "ens"
     base.mkdir()
@@ -293,4 +305,116 @@ def test_member_restarted_by_hand_shows_running(tmp_path):
         if hand is not None:
             hand.kill()
             hand.wait(10)
+        _kill_all(base)
+
+
+def _printed_kazoo_args(out: str) -> dict[str, object]:
+    """The keyword arguments of the `kazoo: KazooClient(...)` line `up --tls` prints."""
+    line = next(x for x in out.splitlines() if x.strip().startswith("kazoo: KazooClient("))
+    call = ast.parse(line.split("kazoo: ", 1)[1], mode="eval").body
+    assert isinstance(call, ast.Call) and not call.args
+    return {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg is not None}
+
+
+def _printed_shell(out: str) -> list[str]:
+    """The `corral shell ... --tls-*` command line `up --tls` prints, as argv for this Python."""
+    line = next(x for x in out.splitlines() if x.strip().startswith("corral shell") and "--tls-ca" in x)
+    return [sys.executable, "-m", "corral", *shlex.split(line)[1:]]
+
+
+def _check_modes(pki: Path) -> dict[str, bytes]:
+    """The pki directory is 0700 and every file in it 0600; returns the files' contents."""
+    assert stat.S_IMODE(pki.stat().st_mode) == 0o700
+    files = {p.name: p.read_bytes() for p in sorted(pki.iterdir())}
+    assert {"ca.pem", "client.crt", "client.key", "client.pem"} <= set(files), files.keys()
+    for name in files:
+        assert stat.S_IMODE((pki / name).stat().st_mode) == 0o600, name
+    return files
+
+
+def test_up_tls_ensemble_talks_tls_and_keeps_its_certificates(tmp_path):
+    """`up 3 --tls`: members talk TLS to each other (sslQuorum, a plaintext peer refused), kazoo and the
+    corral shell connect over TLS with the settings `up` prints (the shell sees the developer's x509 id);
+    `status` probes over TLS; the leader killed -9, another leads and `start` brings it back; `start` and
+    `restart` keep the certificates, whose files are 0600 in a 0700 directory; `down` stops every member."""
+    base = tmp_path / "ens"
+    try:
+        out = _cli("up", "3", "--tls", "--dir", str(base), "--tick-time", "200").stdout
+        pki = base / "pki"
+        files = _check_modes(pki)
+        assert {"s1.pem", "s2.pem", "s3.pem"} <= set(files)
+        members = _members(base)
+        for m in members.values():
+            cfg = Path(m["config"]).read_text().splitlines()
+            assert "sslQuorum=true" in cfg and f"secureClientPort={m['secure_client_port']}" in cfg
+            assert "secureClientPortAddress=127.0.0.1" in cfg
+            assert f"clientPort={m['client_port']}" in cfg  # --tls keeps the plaintext port
+        wait_until(lambda: all("event=peer_port_security port=election mode=tls" in Path(m["log"]).read_text()
+                               for m in members.values()), WAIT, "every member's election port on TLS")
+        _all_serving(base)
+
+        # A plaintext peer on a member's election port: refused, and logged by the member.
+        dial_plaintext_peer(members[2]["election_port"], 1)
+        wait_until(lambda: "event=peer_refused port=election" in Path(members[2]["log"]).read_text(), WAIT,
+                   "the plaintext peer logged")
+
+        kw = _printed_kazoo_args(out)
+        assert kw["use_ssl"] is True and kw["hosts"] == ",".join(
+            f"127.0.0.1:{m['secure_client_port']}" for m in members.values())
+        client = start_kazoo(**kw)  # type: ignore[arg-type]
+        try:
+            client.create("/tls", b"over tls")
+        finally:
+            close_kazoo(client)
+        shell = subprocess.run(_printed_shell(out), input="get /tls\nwhoami\n", capture_output=True, text=True,
+                               timeout=60, stdin=None)
+        assert "over tls" in shell.stdout and f"x509: {DEV_CLIENT_DN}" in shell.stdout, shell
+
+        leader_id = _kill_leader(base, _all_serving(base))
+        _cli("start", str(leader_id), "--dir", str(base))
+        _all_serving(base)
+
+        old = members[2]["pid"]
+        out = _cli("restart", "2", "--dir", str(base)).stdout
+        assert f"stopped member 2 (pid {old})" in out
+        assert _check_modes(pki) == files
+        rows = _all_serving(base)
+        new = _members(base)[2]["pid"]
+        assert rows[2][2] == new != old
+
+        # A certificate gone while members run: a restart is refused before it stops the member.
+        (pki / "s3.pem").unlink()
+        p = _cli("restart", "2", "--dir", str(base), check=False)
+        assert p.returncode == 1 and "s3.pem is missing" in p.stderr and _alive(new), p.stderr
+
+        down = _cli("down", "--dir", str(base)).stdout
+        assert down.count("stopped member") == 3, down
+        assert all(not _alive(m["pid"]) for m in _members(base).values())
+    finally:
+        _kill_all(base)
+
+
+def test_up_tls_only_has_no_plaintext_port(tmp_path):
+    """`--tls-only`: no clientPort (status probes over TLS), the TLS setting is kept per --dir, and
+    certificates removed while the member is stopped are made anew by the next `up`."""
+    base = tmp_path / "ens"
+    try:
+        out = _cli("up", "1", "--tls-only", "--dir", str(base), "--tick-time", "200").stdout
+        assert "connect with: corral shell" not in out and "--tls-ca" in out
+        m = _members(base)[1]
+        cfg = Path(m["config"]).read_text().splitlines()
+        assert m["client_port"] == 0 and not any(x.startswith("clientPort=") for x in cfg), cfg
+        rc, rows = _status(base)
+        assert rc == 0 and rows[1][1] == m["secure_client_port"], rows
+        again = _cli("up", "1", "--tls", "--dir", str(base), check=False)
+        assert again.returncode == 1 and "made with --tls-only" in again.stderr
+        _cli("down", "--dir", str(base))
+
+        (base / "pki" / "client.key").unlink()
+        out = _cli("up", "1", "--dir", str(base))
+        assert "making a new CA" in out.stderr
+        _check_modes(base / "pki")
+        assert _status(base)[0] == 0
+        _cli("down", "--dir", str(base))
+    finally:
         _kill_all(base)

@@ -24,6 +24,7 @@ from tests.support.wait import wait_until
 
 from .clients import close_kazoo, start_kazoo
 from .cluster import WAIT, Ensemble, Member
+from .peer_dial import dial_plaintext_peer
 
 pytestmark = pytest.mark.slow
 
@@ -91,18 +92,7 @@ def test_ssl_quorum_ensemble_survives_leader_kill_and_refuses_intruders(tmp_path
 
         # A plaintext peer on a TLS election port: refused and logged; the member is unharmed.
         target = next(m for m in ens.members if m is not leader)
-        with socket.create_connection((HOST, target.election_port), timeout=5) as s:
-            s.sendall(InitialMessage(leader.sid, ((HOST, 1),)).encode())
-            s.settimeout(5)
-            answer = b""
-            for _ in range(10):  # until the member closes the connection
-                chunk = s.recv(100)
-                if not chunk:
-                    break
-                answer += chunk
-            else:
-                raise AssertionError(f"a TLS election port kept talking to a plaintext peer: {answer!r}")
-            assert not answer or answer[0] == 0x15, f"a plaintext peer was answered on a TLS port: {answer!r}"
+        dial_plaintext_peer(target.election_port, leader.sid)
         wait_until(lambda: "event=peer_refused port=election" in target.log(), WAIT, "the plaintext peer logged")
         # A peer with a certificate of another CA: the handshake fails on both sides.
         rogue = Pki(tmp_path / "rogue", "rogue").issue("localhost", file_stem="rogue")

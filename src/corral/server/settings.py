@@ -293,7 +293,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("prometheus.enable", java_bool, "prometheus_enable", apache_default="(corral only) false"),
     # Client security (docs/security.md).
     Setting("secureClientPort", port, "secure_client_port", apache_default="(none)"),
-    Setting("secureClientPortAddress", host, "secure_client_port_address", apache_default="clientPortAddress"),
+    Setting("secureClientPortAddress", host, "secure_client_port_address", apache_default="all addresses"),
     Setting("serverCnxnFactory", cnxn_factory, None, "zookeeper.serverCnxnFactory", "NIOServerCnxnFactory"),
     Setting("ssl.keyStore.location", path, "ssl_keystore", "zookeeper.ssl.keyStore.location", "(none)"),
     Setting("ssl.keyStore.password", text, "ssl_keystore_password", "zookeeper.ssl.keyStore.password", "(none)"),
