@@ -11,6 +11,7 @@ following, and are dropped on any role change, so no stale leader state survives
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ from .ready import (
     Event,
     Phase,
     Ready,
+    Reconfigured,
     RequestForwarded,
     Role,
     RoleChanged,
@@ -270,6 +272,37 @@ class Peer:
             leader.flush()
         return zxid
 
+    def propose_reconfig(self, payload: bytes, voters: frozenset[int], observers: frozenset[int]) -> int:
+        """`propose()` a reconfiguration to `voters`/`observers` (leader in broadcast only).
+
+        As ZooKeeper's Leader.propose with a reconfig request: from this proposal on, until it commits,
+        every proposal needs the acks of a quorum of the current voters *and* of the new ones; when it
+        commits the leader activates the new membership at once (who it counts acks from, who may
+        follow or observe) and steps down if it is no longer a voter. One at a time: the host refuses
+        a second one while this is uncommitted (ReconfigInProgress), the core raises `Overloaded`."""
+        leader = self._leader
+        if leader is None or self._phase is not Phase.BROADCAST:
+            raise NotLeader(f"server {self.id} is {self._role.name} in {self._phase.name}")
+        if leader.pending_config is not None:
+            raise Overloaded("a reconfiguration is already in progress")
+        voters, observers = frozenset(voters), frozenset(observers)
+        if not voters or voters & observers:
+            raise HostContractError("a reconfiguration needs voters, none of them also an observer")
+        zxid = leader.propose(payload)
+        leader.pending_config = (zxid, voters, observers)
+        return zxid
+
+    def reconfigure(self, voters: frozenset[int], observers: frozenset[int]) -> None:
+        """The host applied a committed reconfiguration: activate it (QuorumPeer.processReconfig).
+
+        A leader that proposed it activated it at its commit already (nothing happens then). A learner
+        whose own role changed, that left the ensemble, or whose leader is no longer a voter goes back
+        to LOOKING and joins again in its new role, as Apache's learners leave on a "major change"."""
+        voters, observers = frozenset(voters), frozenset(observers)
+        if voters == self._voters and observers == self.config.observers:
+            return
+        self._activate(voters, observers, "committed reconfiguration")
+
     def forward(self, payload: bytes) -> None:
         """Send a write to the leader; the leader's host gets `RequestForwarded` (on the leader
         itself too, so the host has one path for all writes)."""
@@ -457,6 +490,29 @@ class Peer:
     def _flush(self) -> None:
         if self._leader is not None:
             self._leader.flush()
+
+    def _activate(self, voters: frozenset[int], observers: frozenset[int], reason: str) -> None:
+        """Switch to a new membership (the voter set and the quorum size), then let the role react."""
+        was_voter = self.is_voter
+        self.config = dataclasses.replace(self.config, voters=voters, observers=observers)
+        self._voters = self.config.voters
+        self._members = self.config.members
+        self._q = self.config.quorum
+        self.is_voter = self.id in self._voters
+        self._recv = {s: v for s, v in self._recv.items() if s in self._voters}
+        self._event(Reconfigured(self._voters, self.config.observers))
+        if self._leader is not None:
+            self._leader.cfg = self.config
+            self._leader.reconfigured(reason)
+        elif self._learner is not None:
+            self._learner.cfg = self.config
+            leader = self._learner.leader
+            if was_voter != self.is_voter or self.id not in self._members or leader not in self._voters:
+                me = "a voter" if self.is_voter else "an observer" if self.id in self._members else "outside"
+                self._start_looking(f"{reason}: this member is now {me}, leader {leader} "
+                                    f"{'stays' if leader in self._voters else 'is no longer'} a voter")
+        else:
+            self._start_looking(f"{reason} while looking")
 
     # ---- roles ----------------------------------------------------------------------------------
 
@@ -688,6 +744,8 @@ class _Leader:
         self.round_sent: dict[int, int] = {0: peer._now}  # ping round -> tick it was sent
         self.syncs: list[_PendingSync] = []
         self.unrounded = 0  # syncs waiting for a ping round to be started (by flush)
+        # (zxid, voters, observers) of the reconfiguration proposed and not yet committed
+        self.pending_config: tuple[int, frozenset[int], frozenset[int]] | None = None
 
     # -- plumbing
 
@@ -992,6 +1050,9 @@ class _Leader:
                 return
             acks.sort(reverse=True)
             c = acks[p._q - 1]
+        pending = self.pending_config
+        if pending is not None:
+            c = self.joint_commit(c, pending)
         if "commit_before_quorum" in p._unsafe:
             c = p.log.last
         c = min(c, p.log.last)
@@ -1007,6 +1068,38 @@ class _Leader:
             elif h.state in (H_SYNCING, H_SYNCED):
                 self.tx(h, Commit(session=h.session, seq=self.seq(h), zxid=c))
         self.check_syncs()
+        if pending is not None and c >= pending[0]:
+            self.pending_config = None
+            p._activate(pending[1], pending[2], f"reconfiguration {format_zxid(pending[0])} committed")
+
+    def joint_commit(self, c_old: int, pending: tuple[int, frozenset[int], frozenset[int]]) -> int:
+        """Leader.tryToCommit with a reconfiguration outstanding: its proposal and every later one need
+        a quorum of the new voters too (Proposal.hasAllQuorums), those before it the current quorum only."""
+        r, voters, _ = pending
+        if c_old < r:
+            return c_old
+        p = self.p
+        acks = [p._durable] if p.id in voters else []
+        acks += [h.acked for h in self.handlers.values()
+                 if h.state == H_SYNCED and not h.observer and h.sid in voters]
+        q = len(voters) // 2 + 1
+        if len(acks) < q:
+            return r - 1
+        acks.sort(reverse=True)
+        c_new = acks[q - 1]
+        return min(c_old, c_new) if c_new >= r else r - 1
+
+    def reconfigured(self, reason: str) -> None:
+        """A new membership is active: learners whose role no longer matches it, or that left it, are
+        dropped (they come back in their new role); a leader that is no longer a voter steps down."""
+        p = self.p
+        for h in list(self.handlers.values()):
+            if h.sid not in p._members or h.observer != (h.sid not in p._voters):
+                self.drop(h, f"{reason}: its role changed", anomaly=False)
+        self.connecting = {s: e for s, e in self.connecting.items() if s == p.id or s in p._voters}
+        self.epoch_acks = {s for s in self.epoch_acks if s == p.id or s in p._voters}
+        if not p.is_voter:
+            p._step_down(f"{reason}: this leader is no longer a voter")
 
     def on_persisted(self) -> None:
         self.maybe_finish_discovery()

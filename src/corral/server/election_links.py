@@ -123,6 +123,8 @@ class ElectionLinks:
         self.specs = specs
         self.config_text = config_text
         self.config_version = config_version(config_text)
+        # Told of a notification carrying a newer configuration (the host adopts it while looking)
+        self.on_newer_config: Callable[[int, bytes], None] = lambda sid, text: None
         self._newer_seen: set[int] = set()  # versions of newer configurations already logged
         self.on_vote = on_vote
         self.links: dict[int, ElectionConn] = {}
@@ -235,9 +237,12 @@ class ElectionLinks:
             # Apache's FastLeaderElection reads the sender's configuration and (when looking) adopts a
             # newer one; a version it cannot read is a broken peer (PeerProtocolError closes the link).
             theirs = config_version(note.config)
-            if theirs > self.config_version and theirs not in self._newer_seen:
-                self._newer_seen.add(theirs)
-                log.info("event=newer_config_seen peer=%d version=%x ours=%x", conn.sid, theirs, self.config_version)
+            if theirs > self.config_version:
+                if theirs not in self._newer_seen:
+                    self._newer_seen.add(theirs)
+                    log.info("event=newer_config_seen peer=%d version=%x ours=%x", conn.sid, theirs,
+                             self.config_version)
+                self.on_newer_config(conn.sid, note.config)
         self.on_vote(conn.sid, conn.inbound.vote(body))
 
     def lost(self, conn: ElectionConn) -> None:

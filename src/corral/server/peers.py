@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from itertools import count
 
 from ..quorum.messages import (
@@ -89,6 +89,12 @@ class PeerTransport:
         """A new version of the configuration is active: election notifications carry it from now on."""
         self.config_text = text
         self.election.set_config_text(text)
+
+    def add_members(self, specs: Mapping[int, ServerSpec]) -> None:
+        """A new configuration is active: its members' addresses are known from now on. Members it left
+        out stay known, so a member removed and added back again can still be reached."""
+        self.specs.update(specs)
+        self.voters = frozenset(s for s, spec in self.specs.items() if not spec.observer)
 
     async def start(self) -> None:
         me = self.specs[self.my_id]

@@ -104,6 +104,7 @@ class CorralServer:
                                        on_leader_config=self._leader_config)
             if config.reconfig_enabled and config.dynamic_config_file is None and config.path is not None:
                 dynamic_file.backup_static(config.path)  # QuorumPeerConfig.backupOldConfig
+            self.peers.election.on_newer_config = self._newer_config
         self.host = QuorumHost(self.server_id, config, tree, state, self.storage, self.peers or NoPeers(),
                                SystemClock(), LoopScheduler(), self.frontend, incarnation=random.getrandbits(62))
         self.frontend.host = self.host
@@ -298,6 +299,9 @@ class CorralServer:
     def _learner_session(self) -> tuple[int, int] | None:
         return self.host.peer.learner_session
 
+    def _newer_config(self, peer: int, text: bytes) -> None:
+        self.host.adopt_config(peer, text)
+
     def _leader_config(self, leader: int, text: bytes) -> None:
         self.host.leader_config = text
 
@@ -308,6 +312,7 @@ class CorralServer:
         cfg = self.config
         assert self.peers is not None
         self.peers.set_config_text(membership.text().encode())
+        self.peers.add_members(cfg.servers)
         if cfg.path is None:
             return
         me = cfg.servers.get(self.server_id)

@@ -1,0 +1,105 @@
+"""reconfig that takes effect, for members already in everyone's server list (issue 11): a participant
+becomes an observer and back, a follower is removed, each committed by a quorum of the old and the new
+voters; every member activates the new membership (its /zookeeper/config, the dynamic file zoo.cfg points
+to), a watch on /zookeeper/config fires, writes go on, and a member restarted afterwards comes back from
+its rewritten files with the new membership."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from kazoo.exceptions import KazooException
+
+from tests.support.net import HOST
+from tests.support.wait import wait_until
+
+from .clients import start_kazoo
+from .cluster import WAIT, Ensemble, Member
+
+pytestmark = pytest.mark.slow
+
+CFG = {"reconfigEnabled": "true", "skipACL": "yes"}
+
+
+def line(m: Member, role: str = "participant") -> str:
+    return f"server.{m.sid}={HOST}:{m.peer_port}:{m.election_port}:{role};{HOST}:{m.client_port}"
+
+
+def roles(data: bytes) -> dict[int, str]:
+    return {int(sid): role for sid, role in re.findall(r"^server\.(\d+)=[^:]+:\d+:\d+:(\w+)", data.decode(), re.M)}
+
+
+def dynamic_roles(m: Member) -> dict[int, str]:
+    """The membership in the dynamic file this member's zoo.cfg points to now."""
+    cfg = dict(ln.split("=", 1) for ln in m.cfg_path.read_text().splitlines() if "=" in ln)
+    return roles(Path(cfg["dynamicConfigFile"]).read_bytes())
+
+
+def agreed_config(ens: Ensemble, members: list[Member], kazoo_clients: list) -> bytes:
+    """Every member's /zookeeper/config (after a sync) and dynamic file say the same; returns the data."""
+    def same() -> bytes | None:
+        seen = set()
+        for m in members:
+            zk = clients.get(m.sid)
+            if zk is None:
+                zk = clients[m.sid] = start_kazoo(m.hostport)
+                kazoo_clients.append(zk)
+            zk.sync("/zookeeper/config")
+            seen.add(zk.get("/zookeeper/config")[0])
+        return seen.pop() if len(seen) == 1 else None
+    clients: dict[int, object] = {}
+    data = wait_until(same, WAIT, "members agree on /zookeeper/config")
+    for m in members:
+        wait_until(lambda m=m: dynamic_roles(m) == roles(data), WAIT, f"member {m.sid}'s dynamic file")
+    return data
+
+
+def test_observer_and_back_then_remove_a_follower(make_ensemble, kazoo_clients):
+    ens = make_ensemble(extra_cfg=CFG)
+    leader = ens.leader()
+    a, b = (m for m in ens.members if m is not leader)
+    zk = start_kazoo(leader.hostport, randomize_hosts=False)
+    kazoo_clients.append(zk)
+    fired = threading.Event()
+    zk.get("/zookeeper/config", watch=lambda event: fired.set())
+    zk.create("/before", b"1")
+
+    data, stat = zk.reconfig(joining=line(b, "observer"), leaving=None, new_members=None)
+    assert roles(data) == {leader.sid: "participant", a.sid: "participant", b.sid: "observer"}
+    assert int(data.decode().rsplit("version=", 1)[1], 16) == stat.mzxid
+    assert fired.wait(WAIT)
+    b.observer = True
+    ens.wait_stable()
+    wait_until(lambda: b.mode() == "observer", WAIT, "the member to observe")
+    assert agreed_config(ens, ens.members, kazoo_clients) == data
+    zk.create("/observed", b"2")
+    with pytest.raises(KazooException):  # it would leave one voter: Apache's BadArguments
+        zk.reconfig(joining=None, leaving=str(a.sid), new_members=None)
+
+    data, _ = zk.reconfig(joining=line(b), leaving=None, new_members=None)
+    assert roles(data) == {m.sid: "participant" for m in ens.members}
+    b.observer = False
+    ens.wait_stable()
+    wait_until(lambda: b.mode() == "follower", WAIT, "the member to follow again")
+    assert agreed_config(ens, ens.members, kazoo_clients) == data
+
+    data, _ = zk.reconfig(joining=None, leaving=str(a.sid), new_members=None)
+    assert roles(data) == {leader.sid: "participant", b.sid: "participant"}
+    assert agreed_config(ens, [leader, b], kazoo_clients) == data
+    wait_until(lambda: a.mode() not in ("follower", "observer", "leader"), WAIT, "the removed member to stop")
+    zk.create("/after", b"3")
+    a.kill()
+
+    # A member restarted afterwards reads the rewritten zoo.cfg and dynamic file.
+    b.rewrite_config = False
+    b.restart()
+    ens.wait_stable(members=[leader, b])
+    assert dynamic_roles(b) == roles(data)
+    zk_b = start_kazoo(b.hostport)
+    kazoo_clients.append(zk_b)
+    zk_b.sync("/")
+    assert zk_b.get("/zookeeper/config")[0] == data
+    assert {p for p in ("/before", "/observed", "/after") if zk_b.exists(p)} == {"/before", "/observed", "/after"}

@@ -1,0 +1,102 @@
+"""The quorum core's share of a reconfiguration (ZooKeeper's Leader.propose / tryToCommit with a
+reconfig proposal, QuorumPeer.processReconfig): the joint quorum, activation at commit, roles that change."""
+
+from __future__ import annotations
+
+import pytest
+
+from corral.quorum import Overloaded, Reconfigured, Role, SteppedDown
+
+from .harness import Cluster
+
+
+def activate_where_applied(c: Cluster, zxid: int, voters: set[int], observers: frozenset[int] = frozenset()) -> None:
+    """What the host does: a member that applied the reconfiguration's txn activates it in its core."""
+    for node in c.nodes.values():
+        if node.alive and any(z == zxid for z, _ in node.applied):
+            c.call(node.sid, "reconfigure", frozenset(voters), frozenset(observers))
+    c.deliver()
+
+
+def test_a_reconfiguration_and_later_proposals_need_a_quorum_of_the_old_and_the_new_voters() -> None:
+    c = Cluster([1, 2, 3])
+    c.settle()
+    leader = c.leader().sid
+    other = min({1, 2, 3} - {leader})
+    removed = max({1, 2, 3} - {leader})
+    c.crash(other)  # the old quorum (leader + removed) is there, the new one (leader + other) is not
+    r = c.call(leader, "propose_reconfig", b"reconfig", frozenset({leader, other}), frozenset())
+    after = c.call(leader, "propose", b"after")
+    c.deliver()
+    assert c[leader].applied == [] and c[removed].applied == []
+    with pytest.raises(Overloaded):
+        c.call(leader, "propose_reconfig", b"again", frozenset({leader, removed}), frozenset())
+    c.nodes[other].alive = True
+    c.tick(4)  # it finds it missed messages (or was dropped) and rejoins; then the new quorum acks
+    c.settle()
+    assert [z for z, _ in c[leader].applied][:2] == [r, after]
+    assert c[leader].peer.config.voters == {leader, other}
+    assert c[leader].events_of(Reconfigured)[-1].voters == {leader, other}
+
+
+def test_a_removed_follower_no_longer_counts_and_leaves_the_ensemble() -> None:
+    c = Cluster([1, 2, 3])
+    c.settle()
+    leader = c.leader().sid
+    removed = min({1, 2, 3} - {leader})
+    stays = max({1, 2, 3} - {leader})
+    r = c.call(leader, "propose_reconfig", b"reconfig", frozenset({leader, stays}), frozenset())
+    c.deliver()
+    activate_where_applied(c, r, {leader, stays})
+    assert c[removed].peer.role is Role.LOOKING and not c[removed].peer.is_voter
+    c.crash(removed)
+    z = c.call(leader, "propose", b"x")
+    c.deliver()
+    assert c[leader].applied[-1] == (z, b"x") and c[stays].applied[-1] == (z, b"x")
+    c.crash(stays)  # a quorum of {leader, stays} is both of them now
+    c.call(leader, "propose", b"y")
+    c.deliver()
+    assert c[leader].applied[-1] == (z, b"x")
+
+
+def test_a_participant_becomes_an_observer_and_back() -> None:
+    c = Cluster([1, 2, 3])
+    c.settle()
+    leader = c.leader().sid
+    moved = min({1, 2, 3} - {leader})
+    voters = {1, 2, 3} - {moved}
+    r = c.call(leader, "propose_reconfig", b"to-observer", frozenset(voters), frozenset({moved}))
+    c.deliver()
+    activate_where_applied(c, r, voters, {moved})
+    c.settle()
+    assert c[moved].peer.role is Role.OBSERVING and c[moved].peer.serving
+    z = c.call(leader, "propose", b"x")
+    c.deliver()
+    assert c[moved].applied[-1] == (z, b"x")
+    r2 = c.call(leader, "propose_reconfig", b"to-participant", frozenset({1, 2, 3}), frozenset())
+    c.deliver()
+    activate_where_applied(c, r2, {1, 2, 3})
+    c.settle()
+    assert c[moved].peer.role is Role.FOLLOWING and c[moved].peer.serving
+    assert c.leader().sid == leader
+    for sid in {1, 2, 3} - {moved}:
+        c.crash(sid)  # the leader and the member that moved back make a quorum of three no more
+    assert c[moved].peer.config.quorum == 2
+
+
+def test_a_leader_removed_by_its_own_reconfiguration_steps_down_and_the_new_voters_elect() -> None:
+    c = Cluster([1, 2, 3, 4])
+    c.settle()
+    leader = c.leader().sid
+    rest = {1, 2, 3, 4} - {leader}
+    r = c.call(leader, "propose_reconfig", b"reconfig", frozenset(rest), frozenset({leader}))
+    c.deliver()
+    assert c[leader].events_of(SteppedDown)
+    activate_where_applied(c, r, rest, {leader})
+    c.settle()
+    new = c.leader().sid
+    assert new in rest
+    assert c[leader].peer.role is Role.OBSERVING
+    z = c.call(new, "propose", b"x")
+    c.deliver()
+    assert all(c[s].applied[-1] == (z, b"x") for s in (1, 2, 3, 4))
