@@ -60,11 +60,15 @@ from .ready import (
 )
 from .zxid import MAX_COUNTER, MAX_EPOCH, format_zxid, make_zxid, zxid_epoch
 
-__all__ = ["Peer", "SnapshotSource"]
+__all__ = ["Peer", "ReconfigDecoder", "SnapshotSource"]
 
 #: Returns (zxid, bytes): a snapshot of the host's state machine with every entry up to zxid
 #: applied. Called by a leader that must SNAP a learner; zxid must be at least `Peer.log_base`.
 SnapshotSource = Callable[[], tuple[int, bytes]]
+
+#: The membership a logged payload installs, (voters, observers), or None when it is no reconfiguration.
+#: A new leader asks it about the entries it will commit when it establishes (see `_Leader.pending_config`).
+ReconfigDecoder = Callable[[bytes], tuple[frozenset[int], frozenset[int]] | None]
 
 _TO_LEADER = (LearnerInfo, AckEpoch, Ack, Request, SyncRequest, PingReply)
 _TO_LEARNER = (LeaderInfo, Diff, Trunc, Snap, Proposal, NewLeader, UpToDate, Commit, Inform, Ping, SyncReply, Reset)
@@ -88,6 +92,7 @@ class Peer:
         recovered: Recovered,
         snapshot_source: SnapshotSource,
         incarnation: int = 0,
+        reconfig_of: ReconfigDecoder | None = None,
     ) -> None:
         """`incarnation` must differ between two runs of the same server (a random 62-bit number is
         fine): it keeps a restarted learner's sessions and votes apart from its previous life's
@@ -102,6 +107,7 @@ class Peer:
         self._q = config.quorum
         self.is_voter = sid in config.voters
         self._snapshot_source = snapshot_source
+        self._reconfig_of = reconfig_of
         self._incarnation = incarnation & ((1 << 62) - 1)
         self._unsafe = config.unsafe
 
@@ -809,7 +815,8 @@ class _Leader:
     def on_learner_info(self, frm: int, m: LearnerInfo) -> None:
         p = self.p
         if m.observer != (frm not in p._voters):
-            p._anomaly(frm, "learner type does not match the configuration")
+            # Not an anomaly: a learner that has not activated the latest reconfiguration yet (it will
+            # from the leader's NEWLEADER or a notification) joins in its old role; it tries again.
             p._send(frm, Reset(session=m.session, seq=0))
             return
         old = self.handlers.get(frm)
@@ -906,11 +913,25 @@ class _Leader:
             return  # on_persisted() comes back here
         p._set_epochs(current=self.epoch)
         self.newleader = p.log.last
+        self.find_pending_config()
         p._phase = Phase.SYNC
         for h in self.handlers.values():
             if h.state == H_EPOCH_ACKED:
                 self.start_sync(h)
         self.maybe_establish()
+
+    def find_pending_config(self) -> None:
+        """A reconfiguration in the part of our log a previous leader left uncommitted: establishing
+        commits it, so NEWLEADER and every commit until it need a quorum of its voters too (Apache's
+        leader adds its lastSeenQuorumVerifier to the NEWLEADER proposal)."""
+        p = self.p
+        decode = p._reconfig_of
+        if decode is None:
+            return
+        for zxid, payload in p.log.after(p._committed):
+            found = decode(payload)
+            if found is not None:
+                self.pending_config = (zxid, found[0], found[1])
 
     def snapshot(self) -> tuple[int, bytes]:
         p = self.p
@@ -962,6 +983,10 @@ class _Leader:
         # Observers only ever receive committed entries, followers the whole log.
         upto = max(p._committed, f) if h.observer else log.last
         common = self.common_point(h)
+        if h.observer and common is not None and common > max(p._committed, h.committed):
+            # A follower turned observer by a reconfiguration may hold proposals not committed yet; an
+            # observer holds committed entries only (UPTODATE commits its whole log): cut them off.
+            common = max(p._committed, h.committed)
         if common == f:
             start = f
             self.tx(h, Diff(session=h.session, seq=self.seq(h), zxid=upto))
@@ -1025,6 +1050,13 @@ class _Leader:
         synced = 1 + sum(1 for h in self.handlers.values() if h.state == H_SYNCED and not h.observer)
         if synced < p._q:
             return
+        pending = self.pending_config
+        if pending is not None:
+            new_voters = pending[1]
+            acked = (p.id in new_voters) + sum(1 for h in self.handlers.values()
+                                               if h.state == H_SYNCED and not h.observer and h.sid in new_voters)
+            if acked < len(new_voters) // 2 + 1:
+                return
         p._phase = Phase.BROADCAST
         assert self.epoch is not None
         p._settle_vote(self.epoch)
@@ -1083,11 +1115,11 @@ class _Leader:
         acks += [h.acked for h in self.handlers.values()
                  if h.state == H_SYNCED and not h.observer and h.sid in voters]
         q = len(voters) // 2 + 1
-        if len(acks) < q:
-            return r - 1
-        acks.sort(reverse=True)
-        c_new = acks[q - 1]
-        return min(c_old, c_new) if c_new >= r else r - 1
+        if len(acks) >= q:
+            acks.sort(reverse=True)
+            if acks[q - 1] >= r:
+                return min(c_old, acks[q - 1])
+        return p.log.before(r)
 
     def reconfigured(self, reason: str) -> None:
         """A new membership is active: learners whose role no longer matches it, or that left it, are

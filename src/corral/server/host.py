@@ -184,6 +184,22 @@ def ensemble_config(cfg: ServerConfig, server_id: int) -> EnsembleConfig:
                           max_notify_ticks=2 * TICKS_PER_TICKTIME)
 
 
+_TXN_TYPE = struct.Struct(">i")  # TxnHeader's type: after clientId (8), cxid (4), zxid (8) and time (8)
+
+
+def reconfig_members(payload: bytes) -> tuple[frozenset[int], frozenset[int]] | None:
+    """The core's `ReconfigDecoder`: the (voters, observers) a logged reconfig txn installs."""
+    if len(payload) < 32 or _TXN_TYPE.unpack_from(payload, 28)[0] != Ops.reconfig:
+        return None
+    try:
+        _, txn = decode_txn_payload(payload)
+        assert isinstance(txn, SetDataTxn)
+        new = QuorumHost._membership_of(txn)
+    except (DecodeError, PeerProtocolError, UnicodeDecodeError, ValueError, AssertionError):
+        return None
+    return new.voters, new.observers
+
+
 class QuorumHost:
     def __init__(self, server_id: int, cfg: ServerConfig, tree: DataTree, recovered: Recovered,
                  store: LogStore, network: PeerNetwork, clock: Clock, scheduler: Scheduler,
@@ -221,7 +237,8 @@ class QuorumHost:
         self._tick_ms = cfg.tick_time / TICKS_PER_TICKTIME
         self._t0 = clock.monotonic_ms()
         self._replayed_at_start = len(recovered.log) > 0 and recovered.applied_zxid < recovered.last_zxid
-        self.peer = Peer(server_id, self.config, recovered, self._snapshot_source, incarnation=incarnation)
+        self.peer = Peer(server_id, self.config, recovered, self._snapshot_source, incarnation=incarnation,
+                         reconfig_of=reconfig_members)
         self.ids = SessionIds(server_id, clock.wall_ms())
         self.expiry: ExpiryTracker | None = None  # only while leading
         self.role = Role.LOOKING
