@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from kazoo.exceptions import KazooException
 from tests.support.net import HOST
 from tests.support.wait import wait_until
 
-from .clients import start_kazoo
+from .clients import MemberView, Writer, start_kazoo
 from .cluster import WAIT, Ensemble, Member
 
 pytestmark = pytest.mark.slow
@@ -103,3 +104,51 @@ def test_observer_and_back_then_remove_a_follower(make_ensemble, kazoo_clients):
     zk_b.sync("/")
     assert zk_b.get("/zookeeper/config")[0] == data
     assert {p for p in ("/before", "/observed", "/after") if zk_b.exists(p)} == {"/before", "/observed", "/after"}
+
+
+def _wait_acked_after(writer: Writer, t: float, what: str) -> None:
+    wait_until(lambda: writer.acked_after(t) >= 3 or writer.error is not None, WAIT, f"writes acknowledged {what}")
+    assert writer.error is None, writer.error
+
+
+def test_the_leader_removed_added_back_and_killed_under_writes(make_ensemble, kazoo_clients):
+    """Removing the leader: it commits the reconfig with a quorum of the old and the new voters, steps
+    down, and the new voters elect among themselves (corral's handover is this election; Apache names a
+    designated leader); added back, it learns the newer configuration from the others' notifications and
+    follows. Then kill -9 of the leader: no acknowledged write is lost on any member."""
+    ens = make_ensemble(extra_cfg=CFG)
+    old = ens.leader()
+    a, b = (m for m in ens.members if m is not old)
+    writer_client = start_kazoo(ens.hosts)
+    kazoo_clients.append(writer_client)
+    writer_client.create("/w")
+    writer = Writer(writer_client, "/w")
+    writer.start()
+    try:
+        _wait_acked_after(writer, 0, "before the reconfig")
+        zk = start_kazoo(a.hostport, randomize_hosts=False)
+        kazoo_clients.append(zk)
+        removed_at = time.monotonic()
+        data, _ = zk.reconfig(joining=None, leaving=str(old.sid), new_members=None)
+        assert roles(data) == {a.sid: "participant", b.sid: "participant"}
+        new = wait_until(lambda: next((m for m in (a, b) if m.mode() == "leader"), None), WAIT, "a new leader")
+        wait_until(lambda: old.mode() not in ("leader", "follower", "observer"), WAIT, "the old leader to leave")
+        _wait_acked_after(writer, removed_at, "after the leader was removed")
+        assert agreed_config(ens, [a, b], kazoo_clients) == data
+
+        data, _ = zk.reconfig(joining=line(old), leaving=None, new_members=None)
+        assert roles(data) == {m.sid: "participant" for m in ens.members}
+        wait_until(lambda: old.mode() == "follower", WAIT, "the old leader to follow")
+        assert agreed_config(ens, ens.members, kazoo_clients) == data
+
+        killed_at = time.monotonic()
+        new.kill()
+        _wait_acked_after(writer, killed_at, "after the new leader was killed")
+    finally:
+        writer.stop()
+    assert writer.error is None, writer.error
+    survivors = [m for m in ens.members if m.alive]
+    ens.wait_converged(members=survivors)
+    for m in survivors:
+        with MemberView(m) as view:
+            assert {f"/w/{c}" for c in view.synced().children("/w")} >= writer.paths(), m
