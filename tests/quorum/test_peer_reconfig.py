@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from corral.quorum import Overloaded, Reconfigured, Role, SteppedDown
+from corral.quorum import EnsembleConfig, Overloaded, Reconfigured, Recovered, Role, SteppedDown
 
 from .harness import Cluster
 
@@ -39,7 +39,8 @@ def test_a_reconfiguration_and_later_proposals_need_a_quorum_of_the_old_and_the_
     assert c[leader].events_of(Reconfigured)[-1].voters == {leader, other}
 
 
-def test_a_removed_follower_no_longer_counts_and_leaves_the_ensemble() -> None:
+def test_a_removed_follower_no_longer_counts_and_follows_without_a_vote() -> None:
+    """Apache's documented behaviour: a removed server is not shut down, it becomes a non-voting follower."""
     c = Cluster([1, 2, 3])
     c.settle()
     leader = c.leader().sid
@@ -48,15 +49,41 @@ def test_a_removed_follower_no_longer_counts_and_leaves_the_ensemble() -> None:
     r = c.call(leader, "propose_reconfig", b"reconfig", frozenset({leader, stays}), frozenset())
     c.deliver()
     activate_where_applied(c, r, {leader, stays})
-    assert c[removed].peer.role is Role.LOOKING and not c[removed].peer.is_voter
-    c.crash(removed)
+    assert c[removed].peer.role is Role.FOLLOWING and not c[removed].peer.is_voter
     z = c.call(leader, "propose", b"x")
     c.deliver()
-    assert c[leader].applied[-1] == (z, b"x") and c[stays].applied[-1] == (z, b"x")
-    c.crash(stays)  # a quorum of {leader, stays} is both of them now
+    assert c[removed].applied[-1] == (z, b"x")  # it still follows
+    c.crash(stays)  # a quorum of {leader, stays} is both of them now: the removed member's ack is not counted
     c.call(leader, "propose", b"y")
     c.deliver()
     assert c[leader].applied[-1] == (z, b"x")
+
+
+def test_a_joiner_follows_without_a_vote_until_a_reconfiguration_adds_it() -> None:
+    """Apache's procedure for adding a server: it starts with the current members plus itself, follows the
+    leader as a non-voting follower, and counts once the reconfiguration adding it commits."""
+    c = Cluster([1, 2, 3])
+    c.settle()
+    leader = c.leader().sid
+    c.config = EnsembleConfig(voters=frozenset({1, 2, 3, 4}))
+    c.start(4, Recovered())
+    c.settle()
+    assert c[4].peer.role is Role.FOLLOWING and c[4].peer.serving
+    assert 4 in c[leader].peer.synced_followers()  # Leader.isQuorumSynced counts it for the new voters
+    z = c.call(leader, "propose", b"x")
+    c.deliver()
+    assert c[4].applied[-1] == (z, b"x")
+    r = c.call(leader, "propose_reconfig", b"add 4", frozenset({1, 2, 3, 4}), frozenset())
+    c.deliver()
+    activate_where_applied(c, r, {1, 2, 3, 4})
+    assert c[leader].peer.config.voters == {1, 2, 3, 4}
+    c.crash(min({1, 2, 3} - {leader}))
+    c.hold = lambda frm, to, msg: frm == 4  # 3 of 4 voters are needed: without 4's acks nothing commits
+    y = c.call(leader, "propose", b"y")
+    c.deliver()
+    assert c[leader].applied[-1] == (r, b"add 4")
+    c.release()
+    assert c[leader].applied[-1] == (y, b"y")
 
 
 def test_a_participant_becomes_an_observer_and_back() -> None:

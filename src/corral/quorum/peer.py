@@ -106,6 +106,9 @@ class Peer:
         self._members = config.members
         self._q = config.quorum
         self.is_voter = sid in config.voters
+        # The learner type (QuorumPeer.LearnerType): an observer only when the configuration lists us
+        # as one; a member left out of it (removed, or joining) follows without a vote.
+        self.is_observer = sid in config.observers
         self._snapshot_source = snapshot_source
         self._reconfig_of = reconfig_of
         self._incarnation = incarnation & ((1 << 62) - 1)
@@ -253,8 +256,8 @@ class Peer:
 
     def receive(self, frm: int, msg: Message) -> None:
         """A message from server `frm` (already decoded; `decode()` rejects garbage)."""
-        if frm == self.id or frm not in self._members:
-            return
+        if frm == self.id or frm < 0:
+            return  # anyone else may ask who leads or follow as a non-voting learner (Apache's rule)
         if isinstance(msg, Vote):
             self._on_vote(frm, msg)
         elif isinstance(msg, _TO_LEADER):
@@ -382,7 +385,7 @@ class Peer:
             return frozenset()
         synced = {sid for sid, h in lead.handlers.items() if h.uptodate and not h.observer}
         synced.add(self.id)
-        return frozenset(synced & self._voters)
+        return frozenset(synced)
 
     def has_ready(self) -> bool:
         return bool(self._out)
@@ -499,12 +502,13 @@ class Peer:
 
     def _activate(self, voters: frozenset[int], observers: frozenset[int], reason: str) -> None:
         """Switch to a new membership (the voter set and the quorum size), then let the role react."""
-        was_voter = self.is_voter
+        was_observer = self.is_observer
         self.config = dataclasses.replace(self.config, voters=voters, observers=observers)
         self._voters = self.config.voters
         self._members = self.config.members
         self._q = self.config.quorum
         self.is_voter = self.id in self._voters
+        self.is_observer = self.id in self.config.observers
         self._recv = {s: v for s, v in self._recv.items() if s in self._voters}
         self._event(Reconfigured(self._voters, self.config.observers))
         if self._leader is not None:
@@ -513,8 +517,8 @@ class Peer:
         elif self._learner is not None:
             self._learner.cfg = self.config
             leader = self._learner.leader
-            if was_voter != self.is_voter or self.id not in self._members or leader not in self._voters:
-                me = "a voter" if self.is_voter else "an observer" if self.id in self._members else "outside"
+            if was_observer != self.is_observer or leader not in self._voters:
+                me = "a voter" if self.is_voter else "an observer" if self.is_observer else "a non-voting follower"
                 self._start_looking(f"{reason}: this member is now {me}, leader {leader} "
                                     f"{'stays' if leader in self._voters else 'is no longer'} a voter")
         else:
@@ -566,7 +570,7 @@ class Peer:
         self._leader.maybe_decide_epoch()
 
     def _become_learner(self, leader: int) -> None:
-        self._role = Role.FOLLOWING if self.is_voter else Role.OBSERVING
+        self._role = Role.OBSERVING if self.is_observer else Role.FOLLOWING
         self._phase = Phase.DISCOVERY
         self._leader = None
         self._event(RoleChanged(self._role, leader, self._current_epoch, "elected"))
@@ -814,9 +818,10 @@ class _Leader:
 
     def on_learner_info(self, frm: int, m: LearnerInfo) -> None:
         p = self.p
-        if m.observer != (frm not in p._voters):
+        if frm in p._members and m.observer != (frm in p.config.observers):
             # Not an anomaly: a learner that has not activated the latest reconfiguration yet (it will
             # from the leader's NEWLEADER or a notification) joins in its old role; it tries again.
+            # A server outside the configuration (joining, or removed) may follow or observe without a vote.
             p._send(frm, Reset(session=m.session, seq=0))
             return
         old = self.handlers.get(frm)
@@ -831,7 +836,7 @@ class _Leader:
             p._send(frm, Reset(session=m.session, seq=0))
             return
         self.newest[frm] = m.session
-        if not m.observer and self.epoch is not None and m.accepted_epoch > self.epoch:
+        if frm in p._voters and self.epoch is not None and m.accepted_epoch > self.epoch:
             # The voter promised a newer epoch (to a leader that never established), so ZAB forbids
             # it to join ours; ZooKeeper leaves it out until the leader changes. We step down and
             # re-elect above that epoch instead, so a restarted server always gets back in.
@@ -841,7 +846,7 @@ class _Leader:
         h = _Handler(frm, m.session, m.observer, m.last_zxid, p._now)
         self.handlers[frm] = h
         if self.epoch is None:
-            if not h.observer:
+            if frm in p._voters:
                 self.connecting[frm] = m.accepted_epoch
                 self.maybe_decide_epoch()
         else:
@@ -885,7 +890,7 @@ class _Leader:
         h.marks = m.marks
         h.complete = m.complete
         h.state = H_EPOCH_ACKED
-        if not h.observer and m.current_epoch != -1 and p._phase is Phase.DISCOVERY:
+        if h.sid in p._voters and m.current_epoch != -1 and p._phase is Phase.DISCOVERY:
             # The ACKEPOCH quorum intersects every quorum that committed something, so the leader
             # must be at least as recent as each of its members, or it could lose a committed
             # entry. Learners acking after the quorum need no check: what they have beyond our log
@@ -1047,7 +1052,7 @@ class _Leader:
         p = self.p
         if p._phase is not Phase.SYNC:
             return
-        synced = 1 + sum(1 for h in self.handlers.values() if h.state == H_SYNCED and not h.observer)
+        synced = 1 + sum(1 for h in self.handlers.values() if h.state == H_SYNCED and h.sid in p._voters)
         if synced < p._q:
             return
         pending = self.pending_config
@@ -1077,7 +1082,7 @@ class _Leader:
             c = p._durable  # an ensemble of one (a standalone server): its own fsync is the quorum
         else:
             acks = [p._durable]
-            acks += [h.acked for h in self.handlers.values() if h.state == H_SYNCED and not h.observer]
+            acks += [h.acked for h in self.handlers.values() if h.state == H_SYNCED and h.sid in p._voters]
             if len(acks) < p._q:
                 return
             acks.sort(reverse=True)
@@ -1126,7 +1131,7 @@ class _Leader:
         dropped (they come back in their new role); a leader that is no longer a voter steps down."""
         p = self.p
         for h in list(self.handlers.values()):
-            if h.sid not in p._members or h.observer != (h.sid not in p._voters):
+            if h.sid in p._members and h.observer != (h.sid in p.config.observers):
                 self.drop(h, f"{reason}: its role changed", anomaly=False)
         self.connecting = {s: e for s, e in self.connecting.items() if s == p.id or s in p._voters}
         self.epoch_acks = {s for s in self.epoch_acks if s == p.id or s in p._voters}
@@ -1200,7 +1205,8 @@ class _Leader:
         p = self.p
         if not self.syncs:
             return
-        rounds = [_INF] + [h.heard_round for h in self.handlers.values() if h.state == H_SYNCED and not h.observer]
+        voters = p._voters
+        rounds = [_INF] + [h.heard_round for h in self.handlers.values() if h.state == H_SYNCED and h.sid in voters]
         rounds.sort(reverse=True)
         confirmed = rounds[p._q - 1] if len(rounds) >= p._q else -1
         keep: list[_PendingSync] = []
@@ -1225,7 +1231,7 @@ class _Leader:
         else:
             lease = self.cfg.lease_ticks
             alive = 1 + sum(1 for h in self.handlers.values()
-                            if h.state == H_SYNCED and not h.observer and now - h.lease_from <= lease)
+                            if h.state == H_SYNCED and h.sid in p._voters and now - h.lease_from <= lease)
             if alive < p._q:
                 p._step_down("lost contact with a quorum for syncLimit")
                 return
@@ -1257,7 +1263,7 @@ class _Learner:
         self.p = peer
         self.cfg = peer.config
         self.leader = leader
-        self.observer = not peer.is_voter
+        self.observer = peer.is_observer
         self.session = peer._new_session()
         self.out_seq = 1
         self.in_seq = 0
