@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from kazoo.exceptions import KazooException
 
-from tests.support.net import HOST
+from tests.support.net import HOST, free_ports
 from tests.support.wait import wait_until
 
 from .clients import MemberView, Writer, start_kazoo
@@ -153,3 +153,72 @@ def test_the_leader_removed_added_back_and_killed_under_writes(make_ensemble, ka
     for m in survivors:
         with MemberView(m) as view:
             assert {f"/w/{c}" for c in view.synced().children("/w")} >= writer.paths(), m
+
+
+def _join(ens: Ensemble, sid: int) -> Member:
+    """Apache's procedure: the joiner starts with the current members plus itself as a participant."""
+    joiner = Member(ens, sid, *free_ports(3), observer=False)
+    ens.members.append(joiner)
+    joiner.start()
+    return joiner
+
+
+def test_grow_3_to_5_and_shrink_back_to_3_under_writes(make_ensemble, kazoo_clients):
+    """3 -> 4 -> 5 by incremental reconfigs (each joiner follows without a vote first, as the leader's
+    NewConfigNoQuorum check wants it synced), then a bulk reconfig (`newMembers`) back to three members,
+    two of them the joiners, under continuous writes: no acknowledged write lost, every member agrees on
+    /zookeeper/config and its dynamic file; the new members vote (two originals killed, writes go on)."""
+    ens = make_ensemble(extra_cfg=CFG)
+    writer_client = start_kazoo(ens.hosts)
+    kazoo_clients.append(writer_client)
+    writer_client.create("/w")
+    writer = Writer(writer_client, "/w")
+    writers = [writer]
+    writer.start()
+    try:
+        _wait_acked_after(writer, 0, "before the reconfigs")
+        admin = start_kazoo(ens.leader().hostport, randomize_hosts=False)
+        kazoo_clients.append(admin)
+        for sid in (4, 5):
+            joiner = _join(ens, sid)
+            wait_until(lambda j=joiner: j.mode() == "follower", WAIT, f"joiner {sid} to follow without a vote")
+            data, _ = admin.reconfig(joining=line(joiner), leaving=None, new_members=None)
+            assert roles(data) == {m.sid: "participant" for m in ens.members}
+            assert agreed_config(ens, ens.members, kazoo_clients) == data
+            _wait_acked_after(writer, time.monotonic(), f"after server {sid} joined")
+        original = [m for m in ens.members if m.sid <= 3]
+        keep = [*[m for m in original if m.mode() == "leader"][:1], ens[4], ens[5]]
+        keep += [m for m in original if m not in keep][:3 - len(keep)]
+        data, _ = admin.reconfig(joining=None, leaving=None, new_members=",".join(line(m) for m in keep))
+        assert roles(data) == {m.sid: "participant" for m in keep}
+        assert agreed_config(ens, ens.members, kazoo_clients) == data
+        shrunk_at = time.monotonic()
+        _wait_acked_after(writer, shrunk_at, "after the ensemble shrank to three")
+        gone = [m for m in ens.members if m not in keep]
+        for m in gone:
+            m.kill()  # the removed members follow without a vote: killing both leaves a quorum of `keep`
+        killed_at = time.monotonic()
+        _wait_acked_after(writer, killed_at, "after the removed members were killed")
+        # The first writer's kazoo knows only the original members: go on with one that knows `keep`.
+        writer.stop()
+        kept_client = start_kazoo(",".join(m.hostport for m in keep))
+        kazoo_clients.append(kept_client)
+        kept_client.create("/w2")
+        writers.append(Writer(kept_client, "/w2"))
+        writers[-1].start()
+        _wait_acked_after(writers[-1], 0, "on the shrunk ensemble")
+        (first,) = [m for m in keep if m.sid <= 3]
+        first.kill()  # kill -9 of the one original member left: the two joiners elect and commit alone
+        _wait_acked_after(writers[-1], time.monotonic(), "with only the joiners left")
+        assert ens.leader().sid in (4, 5)
+    finally:
+        for w in writers:
+            w.stop()
+    assert all(w.error is None for w in writers), [w.error for w in writers]
+    survivors = [m for m in ens.members if m.alive]
+    ens.wait_converged(members=survivors)
+    for m in survivors:
+        with MemberView(m) as view:
+            view.synced()
+            for w in writers:
+                assert {f"{w.prefix}/{c}" for c in view.children(w.prefix)} >= w.paths(), m

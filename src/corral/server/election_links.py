@@ -114,6 +114,11 @@ class ElectionConn(asyncio.Protocol):
         self.links.lost(self)
 
 
+#: Servers outside the configuration remembered from their initial messages (joiners): a bound, so that
+#: garbage naming ever new ids cannot grow the table without end.
+MAX_JOINING = 64
+
+
 class ElectionLinks:
     """Every election connection of this member; `send(sid, vote)` and `on_vote(sid, vote)`."""
 
@@ -126,6 +131,9 @@ class ElectionLinks:
         # Told of a notification carrying a newer configuration (the host adopts it while looking)
         self.on_newer_config: Callable[[int, bytes], None] = lambda sid, text: None
         self._newer_seen: set[int] = set()  # versions of newer configurations already logged
+        # Servers outside our configuration that dialled us (a joiner, a member we removed): the election
+        # address their initial message named, as QuorumCnxManager keeps it to dial them back
+        self.joining: dict[int, tuple[str, int]] = {}
         self.on_vote = on_vote
         self.links: dict[int, ElectionConn] = {}
         self.pending: dict[int, bytes] = {}  # sid -> the newest notification frame not yet sent
@@ -154,8 +162,12 @@ class ElectionLinks:
 
     # ---- sending ----------------------------------------------------------------------------------
 
+    def known(self, sid: int) -> bool:
+        """A member of a configuration we had, or a server that named its election address to us."""
+        return sid != self.my_id and (sid in self.specs or sid in self.joining)
+
     def send(self, sid: int, vote: Vote) -> None:
-        if sid not in self.specs or sid == self.my_id:
+        if not self.known(sid):
             return
         frame = vote_frame(vote, self.config_text)
         conn = self.links.get(sid)
@@ -179,13 +191,13 @@ class ElectionLinks:
         task.add_done_callback(lambda _t: self._dialing.pop(sid, None))
 
     async def _dial(self, sid: int) -> None:
-        spec = self.specs[sid]
+        spec = self.specs.get(sid)
+        host, port = (spec.host, spec.election_port) if spec is not None else self.joining[sid]
         me = self.specs[self.my_id]
         loop = asyncio.get_running_loop()
         try:
             _, proto = await asyncio.wait_for(
-                loop.create_connection(lambda: ElectionConn(self, sid), spec.host, spec.election_port),
-                DIAL_TIMEOUT)
+                loop.create_connection(lambda: ElectionConn(self, sid), host, port), DIAL_TIMEOUT)
         except (OSError, TimeoutError):
             return
         conn = proto
@@ -201,9 +213,17 @@ class ElectionLinks:
     def accepted(self, conn: ElectionConn, msg: InitialMessage) -> bool:
         """An accepted connection said who it is; False when it is closed for it."""
         sid = msg.sid
-        if sid not in self.specs or sid == self.my_id:
+        if sid == self.my_id or (sid not in self.specs and not msg.addresses):
+            # QuorumCnxManager takes any other id and dials back to the address its initial message
+            # names; a server we do not know that names none (a pre-3.5 peer) cannot be reached.
             conn.abort(f"initial message from server id {sid}, not another member")
             return False
+        if sid not in self.specs and self.joining.get(sid) != msg.addresses[0]:
+            if sid not in self.joining and len(self.joining) >= MAX_JOINING:
+                conn.abort(f"initial message from server id {sid}: {MAX_JOINING} unknown servers known already")
+                return False
+            self.joining[sid] = msg.addresses[0]
+            log.info("event=peer_joining port=election peer=%d address=%s:%d", sid, *msg.addresses[0])
         conn.sid = sid
         if sid < self.my_id:
             # Apache's rule: the connection dialled by the higher id is kept, so answer by dialling back.

@@ -202,8 +202,10 @@ class PeerTransport:
 
     def learner_arrived(self, conn: LeaderConn) -> None:
         sid = conn.sid
-        if sid is None or sid not in self.specs or sid == self.my_id:
-            conn.abort(f"learner info from server id {sid}, not another member")
+        if sid is None or not self.election.known(sid):
+            # Apache's LearnerHandler takes any id; corral wants the learner to have said who it is on
+            # electionPort first (a joiner does: it looks for the leader there before it follows).
+            conn.abort(f"learner info from server id {sid}, not another member nor a joining server")
             return
         self.leader_conns[conn.session] = conn
         log.info("event=peer_connected port=peer side=leader peer=%d session=%d", sid, conn.session)
