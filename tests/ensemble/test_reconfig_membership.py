@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from kazoo.exceptions import KazooException
 
-from tests.support.net import HOST, free_ports
+from tests.support.net import HOST, four_letter, free_ports
 from tests.support.wait import wait_until
 
 from .clients import MemberView, Writer, start_kazoo
@@ -80,8 +80,15 @@ def test_observer_and_back_then_remove_a_follower(make_ensemble, kazoo_clients):
     with pytest.raises(KazooException):  # it would leave one voter: Apache's BadArguments
         zk.reconfig(joining=None, leaving=str(a.sid), new_members=None)
 
+    # Back to a participant, on another client port: the member listens there (ServerCnxnFactory.reconfigure)
+    old_port, b.client_port = b.client_port, free_ports(1)[0]
     data, _ = zk.reconfig(joining=line(b), leaving=None, new_members=None)
     assert roles(data) == {m.sid: "participant" for m in ens.members}
+    assert f";{HOST}:{b.client_port}" in data.decode()
+    b.port = b.client_port
+    wait_until(lambda: b.four_letter("ruok") == "imok", WAIT, "the member on its new client port")
+    with pytest.raises(OSError):
+        four_letter(HOST, old_port, "ruok", timeout=2)
     b.observer = False
     ens.wait_stable()
     wait_until(lambda: b.mode() == "follower", WAIT, "the member to follow again")
