@@ -170,11 +170,13 @@ def _join(ens: Ensemble, sid: int) -> Member:
     return joiner
 
 
-def test_grow_3_to_5_and_shrink_back_to_3_under_writes(make_ensemble, kazoo_clients):
-    """3 -> 4 -> 5 by incremental reconfigs (each joiner follows without a vote first, as the leader's
-    NewConfigNoQuorum check wants it synced), then a bulk reconfig (`newMembers`) back to three members,
-    two of them the joiners, under continuous writes: no acknowledged write lost, every member agrees on
-    /zookeeper/config and its dynamic file; the new members vote (two originals killed, writes go on)."""
+def test_grow_3_to_5_and_back_to_3_under_writes(make_ensemble, kazoo_clients):
+    """The acceptance test of issue 11: 3 -> 4 -> 5 by incremental reconfigs (each joiner follows without a
+    vote first, as the leader's NewConfigNoQuorum check wants it synced), a joiner turned observer and
+    back, then a bulk reconfig (`newMembers`) to three members that leaves the leader out, all under
+    continuous writes; then kill -9 of the new leader and a restart of the killed member from its
+    rewritten files. No acknowledged write is lost, every member agrees on /zookeeper/config and its
+    dynamic file, and the joiners vote (the last original member killed, writes go on)."""
     ens = make_ensemble(extra_cfg=CFG)
     writer_client = start_kazoo(ens.hosts)
     kazoo_clients.append(writer_client)
@@ -184,7 +186,8 @@ def test_grow_3_to_5_and_shrink_back_to_3_under_writes(make_ensemble, kazoo_clie
     writer.start()
     try:
         _wait_acked_after(writer, 0, "before the reconfigs")
-        admin = start_kazoo(ens.leader().hostport, randomize_hosts=False)
+        leader = ens.leader()
+        admin = start_kazoo(leader.hostport, randomize_hosts=False)
         kazoo_clients.append(admin)
         for sid in (4, 5):
             joiner = _join(ens, sid)
@@ -193,19 +196,23 @@ def test_grow_3_to_5_and_shrink_back_to_3_under_writes(make_ensemble, kazoo_clie
             assert roles(data) == {m.sid: "participant" for m in ens.members}
             assert agreed_config(ens, ens.members, kazoo_clients) == data
             _wait_acked_after(writer, time.monotonic(), f"after server {sid} joined")
-        original = [m for m in ens.members if m.sid <= 3]
-        keep = [*[m for m in original if m.mode() == "leader"][:1], ens[4], ens[5]]
-        keep += [m for m in original if m not in keep][:3 - len(keep)]
-        data, _ = admin.reconfig(joining=None, leaving=None, new_members=",".join(line(m) for m in keep))
+        for role, mode in (("observer", "observer"), ("participant", "follower")):
+            data, _ = admin.reconfig(joining=line(ens[4], role), leaving=None, new_members=None)
+            assert roles(data)[4] == role
+            wait_until(lambda mode=mode: ens[4].mode() == mode, WAIT, f"server 4 to be {mode}")
+            _wait_acked_after(writer, time.monotonic(), f"with server 4 {mode}")
+        keep = [next(m for m in ens.members if m.sid <= 3 and m is not leader), ens[4], ens[5]]
+        bulk = start_kazoo(keep[0].hostport, randomize_hosts=False)
+        kazoo_clients.append(bulk)
+        data, _ = bulk.reconfig(joining=None, leaving=None, new_members=",".join(line(m) for m in keep))
         assert roles(data) == {m.sid: "participant" for m in keep}
         assert agreed_config(ens, ens.members, kazoo_clients) == data
-        shrunk_at = time.monotonic()
-        _wait_acked_after(writer, shrunk_at, "after the ensemble shrank to three")
-        gone = [m for m in ens.members if m not in keep]
-        for m in gone:
-            m.kill()  # the removed members follow without a vote: killing both leaves a quorum of `keep`
-        killed_at = time.monotonic()
-        _wait_acked_after(writer, killed_at, "after the removed members were killed")
+        new_leader = wait_until(lambda: next((m for m in keep if m.mode() == "leader"), None), WAIT,
+                                "a leader among the new voters")
+        _wait_acked_after(writer, time.monotonic(), "after the leader was removed")
+        for m in ens.members:
+            if m not in keep:
+                m.kill()  # they follow without a vote: killing them leaves a quorum of `keep`
         # The first writer's kazoo knows only the original members: go on with one that knows `keep`.
         writer.stop()
         kept_client = start_kazoo(",".join(m.hostport for m in keep))
@@ -214,16 +221,23 @@ def test_grow_3_to_5_and_shrink_back_to_3_under_writes(make_ensemble, kazoo_clie
         writers.append(Writer(kept_client, "/w2"))
         writers[-1].start()
         _wait_acked_after(writers[-1], 0, "on the shrunk ensemble")
-        (first,) = [m for m in keep if m.sid <= 3]
-        first.kill()  # kill -9 of the one original member left: the two joiners elect and commit alone
-        _wait_acked_after(writers[-1], time.monotonic(), "with only the joiners left")
-        assert ens.leader().sid in (4, 5)
+        new_leader.kill()
+        _wait_acked_after(writers[-1], time.monotonic(), "after kill -9 of the new leader")
+        new_leader.rewrite_config = False
+        new_leader.start()
+        ens.wait_stable(members=keep)
+        assert dynamic_roles(new_leader) == roles(data)  # it came back from its rewritten files
+        if keep[0] is not new_leader:
+            keep[0].kill()  # the last original member: the two joiners elect and commit alone
+            _wait_acked_after(writers[-1], time.monotonic(), "with only the joiners left")
+            assert ens.leader().sid in (4, 5)
     finally:
         for w in writers:
             w.stop()
     assert all(w.error is None for w in writers), [w.error for w in writers]
     survivors = [m for m in ens.members if m.alive]
     ens.wait_converged(members=survivors)
+    assert agreed_config(ens, survivors, kazoo_clients) == data
     for m in survivors:
         with MemberView(m) as view:
             view.synced()

@@ -603,6 +603,7 @@ class QuorumHost:
                  ",".join(map(str, sorted(new.voters))), ",".join(map(str, sorted(new.observers))))
         if self.ensemble and new.voters:
             self.peer.reconfigure(new.voters, new.observers)
+            self.config = self.peer.config  # what mntr's quorum_size and synced_* read
         if self.config_activated is not None:
             self.config_activated(new)
 
