@@ -40,7 +40,7 @@ def dynamic_roles(m: Member) -> dict[int, str]:
 
 
 def agreed_config(ens: Ensemble, members: list[Member], kazoo_clients: list) -> bytes:
-    """Every member's /zookeeper/config (after a sync) and dynamic file say the same; returns the data."""
+    """Every member's /zookeeper/config (after a sync), dynamic file and `conf` say the same; returns the data."""
     def same() -> bytes | None:
         seen = set()
         for m in members:
@@ -55,6 +55,8 @@ def agreed_config(ens: Ensemble, members: list[Member], kazoo_clients: list) -> 
     data = wait_until(same, WAIT, "members agree on /zookeeper/config")
     for m in members:
         wait_until(lambda m=m: dynamic_roles(m) == roles(data), WAIT, f"member {m.sid}'s dynamic file")
+        if m.sid in roles(data):  # `conf` prints the membership as /zookeeper/config holds it
+            assert m.four_letter("conf").endswith("membership: \n" + data.decode() + "\n"), m
     return data
 
 
