@@ -127,3 +127,38 @@ def test_a_leader_removed_by_its_own_reconfiguration_steps_down_and_the_new_vote
     z = c.call(new, "propose", b"x")
     c.deliver()
     assert all(c[s].applied[-1] == (z, b"x") for s in (1, 2, 3, 4))
+
+
+def test_a_new_leader_establishes_an_inherited_reconfiguration_with_both_quorums() -> None:
+    """Apache's leader adds its last seen configuration to the NEWLEADER proposal: a reconfiguration its
+    predecessor left uncommitted commits at establishment only with a quorum of its voters too."""
+    new_voters, new_observers = frozenset({2, 4, 5}), frozenset({1, 3})
+
+    def decode(payload: bytes) -> tuple[frozenset[int], frozenset[int]] | None:
+        return (new_voters, new_observers) if payload == b"reconfig" else None
+
+    c = Cluster([1, 2, 3, 4, 5], reconfig_of=decode)
+    c.settle()
+    assert c.leader().sid == 5
+    c.hold = lambda frm, to, msg: frm == 5 and to != 1  # only 1 logs it: no quorum of either set
+    c.call(5, "propose_reconfig", b"reconfig", new_voters, new_observers)
+    c.deliver()
+    c.crash(5)
+    c.held.clear()
+    c.paused.clear()
+    c.hold = lambda frm, to, msg: False
+    c.crash(4)  # the old voters 1, 2, 3 are a quorum; of the new ones only 2 is up
+    c.tick(60, only=[1, 2, 3])
+    assert not any(n.peer.serving and n.peer.role is Role.LEADING for n in c.nodes.values() if n.alive)
+    assert not any(p == b"reconfig" for s in (1, 2, 3) for _, p in c[s].applied)
+    c.nodes[4].alive = True  # now a quorum of the new voters (2, 4) can ack NEWLEADER too
+    c.tick(60)
+    r = max(z for z, p in c[1].peer.log.after(0) if p == b"reconfig")
+    activate_where_applied(c, r, set(new_voters), new_observers)
+    for node in c.nodes.values():  # a member that missed it adopts it from the votes' configuration
+        if node.alive and node.peer.config.voters != new_voters:
+            c.call(node.sid, "reconfigure", new_voters, new_observers)
+    c.settle()
+    new = c.leader()
+    assert new.sid in (2, 4) and new.peer.config.voters == new_voters
+    assert all(c[s].state_zxid >= r and c[s].peer.serving for s in (1, 2, 3, 4))

@@ -148,6 +148,7 @@ class Peer:
         self._notify_gap = 1
         self._vote_round = 0
         self._seen: dict[int, tuple[int, int]] = {}
+        self._answered: dict[int, int] = {}  # peer -> the tick we last answered its looking vote
         self._start_looking("startup")
 
     # ---- read-only state ------------------------------------------------------------------------
@@ -602,8 +603,11 @@ class Peer:
             return  # older than a notification we already have from that process
         self._seen[frm] = (n.incarnation, n.round)
         if frm not in self._voters or self._role is not Role.LOOKING:
-            # An observer asking who leads, or a LOOKING peer while we are settled: tell it our vote.
-            if n.state == Role.LOOKING:
+            # An observer asking who leads, or a LOOKING peer while we are settled: tell it our vote. Once
+            # per tick per peer: two looking peers whose configurations each leave the other out (a
+            # reconfiguration half activated) would otherwise answer each other without end.
+            if n.state == Role.LOOKING and self._answered.get(frm) != self._now:
+                self._answered[frm] = self._now
                 self._send(frm, self._vote_msg())
             return
         vote: VoteKey = (n.peer_epoch, n.zxid, n.leader)
