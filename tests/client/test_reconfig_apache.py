@@ -35,6 +35,7 @@ from corral.client import (
     WatchedEvent,
     parse_membership,
 )
+from tests.ensemble.cluster import Ensemble
 from tests.shell.drivers import JAVA_ONLY, CorralShell
 from tests.support.apache import require_zkcli
 from tests.support.apache_ensemble import ApacheEnsemble, ApacheMember
@@ -58,9 +59,10 @@ FOLLOW_WAIT = 20.0  # the config watch fires at the commit; the client applies i
 def ensemble(request, tmp_path_factory):
     """A 3-member ensemble that allows reconfig, one per module and kind."""
     if request.param == "corral":
-        pytest.skip("corral server: reconfig gives Apache's errors but does not change the membership yet (issue 11)")
-    ens = ApacheEnsemble(tmp_path_factory.mktemp("reconfig"), extra_cfg={"reconfigEnabled": "true"},
-                         jvm_props={"zookeeper.skipACL": "yes"})
+        ens = Ensemble(tmp_path_factory.mktemp("reconfig"), extra_cfg={"reconfigEnabled": "true", "skipACL": "yes"})
+    else:
+        ens = ApacheEnsemble(tmp_path_factory.mktemp("reconfig"), extra_cfg={"reconfigEnabled": "true"},
+                             jvm_props={"zookeeper.skipACL": "yes"})
     ens.start()
     yield ens
     ens.close()

@@ -169,6 +169,11 @@ class Ensemble:
         """The full client host list (every member, observers included)."""
         return ",".join(m.hostport for m in self.members)
 
+    def member_line(self, m: Member, role: str | None = None) -> str:
+        """`server.N=...` for member `m` (optionally with a role), as reconfig's `-add` takes it (the
+        shape of ApacheEnsemble.member_line, so the reconfig client tests run on either kind)."""
+        return f"server.{m.sid}={HOST}:{m.peer_port}:{m.election_port}{':' + role if role else ''};{HOST}:{m.port}"
+
     @property
     def voters(self) -> list[Member]:
         return [m for m in self.members if not m.observer]

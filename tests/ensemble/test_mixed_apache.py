@@ -139,3 +139,40 @@ def test_an_apache_member_joins_a_corral_leader_and_the_two_kinds_fail_over(mixe
     for m in (ens[1], ens[2]):
         text = m.log(400000)
         assert "peer_anomaly" not in text and "Traceback" not in text, f"member {m.sid}:\n{text[-4000:]}"
+
+
+def test_a_corral_leader_reconfigures_an_apache_member(tmp_path, kazoo_clients):
+    """reconfig across kinds: the corral leader commits a reconfig with COMMITANDACTIVATE to the Apache
+    follower, which activates it as Apache does (turned into an observer, it rejoins as one via
+    OBSERVERINFO; turned back, as a follower); both kinds then hold the same /zookeeper/config."""
+    require_apache()
+    cfg = {"reconfigEnabled": "true", "skipACL": "yes"}
+    ens = Ensemble(tmp_path / "mixed", voters=3, tick_time=500, extra_cfg=cfg)
+    three = ens[3]
+    servers = [f"server.{m.sid}={HOST}:{m.peer_port}:{m.election_port};{HOST}:{m.client_port}" for m in ens.members]
+    apache = ApachePeer(tmp_path / "apache3", 3, three.client_port, servers, tick_time=500,
+                        jvm_props={"zookeeper.skipACL": "yes"}, extra_cfg={"reconfigEnabled": "true"})
+    try:
+        ens[1].start()
+        ens[2].start()
+        ens.wait_stable(members=[ens[1], ens[2]])
+        leader = ens.leader()
+        apache.start(wait=False)
+        wait_until(lambda: apache.mode() == "follower", WAIT, "the Apache member following the corral leader")
+        zk = start_kazoo(leader.hostport, randomize_hosts=False)
+        kazoo_clients.append(zk)
+        spec = f"{HOST}:{three.peer_port}:{three.election_port}:%s;{HOST}:{three.client_port}"
+        for role, mode in (("observer", "observer"), ("participant", "follower")):
+            data, _ = zk.reconfig(joining=f"server.3={spec % role}", leaving=None, new_members=None)
+            assert f"server.3={spec % role}" in data.decode()
+            wait_until(lambda mode=mode: apache.mode() == mode, WAIT, f"the Apache member to be {mode}")
+            on_apache = start_kazoo(apache.hosts, randomize_hosts=False)
+            kazoo_clients.append(on_apache)
+            on_apache.sync("/zookeeper/config")
+            assert on_apache.get("/zookeeper/config")[0] == data
+            zk.create(f"/after-{role}", b"x")
+            on_apache.sync("/")
+            assert on_apache.exists(f"/after-{role}") is not None
+    finally:
+        apache.close()
+        ens.close()

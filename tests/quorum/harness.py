@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.quorum import EnsembleConfig, Event, Message, Peer, Ready, Recovered, Role, decode
+from corral.quorum.peer import ReconfigDecoder
 
 Filter = Callable[[int, int, Message], bool]
 
@@ -35,9 +36,11 @@ class Node:
 
 class Cluster:
     def __init__(self, voters: Iterable[int], observers: Iterable[int] = (),
-                 recovered: dict[int, Recovered] | None = None, **cfg: object) -> None:
+                 recovered: dict[int, Recovered] | None = None, reconfig_of: ReconfigDecoder | None = None,
+                 **cfg: object) -> None:
         self.config = EnsembleConfig(voters=frozenset(voters), observers=frozenset(observers), **cfg)  # type: ignore[arg-type]
         self.nodes: dict[int, Node] = {}
+        self.reconfig_of = reconfig_of  # what the host tells a new leader about logged reconfigs
         self.queue: list[tuple[int, int, Message]] = []
         self.drop: Filter = lambda frm, to, msg: False
         # Delay instead of loss: once a message matches `hold`, its link is paused (FIFO kept).
@@ -58,7 +61,8 @@ class Cluster:
         def snapshot() -> tuple[int, bytes]:
             return node.state_zxid, b"snapshot-of-%d" % sid
 
-        node.peer = Peer(sid, self.config, rec, snapshot, incarnation=sid * 1000 + len(self.nodes))
+        node.peer = Peer(sid, self.config, rec, snapshot, incarnation=sid * 1000 + len(self.nodes),
+                         reconfig_of=self.reconfig_of)
         self.nodes[sid] = node
         self.drain(node)
         return node

@@ -12,9 +12,12 @@ from hypothesis import strategies as st
 
 from corral.peerwire import Notification, encode_packet
 from corral.peerwire import packets as P
+from corral.persistence import encode_txn_payload
 from corral.persistence.snapshot import body_bytes, parse_snapshot, snapshot_bytes
+from corral.protocol import OpCode, SetDataTxn, TxnHeader
 from corral.quorum import PeerProtocolError
 from corral.quorum import messages as m
+from corral.server.host import reconfig_members
 from corral.server.peerlink import ElectionInbound, LeaderEnd, LearnerEnd
 from corral.server.snapsync import BufferSnap
 from corral.tree import DataTree
@@ -234,3 +237,41 @@ def test_commits_of_an_apache_sync_stream_reach_the_core_after_newleader() -> No
                             + encode_packet(P.COMMIT, z) + encode_packet(P.NEWLEADER, 2 << 32, CONFIG))
     assert [type(x).__name__ for x in msgs] == ["Diff", "Proposal", "NewLeader", "Commit"]
     assert msgs[3] == m.Commit(session=7, seq=4, zxid=z)
+
+
+def _reconfig_payload(zxid: int, text: str) -> bytes:
+    txn = SetDataTxn("/zookeeper/config", text.encode(), -1)
+    return encode_txn_payload(TxnHeader(5, 1, zxid, 0, OpCode.reconfig), txn)
+
+
+def test_a_reconfig_commits_as_commitandactivate_and_informs_as_informandactivate() -> None:
+    """Leader.commitAndActivate / informAndActivate: the designated leader (this one while it stays a
+    voter, else a new voter) as a long; a learner passes them on as the COMMIT and INFORM they stand for."""
+    z = (3 << 32) + 1
+    stays = _reconfig_payload(z, "server.1=h:1:2:participant;h:3\nserver.3=h:4:5:participant;h:6\nversion=300000001")
+    leaves = _reconfig_payload(z, "server.1=h:1:2:participant;h:3\nserver.2=h:4:5:participant;h:6\nversion=300000001")
+    for payload, designated in ((stays, 3), (leaves, 1)):
+        end = LeaderEnd(3, frozenset({1, 2, 3}), CONFIG, my_id=3, reconfig_of=reconfig_members)
+        end.from_wire(encode_packet(P.FOLLOWERINFO, 2 << 32, P.learner_info_data(2, 0)))
+        end.to_wire(m.Proposal(session=3, seq=1, zxid=z, payload=payload))
+        end.to_wire(m.Proposal(session=3, seq=2, zxid=z + 1, payload=b"p"))
+        assert end.to_wire(m.Commit(session=3, seq=3, zxid=z + 1)) == (
+            encode_packet(P.COMMITANDACTIVATE, z, struct.pack(">q", designated)) + encode_packet(P.COMMIT, z + 1))
+        obs = LeaderEnd(4, frozenset({1, 2, 3}), CONFIG, my_id=3, reconfig_of=reconfig_members)
+        obs.from_wire(encode_packet(P.OBSERVERINFO, 2 << 32, P.learner_info_data(4, 0)))
+        assert obs.to_wire(m.Inform(session=4, seq=1, zxid=z, payload=payload)) == \
+            encode_packet(P.INFORMANDACTIVATE, z, struct.pack(">q", designated) + payload)
+    follower = LearnerEnd(INFO, 5, payload_of=bytes)
+    follower.from_wire(encode_packet(P.LEADERINFO, 1 << 32, P.leader_info_data()))
+    follower.from_wire(encode_packet(P.DIFF, 1 << 32) + encode_packet(P.NEWLEADER, 1 << 32, CONFIG)
+                       + encode_packet(P.UPTODATE, -1) + encode_packet(P.PROPOSAL, z, stays))
+    msgs, _ = follower.from_wire(encode_packet(P.COMMITANDACTIVATE, z, struct.pack(">q", 3)))
+    assert msgs == [m.Commit(session=7, seq=5, zxid=z)]
+    with pytest.raises(PeerProtocolError):
+        follower.from_wire(encode_packet(P.COMMITANDACTIVATE, z, b"short"))
+    observer = LearnerEnd(m.LearnerInfo(session=8, seq=0, accepted_epoch=1, last_zxid=1 << 32, observer=True), 4,
+                          payload_of=bytes)
+    observer.from_wire(encode_packet(P.LEADERINFO, 1 << 32, P.leader_info_data()))
+    observer.from_wire(encode_packet(P.DIFF, 1 << 32) + encode_packet(P.UPTODATE, -1))
+    msgs, _ = observer.from_wire(encode_packet(P.INFORMANDACTIVATE, z, struct.pack(">q", 3) + stays))
+    assert msgs == [m.Inform(session=8, seq=3, zxid=z, payload=stays)]

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corral.persistence import recover, write_snapshot
+from corral.persistence import decode_txn_payload, recover, write_snapshot
 from corral.persistence.epochs import ACCEPTED, CURRENT, read_epoch, write_epoch
 from corral.persistence.files import version_dir
 from corral.persistence.snapshot import install_snapshot
@@ -63,6 +63,7 @@ from corral.protocol import (
     GetDataResponse,
     Id,
     OpCode,
+    ReconfigRequest,
     ReplyHeader,
     SetDataRequest,
     SyncRequest,
@@ -70,9 +71,11 @@ from corral.protocol import (
 )
 from corral.protocol.records import ACL
 from corral.quorum import Anomaly, Message, Recovered, Role, decode, format_zxid, zxid_epoch
+from corral.quorum.messages import NewLeader, Vote
 from corral.server.config import ServerConfig, ServerSpec
 from corral.server.frontend import Frontend, Link
 from corral.server.host import TICKS_PER_TICKTIME, HostObserver, QuorumHost
+from corral.server.reconfig import parse_membership_text
 from corral.tree import ApplyResult, DataTree
 from corral.tree.acl import OPEN_ACL_UNSAFE
 from corral.txn import AnyTxn
@@ -628,6 +631,7 @@ class SimClient:
     zombie_attempt: bool = False
     probe: bool = False
     probe_target: Any = None
+    admin: bool = False  # issues reconfigs (a participant becomes an observer or back) instead of ops
 
     def __post_init__(self) -> None:
         self.node = f"c{self.cid}"
@@ -742,6 +746,11 @@ class SimClient:
         if entry is None:
             return
         kind, op = entry
+        if kind == "cfg":
+            w.trace(f"admin client: reconfig answered {hdr.err}")
+            key = "reconfigs_done" if hdr.err == 0 else f"reconfigs_err{hdr.err}"
+            w.stats[key] = w.stats.get(key, 0) + 1
+            w.at(w.now + w.rc_rng.randint(20, 200), self.step)
         if hdr.err == Err.SESSIONEXPIRED:
             w.told_expired(self, self.sid, f"{kind} answered SESSIONEXPIRED")
             if op is not None:
@@ -787,6 +796,9 @@ class SimClient:
             return
         if w.quiet and not w.clients_active:
             return
+        if self.admin:
+            self._reconfig()
+            return
         rng = w.rng
         self.n += 1
         roll = rng.random()
@@ -805,6 +817,33 @@ class SimClient:
                           "eph", op)
         self.op = op
         self.history.append(op)
+
+    def _reconfig(self) -> None:
+        """Turn a random member into an observer (while three voters would remain) or back into a
+        participant; the answer (done, NewConfigNoQuorum, ReconfigInProgress, ...) only schedules the next."""
+        w = self.world
+        if w.quiet or any(kind == "cfg" for kind, _ in self.pending.values()):
+            return
+        hosts = [s.host for s in w.servers.values() if s.alive and s.host is not None]
+        view = next((h for h in hosts if h.is_leader), hosts[0] if hosts else None)
+        if view is None:
+            w.at(w.now + w.rc_rng.randint(50, 150), self.step)
+            return
+        membership = view.reconfig.membership
+        rng = w.rc_rng
+        pid = rng.choice(w.server_ids)
+        voter = pid in membership.voters
+        if voter and len(membership.voters) <= 2:
+            pid = rng.choice(sorted(membership.observers)) if membership.observers else pid
+            voter = pid in membership.voters
+        role = "observer" if voter else "participant"
+        if voter and len(membership.voters) <= 2:
+            w.at(w.now + rng.randint(50, 150), self.step)
+            return
+        joining = f"server.{pid}=127.0.0.1:{20000 + pid}:{30000 + pid}:{role};127.0.0.1:{40000 + pid}"
+        w.trace(f"admin client asks: {joining}")
+        w.stats["reconfigs_asked"] = w.stats.get("reconfigs_asked", 0) + 1
+        self._request(OpCode.reconfig, ReconfigRequest(joining, None, None, -1).to_bytes(), "cfg", None)
 
     def finished(self, op: ClientOp) -> None:
         if self.op is op:
@@ -852,6 +891,8 @@ class Oracle:
         self.closed: dict[int, int] = {}  # session -> position of its closeSession in the history
         self.created: set[int] = set()
         self.epoch_committer: dict[int, tuple[int, int]] = {}
+        # The voters of the configuration committed last (reconfigs in the history change them)
+        self.voters: frozenset[int] = frozenset(world.voters)
         self.epoch_proposer: dict[int, tuple[int, int]] = {}
 
     def fail(self, what: str) -> None:
@@ -909,17 +950,24 @@ class Oracle:
                 if sid in self.closed:
                     self.fail(f"session 0x{sid & 0xFFFFFFFFFFFFFFFF:x} closed twice")
                 self.closed[sid] = i
-        self.check_durable(i)
+        self.check_durable(i, self.voters)
+        if t == OpCode.reconfig:
+            # Committed by a quorum of the old voters and of the new ones; those count from now on.
+            _, txn = decode_txn_payload(self.history[i][1])
+            text = txn.data.decode()  # type: ignore[union-attr]
+            self.voters = parse_membership_text(text, int(text.rsplit("version=", 1)[1], 16)).voters
+            self.check_durable(i, self.voters)
+            self.world.trace(f"reconfig {format_zxid(zxid)} committed: voters {sorted(self.voters)}")
 
-    def check_durable(self, i: int) -> None:
-        """Committed entry i is durable on a quorum of voters (else a crash could lose it)."""
+    def check_durable(self, i: int, voters: frozenset[int]) -> None:
+        """Committed entry i is durable on a quorum of `voters` (else a crash could lose it)."""
         w = self.world
         if not self.durability:
             return
         zxid, payload = self.history[i]
-        holders = sum(1 for pid in w.voters if w.servers[pid].store.holds(zxid, payload))
-        if holders < w.quorum:
-            self.fail(f"committed {format_zxid(zxid)} is durable on only {holders} voters")
+        holders = sum(1 for pid in voters if w.servers[pid].store.holds(zxid, payload))
+        if holders < len(voters) // 2 + 1:
+            self.fail(f"committed {format_zxid(zxid)} is durable on only {holders} of the voters {sorted(voters)}")
 
     def on_leader_commit(self, server: SimServer, epoch: int) -> None:
         who = (server.pid, server.incarnation)
@@ -952,6 +1000,9 @@ class World:
         self.observers = list(range(p.voters + 1, p.voters + p.observers + 1)) if p.voters > 1 else []
         self.server_ids = self.voters + self.observers
         self.quorum = p.voters // 2 + 1
+        # Reconfigs are drawn from a generator of their own, so seeds without them replay as before.
+        self.rc_rng = random.Random(seed * 1000003 + 11)
+        self.reconfigs = p.voters >= 3 and self.rc_rng.random() < 0.5
         self.now = 0
         self._queue: list[tuple[int, int, Callable[..., None], tuple[Any, ...]]] = []
         self._seq = 0
@@ -965,7 +1016,8 @@ class World:
             # read-only mode on: members cut off turn read-only and back under every fault (the simulated
             # clients never ask for read-only sessions, so they are refused there as by a looking member)
             cfg = ServerConfig(tick_time=TICK_TIME, data_dir=self.root / f"s{pid}", init_limit=2, sync_limit=1,
-                               servers=dict(specs) if len(specs) > 1 else {}, read_only_enabled=True)
+                               servers=dict(specs) if len(specs) > 1 else {}, read_only_enabled=True,
+                               reconfig_enabled=self.reconfigs, skip_acl=self.reconfigs)
             self.servers[pid] = SimServer(self, pid, self.root / f"s{pid}", cfg)
             _seed_data_dir(self.servers[pid].store)
         self.wires: dict[Wire, None] = {}  # ordered: iteration must not depend on memory addresses
@@ -974,6 +1026,8 @@ class World:
         self.link_clock: dict[tuple[int, int], int] = {}
         lo, hi = p.session_timeouts
         self.clients = [SimClient(self, cid, self.rng.randint(lo, hi)) for cid in range(p.clients)]
+        if self.reconfigs:
+            self.clients.append(SimClient(self, p.clients, self.rc_rng.randint(lo, hi), admin=True))
         self.expired_at: dict[int, int] = {}
         self.sessions_seen: set[int] = set()
         self.stats = {"messages": 0, "dropped": 0, "crashes": 0, "pauses": 0, "partitions": 0, "events": 0,
@@ -1015,11 +1069,24 @@ class World:
         else:
             when = max(when, self.link_clock.get(link, 0))
             self.link_clock[link] = when
-        self.at(when, self.deliver, frm, to, data)
+        config = self._config_text(frm, msg) if self.reconfigs else None
+        self.at(when, self.deliver, frm, to, data, config)
         if not self.quiet and rng.random() < p.p_dup:
-            self.at(when + rng.randint(0, 20), self.deliver, frm, to, data)
+            self.at(when + rng.randint(0, 20), self.deliver, frm, to, data, config)
 
-    def deliver(self, frm: int, to: int, data: bytes) -> None:
+    def _config_text(self, frm: int, msg: Message) -> bytes | None:
+        """What Apache's protocol carries besides the core's message: a notification the sender's
+        configuration, NEWLEADER the one the leader sends (QuorumHost.newleader_config)."""
+        host = self.servers[frm].host
+        if host is None:
+            return None
+        if isinstance(msg, Vote):
+            return host.reconfig.membership.text().encode()
+        if isinstance(msg, NewLeader):
+            return host.newleader_config(msg.epoch).text().encode()
+        return None
+
+    def deliver(self, frm: int, to: int, data: bytes, config: bytes | None = None) -> None:
         server = self.servers.get(to)
         if server is None or not server.alive or (frm, to) in self.blocked:
             self.stats["dropped"] += 1
@@ -1027,11 +1094,16 @@ class World:
         msg = decode(data)
         if self.verbose > 1:
             self.trace(f"{frm} -> {to}: {msg}")
-        server.at(self.now, self._receive, server, frm, msg)
+        server.at(self.now, self._receive, server, frm, msg, config)
 
     @staticmethod
-    def _receive(server: SimServer, frm: int, msg: Message) -> None:
+    def _receive(server: SimServer, frm: int, msg: Message, config: bytes | None = None) -> None:
         assert server.host is not None
+        if config is not None:  # what the transport does with the configuration a packet carries
+            if isinstance(msg, Vote):
+                server.host.adopt_config(frm, config)
+            elif isinstance(msg, NewLeader):
+                server.host.leader_config = config
         server.host.on_message(frm, msg)
 
     # -- servers

@@ -80,9 +80,11 @@ class ApachePeer(_ApacheQuorumMember):
     corral members): for mixed ensembles. Its own line must name `port` as its client port."""
 
     def __init__(self, data_dir: Path, sid: int, port: int, servers: list[str], tick_time: int = 500,
-                 init_limit: int = 10, sync_limit: int = 5, jvm_props: dict[str, str] | None = None) -> None:
-        """`jvm_props`: system properties (`-Dk=v`), e.g. zookeeper.commitLogCount to make a leader SNAP."""
-        super().__init__(data_dir=data_dir, port=port, tick_time=tick_time)
+                 init_limit: int = 10, sync_limit: int = 5, jvm_props: dict[str, str] | None = None,
+                 extra_cfg: Mapping[str, str] | None = None) -> None:
+        """`jvm_props`: system properties (`-Dk=v`), e.g. zookeeper.commitLogCount to make a leader SNAP;
+        `extra_cfg`: more zoo.cfg keys (reconfigEnabled, ...)."""
+        super().__init__(data_dir=data_dir, port=port, tick_time=tick_time, extra_cfg=extra_cfg)
         self.sid = sid
         self.servers = list(servers)
         self.limits = {"initLimit": str(init_limit), "syncLimit": str(sync_limit)}

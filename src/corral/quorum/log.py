@@ -40,6 +40,11 @@ class MemLog:
         i = bisect_left(self._z, zxid)
         return i < len(self._z) and self._z[i] == zxid
 
+    def before(self, zxid: int) -> int:
+        """The last zxid logged before `zxid` (the base if none is)."""
+        i = bisect_left(self._z, zxid)
+        return self._z[i - 1] if i else self.base
+
     def count_after(self, zxid: int) -> int:
         """How many entries have a zxid greater than `zxid`."""
         return len(self._z) - bisect_right(self._z, zxid)

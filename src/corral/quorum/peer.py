@@ -11,6 +11,7 @@ following, and are dropped on any role change, so no stale leader state survives
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ from .ready import (
     Event,
     Phase,
     Ready,
+    Reconfigured,
     RequestForwarded,
     Role,
     RoleChanged,
@@ -58,11 +60,15 @@ from .ready import (
 )
 from .zxid import MAX_COUNTER, MAX_EPOCH, format_zxid, make_zxid, zxid_epoch
 
-__all__ = ["Peer", "SnapshotSource"]
+__all__ = ["Peer", "ReconfigDecoder", "SnapshotSource"]
 
 #: Returns (zxid, bytes): a snapshot of the host's state machine with every entry up to zxid
 #: applied. Called by a leader that must SNAP a learner; zxid must be at least `Peer.log_base`.
 SnapshotSource = Callable[[], tuple[int, bytes]]
+
+#: The membership a logged payload installs, (voters, observers), or None when it is no reconfiguration.
+#: A new leader asks it about the entries it will commit when it establishes (see `_Leader.pending_config`).
+ReconfigDecoder = Callable[[bytes], tuple[frozenset[int], frozenset[int]] | None]
 
 _TO_LEADER = (LearnerInfo, AckEpoch, Ack, Request, SyncRequest, PingReply)
 _TO_LEARNER = (LeaderInfo, Diff, Trunc, Snap, Proposal, NewLeader, UpToDate, Commit, Inform, Ping, SyncReply, Reset)
@@ -86,6 +92,7 @@ class Peer:
         recovered: Recovered,
         snapshot_source: SnapshotSource,
         incarnation: int = 0,
+        reconfig_of: ReconfigDecoder | None = None,
     ) -> None:
         """`incarnation` must differ between two runs of the same server (a random 62-bit number is
         fine): it keeps a restarted learner's sessions and votes apart from its previous life's
@@ -99,7 +106,11 @@ class Peer:
         self._members = config.members
         self._q = config.quorum
         self.is_voter = sid in config.voters
+        # The learner type (QuorumPeer.LearnerType): an observer only when the configuration lists us
+        # as one; a member left out of it (removed, or joining) follows without a vote.
+        self.is_observer = sid in config.observers
         self._snapshot_source = snapshot_source
+        self._reconfig_of = reconfig_of
         self._incarnation = incarnation & ((1 << 62) - 1)
         self._unsafe = config.unsafe
 
@@ -137,6 +148,7 @@ class Peer:
         self._notify_gap = 1
         self._vote_round = 0
         self._seen: dict[int, tuple[int, int]] = {}
+        self._answered: dict[int, int] = {}  # peer -> the tick we last answered its looking vote
         self._start_looking("startup")
 
     # ---- read-only state ------------------------------------------------------------------------
@@ -245,8 +257,8 @@ class Peer:
 
     def receive(self, frm: int, msg: Message) -> None:
         """A message from server `frm` (already decoded; `decode()` rejects garbage)."""
-        if frm == self.id or frm not in self._members:
-            return
+        if frm == self.id or frm < 0:
+            return  # anyone else may ask who leads or follow as a non-voting learner (Apache's rule)
         if isinstance(msg, Vote):
             self._on_vote(frm, msg)
         elif isinstance(msg, _TO_LEADER):
@@ -269,6 +281,37 @@ class Peer:
         if leader.unrounded:
             leader.flush()
         return zxid
+
+    def propose_reconfig(self, payload: bytes, voters: frozenset[int], observers: frozenset[int]) -> int:
+        """`propose()` a reconfiguration to `voters`/`observers` (leader in broadcast only).
+
+        As ZooKeeper's Leader.propose with a reconfig request: from this proposal on, until it commits,
+        every proposal needs the acks of a quorum of the current voters *and* of the new ones; when it
+        commits the leader activates the new membership at once (who it counts acks from, who may
+        follow or observe) and steps down if it is no longer a voter. One at a time: the host refuses
+        a second one while this is uncommitted (ReconfigInProgress), the core raises `Overloaded`."""
+        leader = self._leader
+        if leader is None or self._phase is not Phase.BROADCAST:
+            raise NotLeader(f"server {self.id} is {self._role.name} in {self._phase.name}")
+        if leader.pending_config is not None:
+            raise Overloaded("a reconfiguration is already in progress")
+        voters, observers = frozenset(voters), frozenset(observers)
+        if not voters or voters & observers:
+            raise HostContractError("a reconfiguration needs voters, none of them also an observer")
+        zxid = leader.propose(payload)
+        leader.pending_config = (zxid, voters, observers)
+        return zxid
+
+    def reconfigure(self, voters: frozenset[int], observers: frozenset[int]) -> None:
+        """The host applied a committed reconfiguration: activate it (QuorumPeer.processReconfig).
+
+        A leader that proposed it activated it at its commit already (nothing happens then). A learner
+        whose own role changed, that left the ensemble, or whose leader is no longer a voter goes back
+        to LOOKING and joins again in its new role, as Apache's learners leave on a "major change"."""
+        voters, observers = frozenset(voters), frozenset(observers)
+        if voters == self._voters and observers == self.config.observers:
+            return
+        self._activate(voters, observers, "committed reconfiguration")
 
     def forward(self, payload: bytes) -> None:
         """Send a write to the leader; the leader's host gets `RequestForwarded` (on the leader
@@ -343,7 +386,7 @@ class Peer:
             return frozenset()
         synced = {sid for sid, h in lead.handlers.items() if h.uptodate and not h.observer}
         synced.add(self.id)
-        return frozenset(synced & self._voters)
+        return frozenset(synced)
 
     def has_ready(self) -> bool:
         return bool(self._out)
@@ -458,6 +501,30 @@ class Peer:
         if self._leader is not None:
             self._leader.flush()
 
+    def _activate(self, voters: frozenset[int], observers: frozenset[int], reason: str) -> None:
+        """Switch to a new membership (the voter set and the quorum size), then let the role react."""
+        was_observer = self.is_observer
+        self.config = dataclasses.replace(self.config, voters=voters, observers=observers)
+        self._voters = self.config.voters
+        self._members = self.config.members
+        self._q = self.config.quorum
+        self.is_voter = self.id in self._voters
+        self.is_observer = self.id in self.config.observers
+        self._recv = {s: v for s, v in self._recv.items() if s in self._voters}
+        self._event(Reconfigured(self._voters, self.config.observers))
+        if self._leader is not None:
+            self._leader.cfg = self.config
+            self._leader.reconfigured(reason)
+        elif self._learner is not None:
+            self._learner.cfg = self.config
+            leader = self._learner.leader
+            if was_observer != self.is_observer or leader not in self._voters:
+                me = "a voter" if self.is_voter else "an observer" if self.is_observer else "a non-voting follower"
+                self._start_looking(f"{reason}: this member is now {me}, leader {leader} "
+                                    f"{'stays' if leader in self._voters else 'is no longer'} a voter")
+        else:
+            self._start_looking(f"{reason} while looking")
+
     # ---- roles ----------------------------------------------------------------------------------
 
     def _fail_syncs(self, reason: str) -> None:
@@ -504,7 +571,7 @@ class Peer:
         self._leader.maybe_decide_epoch()
 
     def _become_learner(self, leader: int) -> None:
-        self._role = Role.FOLLOWING if self.is_voter else Role.OBSERVING
+        self._role = Role.OBSERVING if self.is_observer else Role.FOLLOWING
         self._phase = Phase.DISCOVERY
         self._leader = None
         self._event(RoleChanged(self._role, leader, self._current_epoch, "elected"))
@@ -536,8 +603,11 @@ class Peer:
             return  # older than a notification we already have from that process
         self._seen[frm] = (n.incarnation, n.round)
         if frm not in self._voters or self._role is not Role.LOOKING:
-            # An observer asking who leads, or a LOOKING peer while we are settled: tell it our vote.
-            if n.state == Role.LOOKING:
+            # An observer asking who leads, or a LOOKING peer while we are settled: tell it our vote. Once
+            # per tick per peer: two looking peers whose configurations each leave the other out (a
+            # reconfiguration half activated) would otherwise answer each other without end.
+            if n.state == Role.LOOKING and self._answered.get(frm) != self._now:
+                self._answered[frm] = self._now
                 self._send(frm, self._vote_msg())
             return
         vote: VoteKey = (n.peer_epoch, n.zxid, n.leader)
@@ -689,6 +759,8 @@ class _Leader:
         self.last_tick_round = peer._now - self.cfg.ping_interval  # the first tick starts a round
         self.syncs: list[_PendingSync] = []
         self.unrounded = 0  # syncs waiting for a ping round to be started (by flush)
+        # (zxid, voters, observers) of the reconfiguration proposed and not yet committed
+        self.pending_config: tuple[int, frozenset[int], frozenset[int]] | None = None
 
     # -- plumbing
 
@@ -751,8 +823,10 @@ class _Leader:
 
     def on_learner_info(self, frm: int, m: LearnerInfo) -> None:
         p = self.p
-        if m.observer != (frm not in p._voters):
-            p._anomaly(frm, "learner type does not match the configuration")
+        if frm in p._members and m.observer != (frm in p.config.observers):
+            # Not an anomaly: a learner that has not activated the latest reconfiguration yet (it will
+            # from the leader's NEWLEADER or a notification) joins in its old role; it tries again.
+            # A server outside the configuration (joining, or removed) may follow or observe without a vote.
             p._send(frm, Reset(session=m.session, seq=0))
             return
         old = self.handlers.get(frm)
@@ -767,7 +841,7 @@ class _Leader:
             p._send(frm, Reset(session=m.session, seq=0))
             return
         self.newest[frm] = m.session
-        if not m.observer and self.epoch is not None and m.accepted_epoch > self.epoch:
+        if frm in p._voters and self.epoch is not None and m.accepted_epoch > self.epoch:
             # The voter promised a newer epoch (to a leader that never established), so ZAB forbids
             # it to join ours; ZooKeeper leaves it out until the leader changes. We step down and
             # re-elect above that epoch instead, so a restarted server always gets back in.
@@ -777,7 +851,7 @@ class _Leader:
         h = _Handler(frm, m.session, m.observer, m.last_zxid, p._now)
         self.handlers[frm] = h
         if self.epoch is None:
-            if not h.observer:
+            if frm in p._voters:
                 self.connecting[frm] = m.accepted_epoch
                 self.maybe_decide_epoch()
         else:
@@ -821,7 +895,7 @@ class _Leader:
         h.marks = m.marks
         h.complete = m.complete
         h.state = H_EPOCH_ACKED
-        if not h.observer and m.current_epoch != -1 and p._phase is Phase.DISCOVERY:
+        if h.sid in p._voters and m.current_epoch != -1 and p._phase is Phase.DISCOVERY:
             # The ACKEPOCH quorum intersects every quorum that committed something, so the leader
             # must be at least as recent as each of its members, or it could lose a committed
             # entry. Learners acking after the quorum need no check: what they have beyond our log
@@ -849,11 +923,25 @@ class _Leader:
             return  # on_persisted() comes back here
         p._set_epochs(current=self.epoch)
         self.newleader = p.log.last
+        self.find_pending_config()
         p._phase = Phase.SYNC
         for h in self.handlers.values():
             if h.state == H_EPOCH_ACKED:
                 self.start_sync(h)
         self.maybe_establish()
+
+    def find_pending_config(self) -> None:
+        """A reconfiguration in the part of our log a previous leader left uncommitted: establishing
+        commits it, so NEWLEADER and every commit until it need a quorum of its voters too (Apache's
+        leader adds its lastSeenQuorumVerifier to the NEWLEADER proposal)."""
+        p = self.p
+        decode = p._reconfig_of
+        if decode is None:
+            return
+        for zxid, payload in p.log.after(p._committed):
+            found = decode(payload)
+            if found is not None:
+                self.pending_config = (zxid, found[0], found[1])
 
     def snapshot(self) -> tuple[int, bytes]:
         p = self.p
@@ -905,6 +993,10 @@ class _Leader:
         # Observers only ever receive committed entries, followers the whole log.
         upto = max(p._committed, f) if h.observer else log.last
         common = self.common_point(h)
+        if h.observer and common is not None and common > max(p._committed, h.committed):
+            # A follower turned observer by a reconfiguration may hold proposals not committed yet; an
+            # observer holds committed entries only (UPTODATE commits its whole log): cut them off.
+            common = max(p._committed, h.committed)
         if common == f:
             start = f
             self.tx(h, Diff(session=h.session, seq=self.seq(h), zxid=upto))
@@ -965,9 +1057,16 @@ class _Leader:
         p = self.p
         if p._phase is not Phase.SYNC:
             return
-        synced = 1 + sum(1 for h in self.handlers.values() if h.state == H_SYNCED and not h.observer)
+        synced = 1 + sum(1 for h in self.handlers.values() if h.state == H_SYNCED and h.sid in p._voters)
         if synced < p._q:
             return
+        pending = self.pending_config
+        if pending is not None:
+            new_voters = pending[1]
+            acked = (p.id in new_voters) + sum(1 for h in self.handlers.values()
+                                               if h.state == H_SYNCED and not h.observer and h.sid in new_voters)
+            if acked < len(new_voters) // 2 + 1:
+                return
         p._phase = Phase.BROADCAST
         assert self.epoch is not None
         p._settle_vote(self.epoch)
@@ -988,11 +1087,14 @@ class _Leader:
             c = p._durable  # an ensemble of one (a standalone server): its own fsync is the quorum
         else:
             acks = [p._durable]
-            acks += [h.acked for h in self.handlers.values() if h.state == H_SYNCED and not h.observer]
+            acks += [h.acked for h in self.handlers.values() if h.state == H_SYNCED and h.sid in p._voters]
             if len(acks) < p._q:
                 return
             acks.sort(reverse=True)
             c = acks[p._q - 1]
+        pending = self.pending_config
+        if pending is not None:
+            c = self.joint_commit(c, pending)
         if "commit_before_quorum" in p._unsafe:
             c = p.log.last
         c = min(c, p.log.last)
@@ -1008,6 +1110,38 @@ class _Leader:
             elif h.state in (H_SYNCING, H_SYNCED):
                 self.tx(h, Commit(session=h.session, seq=self.seq(h), zxid=c))
         self.check_syncs()
+        if pending is not None and c >= pending[0]:
+            self.pending_config = None
+            p._activate(pending[1], pending[2], f"reconfiguration {format_zxid(pending[0])} committed")
+
+    def joint_commit(self, c_old: int, pending: tuple[int, frozenset[int], frozenset[int]]) -> int:
+        """Leader.tryToCommit with a reconfiguration outstanding: its proposal and every later one need
+        a quorum of the new voters too (Proposal.hasAllQuorums), those before it the current quorum only."""
+        r, voters, _ = pending
+        if c_old < r:
+            return c_old
+        p = self.p
+        acks = [p._durable] if p.id in voters else []
+        acks += [h.acked for h in self.handlers.values()
+                 if h.state == H_SYNCED and not h.observer and h.sid in voters]
+        q = len(voters) // 2 + 1
+        if len(acks) >= q:
+            acks.sort(reverse=True)
+            if acks[q - 1] >= r:
+                return min(c_old, acks[q - 1])
+        return p.log.before(r)
+
+    def reconfigured(self, reason: str) -> None:
+        """A new membership is active: learners whose role no longer matches it, or that left it, are
+        dropped (they come back in their new role); a leader that is no longer a voter steps down."""
+        p = self.p
+        for h in list(self.handlers.values()):
+            if h.sid in p._members and h.observer != (h.sid in p.config.observers):
+                self.drop(h, f"{reason}: its role changed", anomaly=False)
+        self.connecting = {s: e for s, e in self.connecting.items() if s == p.id or s in p._voters}
+        self.epoch_acks = {s for s in self.epoch_acks if s == p.id or s in p._voters}
+        if not p.is_voter:
+            p._step_down(f"{reason}: this leader is no longer a voter")
 
     def on_persisted(self) -> None:
         self.maybe_finish_discovery()
@@ -1076,7 +1210,8 @@ class _Leader:
         p = self.p
         if not self.syncs:
             return
-        rounds = [_INF] + [h.heard_round for h in self.handlers.values() if h.state == H_SYNCED and not h.observer]
+        voters = p._voters
+        rounds = [_INF] + [h.heard_round for h in self.handlers.values() if h.state == H_SYNCED and h.sid in voters]
         rounds.sort(reverse=True)
         confirmed = rounds[p._q - 1] if len(rounds) >= p._q else -1
         keep: list[_PendingSync] = []
@@ -1101,7 +1236,7 @@ class _Leader:
         else:
             lease = self.cfg.lease_ticks
             alive = 1 + sum(1 for h in self.handlers.values()
-                            if h.state == H_SYNCED and not h.observer and now - h.lease_from <= lease)
+                            if h.state == H_SYNCED and h.sid in p._voters and now - h.lease_from <= lease)
             if alive < p._q:
                 p._step_down("lost contact with a quorum for syncLimit")
                 return
@@ -1136,7 +1271,7 @@ class _Learner:
         self.p = peer
         self.cfg = peer.config
         self.leader = leader
-        self.observer = not peer.is_voter
+        self.observer = peer.is_observer
         self.session = peer._new_session()
         self.out_seq = 1
         self.in_seq = 0

@@ -14,6 +14,7 @@ __all__ = [
     "Event",
     "Phase",
     "Ready",
+    "Reconfigured",
     "RequestForwarded",
     "Role",
     "RoleChanged",
@@ -88,6 +89,14 @@ class SteppedDown(Event):
 
     epoch: int
     reason: str
+
+
+@dataclass(frozen=True)
+class Reconfigured(Event):
+    """A new membership is active in the core (a committed reconfiguration): who votes, who observes."""
+
+    voters: frozenset[int]
+    observers: frozenset[int]
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,11 @@ class ElectionConn(asyncio.Protocol):
         self.links.lost(self)
 
 
+#: Servers outside the configuration remembered from their initial messages (joiners): a bound, so that
+#: garbage naming ever new ids cannot grow the table without end.
+MAX_JOINING = 64
+
+
 class ElectionLinks:
     """Every election connection of this member; `send(sid, vote)` and `on_vote(sid, vote)`."""
 
@@ -167,7 +172,12 @@ class ElectionLinks:
         self.specs = specs
         self.config_text = config_text
         self.config_version = config_version(config_text)
+        # Told of a notification carrying a newer configuration (the host adopts it while looking)
+        self.on_newer_config: Callable[[int, bytes], None] = lambda sid, text: None
         self._newer_seen: set[int] = set()  # versions of newer configurations already logged
+        # Servers outside our configuration that dialled us (a joiner, a member we removed): the election
+        # address their initial message named, as QuorumCnxManager keeps it to dial them back
+        self.joining: dict[int, tuple[str, int]] = {}
         self.on_vote = on_vote
         self.links: dict[int, ElectionConn] = {}
         self.pending: dict[int, bytes] = {}  # sid -> the newest notification frame not yet sent
@@ -194,8 +204,12 @@ class ElectionLinks:
 
     # ---- sending ----------------------------------------------------------------------------------
 
+    def known(self, sid: int) -> bool:
+        """A member of a configuration we had, or a server that named its election address to us."""
+        return sid != self.my_id and (sid in self.specs or sid in self.joining)
+
     def send(self, sid: int, vote: Vote) -> None:
-        if sid not in self.specs or sid == self.my_id:
+        if not self.known(sid):
             return
         frame = vote_frame(vote, self.config_text)
         conn = self.links.get(sid)
@@ -219,11 +233,11 @@ class ElectionLinks:
         task.add_done_callback(lambda _t: self._dialing.pop(sid, None))
 
     async def _dial(self, sid: int) -> None:
-        spec = self.specs[sid]
+        spec = self.specs.get(sid)
+        host, port = (spec.host, spec.election_port) if spec is not None else self.joining[sid]
         me = self.specs[self.my_id]
         try:
-            conn = await self.sockets.dial(spec.host, spec.election_port, lambda: ElectionConn(self, sid),
-                                           "election", DIAL_TIMEOUT)
+            conn = await self.sockets.dial(host, port, lambda: ElectionConn(self, sid), "election", DIAL_TIMEOUT)
         except (OSError, TimeoutError):
             return
         conn.write(InitialMessage(self.my_id, ((me.host, me.election_port),)).encode())
@@ -268,9 +282,17 @@ class ElectionLinks:
     def accepted(self, conn: ElectionConn, msg: InitialMessage) -> bool:
         """An accepted connection said who it is; False when it is closed for it."""
         sid = msg.sid
-        if sid not in self.specs or sid == self.my_id:
+        if sid == self.my_id or (sid not in self.specs and not msg.addresses):
+            # QuorumCnxManager takes any other id and dials back to the address its initial message
+            # names; a server we do not know that names none (a pre-3.5 peer) cannot be reached.
             conn.abort(f"initial message from server id {sid}, not another member")
             return False
+        if sid not in self.specs and self.joining.get(sid) != msg.addresses[0]:
+            if sid not in self.joining and len(self.joining) >= MAX_JOINING:
+                conn.abort(f"initial message from server id {sid}: {MAX_JOINING} unknown servers known already")
+                return False
+            self.joining[sid] = msg.addresses[0]
+            log.info("event=peer_joining port=election peer=%d address=%s:%d", sid, *msg.addresses[0])
         conn.sid = sid
         if sid < self.my_id:
             # Apache's rule: the connection dialled by the higher id is kept, so answer by dialling back.
@@ -308,9 +330,12 @@ class ElectionLinks:
             # Apache's FastLeaderElection reads the sender's configuration and (when looking) adopts a
             # newer one; a version it cannot read is a broken peer (PeerProtocolError closes the link).
             theirs = config_version(note.config)
-            if theirs > self.config_version and theirs not in self._newer_seen:
-                self._newer_seen.add(theirs)
-                log.info("event=newer_config_seen peer=%d version=%x ours=%x", conn.sid, theirs, self.config_version)
+            if theirs > self.config_version:
+                if theirs not in self._newer_seen:
+                    self._newer_seen.add(theirs)
+                    log.info("event=newer_config_seen peer=%d version=%x ours=%x", conn.sid, theirs,
+                             self.config_version)
+                self.on_newer_config(conn.sid, note.config)
         self.on_vote(conn.sid, conn.inbound.vote(body))
 
     def lost(self, conn: ElectionConn) -> None:

@@ -37,6 +37,7 @@ from ..security.setup import Security
 from ..security.x509name import DerError, java_rfc2253
 from ..tree import ApplyResult
 from ..tree import acl as aclmod
+from ..tree.datatree import CONFIG_NODE
 from . import reads, replies, writes
 from .config import ServerConfig
 from .connection import (
@@ -594,6 +595,9 @@ class Frontend:
             self._audit(link, ev, hdr, res)
         if res.err and (op != Ops.multi or hdr.type == Ops.error):
             data = replies.error(ev.xid, zxid, Errs.EPHEMERALONLOCALSESSION if eol else res.err)
+        elif op == Ops.reconfig:  # GetDataResponse: the configuration now active, and the node's stat
+            config = self.host.tree.nodes[CONFIG_NODE].data
+            data = replies.frame(ev.xid, zxid, 0, replies.buffer(config) + (res.stat or b""))
         else:
             data = replies.frame(ev.xid, zxid, 0, replies.write_body(op, res, None))
         conn.finish(ev, data)

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from ..peerwire import config_version
 from ..persistence import decode_txn_payload, encode_txn_payload
 from ..persistence.snapshot import snapshot_bytes
-from ..protocol import CreateSessionTxn, DecodeError, Errs, Id, Ops, TxnHeader
+from ..protocol import CreateSessionTxn, DecodeError, Errs, Id, Ops, SetDataTxn, TxnHeader
 from ..quorum import (
     Activated,
     Anomaly,
@@ -185,6 +185,22 @@ def ensemble_config(cfg: ServerConfig, server_id: int) -> EnsembleConfig:
                           ping_ticks=max(1, TICKS_PER_TICKTIME // 2))
 
 
+_TXN_TYPE = struct.Struct(">i")  # TxnHeader's type: after clientId (8), cxid (4), zxid (8) and time (8)
+
+
+def reconfig_members(payload: bytes) -> tuple[frozenset[int], frozenset[int]] | None:
+    """The core's `ReconfigDecoder`: the (voters, observers) a logged reconfig txn installs."""
+    if len(payload) < 32 or _TXN_TYPE.unpack_from(payload, 28)[0] != Ops.reconfig:
+        return None
+    try:
+        _, txn = decode_txn_payload(payload)
+        assert isinstance(txn, SetDataTxn)
+        new = QuorumHost._membership_of(txn)
+    except (DecodeError, PeerProtocolError, UnicodeDecodeError, ValueError, AssertionError):
+        return None
+    return new.voters, new.observers
+
+
 class QuorumHost:
     def __init__(self, server_id: int, cfg: ServerConfig, tree: DataTree, recovered: Recovered,
                  store: LogStore, network: PeerNetwork, clock: Clock, scheduler: Scheduler,
@@ -223,7 +239,8 @@ class QuorumHost:
         self._tick_ms = cfg.tick_time / TICKS_PER_TICKTIME
         self._t0 = clock.monotonic_ms()
         self._replayed_at_start = len(recovered.log) > 0 and recovered.applied_zxid < recovered.last_zxid
-        self.peer = Peer(server_id, self.config, recovered, self._snapshot_source, incarnation=incarnation)
+        self.peer = Peer(server_id, self.config, recovered, self._snapshot_source, incarnation=incarnation,
+                         reconfig_of=reconfig_members)
         self.ids = SessionIds(server_id, clock.wall_ms())
         self.expiry: ExpiryTracker | None = None  # only while leading
         self.role = Role.LOOKING
@@ -532,7 +549,10 @@ class QuorumHost:
             else:
                 hdr, txn = pre.prepare(zxid, sid, cxid, op, rec, auth, wall)
         try:
-            proposed = peer.propose(encode_txn_payload(hdr, txn))
+            if hdr.type == Ops.reconfig:
+                proposed = self._propose_reconfig(hdr, txn)
+            else:
+                proposed = peer.propose(encode_txn_payload(hdr, txn))
         except (NotLeader, Overloaded) as e:
             log.warning("event=proposal_refused reason=%s", e)
             pre.reset()
@@ -543,6 +563,51 @@ class QuorumHost:
         self._prepared[zxid] = (hdr, txn, done, context)
         if self.observer is not None:
             self.observer.proposed(self, zxid)
+
+    def _propose_reconfig(self, hdr: TxnHeader, txn: AnyTxn) -> int:
+        """Leader.propose of a reconfig: the core counts the new voters' acks too until it commits."""
+        assert isinstance(txn, SetDataTxn)
+        new = self._membership_of(txn)
+        log.info("event=reconfig_proposed zxid=0x%x voters=%s observers=%s", hdr.zxid,
+                 ",".join(map(str, sorted(new.voters))), ",".join(map(str, sorted(new.observers))))
+        return self.peer.propose_reconfig(encode_txn_payload(hdr, txn), new.voters, new.observers)
+
+    @staticmethod
+    def _membership_of(txn: SetDataTxn) -> Membership:
+        """The membership a reconfig txn carries: QuorumMaj text whose version is the txn's zxid."""
+        text = (txn.data or b"").decode("utf-8")
+        return parse_membership_text(text, config_version(text.encode()))
+
+    def _reconfig_applied(self, zxid: int, txn: AnyTxn) -> None:
+        """A committed reconfig is applied (QuorumPeer.processReconfig): the membership becomes this
+        member's, the core counts and elects with its voters, the dynamic file is rewritten."""
+        assert isinstance(txn, SetDataTxn)
+        try:
+            new = self._membership_of(txn)
+        except (PeerProtocolError, UnicodeDecodeError, ValueError) as e:
+            self.listener.fatal(f"unreadable committed reconfiguration 0x{zxid:x}: {e}")
+            return
+        if new.version <= self.reconfig.membership.version:
+            # A restarted member re-commits its log: the configuration it read from its dynamic file
+            # is this one or a later one already (the tree's /zookeeper/config still follows the log).
+            return
+        self._activate_membership(new, "reconfig")
+
+    def _activate_membership(self, new: Membership, reason: str) -> None:
+        """QuorumPeer.setQuorumVerifier: the membership, the server lines, the core's voters, the files."""
+        current = self.reconfig.membership
+        self.reconfig.membership = new
+        if new.servers != current.servers:
+            self.cfg.servers = {sid: s.spec() for sid, s in new.servers.items()}
+        self.cfg.config_version = new.version
+        log.info("event=config_activated version=%x previous=%x reason=%s role=%s voters=%s observers=%s",
+                 new.version, current.version, reason, self.role.name.lower(),
+                 ",".join(map(str, sorted(new.voters))), ",".join(map(str, sorted(new.observers))))
+        if self.ensemble and new.voters:
+            self.peer.reconfigure(new.voters, new.observers)
+            self.config = self.peer.config  # what mntr's quorum_size and synced_* read
+        if self.config_activated is not None:
+            self.config_activated(new)
 
     # ---- the Ready loop ------------------------------------------------------------------------
 
@@ -764,6 +829,8 @@ class QuorumHost:
             t = hdr.type
             if t == Ops.closeSession or t == Ops.createSession:
                 self._session_applied(hdr, txn)
+            elif t == Ops.reconfig:
+                self._reconfig_applied(zxid, txn)
             if obs is not None:
                 obs.applied(self, zxid, payload, hdr, txn, res)
             if done is not None:
@@ -881,20 +948,28 @@ class QuorumHost:
             except (PeerProtocolError, UnicodeDecodeError, ValueError) as e:
                 log.warning("event=config_not_adopted leader=%d reason=unreadable detail=%r", ev.leader, str(e))
                 return
-            if new.servers != current.servers:
-                if version > current.version:
-                    log.warning("event=config_not_adopted leader=%d version=%x reason=membership_differs "
-                                "(corral does not change its membership yet)", ev.leader, version)
-                return
         if new.version <= current.version:
             return
-        self.reconfig.membership = new
-        self.cfg.config_version = new.version
         self.tree.init_config(new.text(), new.version, self.clock.wall_ms())
-        log.info("event=config_activated version=%x previous=%x role=%s", new.version, current.version,
-                 ev.role.name.lower())
-        if self.config_activated is not None:
-            self.config_activated(new)
+        self._activate_membership(new, f"newleader_{ev.role.name.lower()}")
+
+    def adopt_config(self, peer: int, text: bytes) -> None:
+        """A notification carried a newer configuration: FastLeaderElection adopts it while looking
+        (QuorumPeer.processReconfig), so a member that missed a reconfig (removed and added back, or down
+        while it committed) votes with the current voters."""
+        if not self.cfg.reconfig_enabled or self.peer.role is not Role.LOOKING:
+            return
+        try:
+            version = config_version(text)
+            new = parse_membership_text(text.decode("utf-8"), version)
+        except (PeerProtocolError, UnicodeDecodeError, ValueError) as e:
+            log.warning("event=config_not_adopted peer=%d reason=unreadable detail=%r", peer, str(e))
+            return
+        if version <= self.reconfig.membership.version or not new.voters:
+            return
+        self.tree.init_config(new.text(), new.version, self.clock.wall_ms())
+        self._activate_membership(new, f"notification_from_{peer}")
+        self._schedule_drain()
 
     def _stop_serving(self, reason: str) -> None:
         if self.serving:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, cast
 from ..quorum import PeerProtocolError
 from ..quorum.messages import Diff, LearnerInfo, Message, Snap, Trunc
 from ..security.quorum_auth import SaslQuorumLearner, SaslQuorumServer
+from .host import reconfig_members
 from .peerlink import LeaderEnd, LearnerEnd
 
 if TYPE_CHECKING:
@@ -160,7 +161,8 @@ class LeaderConn(_Conn):
 
     def __init__(self, mgr: PeerTransport, session: int) -> None:
         super().__init__(mgr)
-        self.end = LeaderEnd(session, mgr.voters, mgr.newleader_config, revalidate=mgr.revalidate)
+        self.end = LeaderEnd(session, mgr.voters, mgr.newleader_config, revalidate=mgr.revalidate, my_id=mgr.my_id,
+                             reconfig_of=reconfig_members)
         self.session = session
         self.info: LearnerInfo | None = None  # the learner's first message, until the core answers it
         self.answered = False

@@ -63,6 +63,10 @@ __all__ = ["ElectionInbound", "LeaderEnd", "LearnerEnd", "txn_payload", "vote_fr
 
 _EXT = struct.Struct(">qi")  # committed, number of marks
 _Q = struct.Struct(">q")
+
+_INT = struct.Struct(">i")  # a TxnHeader's type sits after clientId, cxid, zxid and time (offset 28)
+#: The (voters, observers) a reconfig txn's payload installs (corral.server.host.reconfig_members)
+ReconfigOf = Callable[[bytes], tuple[frozenset[int], frozenset[int]] | None]
 _COUNTER = 0xFFFFFFFF
 _MAX_MARKS = 4096
 
@@ -279,6 +283,17 @@ class LearnerEnd(_End):
             self.snap_zxid = max(pkt.zxid, 0)
             self.snap_reader = self.snap.reader(self.snap_zxid)
             return []
+        if t == P.INFORMANDACTIVATE:  # the designated leader, then INFORM's data; activated when applied
+            data = pkt.data or b""
+            if len(data) < 8:
+                raise PeerProtocolError("INFORMANDACTIVATE without its designated leader")
+            pkt = QuorumPacket(P.INFORM, pkt.zxid, data[8:], None)
+            t = P.INFORM
+        if t == P.COMMITANDACTIVATE:  # COMMIT of a reconfig: the host activates it when it applies it
+            if len(pkt.data or b"") != 8:
+                raise PeerProtocolError("COMMITANDACTIVATE without its designated leader")
+            pkt = QuorumPacket(P.COMMIT, pkt.zxid, None, None)
+            t = P.COMMIT
         if t in (P.PROPOSAL, P.INFORM):
             payload = self.payload_of(pkt.data or b"")
             if t == P.INFORM:
@@ -343,13 +358,19 @@ class LeaderEnd(_End):
     def __init__(self, session: int, voters: frozenset[int], config: bytes | Callable[[int], bytes],
                  request_type: Callable[[QuorumPacket], int] = lambda pkt: P.ForwardedRequest.decode(pkt).type,
                  request_payload: Callable[[QuorumPacket], bytes] = request_from_wire,
-                 revalidate: Callable[[int, int], bool] | None = None, snap: SnapCodec | None = None) -> None:
+                 revalidate: Callable[[int, int], bool] | None = None, snap: SnapCodec | None = None,
+                 my_id: int = -1, reconfig_of: ReconfigOf | None = None) -> None:
         """`request_type` reads a REQUEST's opcode (a sync becomes the core's `SyncRequest`),
         `request_payload` makes any other REQUEST the host's forwarded-request payload, `revalidate`
         answers an Apache learner's REVALIDATE (may this session reconnect there? it touches it);
         without it a REVALIDATE is a protocol error. `config` is NEWLEADER's configuration text, or
-        what gives it for an epoch (the leader's last seen configuration may take the epoch's version)."""
+        what gives it for an epoch (the leader's last seen configuration may take the epoch's version).
+        `reconfig_of` reads the membership a reconfig txn installs: its COMMIT goes out as COMMITANDACTIVATE
+        and its INFORM as INFORMANDACTIVATE, naming the designated leader (`my_id` if it stays a voter)."""
         super().__init__(session)
+        self.my_id = my_id
+        self.reconfig_of = reconfig_of
+        self.designated: dict[int, int] = {}  # reconfig proposals of this connection -> designated leader
         self.request_type = request_type
         self.request_payload = request_payload
         self.revalidate = revalidate
@@ -447,8 +468,14 @@ class LeaderEnd(_End):
             return P.encode_packet(P.SNAP, msg.zxid) + self.snap.stream(msg.data or b"")
         if isinstance(msg, Proposal):
             self.proposed.append(msg.zxid)
+            designated = self._designated(msg.payload or b"")
+            if designated is not None:
+                self.designated[msg.zxid] = designated
             return P.encode_packet(P.PROPOSAL, msg.zxid, msg.payload)
         if isinstance(msg, Inform):
+            designated = self._designated(msg.payload or b"")
+            if designated is not None:  # Leader.informAndActivate: the designated leader, then the txn
+                return P.encode_packet(P.INFORMANDACTIVATE, msg.zxid, _Q.pack(designated) + (msg.payload or b""))
             return P.encode_packet(P.INFORM, msg.zxid, msg.payload)
         if isinstance(msg, NewLeader):
             self.newleader = msg.zxid
@@ -487,9 +514,25 @@ class LeaderEnd(_End):
             return b""
         raise PeerProtocolError(f"a leader does not send {type(msg).__name__}")
 
+    def _designated(self, payload: bytes) -> int | None:
+        """Leader.getDesignatedLeader, for a reconfig txn (None for any other): this leader if it stays
+        a voter, else one of the new voters (corral's leader steps down and the new voters elect)."""
+        if self.reconfig_of is None or len(payload) < 32 or _INT.unpack_from(payload, 28)[0] != OpCode.reconfig:
+            return None
+        members = self.reconfig_of(payload)
+        if members is None or not members[0]:
+            return None
+        voters = members[0]
+        return self.my_id if self.my_id in voters else min(voters)
+
     def _commits(self, zxid: int) -> bytes:
         out = bytearray()
         while self.proposed and self.proposed[0] <= zxid:
-            out += P.encode_packet(P.COMMIT, self.proposed.popleft())
+            z = self.proposed.popleft()
+            designated = self.designated.pop(z, None)
+            if designated is not None:  # Leader.commitAndActivate
+                out += P.encode_packet(P.COMMITANDACTIVATE, z, _Q.pack(designated))
+                continue
+            out += P.encode_packet(P.COMMIT, z)
         self.committed = max(self.committed, zxid)
         return bytes(out)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from itertools import count
 
 from ..quorum.messages import (
@@ -95,6 +95,12 @@ class PeerTransport:
         """A new version of the configuration is active: election notifications carry it from now on."""
         self.config_text = text
         self.election.set_config_text(text)
+
+    def add_members(self, specs: Mapping[int, ServerSpec]) -> None:
+        """A new configuration is active: its members' addresses are known from now on. Members it left
+        out stay known, so a member removed and added back again can still be reached."""
+        self.specs.update(specs)
+        self.voters = frozenset(s for s, spec in self.specs.items() if not spec.observer)
 
     async def start(self) -> None:
         me = self.specs[self.my_id]
@@ -212,8 +218,10 @@ class PeerTransport:
 
     def learner_arrived(self, conn: LeaderConn) -> None:
         sid = conn.sid
-        if sid is None or sid not in self.specs or sid == self.my_id:
-            conn.abort(f"learner info from server id {sid}, not another member")
+        if sid is None or not self.election.known(sid):
+            # Apache's LearnerHandler takes any id; corral wants the learner to have said who it is on
+            # electionPort first (a joiner does: it looks for the leader there before it follows).
+            conn.abort(f"learner info from server id {sid}, not another member nor a joining server")
             return
         self.leader_conns[conn.session] = conn
         log.info("event=peer_connected port=peer side=leader peer=%d session=%d", sid, conn.session)

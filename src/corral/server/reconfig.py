@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from ..protocol import Errs, ReconfigRequest
 from ..txn.prepare import KeeperError
-from .config import ServerConfig
+from .config import ServerConfig, ServerSpec
 from .properties import PropertiesSyntaxError, parse_properties
 
 __all__ = ["Membership", "QuorumServer", "ServerReconfig", "parse_membership_text"]
@@ -63,6 +63,12 @@ class QuorumServer:
             out += f";{chost}:{self.client[1]}"
         return out
 
+    def spec(self) -> ServerSpec:
+        """The `server.N` line as zoo.cfg's parser holds it (what the transport and `conf` read)."""
+        return ServerSpec(self.sid, self.host, self.peer_port, self.election_port, self.observer,
+                          None if self.client is None else self.client[0],
+                          None if self.client is None else self.client[1])
+
     def endpoints(self) -> set[tuple[str, int]]:
         """The addresses checkAddressDuplicate compares (wildcard client addresses excluded)."""
         eps = {(self.host.lower(), self.peer_port), (self.host.lower(), self.election_port)}
@@ -81,6 +87,10 @@ class Membership:
     @property
     def voters(self) -> frozenset[int]:
         return frozenset(sid for sid, s in self.servers.items() if not s.observer)
+
+    @property
+    def observers(self) -> frozenset[int]:
+        return frozenset(sid for sid, s in self.servers.items() if s.observer)
 
     def text(self) -> str:
         """QuorumMaj.toString, the data of /zookeeper/config."""

@@ -106,6 +106,7 @@ class CorralServer:
                                        security=build_quorum_security(config))
             if config.reconfig_enabled and config.dynamic_config_file is None and config.path is not None:
                 dynamic_file.backup_static(config.path)  # QuorumPeerConfig.backupOldConfig
+            self.peers.election.on_newer_config = self._newer_config
         if self.peers is not None:
             self.frontend.revalidate_at_leader = self.peers.revalidate_at_leader
         self.host = QuorumHost(self.server_id, config, tree, state, self.storage, self.peers or NoPeers(),
@@ -134,6 +135,9 @@ class CorralServer:
         self._stop_event: asyncio.Event | None = None
         self.started_mono = time.monotonic()
         self._listener: asyncio.Server | None = None
+        # This member's client address as its server line gives it (what a reconfig may change)
+        me = Membership.of_config(config).servers.get(self.server_id)
+        self._client_spec = None if me is None else me.client
         self._secure_listener: asyncio.Server | None = None
         self._handles: list[asyncio.TimerHandle] = []
 
@@ -307,6 +311,9 @@ class CorralServer:
     def _learner_session(self) -> tuple[int, int] | None:
         return self.host.peer.learner_session
 
+    def _newer_config(self, peer: int, text: bytes) -> None:
+        self.host.adopt_config(peer, text)
+
     def _leader_config(self, leader: int, text: bytes) -> None:
         self.host.leader_config = text
 
@@ -317,6 +324,12 @@ class CorralServer:
         cfg = self.config
         assert self.peers is not None
         self.peers.set_config_text(membership.text().encode())
+        self.peers.add_members(cfg.servers)
+        mine = membership.servers.get(self.server_id)
+        if mine is not None and mine.client is not None and mine.client != self._client_spec:
+            self._client_spec = mine.client
+            if self._listener is not None:
+                asyncio.get_running_loop().create_task(self._rebind_clients(*mine.client))
         if cfg.path is None:
             return
         me = cfg.servers.get(self.server_id)
@@ -330,6 +343,23 @@ class CorralServer:
         cfg.origins["dynamicConfigFile"] = f"{cfg.path} (rewritten at version {membership.version:x})"
         cfg.servers_source = str(path)
         log.info("event=config_written file=%s dynamic=%s version=%x", cfg.path, path, membership.version)
+
+    async def _rebind_clients(self, address: str, port: int) -> None:
+        """A reconfig changed this member's client address: listen there instead, as Apache's
+        ServerCnxnFactory.reconfigure does (connections already open stay)."""
+        cfg = self.config
+        old = self._listener
+        try:
+            self._listener = await asyncio.get_running_loop().create_server(
+                lambda: ClientProtocol(self.frontend), address, port, reuse_address=True, backlog=1024)
+        except OSError as e:
+            log.error("event=client_rebind_failed address=%s port=%d reason=%s", address, port, e)
+            return
+        if old is not None:
+            old.close()
+        log.info("event=client_address_changed address=%s port=%d previous=%s:%d", address, port,
+                 cfg.client_port_address, cfg.client_port)
+        cfg.client_port_address, cfg.client_port = address, port
 
     def _revalidate(self, session_id: int, timeout: int) -> bool:
         return self.host.revalidate(session_id, timeout)

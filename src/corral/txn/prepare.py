@@ -433,10 +433,11 @@ class Preparer:
             return CheckVersionTxn(path, _check_version(node.version, req.version, path))
         if op == Ops.reconfig:
             assert isinstance(req, ReconfigRequest)
-            return self._reconfig(req, auth, zxid)
+            return self._reconfig(req, auth, zxid, saved)
         raise KeeperError(Errs.UNIMPLEMENTED)
 
-    def _reconfig(self, req: ReconfigRequest, auth: list[AuthId], zxid: int) -> Record:
+    def _reconfig(self, req: ReconfigRequest, auth: list[AuthId], zxid: int,
+                  saved: dict[str, ChangeRecord | None] | None) -> Record:
         """PrepRequestProcessor's case OpCode.reconfig, its checks in Apache's order (the membership
         arithmetic is the policy's)."""
         policy = self.reconfig
@@ -449,15 +450,18 @@ class Preparer:
         if CONFIG_NODE in self.by_path:  # a reconfig prepared and not yet applied
             log.info("event=reconfig_refused reason=in_progress")
             raise KeeperError(Errs.RECONFIGINPROGRESS)
-        policy.prepare(req, zxid)
+        data = policy.prepare(req, zxid)
         node = self.record(CONFIG_NODE)
         if not (policy.skip_acl or aclmod.check_acl(node.acl, PermBits.WRITE, auth)):
             log.info("event=reconfig_refused reason=no_auth")
             raise KeeperError(Errs.NOAUTH)
-        # Every check passed; activating a new membership (Apache's Leader: a proposal committed by a
-        # quorum of the old and of the new voters, then COMMITANDACTIVATE) is not built yet.
-        log.warning("event=reconfig_refused reason=membership_change_not_implemented")
-        raise KeeperError(Errs.UNIMPLEMENTED)
+        # Apache: a SetDataTxn of the new configuration on /zookeeper/config, version -1, in a txn of
+        # type reconfig; its pending record is what makes a second reconfig ReconfigInProgress.
+        rec = self.changing(CONFIG_NODE, zxid)
+        rec.version = -1
+        rec.data_len = len(data)
+        self._add(rec, saved)
+        return SetDataTxn(CONFIG_NODE, data, -1)
 
     @staticmethod
     def error_txn(zxid: int, session: int, cxid: int, code: int, time: int) -> tuple[TxnHeader, Record]:
