@@ -94,7 +94,9 @@ class ElectionConn(asyncio.Protocol):
                     return
                 data = self.initial.rest
                 self.initial = None
-                if msg.sid not in self.links.specs or msg.sid == self.links.my_id:
+                if msg.sid == self.links.my_id or (msg.sid not in self.links.specs and not msg.addresses):
+                    # the rest of `accepted`'s rules wait for authentication: an unknown id that names
+                    # its address may be a member joining by reconfig
                     self.abort(f"initial message from server id {msg.sid}, not another member")
                     return
                 self.hello, self.sid = msg, msg.sid
@@ -303,7 +305,7 @@ class ElectionLinks:
         return True
 
     def dial_back(self, sid: int) -> None:
-        if sid < self.my_id and not self._stopping:
+        if sid < self.my_id and not self._stopping and (sid in self.specs or sid in self.joining):
             log.info("event=election_dial_back peer=%d", sid)
             self._last_dial.pop(sid, None)
             self._connect(sid)
