@@ -7,6 +7,8 @@ no-permission session sees every earlier error first, and NoAuth for a request t
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from kazoo.exceptions import KazooException
 
@@ -103,3 +105,46 @@ def test_standalone_answers_match_apache(enabled, expected, kazoo_clients):
         finally:
             srv.close()
     assert answers == {"apache": expected, "corral": expected}
+
+
+def _in_progress(leader_hosts: str, followers: list, kazoo_clients: list) -> tuple[str, str]:
+    """A reconfig proposed while both followers are paused (SIGSTOP) cannot commit; a second one from
+    another session, prepared meanwhile, is refused with ReconfigInProgress (Apache: the leader's last
+    seen config is newer than its committed one). Both answers wait for the followers (a refusal is an
+    error txn, committed like any other), which resume well within syncLimit."""
+    first_zk, second_zk = start_kazoo(leader_hosts), start_kazoo(leader_hosts)
+    kazoo_clients += [first_zk, second_zk]
+    removed, other = followers
+    for m in followers:
+        m.pause()
+    try:
+        first = first_zk.reconfig_async(joining=None, leaving=str(removed.sid), new_members=None, from_config=-1)
+        time.sleep(0.3)  # the first is prepared (and proposed) before the second arrives
+        second = second_zk.reconfig_async(joining=None, leaving=str(other.sid), new_members=None, from_config=-1)
+        time.sleep(0.3)
+    finally:
+        for m in followers:
+            m.resume()
+    answers = []
+    for result in (first, second):
+        try:
+            result.get(timeout=20)
+            answers.append("ok")
+        except KazooException as e:
+            answers.append(type(e).__name__)
+    return answers[0], answers[1]
+
+
+def test_a_second_reconfig_while_one_is_in_progress_matches_apache(make_ensemble, kazoo_clients, tmp_path):
+    require_apache()
+    apache = ApacheEnsemble(tmp_path / "apache", extra_cfg={"reconfigEnabled": "true"},
+                            jvm_props={"zookeeper.skipACL": "yes"})
+    with apache:
+        leader = apache.leader()
+        apache_answers = _in_progress(leader.hosts, [m for m in apache.members if m is not leader], kazoo_clients)
+    ens = make_ensemble(extra_cfg={"reconfigEnabled": "true", "skipACL": "yes"})
+    leader_sid = next(sid for sid, mode in ens.modes().items() if mode == "leader")
+    lead = next(m for m in ens.members if m.sid == leader_sid)
+    corral_answers = _in_progress(lead.hosts, [m for m in ens.members if m is not lead], kazoo_clients)
+    assert apache_answers == ("ok", "ReconfigInProcessError")  # kazoo's name for ReconfigInProgress (-14)
+    assert corral_answers == apache_answers
