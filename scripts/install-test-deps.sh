@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the reference packages the compatibility tests need (Apache ZooKeeper and its C shell), the
-# browser the web console tests drive (chromium) and MIT Kerberos for the SASL GSSAPI tests (a KDC, its
-# tools, and the headers the Python GSSAPI bindings build against), when they are missing and apt is
-# usable; then the `test-kerberos` extra into the project's virtualenv ($PY, given by the Makefile).
+# Installs the reference packages the compatibility tests need (Apache ZooKeeper and its C shell, Apache
+# Curator with a JDK to compile against it), the browser the web console tests drive (chromium) and MIT
+# Kerberos for the SASL GSSAPI tests (a KDC, its tools, and the headers the Python GSSAPI bindings build
+# against), when they are missing and apt is usable; then the `test-kerberos` extra into the project's virtualenv ($PY, given by the Makefile).
 # Tests that need them skip (or fail under CI=true) when they are still missing afterwards, and say how
 # to install them.
 set -u
@@ -11,6 +11,9 @@ need=()
 [ -x /usr/lib/zookeeper/bin/cli_mt ] || command -v cli_mt >/dev/null 2>&1 || need+=(zookeeper-bin)
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the web console tests (tests/console) drive it headless
+# Curator's EnsembleTracker against reconfig (tests/client/test_reconfig_apache.py); javac comes with the JDK.
+[ -f /usr/share/java/curator-framework.jar ] || need+=(libcurator-framework-java)
+command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
 # SASL GSSAPI (tests/security/test_gssapi.py): a throwaway KDC, kinit, and krb5-config for the bindings' build.
 [ -x /usr/sbin/krb5kdc ] || need+=(krb5-kdc)
 [ -x /usr/sbin/kadmin.local ] || need+=(krb5-admin-server)

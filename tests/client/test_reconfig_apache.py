@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import difflib
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -37,7 +39,7 @@ from corral.client import (
 )
 from tests.ensemble.cluster import Ensemble
 from tests.shell.drivers import JAVA_ONLY, CorralShell
-from tests.support.apache import require_zkcli
+from tests.support.apache import CLASSPATH_EXTRA, ZK_JAR, require, require_zkcli
 from tests.support.apache_ensemble import ApacheEnsemble, ApacheMember
 from tests.support.shells import ZkCli, ZxidLabels, normalize_java, render
 from tests.support.wait import wait_until
@@ -236,6 +238,28 @@ def test_shell_reconfig_matches_zkcli(zkcli: str, ensemble: ApacheEnsemble, tmp_
     diff = "".join(difflib.unified_diff(zk_text.splitlines(True), co_text.splitlines(True), "zkCli", "corral shell"))
     assert co_text == zk_text, f"corral shell and zkCli differ:\n{diff}"
     assert "Committed new configuration:" in co_text and "version No is not valid : " in co_text
+
+
+CURATOR_JARS = [Path("/usr/share/java") / f"{j}.jar" for j in ("curator-framework", "curator-client", "guava")]
+
+
+def test_curator_tracks_the_ensemble(ensemble: ApacheEnsemble, tmp_path: Path) -> None:
+    """Curator's EnsembleTracker (ensembleTracker(true)) follows /zookeeper/config: connected through one
+    member, its connection string grows to the three, loses the member a reconfig removes (Curator's own
+    reconfig builder), and gets it back."""
+    require("Apache Curator (Debian package libcurator-framework-java) and a JDK",
+            all(j.exists() for j in CURATOR_JARS) and shutil.which("javac") is not None,
+            "install with: sudo apt-get install -y libcurator-framework-java (or run `make test-deps`)")
+    src = Path(__file__).parent / "java" / "EnsembleTracking.java"
+    cp = ":".join(map(str, [*CURATOR_JARS, ZK_JAR, *CLASSPATH_EXTRA, "/usr/share/java/slf4j-api.jar"]))
+    subprocess.run(["javac", "-d", str(tmp_path), "-cp", cp, str(src)], check=True, timeout=120)
+    m1, _, m3 = ensemble.members
+    p = subprocess.run(["java", "-cp", f"{tmp_path}:{cp}", "EnsembleTracking", m1.hosts, str(m3.sid),
+                        ensemble.member_line(m3)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr[-3000:]
+    everyone = ",".join(sorted(m.hosts for m in ensemble.members))
+    without = ",".join(sorted(m.hosts for m in ensemble.members if m is not m3))
+    assert p.stdout.splitlines() == [f"initial {everyone}", f"removed {without}", f"restored {everyone}"]
 
 
 async def test_follow_config_on_a_standalone_server_keeps_the_list(corral_server) -> None:
