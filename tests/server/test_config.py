@@ -324,6 +324,15 @@ def test_error_messages(body, message):
     assert str(exc.value) == message
 
 
+def test_one_participant_with_observers_is_an_ensemble_when_standalone_is_disabled():
+    """QuorumPeerConfig.parseDynamicConfig refuses observers of a single participant only when
+    standaloneEnabled is true (the single line would run standalone); with it false, it is an ensemble of one."""
+    cfg = cfg_of("standaloneEnabled=false\ninitLimit=5\nsyncLimit=2\n"
+                 "server.1=h:2888:3888\nserver.2=g:2888:3888:observer")
+    assert cfg.is_ensemble
+    assert [s.sid for s in cfg.servers.values() if s.observer] == [2]
+
+
 def test_data_dir_and_client_port_are_required_in_a_file():
     with pytest.raises(ConfigError) as exc:
         parse("clientPort=2181\n", "zoo.cfg")

@@ -353,7 +353,7 @@ def _check_servers(cfg: ServerConfig) -> None:
         o = observers[0]
         raise ConfigError("every server line is an observer: an ensemble needs voting participants",
                           source=src, line=o.line, key=f"server.{o.sid}")
-    if observers and len(voters) == 1:
+    if observers and len(voters) == 1 and cfg.standalone_enabled:  # an ensemble of one may have observers
         o = observers[0]
         raise ConfigError(f"observers need a quorum, but server.{voters[0].sid} is the only participant",
                           source=src, line=o.line, key=f"server.{o.sid}")
