@@ -34,6 +34,7 @@ COMPILED: tuple[str, ...] = (
     "corral.quorum.ready",
     "corral.server.connection",
     "corral.server.frontend",
+    "corral.server.host",
     "corral.server.reads",
     "corral.server.replies",
     "corral.server.sessions",

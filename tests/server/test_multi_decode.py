@@ -167,3 +167,46 @@ def test_acl_cache_is_bounded(monkeypatch):
         ops = decode_multi(multi((OpCode.create, CreateRequest("/a", b"", acl, 0))))
         assert ops[0][1].acl == acl
     assert len(writes._acl_cache) <= writes._ACL_CACHE_MAX
+
+
+# ---- single writes: decode_write reads create and setData inline too ------------------------------
+
+
+def single_reference(op: int, body: bytes) -> Record:
+    """The generic decoder of a lone create or setData request."""
+    return (SetDataRequest if op == OpCode.setData else CreateRequest).from_bytes(body)
+
+
+def same_single(op: int, body: bytes) -> None:
+    assert outcome(lambda b: writes.decode_write(op, b), body) == outcome(lambda b: single_reference(op, b), body), \
+        (op, body)
+
+
+def test_single_creates_and_set_data_decode_as_the_generic_decoder():
+    """Well-formed, truncated at every byte, with trailing bytes and with bytes flipped: equal records
+    or the same DecodeError, for each opcode that takes the inline reader."""
+    rng = random.Random(3414)
+    for _ in range(200):
+        (op, rec), = sub_ops(rng, 1)
+        if op not in (OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.setData):
+            continue
+        body = rec.to_bytes()
+        same_single(op, body)
+        same_single(op, body + b"trailing")
+        for cut in range(0, len(body), 3):
+            same_single(op, body[:cut])
+        for _ in range(20):
+            b = bytearray(body)
+            for _ in range(rng.randrange(1, 4)):
+                b[rng.randrange(len(b))] = rng.randrange(256)
+            same_single(op, bytes(b))
+
+
+@pytest.mark.parametrize("value", [-2, -1, 0, 1, 0x7FFFFFFF, -0x80000000, 65, 1 << 20])
+def test_single_create_hostile_lengths(value):
+    body = CreateRequest("/a", b"dd", [ACL(31, Id("world", "anyone"))], 0).to_bytes()
+    for rel in (0, 6, 12, 20, 29):  # path, data, ACL count, scheme length, id length
+        b = bytearray(body)
+        struct.pack_into(">i", b, rel, value)
+        for op in (OpCode.create, OpCode.create2, OpCode.createContainer):
+            same_single(op, bytes(b))

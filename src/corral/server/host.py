@@ -32,6 +32,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from mypy_extensions import mypyc_attr
+
 from ..peerwire import config_version
 from ..persistence import decode_txn_payload, encode_txn_payload
 from ..persistence.snapshot import snapshot_bytes
@@ -152,8 +154,9 @@ class HostListener(Protocol):
         """Durability cannot be guaranteed any more: stop the server."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class HostObserver:
-    """Hooks for tests (the simulation's oracle); the server passes none."""
+    """Hooks for tests (the simulation's oracle, a Python subclass); the server passes none."""
 
     def proposed(self, host: QuorumHost, zxid: int) -> None:
         pass

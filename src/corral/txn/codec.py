@@ -125,21 +125,27 @@ def serialize_multi(out: bytearray, multi: MultiOps) -> None:
     for t, rec in ops:
         start = len(out)
         out += _NO_HEAD
-        cls = type(rec)
-        if cls is CreateTxn:
-            assert isinstance(rec, CreateTxn)
-            _put_string(out, rec.path)
-            _put_buffer(out, rec.data)
-            out += _acl_bytes(rec.acl)
-            out += _CREATE_TAIL.pack(rec.ephemeral, rec.parentCVersion)
-        elif cls is SetDataTxn:
-            assert isinstance(rec, SetDataTxn)
-            _put_string(out, rec.path)
-            _put_buffer(out, rec.data)
-            out += _I.pack(rec.version)
-        else:
-            rec.serialize(out)
+        serialize_txn(out, rec)
         pack_into(out, start, t, len(out) - start - 8)
+
+
+def serialize_txn(out: bytearray, rec: Record) -> None:
+    """Append one txn record: CreateTxn and SetDataTxn (nearly every logged txn) field by field, with
+    the ACL list's bytes reused while the same list comes again; the same bytes as `rec.serialize`."""
+    cls = type(rec)
+    if cls is CreateTxn:
+        assert isinstance(rec, CreateTxn)
+        _put_string(out, rec.path)
+        _put_buffer(out, rec.data)
+        out += _acl_bytes(rec.acl)
+        out += _CREATE_TAIL.pack(rec.ephemeral, rec.parentCVersion)
+    elif cls is SetDataTxn:
+        assert isinstance(rec, SetDataTxn)
+        _put_string(out, rec.path)
+        _put_buffer(out, rec.data)
+        out += _I.pack(rec.version)
+    else:
+        rec.serialize(out)
 
 
 def encode_txn(txn: AnyTxn) -> bytes:
