@@ -80,16 +80,26 @@ def recover(data_dir: Path, log_dir: Path, replay: bool = True) -> Recovered:
     result = Recovered(tree, used, tree.last_zxid)
     result.snapshot_seconds = time.monotonic() - t0
     last = tree.last_zxid
+    # A damaged tail in a file that is not the last one (zero padding after it: a server killed mid-write
+    # and restarted into a new file) is skipped, as ZooKeeper skips it, but not cut off: if a txn is then
+    # missing, the refusal names that record, and the file stays as it was for the operator.
+    skipped: tuple[Path, int] | None = None
+    torn_last: tuple[Path, int] | None = None
     try:
         for path, records, torn in iter_logs(logs, tree.last_zxid):
+            if torn_last is not None:  # the previous file was not the last one after all
+                skipped = torn_last
+                log.warning("event=txnlog_damaged_tail file=%s offset=%d action=skipped", *skipped)
+                torn_last = None
             result.log_files.append(path)
             applied_here = 0
             for rec in records:
                 if rec.zxid <= last:
                     continue
                 if rec.zxid >> 32 == last >> 32 and rec.zxid != last + 1 and last != 0:
+                    where = f" after the damaged record of {skipped[0]} at offset {skipped[1]}" if skipped else ""
                     raise RecoveryError(f"{path}: gap in the transaction log at offset {rec.offset}: "
-                                        f"0x{last:x} is followed by 0x{rec.zxid:x}")
+                                        f"0x{last:x} is followed by 0x{rec.zxid:x}{where}")
                 try:
                     hdr, txn = decode_txn_payload(rec.payload)
                 except DecodeError as e:
@@ -105,14 +115,18 @@ def recover(data_dir: Path, log_dir: Path, replay: bool = True) -> Recovered:
                     log.info("event=replay_progress replayed=%d zxid=0x%x seconds=%.1f", result.replayed, last,
                              time.monotonic() - t0)
             log.info("event=txnlog_replayed file=%s records=%d applied=%d", path, len(records), applied_here)
+            skipped = None
             if torn is not None:
-                if torn < len(HEADER):
-                    path.unlink()
-                    log.warning("event=txnlog_torn_tail file=%s offset=%d action=removed_empty_file", path, torn)
-                else:
-                    truncate_tail(path, torn)
-                    log.warning("event=txnlog_torn_tail file=%s offset=%d action=truncated", path, torn)
-                result.truncated = (path, torn)
+                torn_last = (path, torn)
+        if torn_last is not None:  # a write cut off by a crash in the newest file: never acknowledged
+            path, torn = torn_last
+            if torn < len(HEADER):
+                path.unlink()
+                log.warning("event=txnlog_torn_tail file=%s offset=%d action=removed_empty_file", path, torn)
+            else:
+                truncate_tail(path, torn)
+                log.warning("event=txnlog_torn_tail file=%s offset=%d action=truncated", path, torn)
+            result.truncated = (path, torn)
     except LogCorruptError as e:
         raise RecoveryError(str(e))
     if snaps and result.snapshot is not None and result.snapshot != snaps[-1][1] and not result.log_files:

@@ -71,6 +71,7 @@ class ServerConfig:
     sessionless_cnxn_timeout: int = 10000
     force_sync: bool = True
     snap_count: int = 100000
+    pre_alloc_kb: int = 65536  # txn log files are extended by this much at a time (FilePadding)
     snap_retain_count: int = 3
     purge_interval: int = 0
     init_limit: int = 10

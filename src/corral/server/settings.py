@@ -260,6 +260,7 @@ SETTINGS: tuple[Setting, ...] = (
             "zookeeper.nio.sessionlessCnxnTimeout", "10000", aliases=("nio.sessionlessCnxnTimeout",)),
     Setting("forceSync", yes_no(True), "force_sync", "zookeeper.forceSync", "yes"),
     Setting("snapCount", java_int, "snap_count", "zookeeper.snapCount", "100000"),
+    Setting("preAllocSize", int_at_least(1), "pre_alloc_kb", "zookeeper.preAllocSize", "65536 (KB)"),
     Setting("skipACL", yes_no(False), "skip_acl", "zookeeper.skipACL", "no"),
     Setting("extendedTypesEnabled", java_bool, "extended_types", "zookeeper.extendedTypesEnabled", "false"),
     Setting("enforceQuota", java_bool, "enforce_quota", "zookeeper.enforceQuota", "false"),
@@ -385,7 +386,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("maxCnxns", int_at_least(0), None, apache_default="0"),
     Setting("digest.enabled", java_bool, None, "zookeeper.digest.enabled", "true"),
     Setting("snapshot.trust.empty", java_bool, None, "zookeeper.snapshot.trust.empty", "false"),
-    Setting("preAllocSize", int_at_least(1), None, "zookeeper.preAllocSize", "65536 (KB)"),
     Setting("leaderServes", yes_no(True), None, "zookeeper.leaderServes", "yes"),
     Setting("cnxTimeout", int_at_least(1), None, "zookeeper.cnxTimeout", "5000"),
     # QuorumCnxManager's pool for quorum SASL handshakes (Apache's docs set it beside quorum.auth.*):
