@@ -358,10 +358,9 @@ def _digest_log_at_start(tree: DataTree, report: RecoveryReport) -> None:
     t0 = time.perf_counter()
     dlog = digestlog.at_recovery(tree, d.zxid, d.version, d.digest) if d is not None else \
         digestlog.at_recovery(tree, 0, 0, 0)
-    if dlog is not None:
-        dlog.last_read = time.monotonic()  # the idle clock starts now (server/digests.py drops it)
     if dlog is None:
         log.info("event=digest_log_deferred reason=%s nodes=%d", "no_snapshot_digest", len(tree.nodes))
     else:
+        dlog.last_read = time.monotonic()  # the idle clock starts now (server/digests.py drops it)
         log.info("event=digest_log_started at=recovery zxid=0x%x from_zxid=0x%x nodes=%d ms=%.1f", tree.last_zxid,
                  dlog.start_after or tree.last_zxid, len(tree.nodes), (time.perf_counter() - t0) * 1000)
