@@ -19,13 +19,24 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
+from corral.persistence.files import SNAP_PREFIX, list_files, version_dir
+from corral.persistence.snapshot import SnapshotCorruptError, load_snapshot
 from tests.support.apache import require_apache
-from tests.support.apache_ensemble import ApacheEnsemble, EnsembleProcess
+from tests.support.apache_ensemble import ApacheEnsemble, ApacheMember, EnsembleProcess
 from tests.support.wait import wait_until
 
-from .clients import Writer, session_lost, start_kazoo
+from .clients import Writer, close_kazoo, session_lost, start_kazoo
 from .cluster import WAIT
-from .rolling import PACE, SESSION_TIMEOUT, RollingMigration, assert_converged, kind, through_observer
+from .rolling import (
+    PACE,
+    SERVING,
+    SESSION_TIMEOUT,
+    RollingMigration,
+    assert_converged,
+    kind,
+    migrate_check,
+    through_observer,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -95,4 +106,84 @@ def test_rolling_migration_apache_to_corral_and_back(tmp_path: Path, kazoo_clien
     finally:
         if writer is not None and writer.is_alive():
             writer.stop()
+        ens.close()
+
+
+def _newest_snapshot_digest_zxid(m: ApacheMember) -> int:
+    """The zxid of the tree digest in the member's newest snapshot (0: none yet, or an empty one; a file
+    Apache is still writing counts as none)."""
+    snaps = list_files(version_dir(Path(m.config()["dataDir"])), SNAP_PREFIX)
+    if not snaps:
+        return 0
+    try:
+        snap = load_snapshot(snaps[-1][1])
+    except (SnapshotCorruptError, OSError):
+        return 0
+    return snap.digest.zxid if snap.digest is not None else 0
+
+
+def _swap_and_check(ens: ApacheEnsemble, sid: int) -> str:
+    """Swap member `sid` to the other kind and run `corral migrate check` once it serves: it must pass."""
+    new = ens.swap(sid)
+    wait_until(lambda: new.mode() in SERVING, WAIT, f"member {sid} serving as {kind(new)}")
+    res = migrate_check(ens.members)
+    assert res.returncode == 0, f"migrate check failed (exit {res.returncode}):\n{res.stdout}{res.stderr}\n{ens.logs()}"
+    return res.stdout
+
+
+def test_migrate_check_passes_on_an_idle_ensemble_right_after_a_swap(tmp_path: Path,
+                                                                       kazoo_clients: list[KazooClient]) -> None:
+    """No write after a swap: the corral member's digest history comes from its start-up (its log replay,
+    from the digest its newest Apache snapshot carries), so `corral migrate check` can compare a zxid
+    that every member logged at once, without waiting for 128 more writes (docs/migration.md).
+
+    Apache snapshots every 100-200 txns here (zookeeper.snapCount=200), so that the follower swapped
+    first starts from a fuzzy-capable snapshot's digest, not from an empty one. Then the Apache leader
+    (whose newest snapshot is the one it took when it began to lead) is swapped too: an election, and
+    again no write."""
+    require_apache()
+    ens = ApacheEnsemble(tmp_path / "idle", size=3, jvm_props={"zookeeper.snapCount": "200"})
+    try:
+        ens.start()
+        leader = ens.leader()
+        follower = next(m for m in ens.members if m is not leader)
+        assert isinstance(leader, ApacheMember) and isinstance(follower, ApacheMember)
+        writer = start_kazoo(ens.hosts, timeout=SESSION_TIMEOUT)
+        kazoo_clients.append(writer)
+        writer.ensure_path("/idle")
+
+        # Write until the follower's newest snapshot carries a digest Z and the ensemble has passed the
+        # next 128-multiple after the newest snapshot digest of both members to swap: only then does
+        # each one's replay reach a zxid the Apache members logged (Apache's own replay from such a
+        # snapshot gives no earlier entry either).
+        def ready() -> bool:
+            z = _newest_snapshot_digest_zxid(follower)
+            newest = max(z, _newest_snapshot_digest_zxid(leader))
+            return z > 0 and leader.zxid() >= (newest // 128 + 1) * 128
+
+        for i in range(2000):
+            writer.create(f"/idle/n{i:05d}", b"x" * 20)
+            if i % 50 == 49 and ready():
+                break
+        assert ready(), f"no snapshot with a digest on member {follower.sid} after 2000 writes"
+        digest_zxid = _newest_snapshot_digest_zxid(follower)
+        close_kazoo(writer)  # its closeSession is the last txn; no client is left to write
+        assert migrate_check(ens.members).returncode == 0
+        before = {m.sid: m.zxid() for m in ens.members}
+
+        out = _swap_and_check(ens, follower.sid)
+        print(f"\nmember {follower.sid} (snapshot digest at 0x{digest_zxid:x}) -> corral:\n{out}")
+        assert {m.sid: m.zxid() for m in ens.members} == before, "a write happened: the ensemble was not idle"
+        corral = ens.members[follower.sid - 1]
+        started = [ln for ln in corral.log(2_000_000).splitlines() if "event=digest_log_started at=recovery" in ln]
+        assert started and f"from_zxid=0x{digest_zxid:x}" in started[-1], started
+
+        out = _swap_and_check(ens, leader.sid)  # the leader: an election, no write
+        print(f"member {leader.sid} (leader) -> corral:\n{out}")
+        assert [kind(m) for m in ens.members].count("corral") == 2
+        for m in ens.members:
+            if kind(m) == "corral":
+                text = m.log(2_000_000)
+                assert "Traceback" not in text and "peer_anomaly" not in text, f"member {m.sid}:\n{text[-4000:]}"
+    finally:
         ens.close()

@@ -275,3 +275,39 @@ def test_a_reconfig_commits_as_commitandactivate_and_informs_as_informandactivat
     observer.from_wire(encode_packet(P.DIFF, 1 << 32) + encode_packet(P.UPTODATE, -1))
     msgs, _ = observer.from_wire(encode_packet(P.INFORMANDACTIVATE, z, struct.pack(">q", 3) + stays))
     assert msgs == [m.Inform(session=8, seq=3, zxid=z, payload=stays)]
+
+
+def test_an_apache_leaders_diff_commits_what_the_learner_had_logged() -> None:
+    """A member restarted (or swapped in) on an idle ensemble: its log already holds everything and the
+    Apache leader sends an empty DIFF at its last zxid, no COMMIT, and UPTODATE with zxid -1. The DIFF's
+    zxid is committed on the leader (LearnerHandler.syncFollower), so UPTODATE commits the learner's log
+    up to it; otherwise it would serve an older tree than it logged until the next write."""
+    last = (1 << 32) + 0x12F
+    info = m.LearnerInfo(session=7, seq=0, accepted_epoch=1, last_zxid=last, observer=False)
+    end = LearnerEnd(info, 5)
+    end.from_wire(encode_packet(P.LEADERINFO, 1 << 32, P.leader_info_data()))
+    end.to_wire(m.AckEpoch(session=7, seq=1, epoch=1, current_epoch=1, last_zxid=last, committed=(1 << 32) + 0xBF,
+                           marks=[], complete=True))
+    msgs, _ = end.from_wire(encode_packet(P.DIFF, last) + encode_packet(P.NEWLEADER, 1 << 32, CONFIG)
+                            + encode_packet(P.UPTODATE, -1))
+    assert msgs[-1] == m.UpToDate(session=7, seq=3, zxid=last)
+    # A DIFF past our log end (the leader sends the rest as PROPOSAL + COMMIT) certifies only our log.
+    end = LearnerEnd(info, 5)
+    end.from_wire(encode_packet(P.LEADERINFO, 1 << 32, P.leader_info_data()))
+    end.to_wire(m.AckEpoch(session=7, seq=1, epoch=1, current_epoch=1, last_zxid=last, committed=0,
+                           marks=[], complete=True))
+    msgs, _ = end.from_wire(encode_packet(P.DIFF, last + 5) + encode_packet(P.NEWLEADER, 1 << 32, CONFIG)
+                            + encode_packet(P.UPTODATE, -1))
+    assert msgs[-1].zxid == last
+    # TRUNC: the log is cut to the leader's committed zxid, which is then committed.
+    end = LearnerEnd(info, 5)
+    end.from_wire(encode_packet(P.LEADERINFO, 1 << 32, P.leader_info_data()))
+    msgs, _ = end.from_wire(encode_packet(P.TRUNC, last - 7) + encode_packet(P.NEWLEADER, 1 << 32, CONFIG)
+                            + encode_packet(P.UPTODATE, -1))
+    assert msgs[-1].zxid == last - 7
+    # A corral leader's UPTODATE names its committed zxid, which is taken as it is.
+    end = LearnerEnd(info, 5)
+    end.from_wire(encode_packet(P.LEADERINFO, 1 << 32, P.leader_info_data()))
+    msgs, _ = end.from_wire(encode_packet(P.DIFF, last) + encode_packet(P.NEWLEADER, 1 << 32, CONFIG)
+                            + encode_packet(P.UPTODATE, last - 1))
+    assert msgs[-1].zxid == last - 1

@@ -105,3 +105,17 @@ def test_against_servers() -> None:
         assert out.splitlines()[0].split()[1:3] == ["standalone", "corral"], out
         assert "OK: one leader" in out and "1 member in the ensemble, all at or past" in out
         assert "at zxid 0x100000080 on every member" in out, out
+
+
+def test_a_new_epochs_leader_before_its_first_txn() -> None:
+    """Right after an election on an idle ensemble an Apache leader reports zxid epoch << 32, naming no
+    txn: the members must agree on the newest txn any of them applied, not reach that zxid."""
+    digests = {0x100000280: 5}
+    members = [_member("a:1", "leader", 0x200000000, digests, synced=2),
+               _member("b:1", "follower", 0x10000028d, digests),
+               _member("c:1", "follower", 0x10000028d, digests)]
+    v = judge(members, 0x200000000, final=True)
+    assert v.ok, v
+    lagging = [*members[:2], _member("c:1", "follower", 0x10000028c, digests)]
+    v = judge(lagging, 0x200000000, final=True)
+    assert not v.ok and "c:1 (0x10000028c)" in v.reasons[0], v

@@ -19,8 +19,8 @@ from corral.protocol.records import (
     TxnHeader,
 )
 from corral.tree import DataTree
-from corral.tree.digest import tree_digest
-from corral.tree.digestlog import INTERVAL, LIMIT, DigestLog, attach
+from corral.tree.digest import DIGEST_VERSION, tree_digest
+from corral.tree.digestlog import INTERVAL, LIMIT, DigestLog, at_recovery, attach
 from corral.txn.prepare import Preparer
 
 OPEN = [ACL(31, Id("world", "anyone"))]
@@ -116,3 +116,75 @@ def test_the_log_keeps_the_last_1024() -> None:
     for i in range(1, LIMIT + 10):
         log.after(tree, i * INTERVAL)
     assert len(log.entries) == LIMIT and log.entries[0][0] == 10 * INTERVAL
+
+
+def _replica(txns: list[tuple[TxnHeader, object]], upto: int) -> DataTree:
+    """A tree that applied the txns up to zxid `upto` (a snapshot's tree at that zxid)."""
+    tree = DataTree()
+    for hdr, txn in txns:
+        if hdr.zxid <= upto:
+            tree.apply(hdr, txn)  # type: ignore[arg-type]
+    return tree
+
+
+def _replay_after(tree: DataTree, txns: list[tuple[TxnHeader, object]]) -> None:
+    for hdr, txn in txns:
+        if hdr.zxid > tree.last_zxid:
+            tree.apply(hdr, txn)  # type: ignore[arg-type]
+
+
+def test_at_recovery_from_an_exact_snapshot_digest_logs_the_replay() -> None:
+    """A snapshot exact at its zxid (corral's) with its digest: the log starts at once, costing no digest of
+    the tree, and the replay's 128-multiples are the whole tree's digests (what Apache's replay logs)."""
+    txns: list[tuple[TxnHeader, object]] = []
+    truth = _drive(DataTree(), 900, seed=5, record=txns)
+    tree = _replica(txns, 300)
+    log = at_recovery(tree, 300, DIGEST_VERSION, tree_digest(tree), small=0)
+    assert log is not None and tree.digest_log is log and log.start_after == 0
+    _replay_after(tree, txns)
+    assert dict(log.entries) == {z: d for z, d in truth.items() if z > 300}
+    assert len(log.entries) >= 4
+
+
+def test_at_recovery_from_a_fuzzy_snapshot_waits_for_the_digests_zxid() -> None:
+    """Apache's snapshots carry the digest after the last txn applied when the file was finished, past
+    the zxid in its name: the log starts once the replay has applied that txn, as Apache's does."""
+    txns: list[tuple[TxnHeader, object]] = []
+    truth = _drive(DataTree(), 900, seed=6, record=txns)
+    tree = _replica(txns, 300)
+    at_z = tree_digest(_replica(txns, 390))
+    log = at_recovery(tree, 390, DIGEST_VERSION, at_z, small=0)
+    assert log is not None and log.start_after == 390
+    _replay_after(tree, txns)
+    assert log.start_after == 0 and tree.digest_log is log
+    assert dict(log.entries) == {z: d for z, d in truth.items() if z > 390}
+
+
+def test_at_recovery_detaches_when_the_digests_txn_never_comes() -> None:
+    """A digest after a zxid the replay skips tells nothing about the tree: no log (the first `hash`
+    attaches one, digesting the tree)."""
+    txns: list[tuple[TxnHeader, object]] = []
+    _drive(DataTree(), 400, seed=8, record=txns)
+    tree = _replica(txns, 300)
+    log = at_recovery(tree, 350, DIGEST_VERSION, 12345, small=0)
+    assert log is not None
+    _replay_after(tree, [(TxnHeader(h.clientId, h.cxid, h.zxid + 1000, h.time, h.type), t)
+                         for h, t in txns if h.zxid > 300][:5])
+    assert tree.digest_log is None
+
+
+def test_at_recovery_without_a_usable_digest_digests_only_a_small_tree() -> None:
+    txns: list[tuple[TxnHeader, object]] = []
+    truth = _drive(DataTree(), 700, seed=9, record=txns)
+    for digest_zxid, version in ((0, 0), (100, DIGEST_VERSION), (400, DIGEST_VERSION - 1)):
+        # none (Apache's empty one), older than the snapshot (a new leader's), another digest version
+        tree = _replica(txns, 200)
+        assert at_recovery(tree, digest_zxid, version, 777, small=len(tree.nodes) - 1) is None
+        assert tree.digest_log is None
+        log = at_recovery(tree, digest_zxid, version, 777, small=len(tree.nodes))
+        assert log is not None and log.digest == tree_digest(tree) and log.start_after == 0
+        _replay_after(tree, txns)
+        assert dict(log.entries) == {z: d for z, d in truth.items() if z > 200}
+    fresh = DataTree()  # no snapshot at all: the four system nodes
+    log = at_recovery(fresh, 0, 0, 0)
+    assert log is not None and log.digest == tree_digest(fresh)

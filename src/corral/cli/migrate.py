@@ -149,6 +149,12 @@ def judge(members: list[MemberState], target: int | None, final: bool) -> Verdic
         elif leaders[0].synced_followers < followers:
             pending.append(f"the leader {leaders[0].address} counts {leaders[0].synced_followers} synced followers, "
                            f"{followers} are given")
+    if target is not None and target & 0xFFFFFFFF == 0:
+        # A leader of a new epoch before its first txn (an idle ensemble after an election) reports
+        # epoch << 32, which names no txn: every member must then be at the newest txn any member
+        # applied (a quorum acked the leader's whole history, so some member holds all of it).
+        applied = [m.zxid for m in members if 0 <= m.zxid < target]
+        target = max(applied) if applied else target
     if target is not None:
         behind = [m for m in members if m.zxid < target]
         if behind:

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..protocol import DecodeError
 from ..tree import DataTree
 from .files import LOG_PREFIX, SNAP_PREFIX, list_files, version_dir
-from .snapshot import SnapshotCorruptError, load_snapshot
+from .snapshot import SnapshotCorruptError, ZxidDigest, load_snapshot
 from .txnlog import HEADER, LogCorruptError, decode_txn_payload, iter_logs, truncate_tail
 
 log = logging.getLogger("corral.recovery")
@@ -37,6 +37,7 @@ class Recovered:
     entries: list[tuple[int, bytes]] = field(default_factory=list)
     snapshot_seconds: float = 0.0  # loading the snapshot (startup_snap_load_time)
     log_seconds: float = 0.0  # reading (and, with replay, applying) the logged txns (startup_txns_load_time)
+    digest: ZxidDigest | None = None  # the tree digest the snapshot carries (3.6+), if any
 
 
 def recover(data_dir: Path, log_dir: Path, replay: bool = True) -> Recovered:
@@ -50,6 +51,7 @@ def recover(data_dir: Path, log_dir: Path, replay: bool = True) -> Recovered:
     snaps = list_files(snap_dir, SNAP_PREFIX)
     tree: DataTree | None = None
     used: Path | None = None
+    digest: ZxidDigest | None = None
     failures: list[str] = []
     for zxid, path in reversed(snaps):
         log.info("event=snapshot_loading file=%s zxid=0x%x", path, zxid)
@@ -66,6 +68,7 @@ def recover(data_dir: Path, log_dir: Path, replay: bool = True) -> Recovered:
             continue
         tree = snap.tree
         used = path
+        digest = snap.digest
         log.info("event=snapshot_loaded file=%s zxid=0x%x layout=%s compression=%s digest_zxid=%s nodes=%d "
                  "sessions=%d seconds=%.2f", path, tree.last_zxid, snap.layout, snap.compression or "none",
                  f"0x{snap.digest.zxid:x}" if snap.digest else "none", len(tree.nodes), len(tree.sessions),
@@ -77,7 +80,7 @@ def recover(data_dir: Path, log_dir: Path, replay: bool = True) -> Recovered:
         if snaps:
             raise RecoveryError("no valid snapshot to recover from: " + "; ".join(failures))
         tree = DataTree()
-    result = Recovered(tree, used, tree.last_zxid)
+    result = Recovered(tree, used, tree.last_zxid, digest=digest)
     result.snapshot_seconds = time.monotonic() - t0
     last = tree.last_zxid
     # A damaged tail in a file that is not the last one (zero padding after it: a server killed mid-write

@@ -64,6 +64,7 @@ from ..tree import ApplyResult, DataTree
 from ..tree.acl import AuthId
 from ..txn import AnyTxn, Preparer
 from .config import ServerConfig
+from .digests import carry_over
 from .forwarded import ForwardedRequest
 from .metrics import ServerMetrics, Summary
 from .reconfig import Membership, ServerReconfig, parse_membership_text
@@ -691,6 +692,7 @@ class QuorumHost:
     def _replace_tree(self, tree: DataTree) -> None:
         """A snapshot from the leader replaced our state (the member is not serving: no connections)."""
         tree.adopt_hooks(self.tree)
+        carry_over(self.tree, tree)
         self.tree = tree
         self.preparer.tree = tree
         self.preparer.reset()

@@ -17,7 +17,8 @@ an Apache peer reads the same packets as from another Apache server:
   boolean complete`` (`LearnerHandler` reads only the int). Without them (an Apache learner) the leader
   gets ``marks=[lastZxid]``, ``complete=False``: DIFF when it holds that zxid, TRUNC within a shared
   epoch, SNAP otherwise.
-* UPTODATE: zxid = the leader's committed zxid (Apache sends -1 and never reads it).
+* UPTODATE: zxid = the leader's committed zxid (Apache sends -1 and never reads it; from an Apache
+  leader the learner takes its sync's last COMMIT, or its DIFF or TRUNC zxid if later: both committed).
 * PING: zxid = the ping round (Apache's learner echoes it untouched); SYNC: zxid = the sync's target.
 * SNAP: Apache's database stream (`snapsync.ApacheSnap`: the body of the core's snapshot file image,
   then ``BenWasHere``; a received one is read and handed to the core as a file image).
@@ -183,6 +184,9 @@ class LearnerEnd(_End):
         self.newleader: int | None = None  # the zxid the core must ack for NEWLEADER
         self.unacked: deque[int] = deque()  # proposals of this connection not yet acknowledged
         self.last_commit = -1
+        # An Apache leader's DIFF or TRUNC zxid is one it has committed (LearnerHandler.syncFollower), and
+        # our log matches its history up to there: what we logged up to it is committed (see UPTODATE).
+        self.certified = -1
         self.pings: dict[int, int] = {}  # core round -> the PING's zxid to echo
         self.ping_round = 0
         self.syncs: deque[int] = deque()  # core sync tokens, in the order sent
@@ -275,9 +279,11 @@ class LearnerEnd(_End):
             self.epoch = pkt.zxid >> 32
             return [LeaderInfo(session=s, seq=self._seq(), epoch=self.epoch)]
         if t == P.DIFF:
+            self.certified = min(max(pkt.zxid, 0), self.log_end)
             return [Diff(session=s, seq=self._seq(), zxid=max(pkt.zxid, 0))]
         if t == P.TRUNC:
             self.log_end = pkt.zxid
+            self.certified = max(pkt.zxid, 0)
             return [Trunc(session=s, seq=self._seq(), zxid=max(pkt.zxid, 0))]
         if t == P.SNAP:
             self.snap_zxid = max(pkt.zxid, 0)
@@ -331,7 +337,11 @@ class LearnerEnd(_End):
             self.early_commits.clear()
             return out
         if t == P.UPTODATE:
-            zxid = pkt.zxid if pkt.zxid >= 0 else max(self.last_commit, 0)
+            # Apache's UPTODATE says nothing (zxid -1): the commits it implies are its sync's COMMITs and,
+            # for the entries we had logged before (a restart, a swap), its DIFF or TRUNC zxid. Without
+            # the latter a member rejoining an idle ensemble would serve an older tree than its log holds
+            # until the next write's COMMIT (Apache's learner applies its whole log at start-up).
+            zxid = pkt.zxid if pkt.zxid >= 0 else max(self.last_commit, self.certified, 0)
             reply += P.encode_packet(P.ACK, self.epoch << 32)
             return [UpToDate(session=s, seq=self._seq(), zxid=zxid)]
         if t == P.PING:

@@ -26,7 +26,7 @@ from ..security.quorum import build_quorum_security
 from ..tree import ApplyResult, DataTree
 from ..tree import acl as aclmod
 from ..tree.datatree import CONTAINER_OWNER
-from . import dynamic_file, fourletter
+from . import digests, dynamic_file, fourletter
 from .config import ServerConfig, resolve_member
 from .frontend import Frontend, Link, ServerStats
 from .host import TICKS_PER_TICKTIME, QuorumHost
@@ -239,6 +239,7 @@ class CorralServer:
             self._every(cfg.tick_time / 1000 / TICKS_PER_TICKTIME, self.peers.tick)
         self._every(cfg.tick_time / 1000, self.frontend.tick)
         self._every(cfg.container_check_interval / 1000, self._reap_containers)
+        self._every(digests.IDLE_CHECK_SECONDS, lambda: digests.drop_if_idle(self.tree))
         self.storage.start_autopurge()
         if self.admin is not None:
             await self.admin.start()

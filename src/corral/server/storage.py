@@ -30,6 +30,7 @@ from ..persistence.purge import remove_stale_temps
 from ..persistence.snapshot import install_snapshot
 from ..persistence.txnlog import remove_all, truncate_after
 from ..quorum import Recovered
+from ..tree import digestlog
 from . import memory
 from .metrics import ServerMetrics
 
@@ -343,6 +344,24 @@ def recover_member(config: ServerConfig) -> tuple[DataTree, Recovered, RecoveryR
         report = recover(config.data_dir, config.log_dir, replay=False)
     snap_dir = version_dir(config.data_dir)
     tree = report.tree
+    _digest_log_at_start(tree, report)
     state = Recovered(accepted_epoch=read_epoch(snap_dir, ACCEPTED), current_epoch=read_epoch(snap_dir, CURRENT),
                       log_base=tree.last_zxid, log=report.entries, applied_zxid=tree.last_zxid)
     return tree, state, report
+
+
+def _digest_log_at_start(tree: DataTree, report: RecoveryReport) -> None:
+    """Keep the `hash` digest history from start-up (tree/digestlog.py, `at_recovery`): the logged txns
+    the member applies next (its own log, then the leader's DIFF) give the entries Apache's replay gives,
+    so `corral migrate check` passes right after a swap on an idle ensemble. The server drops the log
+    when `hash` is not asked for (server/digests.py)."""
+    d = report.digest
+    t0 = time.perf_counter()
+    dlog = digestlog.at_recovery(tree, d.zxid, d.version, d.digest) if d is not None else \
+        digestlog.at_recovery(tree, 0, 0, 0)
+    if dlog is None:
+        log.info("event=digest_log_deferred reason=%s nodes=%d", "no_snapshot_digest", len(tree.nodes))
+    else:
+        dlog.last_read = time.monotonic()  # the idle clock starts now (server/digests.py drops it)
+        log.info("event=digest_log_started at=recovery zxid=0x%x from_zxid=0x%x nodes=%d ms=%.1f", tree.last_zxid,
+                 dlog.start_after or tree.last_zxid, len(tree.nodes), (time.perf_counter() - t0) * 1000)

@@ -10,6 +10,15 @@ about a microsecond in Python, as much as a fifth of a write's whole CPU (`bench
 reads the history but `hash`, so the AdminServer attaches the log to the tree at the first `hash`
 (one digest of the whole tree, then) and detaches it when `hash` has not been asked for a while.
 
+It is also attached at start-up (`at_recovery`), so that a server just started on an idle ensemble
+has the entries its log replay passes through, as Apache's replay gives it: `corral migrate check`
+compares them right after a member is swapped in. Digesting a whole tree at start-up would cost
+seconds at a million znodes, so the starting digest is the one the snapshot carries (Apache's 3.6+
+ZxidDigest, which corral writes too): the digest of the tree after txn Z. A corral snapshot is exact
+at Z; an Apache one is fuzzy (taken while txns were applied) and exact only once the replay has
+applied Z, so until then the log waits (`start_after`), as Apache's DataTree does until it reaches
+`digestFromLoadedSnapshot`. Without a usable digest only a small tree is digested whole.
+
 While attached it does the least that gives the digests at the 128-multiples: on the first change of
 a path within an interval it remembers that path's digest before the change (0 for a path that did
 not exist; free when the path was digested at the previous checkpoint), and at the checkpoint it
@@ -49,10 +58,16 @@ def _parent(path: str) -> str:
     return path[:i] if i > 0 else "/"
 
 
+SMALL_TREE = 50_000  # without a usable snapshot digest, trees up to this size are digested whole (~0.1 s)
+
+
 class DigestLog:
     """Attached to a DataTree (`tree.digest_log`), which calls `before` and `after` around each txn."""
 
-    def __init__(self, digest: int) -> None:
+    def __init__(self, digest: int, start_after: int = 0) -> None:
+        """`digest`: the tree's digest now, or (`start_after` > 0) after the txn `start_after`, which the
+        tree has yet to apply: until then the hooks do nothing (the tree is a fuzzy snapshot's)."""
+        self.start_after = start_after
         self.digest = digest  # the tree digest at the last checkpoint (or when the log was attached)
         self.old: dict[str, int] = {}  # path -> its digest before its first change since the last checkpoint
         self.prev: dict[str, int] = {}  # path -> its digest at the last checkpoint (the paths changed before it)
@@ -68,6 +83,8 @@ class DigestLog:
 
     def before(self, tree: DataTree, type_: int, txn: object, session: int) -> None:
         """Remember the digests of the paths the txn is about to change (first change in the interval)."""
+        if self.start_after:
+            return
         if type_ in _CREATES or type_ in _DELETES:
             path = txn.path if isinstance(txn, CreateTxn | CreateContainerTxn | CreateTTLTxn | DeleteTxn) else None
             if path is not None:
@@ -91,6 +108,13 @@ class DigestLog:
 
     def after(self, tree: DataTree, zxid: int) -> None:
         """After the txn `zxid`: at a multiple of 128, digest the changed paths and log the tree digest."""
+        if self.start_after:
+            if zxid < self.start_after:
+                return
+            if zxid > self.start_after:  # the digest's txn was never applied here: its value tells nothing
+                tree.digest_log = None
+                return
+            self.start_after = 0  # the tree is exact at the digest's zxid now: `digest` is its digest
         if zxid % INTERVAL != 0:
             return
         nodes = tree.nodes
@@ -119,5 +143,24 @@ class DigestLog:
 def attach(tree: DataTree) -> DigestLog:
     """Give `tree` a digest log, starting from the whole tree's digest now (between two txns)."""
     log = DigestLog(tree_digest(tree))
+    tree.digest_log = log
+    return log
+
+
+def at_recovery(tree: DataTree, digest_zxid: int, version: int, digest: int,
+                small: int = SMALL_TREE) -> DigestLog | None:
+    """At start-up, a log for `tree` just loaded from a snapshot (`tree.last_zxid`: its zxid) that
+    carries the digest `digest` after txn `digest_zxid` (0: none; Apache writes zxid 0 before its first
+    txn and after a SNAP from its leader), attached; or None when the starting digest would cost a
+    digest of a large tree (the first `hash` attaches one then). Cheap but for small trees."""
+    if digest_zxid > 0 and version == DIGEST_VERSION and digest_zxid >= tree.last_zxid:
+        # Equal: the snapshot is exact (corral's, or Apache's taken with no txn in flight).
+        log = DigestLog(digest, start_after=digest_zxid if digest_zxid > tree.last_zxid else 0)
+    elif len(tree.nodes) <= small:
+        # No digest, or one Apache would not compare either (older than the snapshot: a new leader's,
+        # whose zxid names no txn): digest the tree, as Apache computes it while loading.
+        log = DigestLog(tree_digest(tree))
+    else:
+        return None
     tree.digest_log = log
     return log
