@@ -4,8 +4,9 @@
     CORRAL_PURE=1 .venv/bin/python -m bench.tree_memory            # the pure-Python fallback
 
 Builds the tree `bench.durability.recovery` populates (`/recovery/p<i/fanout>/n<i%fanout>`, `--size`-byte
-values, distinct zxids and times) through `DataTree.create_entry` (`create_node` before packed leaves), writes its snapshot, then, in a fresh
-child process, loads that snapshot the way recovery does (`load_snapshot` inside `memory.bulk_load`).
+values, distinct zxids and times) through `DataTree.create_entry` (`create_node` before packed leaves),
+writes its snapshot, then, in a fresh child process, loads that snapshot the way recovery does
+(`load_snapshot` inside `memory.bulk_load`).
 Prints: tracemalloc bytes per znode of the built tree, split by what holds them (sizes as allocated:
 CPython rounds small objects up to 16 bytes), process RSS per znode, and for the load its time, RSS after
 it and peak RSS (the high-water mark, file bytes included). Not a test; figures depend on the build in use
