@@ -20,7 +20,17 @@ from collections.abc import Callable
 
 from ..tree import acl as aclmod
 from ..tree.acl import AclList
-from ..tree.datatree import LIMIT_NODE, QUOTA_ROOT, DataTree, Node, as_node, is_ephemeral_owner, pack_leaf
+from ..tree.datatree import (
+    LEAF_HEAD,
+    LEAF_NULL,
+    LIMIT_NODE,
+    QUOTA_ROOT,
+    DataTree,
+    Node,
+    as_node,
+    is_ephemeral_owner,
+    pack_leaf,
+)
 
 _I = struct.Struct(">i")
 #: DataNode's `long acl` then StatPersisted: czxid, mzxid, ctime, mtime, version, cversion, aversion,
@@ -77,12 +87,23 @@ def load_nodes(tree: DataTree, data: bytes | mmap.mmap, off: int, acls: dict[int
                 data_size += n
             elif n != -1:
                 raise NodeRecordError(off - 4, f"bad data length {n}")
-            key, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, pzxid = unpack_ks(data, off)
+            # The fields stay the objects struct made (`vals` is a tuple of Any): compiled, naming them as
+            # ints would unbox each and box it again for the pack, two allocations a field.
+            vals = unpack_ks(data, off)
             off += ks_size
+            key: int = vals[0]
             acl_id = acl_ids.get(key, -1)
             if acl_id < 0:
                 raise NodeRecordError(off, f"node {p!r} refers to ACL {key}, not in the ACL map")
-            rec = pack_leaf(d, acl_id, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, pzxid)
+            cversion: int = vals[6]
+            owner: int = vals[8]
+            if owner == 0 and cversion == 0:  # the common leaf: the record's head packed from them as they are
+                head = LEAF_HEAD.pack(vals[1], vals[2], vals[3], vals[4], vals[5], 0, vals[7], 0,
+                                      0 if d is None else len(d), 0, vals[9], acl_id, LEAF_NULL if d is None else 0)
+                rec = head if not d else head + d
+            else:
+                rec = pack_leaf(d, acl_id, vals[1], vals[2], vals[3], vals[4], vals[5], cversion, vals[7], owner,
+                                vals[9])
             if p:
                 if parent is None or not p.startswith(prefix) or p.find("/", len(prefix)) >= 0:
                     i = p.rfind("/")
