@@ -21,7 +21,6 @@ from collections.abc import Callable
 from ..tree import acl as aclmod
 from ..tree.acl import AclList
 from ..tree.datatree import (
-    LEAF_HEAD,
     LEAF_NULL,
     LIMIT_NODE,
     QUOTA_ROOT,
@@ -37,6 +36,8 @@ _I = struct.Struct(">i")
 #: ephemeralOwner, pzxid.
 KEY_STAT = struct.Struct(">qqqqqiiiqq")
 RELEASE_EVERY = 16384
+_COUNTS = struct.Struct(">ii")  # a packed leaf's dataLength and numChildren
+_ACL_FLAGS = struct.Struct(">iB")  # a packed leaf's ACL number and flags
 
 
 class NodeRecordError(Exception):
@@ -87,21 +88,23 @@ def load_nodes(tree: DataTree, data: bytes | mmap.mmap, off: int, acls: dict[int
                 data_size += n
             elif n != -1:
                 raise NodeRecordError(off - 4, f"bad data length {n}")
-            # The fields stay the objects struct made (`vals` is a tuple of Any): compiled, naming them as
-            # ints would unbox each and box it again for the pack, two allocations a field.
             vals = unpack_ks(data, off)
-            off += ks_size
             key: int = vals[0]
             acl_id = acl_ids.get(key, -1)
             if acl_id < 0:
-                raise NodeRecordError(off, f"node {p!r} refers to ACL {key}, not in the ACL map")
+                raise NodeRecordError(off + ks_size, f"node {p!r} refers to ACL {key}, not in the ACL map")
             cversion: int = vals[6]
             owner: int = vals[8]
-            if owner == 0 and cversion == 0:  # the common leaf: the record's head packed from them as they are
-                head = LEAF_HEAD.pack(vals[1], vals[2], vals[3], vals[4], vals[5], 0, vals[7], 0,
-                                      0 if d is None else len(d), 0, vals[9], acl_id, LEAF_NULL if d is None else 0)
-                rec = head if not d else head + d
+            if owner == 0 and cversion == 0:
+                # The common leaf: the file's czxid..owner fields are the record's bytes as they are (a
+                # cversion and owner of 0 read the same to a client), so the record is copied from the
+                # file around the dataLength/numChildren it lacks, not packed from ints again.
+                rec = b"".join((data[off + 8:off + 60], _COUNTS.pack(0 if d is None else len(d), 0),
+                                data[off + 60:off + 68], _ACL_FLAGS.pack(acl_id, LEAF_NULL if d is None else 0),
+                                b"" if d is None else d))
+                off += ks_size
             else:
+                off += ks_size
                 rec = pack_leaf(d, acl_id, vals[1], vals[2], vals[3], vals[4], vals[5], cversion, vals[7], owner,
                                 vals[9])
             if p:
