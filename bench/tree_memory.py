@@ -4,8 +4,9 @@
     CORRAL_PURE=1 .venv/bin/python -m bench.tree_memory            # the pure-Python fallback
 
 Builds the tree `bench.durability.recovery` populates (`/recovery/p<i/fanout>/n<i%fanout>`, `--size`-byte
-values, distinct zxids and times) through `DataTree.create_node`, writes its snapshot, then, in a fresh
-child process, loads that snapshot the way recovery does (`load_snapshot` inside `memory.bulk_load`).
+values, distinct zxids and times) through `DataTree.create_entry` (`create_node` before packed leaves),
+writes its snapshot, then, in a fresh child process, loads that snapshot the way recovery does
+(`load_snapshot` inside `memory.bulk_load`).
 Prints: tracemalloc bytes per znode of the built tree, split by what holds them (sizes as allocated:
 CPython rounds small objects up to 16 bytes), process RSS per znode, and for the load its time, RSS after
 it and peak RSS (the high-water mark, file bytes included). Not a test; figures depend on the build in use
@@ -58,14 +59,15 @@ def build(n: int, fanout: int, size: int) -> DataTree:
     zxid = 0x100000000
     time0 = 1_760_000_000_000
     zxid += 1
-    tree.create_node("/recovery", b"", acl, 0, -1, zxid, time0)
+    create = getattr(tree, "create_entry", tree.create_node)  # create_node returns a Node copy of a packed leaf
+    create("/recovery", b"", acl, 0, -1, zxid, time0)
     for i in range(n):
         if i % fanout == 0:
             zxid += 1
-            tree.create_node(f"/recovery/p{i // fanout}", b"", acl, 0, -1, zxid, time0 + zxid)
+            create(f"/recovery/p{i // fanout}", b"", acl, 0, -1, zxid, time0 + zxid)
         zxid += 1
         value = (i.to_bytes(8, "big") + filler)[:size]  # a bytes object of its own, as a client's
-        tree.create_node(f"/recovery/p{i // fanout}/n{i % fanout}", value, acl, 0, -1, zxid, time0 + zxid)
+        create(f"/recovery/p{i // fanout}/n{i % fanout}", value, acl, 0, -1, zxid, time0 + zxid)
     tree.last_zxid = zxid
     return tree
 
@@ -81,9 +83,12 @@ def breakdown(tree: DataTree) -> dict[str, float]:
     n = len(tree.nodes)
     out: Counter[str] = Counter()
     seen: set[int] = set()
-    out["nodes dict (path -> Node)"] = sys.getsizeof(tree.nodes)
+    out["nodes dict (path -> Node or record)"] = sys.getsizeof(tree.nodes)
     for path, node in tree.nodes.items():
         out["path strings (dict keys)"] += rounded(sys.getsizeof(path))
+        if isinstance(node, bytes):  # a packed leaf: Stat, ACL number, flags and data in one object
+            out["packed leaf records"] += rounded(sys.getsizeof(node))
+            continue
         out["Node objects"] += rounded(sys.getsizeof(node))
         if node.data is not None:
             out["data bytes"] += rounded(sys.getsizeof(node.data))

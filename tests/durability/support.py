@@ -91,7 +91,7 @@ def dump_kazoo(zk: KazooClient, root: str = "/", with_acl: bool = True, batch: i
 def dump_tree(tree: DataTree, with_acl: bool = True) -> Dump:
     """The same dump from an in-memory tree (Stat as a client would see it)."""
     out: Dump = {}
-    for path, n in tree.nodes.items():
+    for path, n in tree.node_items():
         st = n.stat()
         acl = tuple(tuple(a) for a in n.acl) if with_acl else ()
         out[path] = Entry(n.data, acl, st.czxid, st.mzxid, st.ctime, st.mtime, st.version, st.cversion,

@@ -87,11 +87,11 @@ def test_apache_snapshot_loads_with_its_digest():
     assert snap.digest is not None and snap.digest.zxid == snap.zxid
     assert tree_digest(snap.tree) == snap.digest.digest  # Apache's DigestCalculator, computed by corral
     t = snap.tree
-    assert t.nodes["/cont"].ephemeral_owner == CONTAINER_OWNER and "/cont" in t.containers
-    assert t.nodes["/ttl"].ephemeral_owner & TTL_MASK == TTL_MASK and "/ttl" in t.containers
+    assert t.get("/cont").ephemeral_owner == CONTAINER_OWNER and "/cont" in t.containers
+    assert t.get("/ttl").ephemeral_owner & TTL_MASK == TTL_MASK and "/ttl" in t.containers
     assert {p for ps in t.ephemerals.values() for p in ps} == {"/eph"}
-    assert t.nodes["/acl"].acl[0][1] == "digest" and t.nodes["/a/b"].acl == ((31, "ip", "127.0.0.1"),)
-    assert t.nodes["/zookeeper/config"].acl == ((1, "world", "anyone"),)
+    assert t.get("/acl").acl[0][1] == "digest" and t.get("/a/b").acl == ((31, "ip", "127.0.0.1"),)
+    assert t.get("/zookeeper/config").acl == ((1, "world", "anyone"),)
 
 
 def test_apache_log_replays_onto_an_empty_tree_to_the_snapshot(tmp_path):
@@ -292,19 +292,19 @@ def test_create_of_an_existing_node_on_replay():
     t.apply(_hdr(2, OpCode.create), CreateTxn("/p/c", b"", OPEN, False, -1))
     acl = [ACL(1, Id("world", "anyone"))]
     r = t.apply(_hdr(3, OpCode.create2), CreateTxn("/p/c", b"", acl, False, 5))
-    assert r.err == Errs.NODEEXISTS and t.nodes["/p/c"].acl == ((1, "world", "anyone"),)
-    assert (t.nodes["/p"].cversion, t.nodes["/p"].pzxid) == (1, 2)
+    assert r.err == Errs.NODEEXISTS and t.get("/p/c").acl == ((1, "world", "anyone"),)
+    assert (t.get("/p").cversion, t.get("/p").pzxid) == (1, 2)
     r = t.apply(_hdr(4, OpCode.create), CreateTxn("/p/c", b"", OPEN, False, 5))
-    assert r.err == Errs.NODEEXISTS and (t.nodes["/p"].cversion, t.nodes["/p"].pzxid) == (5, 4)
+    assert r.err == Errs.NODEEXISTS and (t.get("/p").cversion, t.get("/p").pzxid) == (5, 4)
 
 
 def test_delete_of_a_missing_node_still_moves_the_parent_pzxid():
     t = DataTree()
     t.apply(_hdr(1, OpCode.create), CreateTxn("/p", b"", OPEN, False, -1))
     assert t.apply(_hdr(7, OpCode.delete), DeleteTxn("/p/gone")).err == Errs.NONODE
-    assert t.nodes["/p"].pzxid == 7
+    assert t.get("/p").pzxid == 7
     t.apply(_hdr(9, OpCode.closeSession), CloseSessionTxn(["/p/also-gone"]))
-    assert t.nodes["/p"].pzxid == 9
+    assert t.get("/p").pzxid == 9
 
 
 # ---- logs, names, modes ---------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def test_a_mapped_file_loads_the_same_tree_as_its_bytes(tmp_path):
     assert mapped.digest == whole.digest and mapped.layout == whole.layout == "3.9"
     a, b = mapped.tree, whole.tree
     assert sorted(a.nodes) == sorted(b.nodes)
-    assert all(a.nodes[p].pack_stat() == b.nodes[p].pack_stat() and a.nodes[p].data == b.nodes[p].data
+    assert all(a.get(p).pack_stat() == b.get(p).pack_stat() and a.get(p).data == b.get(p).data
                for p in b.nodes)
     assert a.data_size == b.data_size
     assert seen == [] or all(n % 100000 == 0 for n in seen)

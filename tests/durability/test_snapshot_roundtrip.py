@@ -67,13 +67,14 @@ def test_snapshot_round_trip_keeps_every_field_and_index(tmp_path):
     assert after.last_zxid == before.last_zxid
     assert after.sessions == before.sessions
     assert sorted(after.nodes) == sorted(before.nodes)
-    for path, node in before.nodes.items():
-        assert _slots(after.nodes[path]) == _slots(node), path
-        assert after.nodes[path].pack_stat() == node.pack_stat(), path
+    for path in before.nodes:
+        node = before.get(path)
+        assert _slots(after.get(path)) == _slots(node), path
+        assert after.get(path).pack_stat() == node.pack_stat(), path
     assert after.ephemerals == before.ephemerals == {SESSION: {"/a/eph1", "/a/eph2"}, OTHER: {"/a/eph3"}}
     assert after.containers == before.containers == {"/cont", "/ttl"}
     assert after.quota_roots == before.quota_roots == {"/q"}
     assert after.data_size == before.data_size
-    assert after.nodes["/a/null"].data is None and after.nodes["/a/acl"].acl == ACL
+    assert after.get("/a/null").data is None and after.get("/a/acl").acl == ACL
     # ACL lists are interned: every node with the same list shares one tuple.
-    assert after.nodes["/a"].acl is after.nodes["/q"].acl
+    assert after.get("/a").acl is after.get("/q").acl

@@ -255,7 +255,7 @@ def test_snapshot_dump_and_verify(history):
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert out.startswith(f"ZNode Details (count={tree.node_count()}), snapshot valid at zxid 0x{tree.last_zxid:x}:")
-    for path, node in tree.nodes.items():
+    for path, node in tree.node_items():
         block = re.search(rf"^{re.escape(path)}\n((?:  .*\n)+)", out, re.M)
         assert block, path
         fields = dict(re.match(r"\s+(\w+) =\s?(.*)$", line).groups() for line in block.group(1).splitlines())

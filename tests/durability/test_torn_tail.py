@@ -451,7 +451,7 @@ def test_writer_level_truncation_at_every_offset(tmp_path):
         assert created == {f"/n{i}" for i in range(min(k, len(sizes)))}, offset
         assert rec.tree.last_zxid == (records[k - 1].zxid if k else 0)
         if k:
-            assert rec.tree.nodes["/n0"].data == (b"changed" if k == len(batch) else b"")
+            assert rec.tree.get("/n0").data == (b"changed" if k == len(batch) else b"")
         left = work / "version-2" / "log.1"
         if offset < len(HEADER):
             assert not left.exists()
@@ -478,7 +478,7 @@ def test_torn_tail_of_a_record_whose_data_looks_like_a_record(tmp_path):
     os.truncate(path, records[-1].end - 7)  # torn inside "tail", after the complete embedded copy
     rec = recover(tmp_path / "data", tmp_path / "data")
     assert rec.truncated == (path, records[-1].offset)
-    assert rec.tree.nodes["/a"].data == b"x"
+    assert rec.tree.get("/a").data == b"x"
 
 
 def test_txns_logged_again_by_a_resynced_apache_follower_are_recovered_once(tmp_path):
@@ -500,7 +500,7 @@ def test_txns_logged_again_by_a_resynced_apache_follower_are_recovered_once(tmp_
     records, torn = scan(log_dir / "log.1", True)
     assert [r.zxid for r in records] == [1, 2, 3, 4] and torn is None
     rec = recover(tmp_path / "data", tmp_path / "data")
-    assert rec.tree.nodes["/a"].data == b"four"
+    assert rec.tree.get("/a").data == b"four"
 
     other = tmp_path / "other" / "version-2"
     w = TxnLogWriter(other)

@@ -153,8 +153,8 @@ def test_a_snap_travels_as_apaches_database_stream() -> None:
     assert [type(x).__name__ for x in got] == ["Snap", "NewLeader"]
     snap = parse_snapshot(got[0].data, None)  # a file image the host installs, at the SNAP's zxid
     assert snap.zxid == (1 << 32) + 4 and snap.tree.sessions == tree.sessions
-    assert {p: (n.data, n.acl, n.ephemeral_owner, n.mzxid) for p, n in snap.tree.nodes.items()} == \
-        {p: (n.data, n.acl, n.ephemeral_owner, n.mzxid) for p, n in tree.nodes.items()}
+    assert {p: (n.data, n.acl, n.ephemeral_owner, n.mzxid) for p, n in snap.tree.node_items()} == \
+        {p: (n.data, n.acl, n.ephemeral_owner, n.mzxid) for p, n in tree.node_items()}
 
 
 @pytest.mark.parametrize("stream", [

@@ -12,7 +12,7 @@ import struct
 from corral.persistence.snapshot import read_snapshot, write_snapshot
 from corral.tree import DataTree
 from corral.tree.acl import OPEN_ACL_UNSAFE
-from corral.tree.datatree import encode_names
+from corral.tree.datatree import Node, encode_names, pack_node
 
 
 def _names(vector: bytes) -> list[str]:
@@ -33,12 +33,17 @@ def _create(t: DataTree, path: str, zxid: int) -> None:
 def test_a_leaf_has_no_container_and_the_last_child_removed_frees_it():
     t = DataTree()
     _create(t, "/p", 1)
-    p = t.nodes["/p"]
+    assert isinstance(t.nodes["/p"], bytes)  # a leaf is one packed record
+    p = t.get("/p")
     assert p.kids is None and p.num_children() == 0 and p.children == frozenset()
     assert _names(p.children_vector()) == []
     _create(t, "/p/a", 2)
-    assert p.kids is not None and p.num_children() == 1 and t.nodes["/p/a"].kids is None
+    p = t.nodes["/p"]  # its first child made it a Node
+    assert isinstance(p, Node) and p.kids is not None and p.num_children() == 1 and t.get("/p/a").kids is None
+    assert isinstance(t.nodes["/p/a"], bytes)
     t.delete_node("/p/a", 3)
+    assert isinstance(t.nodes["/p"], bytes)  # its last child gone, it is packed again
+    p = t.get("/p")
     assert p.kids is None and p.num_children() == 0
     assert p.stat().numChildren == 0 and p.stat().cversion == 2  # one create and one delete, as ZooKeeper counts
 
@@ -49,8 +54,8 @@ def test_children_are_the_node_maps_own_path_strings():
     for i in range(5):
         _create(t, f"/p/c{i}", 2 + i)
     keys = {id(k) for k in t.nodes}
-    assert all(id(c) in keys for c in t.nodes["/p"].child_paths())
-    assert t.nodes["/p"].children == {f"c{i}" for i in range(5)}
+    assert all(id(c) in keys for c in t.get("/p").child_paths())
+    assert t.get("/p").children == {f"c{i}" for i in range(5)}
 
 
 def test_children_vector_is_cached_and_follows_every_change():
@@ -61,7 +66,7 @@ def test_children_vector_is_cached_and_follows_every_change():
     for name in sorted(names):
         _create(t, "/p/" + name, z)
         z += 1
-    p = t.nodes["/p"]
+    p = t.get("/p")
     first = p.children_vector()
     assert sorted(_names(first)) == sorted(names) and p.children_vector() is first  # cached: the same bytes
     _create(t, "/p/new", z)
@@ -78,10 +83,10 @@ def test_children_vector_is_cached_and_follows_every_change():
 
 def test_root_children_and_system_nodes():
     t = DataTree()
-    assert t.nodes["/"].children == {"zookeeper"}
-    assert _names(t.nodes["/zookeeper"].children_vector()) in (["quota", "config"], ["config", "quota"])
+    assert t.get("/").children == {"zookeeper"}
+    assert _names(t.get("/zookeeper").children_vector()) in (["quota", "config"], ["config", "quota"])
     _create(t, "/a", 1)
-    assert sorted(_names(t.nodes["/"].children_vector())) == ["a", "zookeeper"]
+    assert sorted(_names(t.get("/").children_vector())) == ["a", "zookeeper"]
     assert t.count_descendants("/") == 4
 
 
@@ -93,12 +98,14 @@ def test_a_loaded_tree_has_the_same_compact_form(tmp_path):
     _create(t, "/p/c3/deep", 30)
     loaded = read_snapshot(write_snapshot(t, tmp_path))
     keys = {id(k) for k in loaded.nodes}
-    for path, node in loaded.nodes.items():
-        assert (node.kids is None) == (t.nodes[path].num_children() == 0), path
+    for path, e in loaded.nodes.items():
+        node = loaded.get(path)
+        assert isinstance(e, bytes) == (node.kids is None), path  # leaves packed, parents Nodes
+        assert (node.kids is None) == (t.get(path).num_children() == 0), path
         assert all(id(c) in keys for c in node.child_paths()), path
-        assert sorted(_names(node.children_vector())) == sorted(t.nodes[path].children), path
+        assert sorted(_names(node.children_vector())) == sorted(t.get(path).children), path
     # equal stat fields of a node never changed share one int object (the pure build keeps ints as objects)
-    leaf = loaded.nodes["/p/c5"]
+    leaf = loaded.get("/p/c5")
     assert leaf.czxid == leaf.mzxid == leaf.pzxid and leaf.ctime == leaf.mtime
 
 
@@ -120,10 +127,13 @@ def test_cversion_at_the_java_int_limit(tmp_path):
     cversion stays (the wrapped value is not greater), and the tree still serialises."""
     t = DataTree()
     _create(t, "/p", 1)
-    p = t.nodes["/p"]
+    p = t.get("/p")
     p.cversion = 2**31 - 1
+    t.nodes["/p"] = pack_node(p)  # a leaf record whose cversion 2*cversion wraps: stored in the record
+    assert t.get("/p").cversion == 2**31 - 1 and t.stat_of("/p") == p.pack_stat()
     _create(t, "/p/c", 2)
-    assert p.cversion == 2**31 - 1 and p.num_children() == 1
+    p = t.nodes["/p"]
+    assert isinstance(p, Node) and p.cversion == 2**31 - 1 and p.num_children() == 1
     assert p.stat().cversion == -3  # 2 * (2^31 - 1) - 1, as a Java int
     loaded = read_snapshot(write_snapshot(t, tmp_path))
-    assert loaded.nodes["/p"].cversion == 2**31 - 1 and loaded.nodes["/p"].pack_stat() == p.pack_stat()
+    assert loaded.get("/p").cversion == 2**31 - 1 and loaded.get("/p").pack_stat() == p.pack_stat()

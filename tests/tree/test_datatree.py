@@ -245,11 +245,11 @@ def test_delete_removes_node_and_updates_counts(t):
 def test_error_txn_changes_nothing_but_last_zxid(t):
     """A failed write is logged as an ErrorTxn: it consumes its zxid and changes nothing else."""
     t.create("/a")
-    snapshot = {p: n.stat() for p, n in t.tree.nodes.items()}
+    snapshot = {p: n.stat() for p, n in t.tree.node_items()}
     res = t.apply(OpCode.error, ErrorTxn(-101))
     assert res.err == -101
     assert t.tree.last_zxid == t.zxid
-    assert {p: n.stat() for p, n in t.tree.nodes.items()} == snapshot
+    assert {p: n.stat() for p, n in t.tree.node_items()} == snapshot
 
 
 # ---- ephemerals, containers, TTL, sessions ---------------------------------------------------
@@ -374,7 +374,7 @@ def test_failed_multi_results_and_no_changes(t):
     """A multi whose third op failed: results are [0, 0, code, -2, -2], all ErrorResults, and the tree is
     exactly as before (the ops before the failure are not applied)."""
     t.create("/exists")
-    before = {p: (n.stat(), n.data) for p, n in t.tree.nodes.items()}
+    before = {p: (n.stat(), n.data) for p, n in t.tree.node_items()}
     w = FakeWatcher()
     t.tree.watches.child.add("/", w)
     t.tree.watches.data.add("/new", w)
@@ -389,7 +389,7 @@ def test_failed_multi_results_and_no_changes(t):
     assert [r.err for r in res.multi] == [0, 0, -110, -2, -2]
     assert all(r.type == OpCode.error for r in res.multi)
     assert res.err == -110
-    assert {p: (n.stat(), n.data) for p, n in t.tree.nodes.items()} == before
+    assert {p: (n.stat(), n.data) for p, n in t.tree.node_items()} == before
     assert w.events == []
     assert t.tree.last_zxid == t.zxid
 

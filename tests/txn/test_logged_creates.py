@@ -51,7 +51,7 @@ def _replayed_equals_applied(op: int, req) -> tuple[DataTree, object]:
 @pytest.mark.parametrize("op,flags,ttl", list(itertools.product(OPS, FLAGS, [-1, 5000])))
 def test_every_create_reads_back_as_applied(op, flags, ttl):
     live, _ = _replayed_equals_applied(op, _request(op, "/n", flags, ttl))
-    node = live.nodes.get("/n")
+    node = live.get("/n")
     if node is not None and op == OpCode.create and flags == CreateMode.CONTAINER:
         assert node.ephemeral_owner == 0, "a plain create with CONTAINER flags is persistent (ZooKeeper)"
     if node is not None and op == OpCode.createContainer:

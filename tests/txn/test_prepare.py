@@ -489,7 +489,7 @@ def test_local_sessions_may_write_but_not_own_ephemerals():
     assert env.create("/b", session=S2) == Err.SESSIONEXPIRED  # not a local session either
     env.commit(*env.session_txn(local, OpCode.createSession, 5000))  # the upgrade
     hdr, _, _ = env.run(OpCode.create, CreateRequest("/e", b"", OPEN, CreateMode.EPHEMERAL), local)
-    assert hdr.type == OpCode.create and env.tree.nodes["/e"].ephemeral_owner == local
+    assert hdr.type == OpCode.create and env.tree.get("/e").ephemeral_owner == local
     env.session_txn(local, OpCode.closeSession)
     assert env.create("/c", session=local) == Err.SESSIONEXPIRED  # closing: expired, local or not
 
@@ -738,7 +738,7 @@ def _run_steps(steps, batch_sizes):
             out.append((hdr.zxid, hdr.type, encode_txn(txn)))
     assert not env.prep.outstanding and not env.prep.by_path and not env.prep.session_changes
     tree = env.tree
-    state = {p: (n.stat(), n.data, n.acl) for p, n in tree.nodes.items()}
+    state = {p: (n.stat(), n.data, n.acl) for p, n in tree.node_items()}
     return out, state, {k: set(v) for k, v in tree.ephemerals.items()}, dict(tree.sessions)
 
 

@@ -221,7 +221,8 @@ def snapshot_dump(file: Path, data: bool) -> None:
     tree = snap.tree
     click.echo(f"ZNode Details (count={tree.node_count()}), snapshot valid at zxid 0x{tree.last_zxid:x}:")
     for path in sorted(tree.nodes):
-        n = tree.nodes[path]
+        n = tree.get(path)
+        assert n is not None
         st = n.stat()
         click.echo(path)
         click.echo(f"  cZxid = 0x{st.czxid:x}\n  ctime = {_ts(st.ctime)}\n  mZxid = 0x{st.mzxid:x}\n"

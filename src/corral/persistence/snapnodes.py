@@ -1,12 +1,12 @@
 """A snapshot's node records loaded straight into a `DataTree`: the hot loop of recovery, compiled.
 
 Why a module of its own: it runs a million times for a million znodes, and compiled (it is listed in
-`corral._compiled`) it costs about half of what the same loop costs as Python. The loop builds each Node
+`corral._compiled`) it costs about half of what the same loop costs as Python. The loop builds each znode
 in its final form, with nothing in between: the path string decoded once becomes both the key of
-`DataTree.nodes` and the entry in the parent's children; a leaf gets no children container; the Stat's
-equal fields share one int object (in the pure build a large int is an object of 32 bytes: a node that
-was never changed has czxid = mzxid = pzxid and ctime = mtime). Siblings come in a row in the file's
-pre-order, so the parent found for one is reused for the next without slicing its path again.
+`DataTree.nodes` and the entry in the parent's children; every node is first stored as a packed leaf
+record (one `bytes`, see `pack_leaf` in tree/datatree.py), and the one that gets a child (the next
+records are its descendants, in the file's pre-order) is turned into a Node then. Siblings come in a row,
+so the parent found for one is reused for the next without slicing its path again.
 
 `data` may be a memory map of the file: `release(count, offset)` is called every `RELEASE_EVERY` nodes,
 so the caller can checksum the bytes before `offset` and drop them from memory (see snapshot.py).
@@ -18,14 +18,26 @@ import mmap
 import struct
 from collections.abc import Callable
 
+from ..tree import acl as aclmod
 from ..tree.acl import AclList
-from ..tree.datatree import LIMIT_NODE, QUOTA_ROOT, DataTree, Node, is_ephemeral_owner
+from ..tree.datatree import (
+    LEAF_NULL,
+    LIMIT_NODE,
+    QUOTA_ROOT,
+    DataTree,
+    Node,
+    as_node,
+    is_ephemeral_owner,
+    pack_leaf,
+)
 
 _I = struct.Struct(">i")
 #: DataNode's `long acl` then StatPersisted: czxid, mzxid, ctime, mtime, version, cversion, aversion,
 #: ephemeralOwner, pzxid.
 KEY_STAT = struct.Struct(">qqqqqiiiqq")
 RELEASE_EVERY = 16384
+_COUNTS = struct.Struct(">ii")  # a packed leaf's dataLength and numChildren
+_ACL_FLAGS = struct.Struct(">iB")  # a packed leaf's ACL number and flags
 
 
 class NodeRecordError(Exception):
@@ -51,6 +63,7 @@ def load_nodes(tree: DataTree, data: bytes | mmap.mmap, off: int, acls: dict[int
     data_size = 0
     count = 0
     quota_paths: list[str] = []
+    acl_ids: dict[int, int] = {key: aclmod.acl_id(acl) for key, acl in acls.items()}
     parent: Node | None = None
     prefix = "\0"  # the last parent's path + "/": no path starts with it until a parent is found
     p = ""
@@ -75,34 +88,41 @@ def load_nodes(tree: DataTree, data: bytes | mmap.mmap, off: int, acls: dict[int
                 data_size += n
             elif n != -1:
                 raise NodeRecordError(off - 4, f"bad data length {n}")
-            key, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, pzxid = unpack_ks(data, off)
-            off += ks_size
-            acl = acls.get(key)
-            if acl is None:
-                raise NodeRecordError(off, f"node {p!r} refers to ACL {key}, not in the ACL map")
-            node = Node(d, acl, czxid, ctime, owner)
-            if mzxid != czxid:
-                node.mzxid = mzxid
-            if pzxid != czxid:
-                node.pzxid = pzxid
-            if mtime != ctime:
-                node.mtime = mtime
-            if version:
-                node.version = version
-            if cversion:
-                node.cversion = cversion
-            if aversion:
-                node.aversion = aversion
+            vals = unpack_ks(data, off)
+            key: int = vals[0]
+            acl_id = acl_ids.get(key, -1)
+            if acl_id < 0:
+                raise NodeRecordError(off + ks_size, f"node {p!r} refers to ACL {key}, not in the ACL map")
+            cversion: int = vals[6]
+            owner: int = vals[8]
+            if owner == 0 and cversion == 0:
+                # The common leaf: the file's czxid..owner fields are the record's bytes as they are (a
+                # cversion and owner of 0 read the same to a client), so the record is copied from the
+                # file around the dataLength/numChildren it lacks, not packed from ints again.
+                rec = b"".join((data[off + 8:off + 60], _COUNTS.pack(0 if d is None else len(d), 0),
+                                data[off + 60:off + 68], _ACL_FLAGS.pack(acl_id, LEAF_NULL if d is None else 0),
+                                b"" if d is None else d))
+                off += ks_size
+            else:
+                off += ks_size
+                rec = pack_leaf(d, acl_id, vals[1], vals[2], vals[3], vals[4], vals[5], cversion, vals[7], owner,
+                                vals[9])
             if p:
                 if parent is None or not p.startswith(prefix) or p.find("/", len(prefix)) >= 0:
                     i = p.rfind("/")
                     if i < 0:
                         raise NodeRecordError(off, f"node path {p!r} does not start with /")
-                    parent = nodes.get(p[:i] if i > 0 else "/")
-                    if parent is None:
+                    pp = p[:i] if i > 0 else "/"
+                    pe = nodes.get(pp)
+                    if pe is None:
                         raise NodeRecordError(off, f"node {p!r} comes before its parent")
+                    if isinstance(pe, Node):
+                        parent = pe
+                    else:  # its first child: the leaf becomes a Node
+                        parent = as_node(pe)
+                        nodes[pp] = parent
                     prefix = p[:i + 1]
-                nodes[p] = node
+                nodes[p] = rec
                 parent.add_child(p)
                 data_size += len(p)
                 if owner:
@@ -116,7 +136,7 @@ def load_nodes(tree: DataTree, data: bytes | mmap.mmap, off: int, acls: dict[int
                 if p.startswith(QUOTA_ROOT):
                     quota_paths.append(p)
             else:
-                nodes["/"] = node
+                nodes["/"] = rec
             count += 1
             if release is not None and count % RELEASE_EVERY == 0:
                 release(count, off)

@@ -43,6 +43,7 @@ from ..protocol import DecodeError, FileHeader
 from ..tree import DataTree
 from ..tree import acl as aclmod
 from ..tree.acl import OPEN_ACL_UNSAFE, AclList
+from ..tree.datatree import Node, entry_acl, persisted
 from ..tree.digest import DIGEST_VERSION, EXCLUDED_PREFIX, to_long
 from .files import FORMAT_VERSION, PRIVATE_FILE, SNAP_MAGIC, SNAP_PREFIX, fsync_dir, snapshot_temp, snapshot_zxid
 from .snapnodes import RELEASE_EVERY, NodeRecordError, load_nodes
@@ -166,9 +167,10 @@ def write_body(tree: DataTree, emit: Callable[[bytes], object],
         emit(_SESSION.pack(sid, timeout))
     # ZooKeeper's ACL cache: OPEN_ACL_UNSAFE is key -1 outside the map, other lists count up from 1.
     keys: dict[AclList, int] = {OPEN_ACL_UNSAFE: OPEN_ACL_KEY}
-    for n in tree.nodes.values():
-        if n.acl not in keys:
-            keys[n.acl] = len(keys)
+    for e in tree.nodes.values():
+        acl = entry_acl(e)
+        if acl not in keys:
+            keys[acl] = len(keys)
     emit(_I.pack(len(keys) - 1))
     for acl, key in keys.items():
         if key == OPEN_ACL_KEY:
@@ -185,20 +187,18 @@ def write_body(tree: DataTree, emit: Callable[[bytes], object],
     stack = ["/"]
     while stack:
         path = stack.pop()
-        n = nodes[path]
+        e = nodes[path]
         pb = b"" if path == "/" else path.encode("utf-8", "surrogatepass")
-        d = n.data
-        czxid, mzxid, pzxid, ctime, mtime = n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime
-        version, cversion, aversion, owner = n.version, n.cversion, n.aversion, n.ephemeral_owner
-        emit(b"".join((_I.pack(len(pb)), pb, _buf(d), pack_node(keys[n.acl], czxid, mzxid, ctime, mtime, version,
+        d, acl, czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner = persisted(e)
+        emit(b"".join((_I.pack(len(pb)), pb, _buf(d), pack_node(keys[acl], czxid, mzxid, ctime, mtime, version,
                                                                 cversion, aversion, owner, pzxid))))
         if not path.startswith(EXCLUDED_PREFIX):
             c = crc32(pb)
             if d is not None:
                 c = crc32(d, c)
             digest += crc32(pack_digest(czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner), c)
-        if n.kids is not None:
-            stack.extend(n.kids.paths)
+        if isinstance(e, Node) and e.kids is not None:
+            stack.extend(e.kids.paths)
         count += 1
         if progress is not None and count % 100000 == 0:
             progress(count)

@@ -596,7 +596,7 @@ class Frontend:
         if res.err and (op != Ops.multi or hdr.type == Ops.error):
             data = replies.error(ev.xid, zxid, Errs.EPHEMERALONLOCALSESSION if eol else res.err)
         elif op == Ops.reconfig:  # GetDataResponse: the configuration now active, and the node's stat
-            config = self.host.tree.nodes[CONFIG_NODE].data
+            config = self.host.tree.data_of(CONFIG_NODE)
             data = replies.frame(ev.xid, zxid, 0, replies.buffer(config) + (res.stat or b""))
         else:
             data = replies.frame(ev.xid, zxid, 0, replies.write_body(op, res, None))

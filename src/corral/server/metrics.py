@@ -276,11 +276,10 @@ def quota_gauges(tree: DataTree) -> dict[str, dict[str, int]]:
     set, else the soft one) or zookeeper_stats (the usage), summed by the top-level namespace of the
     path it is about. Read at scrape time: quotas are a handful of nodes."""
     out: dict[str, dict[str, int]] = {name: {} for name in QUOTA_GAUGE_SETS}
-    nodes = tree.nodes
     stack = [QUOTA_ROOT]
     while stack:
         path = stack.pop()
-        node = nodes.get(path)
+        node = tree.get(path)  # a handful of quota nodes: a packed leaf's copy is fine
         if node is None:
             continue
         if node.num_children():

@@ -29,6 +29,16 @@ from ..protocol import (
     WatcherType,
 )
 from ..protocol.jute import read_ustring
+from ..tree.datatree import (
+    LEAF_HEAD_SIZE,
+    LEAF_NULL,
+    STAT_SIZE,
+    entry_acl,
+    entry_children_vector,
+    entry_data,
+    entry_stat,
+    leaf_data,
+)
 from ..tree.watches import STANDARD
 from . import replies
 from .replies import MULTI_END, MULTI_HEADER, error, frame, pack_hdr, pack_i, string_vector
@@ -52,15 +62,23 @@ def _path_and_watch(body: bytes) -> tuple[str, bool]:
 
 def get_data(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
     path, watch = _path_and_watch(body)
-    node = tree.nodes.get(path)
-    if node is None:
+    e = tree.nodes.get(path)
+    if e is None:
         return error(xid, tree.last_zxid, Errs.NONODE)
-    if not conn.can(node.acl, PermBits.READ):
+    if not conn.can(entry_acl(e), PermBits.READ):
         return error(xid, tree.last_zxid, Errs.NOAUTH)
     if watch:
         tree.watches.data.add(path, conn, STANDARD)
-    data = node.data
-    stat = node.pack_stat()
+    if isinstance(e, bytes):  # a packed leaf: its Stat and data are slices of the record
+        flags = e[72]
+        stat = e[:STAT_SIZE]
+        if flags & LEAF_NULL:
+            return pack_hdr(88, xid, tree.last_zxid, 0) + b"\xff\xff\xff\xff" + stat
+        data = e[LEAF_HEAD_SIZE:] if flags == 0 else leaf_data(e)
+        assert data is not None
+        return pack_hdr(88 + len(data), xid, tree.last_zxid, 0) + pack_i(len(data)) + data + stat
+    data = e.data
+    stat = e.pack_stat()
     if data is None:
         return pack_hdr(88, xid, tree.last_zxid, 0) + b"\xff\xff\xff\xff" + stat
     return pack_hdr(88 + len(data), xid, tree.last_zxid, 0) + pack_i(len(data)) + data + stat
@@ -70,28 +88,28 @@ def exists(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> byt
     path, watch = _path_and_watch(body)
     if "\0" in path:
         return error(xid, tree.last_zxid, Errs.BADARGUMENTS)
-    node = tree.nodes.get(path)
-    if node is not None and not conn.can(node.acl, PermBits.READ):
+    e = tree.nodes.get(path)
+    if e is not None and not conn.can(entry_acl(e), PermBits.READ):
         return error(xid, tree.last_zxid, Errs.NOAUTH)
     if watch:
         tree.watches.data.add(path, conn, STANDARD)
-    if node is None:
+    if e is None:
         return error(xid, tree.last_zxid, Errs.NONODE)
-    return pack_hdr(84, xid, tree.last_zxid, 0) + node.pack_stat()
+    return pack_hdr(84, xid, tree.last_zxid, 0) + entry_stat(e)
 
 
 def _children(tree: DataTree, conn: ServerConnection, xid: int, body: bytes, with_stat: bool) -> bytes:
     path, watch = _path_and_watch(body)
-    node = tree.nodes.get(path)
-    if node is None:
+    e = tree.nodes.get(path)
+    if e is None:
         return error(xid, tree.last_zxid, Errs.NONODE)
-    if not conn.can(node.acl, PermBits.READ):
+    if not conn.can(entry_acl(e), PermBits.READ):
         return error(xid, tree.last_zxid, Errs.NOAUTH)
     if watch:
         tree.watches.child.add(path, conn, STANDARD)
-    body_out = node.children_vector()
+    body_out = entry_children_vector(e)
     if with_stat:
-        body_out += node.pack_stat()
+        body_out += entry_stat(e)
     return frame(xid, tree.last_zxid, 0, body_out)
 
 
@@ -105,13 +123,13 @@ def get_children2(tree: DataTree, conn: ServerConnection, xid: int, body: bytes)
 
 def get_acl(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
     req = GetACLRequest.from_bytes(body)
-    node = tree.nodes.get(req.path or "/")
-    if node is None:
+    e = tree.nodes.get(req.path or "/")
+    if e is None:
         return error(xid, tree.last_zxid, Errs.NONODE)
-    can_admin = conn.can(node.acl, PermBits.ADMIN)
-    if not can_admin and not conn.can(node.acl, PermBits.READ):
+    acl = entry_acl(e)
+    can_admin = conn.can(acl, PermBits.ADMIN)
+    if not can_admin and not conn.can(acl, PermBits.READ):
         return error(xid, tree.last_zxid, Errs.NOAUTH)
-    acl = node.acl
     if not can_admin:
         # Without ADMIN, digest hashes are masked (ZOOKEEPER-1392).
         acl = tuple((p, s, i.split(":", 1)[0] + ":x" if s == "digest" else i) for p, s, i in acl)
@@ -120,7 +138,7 @@ def get_acl(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> by
         out += pack_i(perms)
         out += replies.ustring(scheme)
         out += replies.ustring(ident)
-    out += node.pack_stat()
+    out += entry_stat(e)
     return frame(xid, tree.last_zxid, 0, bytes(out))
 
 
@@ -136,10 +154,10 @@ def get_ephemerals(tree: DataTree, conn: ServerConnection, xid: int, body: bytes
 def get_all_children_number(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
     req = GetAllChildrenNumberRequest.from_bytes(body)
     path = req.path or "/"
-    node = tree.nodes.get(path)
-    if node is None:
+    e = tree.nodes.get(path)
+    if e is None:
         return error(xid, tree.last_zxid, Errs.NONODE)
-    if not conn.can(node.acl, PermBits.READ):
+    if not conn.can(entry_acl(e), PermBits.READ):
         return error(xid, tree.last_zxid, Errs.NOAUTH)
     # ZooKeeper counts keys under `path + "/"`; for "" that includes "/" itself.
     count = len(tree.nodes) if req.path == "" else tree.count_descendants(path)
@@ -223,14 +241,14 @@ def multi_read(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) ->
         off += 1  # watch flag: ignored inside multiRead
         ops.append((mh.type, path or ""))
     for t, path in ops:
-        node = tree.nodes.get(path)
-        if node is None or not conn.can(node.acl, PermBits.READ):
-            err = Errs.NONODE if node is None else Errs.NOAUTH
+        e = tree.nodes.get(path)
+        if e is None or not conn.can(entry_acl(e), PermBits.READ):
+            err = Errs.NONODE if e is None else Errs.NOAUTH
             out += MULTI_HEADER.pack(-1, False, err) + pack_i(err)
         elif t == Ops.getData:
-            out += MULTI_HEADER.pack(Ops.getData, False, 0) + replies.buffer(node.data) + node.pack_stat()
+            out += MULTI_HEADER.pack(Ops.getData, False, 0) + replies.buffer(entry_data(e)) + entry_stat(e)
         else:
-            out += MULTI_HEADER.pack(Ops.getChildren, False, 0) + node.children_vector()
+            out += MULTI_HEADER.pack(Ops.getChildren, False, 0) + entry_children_vector(e)
     out += MULTI_END
     return frame(xid, tree.last_zxid, 0, bytes(out))
 

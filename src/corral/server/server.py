@@ -384,7 +384,7 @@ class CorralServer:
         tree = self.tree
         doomed: list[str] = []
         for path in list(tree.containers):
-            node = tree.nodes.get(path)
+            node = tree.get(path)  # a packed leaf's copy: read only
             if node is None or node.kids is not None:
                 continue
             owner = node.ephemeral_owner

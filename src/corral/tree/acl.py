@@ -44,6 +44,30 @@ def intern(acl: AclList) -> AclList:
     return _interned.setdefault(acl, acl)
 
 
+# ACL lists by number, as ZooKeeper's ReferenceCountedACLCache keys them: a packed leaf record (see
+# tree/datatree.py) holds a 4-byte number instead of an 8-byte reference. Numbers live only in memory
+# and in this process (snapshots number their own lists); like `_interned`, the table never shrinks:
+# a deployment uses a handful of distinct lists.
+_ids: dict[AclList, int] = {}
+_by_id: list[AclList] = []
+
+
+def acl_id(acl: AclList) -> int:
+    """The number of `acl` (interned first), given on first use."""
+    i = _ids.get(acl)
+    if i is None:
+        acl = intern(acl)
+        i = len(_by_id)
+        _ids[acl] = i
+        _by_id.append(acl)
+    return i
+
+
+def acl_by_id(i: int) -> AclList:
+    """The interned ACL list numbered `i` by `acl_id`."""
+    return _by_id[i]
+
+
 def from_records(acls: list[ACL] | None) -> list[RawAclEntry]:
     out: list[RawAclEntry] = []
     for a in acls or ():

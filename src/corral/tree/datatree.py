@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -240,6 +240,197 @@ class Node:
                                 len(self.data or b""), n, self.pzxid)
 
 
+# ---- packed leaves ------------------------------------------------------------------------------
+#
+# A znode without children is kept in `DataTree.nodes` as one `bytes` record instead of a Node and a data
+# `bytes` (at a million 100-byte znodes: 208 bytes allocated instead of 272, and one object for the
+# snapshot loader to build instead of two). The record:
+#
+#   [0:68)   the wire Stat a reply sends (czxid, mzxid, ctime, mtime, version, cversion as the client
+#            sees it = stored*2, aversion, ephemeralOwner as the client sees it, dataLength,
+#            numChildren = 0, pzxid): getData/exists/getChildren2 slice it out as it is
+#   [68:72)  the ACL list's number (acl.acl_id, as ZooKeeper's ReferenceCountedACLCache)
+#   [72]     flags: LEAF_NULL the data is null; LEAF_OWNER the stored ephemeralOwner follows (a container
+#            or TTL marker, which clients see as 0); LEAF_CVERSION the stored cversion follows (one that
+#            2*cversion wraps: outside ±2^30)
+#   [73:..)  the optional stored owner (8 bytes) and cversion (4 bytes), in that order, then the data
+#
+# Records are immutable: a change builds a new one (DataTree does every change). `as_node` turns a
+# record into a Node: a copy, for reading (changing it changes nothing in the tree).
+
+LEAF_HEAD: Final = struct.Struct(">qqqqiiiqiiqiB")
+LEAF_HEAD_SIZE: Final = 73
+STAT_SIZE: Final = 68
+LEAF_NULL: Final = 1
+LEAF_OWNER: Final = 2
+LEAF_CVERSION: Final = 4
+_Q8 = struct.Struct(">q")
+_ACL_ID = struct.Struct(">i")
+
+
+def pack_leaf(data: bytes | None, acl_id: int, czxid: int, mzxid: int, ctime: int, mtime: int, version: int,
+              cversion: int, aversion: int, owner: int, pzxid: int) -> bytes:
+    """The record of a leaf with these StatPersisted fields (`owner` and `cversion` as stored)."""
+    flags = 0
+    n = 0
+    if data is None:
+        flags = LEAF_NULL
+    else:
+        n = len(data)
+    cowner = client_owner(owner)
+    ccv = i32(cversion * 2)
+    extra = b""
+    if cowner != owner:
+        flags |= LEAF_OWNER
+        extra = _Q8.pack(owner)
+    if ccv >> 1 != cversion:
+        flags |= LEAF_CVERSION
+        extra += _LEN.pack(cversion)
+    head = LEAF_HEAD.pack(czxid, mzxid, ctime, mtime, version, ccv, aversion, cowner, n, 0, pzxid, acl_id, flags)
+    if extra:
+        head += extra
+    if n:
+        assert data is not None
+        return head + data
+    return head
+
+
+def _data_offset(flags: int) -> int:
+    off = LEAF_HEAD_SIZE
+    if flags & LEAF_OWNER:
+        off += 8
+    if flags & LEAF_CVERSION:
+        off += 4
+    return off
+
+
+def leaf_data(rec: bytes) -> bytes | None:
+    flags = rec[72]
+    if flags & LEAF_NULL:
+        return None
+    return rec[_data_offset(flags):]
+
+
+def leaf_data_len(rec: bytes) -> int:
+    return len(rec) - _data_offset(rec[72])
+
+
+def leaf_acl(rec: bytes) -> AclList:
+    acl_id: int = _ACL_ID.unpack_from(rec, 68)[0]
+    return aclmod.acl_by_id(acl_id)
+
+
+def leaf_owner(rec: bytes) -> int:
+    """The stored ephemeralOwner (containers and TTL nodes keep their markers)."""
+    if rec[72] & LEAF_OWNER:
+        owner: int = _Q8.unpack_from(rec, LEAF_HEAD_SIZE)[0]
+        return owner
+    cowner: int = _Q8.unpack_from(rec, 44)[0]
+    return cowner
+
+
+def as_node(rec: bytes) -> Node:
+    """A Node holding a record's fields: a copy (changing it does not change the tree)."""
+    czxid, mzxid, ctime, mtime, version, ccv, aversion, owner, _, _, pzxid, acl_id, flags = LEAF_HEAD.unpack_from(rec)
+    off = LEAF_HEAD_SIZE
+    if flags & LEAF_OWNER:
+        owner = _Q8.unpack_from(rec, off)[0]
+        off += 8
+    cversion = ccv >> 1
+    if flags & LEAF_CVERSION:
+        cversion = _LEN.unpack_from(rec, off)[0]
+        off += 4
+    node = Node(None if flags & LEAF_NULL else rec[off:], aclmod.acl_by_id(acl_id), czxid, ctime, owner)
+    node.mzxid = mzxid
+    node.mtime = mtime
+    node.pzxid = pzxid
+    node.version = version
+    node.cversion = cversion
+    node.aversion = aversion
+    return node
+
+
+def persisted(e: Node | bytes) -> tuple[bytes | None, AclList, int, int, int, int, int, int, int, int, int]:
+    """An entry's (data, acl, czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner) as
+    ZooKeeper persists them (stored cversion and owner): what snapshots and digests are made of."""
+    if isinstance(e, Node):
+        return (e.data, e.acl, e.czxid, e.mzxid, e.pzxid, e.ctime, e.mtime, e.version, e.cversion, e.aversion,
+                e.ephemeral_owner)
+    czxid, mzxid, ctime, mtime, version, ccv, aversion, owner, _, _, pzxid, acl_id, flags = LEAF_HEAD.unpack_from(e)
+    cversion = ccv >> 1
+    off = LEAF_HEAD_SIZE
+    if flags & LEAF_OWNER:
+        owner = _Q8.unpack_from(e, off)[0]
+        off += 8
+    if flags & LEAF_CVERSION:
+        cversion = _LEN.unpack_from(e, off)[0]
+        off += 4
+    return (None if flags & LEAF_NULL else e[off:], aclmod.acl_by_id(acl_id), czxid, mzxid, pzxid, ctime, mtime,
+            version, cversion, aversion, owner)
+
+
+def pack_node(node: Node) -> bytes:
+    """The record of a Node without children."""
+    assert node.kids is None
+    return pack_leaf(node.data, aclmod.acl_id(node.acl), node.czxid, node.mzxid, node.ctime, node.mtime,
+                     node.version, node.cversion, node.aversion, node.ephemeral_owner, node.pzxid)
+
+
+def entry_node(e: Node | bytes) -> Node:
+    """The Node of an entry: itself, or a copy built from a record (read it, do not change it)."""
+    if isinstance(e, Node):
+        return e
+    return as_node(e)
+
+
+def entry_acl(e: Node | bytes) -> AclList:
+    if isinstance(e, Node):
+        return e.acl
+    return leaf_acl(e)
+
+
+def entry_stat(e: Node | bytes) -> bytes:
+    """The 68-byte wire Stat."""
+    if isinstance(e, Node):
+        return e.pack_stat()
+    return e[:STAT_SIZE]
+
+
+def entry_data(e: Node | bytes) -> bytes | None:
+    if isinstance(e, Node):
+        return e.data
+    return leaf_data(e)
+
+
+def entry_data_len(e: Node | bytes) -> int:
+    if isinstance(e, Node):
+        d = e.data
+        return 0 if d is None else len(d)
+    return leaf_data_len(e)
+
+
+def entry_owner(e: Node | bytes) -> int:
+    if isinstance(e, Node):
+        return e.ephemeral_owner
+    return leaf_owner(e)
+
+
+def entry_child_paths(e: Node | bytes) -> Collection[str]:
+    if isinstance(e, Node):
+        return e.child_paths()
+    return NO_CHILDREN
+
+
+def entry_has_children(e: Node | bytes) -> bool:
+    return isinstance(e, Node) and e.kids is not None
+
+
+def entry_children_vector(e: Node | bytes) -> bytes:
+    if isinstance(e, Node):
+        return e.children_vector()
+    return EMPTY_VECTOR
+
+
 @dataclass(slots=True)
 class MultiOps:
     """The transaction of a multi with its sub-transactions decoded: what `apply` takes.
@@ -282,7 +473,9 @@ class DataTree:
     def __init__(self, system_nodes: bool = True) -> None:
         """A fresh tree has `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`; a tree being
         loaded from a snapshot starts empty (`system_nodes=False`) and gets them from the file."""
-        self.nodes: dict[str, Node] = {}
+        # Path → Node (a znode with children, or a system node) or packed leaf record (see `pack_leaf`).
+        # Read it through `node`, `entry`, `stat_of`, `data_of`, `acl_of` and the `entry_*` functions.
+        self.nodes: dict[str, Node | bytes] = {}
         self.ephemerals: dict[int, set[str]] = {}
         self.sessions: dict[int, int] = {}  # session id → timeout (ms), as the log and snapshots hold them
         self.last_zxid = 0
@@ -308,11 +501,12 @@ class DataTree:
         return Node(data, aclmod.intern(acl), zxid, time, owner)
 
     def _add_system(self, path: str, acl: AclList) -> Node:
-        """System nodes are linked in without a create, so their parents' cversion stays 0 (→ -1, -2)."""
+        """System nodes are linked in without a create, so their parents' cversion stays 0 (→ -1, -2).
+        They stay Nodes (a Node may have no children; only leaves made by create/load/delete are packed)."""
         node = self._new(b"", acl, 0, 0, 0)
         self.nodes[path] = node
         parent = path.rpartition("/")[0]
-        self.nodes[parent or "/"].add_child(path)
+        self._parent_node(parent or "/").add_child(path)
         self.data_size += len(path)
         return node
 
@@ -328,13 +522,70 @@ class DataTree:
         """Put an ensemble's membership into /zookeeper/config, as ZooKeeper's initConfigInZKDatabase:
         not a transaction, done by every member on its own tree; dataVersion -1, mzxid = the config's
         version (DataTree.setData with version -1)."""
-        node = self.nodes[CONFIG_NODE]
+        node = self._mutable(CONFIG_NODE)
         data = text.encode()
         self.data_size += len(data) - len(node.data or b"")
         node.data, node.version, node.mzxid, node.mtime = data, -1, version, time
+        self._store(CONFIG_NODE, node)
 
     def get(self, path: str) -> Node | None:
+        """The znode at `path` as a Node, for tools and tests: a packed leaf is returned as a copy
+        (changing it changes nothing); hot paths use `entry` and the `entry_*` functions instead."""
+        e = self.nodes.get(path)
+        if e is None:
+            return None
+        if isinstance(e, Node):
+            return e
+        return as_node(e)
+
+    def node(self, path: str) -> Node | None:
+        """Same as `get`: a Node or, for a packed leaf, a read-only copy."""
+        return self.get(path)
+
+    def node_items(self) -> Iterator[tuple[str, Node]]:
+        """Every (path, Node), packed leaves as copies: for tools and tests (a copy a znode)."""
+        for path, e in self.nodes.items():
+            yield path, e if isinstance(e, Node) else as_node(e)
+
+    def entry(self, path: str) -> Node | bytes | None:
+        """The stored value: a Node or a packed leaf record."""
         return self.nodes.get(path)
+
+    def stat_of(self, path: str) -> bytes | None:
+        """The 68-byte wire Stat of `path`, None if there is no such node."""
+        e = self.nodes.get(path)
+        return None if e is None else entry_stat(e)
+
+    def data_of(self, path: str) -> bytes | None:
+        """The data of `path` (None for a null buffer); KeyError if there is no such node."""
+        return entry_data(self.nodes[path])
+
+    def acl_of(self, path: str) -> AclList:
+        """The ACL list of `path`; KeyError if there is no such node."""
+        return entry_acl(self.nodes[path])
+
+    def _mutable(self, path: str) -> Node:
+        """The Node at `path` to change, unpacked if it is a record: call `_store` after changing it."""
+        e = self.nodes[path]
+        if isinstance(e, Node):
+            return e
+        return as_node(e)
+
+    def _store(self, path: str, node: Node) -> None:
+        """Put a changed node back: packed again if it was a packed leaf and still is a leaf."""
+        if node.kids is None and isinstance(self.nodes.get(path), bytes):
+            self.nodes[path] = pack_node(node)
+        else:
+            self.nodes[path] = node
+
+    def _parent_node(self, path: str) -> Node:
+        """The Node at `path`, made a Node in the tree if it was a packed leaf (it is getting a child)."""
+        e = self.nodes[path]
+        if isinstance(e, Node):
+            return e
+        node = as_node(e)
+        self.nodes[path] = node
+        return node
 
     def node_count(self) -> int:
         """As ZooKeeper counts: its map also holds the root under "" (a fresh tree reports 5)."""
@@ -348,13 +599,13 @@ class DataTree:
         if node is None:
             return 0
         total = 0
-        stack = [(path, node)]
+        stack: list[tuple[str, Node | bytes]] = [(path, node)]
         while stack:
             _, n = stack.pop()
-            for cp in n.child_paths():
+            for cp in entry_child_paths(n):
                 total += 1
                 cn = self.nodes[cp]
-                if cn.kids is not None:
+                if entry_has_children(cn):
                     stack.append((cp, cn))
         return total
 
@@ -388,12 +639,11 @@ class DataTree:
                 r.path = txn.path
                 existing = self.nodes.get(txn.path)
                 if existing is not None:
-                    self._replay_existing(type_, txn, existing, zxid)
+                    self._replay_existing(type_, txn, zxid)
                     r.err = Errs.NODEEXISTS
                     return r
-                node = self.create_node(txn.path, txn.data, aclmod.from_txn_records(txn.acl),
-                                        owner, txn.parentCVersion, zxid, time)
-                r.stat = node.pack_stat()
+                r.stat = entry_stat(self.create_entry(txn.path, txn.data, aclmod.from_txn_records(txn.acl),
+                                                      owner, txn.parentCVersion, zxid, time))
             elif type_ in _DELETE_TYPES:
                 assert isinstance(txn, DeleteTxn) and txn.path is not None
                 if txn.path not in self.nodes:
@@ -403,12 +653,13 @@ class DataTree:
                 self.delete_node(txn.path, zxid)
             elif type_ in _SET_DATA_TYPES:
                 assert isinstance(txn, SetDataTxn) and txn.path is not None
-                r.stat = self.set_data(txn.path, txn.data, txn.version, zxid, time).pack_stat()
+                r.stat = entry_stat(self.set_data_entry(txn.path, txn.data, txn.version, zxid, time))
             elif type_ == _SET_ACL:
                 assert isinstance(txn, SetACLTxn) and txn.path is not None
-                node = self.nodes[txn.path]
+                node = self._mutable(txn.path)
                 node.acl = aclmod.intern(aclmod.from_txn_records(txn.acl))
                 node.aversion = txn.version
+                self._store(txn.path, node)
                 r.stat = node.pack_stat()
             elif type_ == _CREATE_SESSION:
                 assert isinstance(txn, CreateSessionTxn)
@@ -445,34 +696,42 @@ class DataTree:
             r.err = Errs.NONODE
         return r
 
-    def _replay_existing(self, type_: int, txn: CreateTxn | CreateContainerTxn | CreateTTLTxn, node: Node,
-                         zxid: int) -> None:
+    def _replay_existing(self, type_: int, txn: CreateTxn | CreateContainerTxn | CreateTTLTxn, zxid: int) -> None:
         """A create of a node that exists, as ZooKeeper's DataTree handles it. Live, prepare never lets
         one through; on replay over a fuzzy snapshot (ZooKeeper's are taken while txns apply) the node
         may already be there. createNode gives the node the txn's ACL before failing, and processTxn
         then moves the parent's cversion/pzxid forward for a plain `create` (not create2/container/TTL):
         the node may have been deleted and created again by another session inside the fuzzy range."""
+        assert txn.path is not None
+        node = self._mutable(txn.path)
         node.acl = aclmod.intern(aclmod.from_txn_records(txn.acl))
+        self._store(txn.path, node)
         if type_ != Ops.create:
             return
-        assert isinstance(txn, CreateTxn) and txn.path is not None
+        assert isinstance(txn, CreateTxn)
         i = txn.path.rfind("/")
-        parent = self.nodes.get(txn.path[:i] if i > 0 else "/")
-        if parent is None:
+        parent_path = txn.path[:i] if i > 0 else "/"
+        if parent_path not in self.nodes:
             return
+        parent = self._mutable(parent_path)
         cversion = i32(parent.cversion + 1) if txn.parentCVersion == -1 else txn.parentCVersion
         if cversion > parent.cversion:
             parent.cversion = cversion
             parent.pzxid = zxid
+            self._store(parent_path, parent)
 
     def _replay_missing_delete(self, path: str, zxid: int) -> None:
         """A delete of a node that is not there: ZooKeeper's deleteNode still raises the parent's pzxid
         to the txn's zxid before it finds the node missing (replay over a fuzzy snapshot, or a session's
         ephemeral deleted by an earlier txn of the same pipeline)."""
         i = path.rfind("/")
-        parent = self.nodes.get(path[:i] if i > 0 else "/")
-        if parent is not None and zxid > parent.pzxid:
+        parent_path = path[:i] if i > 0 else "/"
+        if parent_path not in self.nodes:
+            return
+        parent = self._mutable(parent_path)
+        if zxid > parent.pzxid:
             parent.pzxid = zxid
+            self._store(parent_path, parent)
 
     def _apply_multi(self, txn: MultiOps, r: ApplyResult, session: int, zxid: int, time: int) -> None:
         subs = txn.ops
@@ -492,20 +751,29 @@ class DataTree:
 
     def create_node(self, path: str, data: bytes | None, acl: AclList, owner: int, parent_cversion: int,
                     zxid: int, time: int) -> Node:
+        """`create_entry`, the node returned as a Node (a copy when packed: for tools and tests)."""
+        return entry_node(self.create_entry(path, data, acl, owner, parent_cversion, zxid, time))
+
+    def create_entry(self, path: str, data: bytes | None, acl: AclList, owner: int, parent_cversion: int,
+                     zxid: int, time: int) -> Node | bytes:
+        """Create `path` as a packed leaf (its parent becomes a Node if it was one); returns the entry."""
         i = path.rfind("/")
         parent_path = path[:i] if i > 0 else "/"
-        parent = self.nodes[parent_path]
         existing = self.nodes.get(path)
         if existing is not None:
             # Idempotent replay (fuzzy snapshot): the node is already there.
+            if parent_path not in self.nodes:
+                raise KeyError(parent_path)  # as for a new node: the parent must exist
             return existing
+        parent = self._parent_node(parent_path)
         if parent_cversion == -1:
             parent_cversion = i32(parent.cversion + 1)
         if parent_cversion > parent.cversion:
             parent.cversion = parent_cversion
             parent.pzxid = zxid
-        node = self._new(data, acl, zxid, time, owner)
-        self.nodes[path] = node
+        acl = aclmod.intern(acl)
+        rec = pack_leaf(data, aclmod.acl_id(acl), zxid, zxid, time, time, 0, 0, 0, owner, zxid)
+        self.nodes[path] = rec
         parent.add_child(path)
         self.data_size += len(path) + len(data or b"")
         if is_ephemeral_owner(owner):
@@ -519,20 +787,26 @@ class DataTree:
             self._quota_node_created(parent_path, path[i + 1:])
         if self.quota_roots:
             self._quota_update(path, 1, len(data or b""))
-        self.watches.data.trigger(path, EventType.NodeCreated, zxid, node.acl)
+        self.watches.data.trigger(path, EventType.NodeCreated, zxid, acl)
         self.watches.child.trigger(parent_path, EventType.NodeChildrenChanged, zxid, parent.acl)
-        return node
+        return rec
 
     def delete_node(self, path: str, zxid: int) -> None:
+        """Delete `path`; a parent left without children is packed again (a tree after deletes costs
+        what the same tree loaded from a snapshot costs)."""
         i = path.rfind("/")
         parent_path = path[:i] if i > 0 else "/"
-        node = self.nodes.pop(path)
-        parent = self.nodes[parent_path]
+        e = self.nodes.pop(path)
+        parent = self._parent_node(parent_path)
         parent.remove_child(path)
         if zxid > parent.pzxid:
             parent.pzxid = zxid
-        self.data_size -= len(path) + len(node.data or b"")
-        owner = node.ephemeral_owner
+        if parent.kids is None and parent_path not in SPECIAL_PATHS:
+            self.nodes[parent_path] = pack_node(parent)
+        acl = entry_acl(e)
+        dlen = entry_data_len(e)
+        self.data_size -= len(path) + dlen
+        owner = entry_owner(e)
         if is_ephemeral_owner(owner):
             eph = self.ephemerals.get(owner)
             if eph is not None:
@@ -544,23 +818,41 @@ class DataTree:
         if self.quota_roots:
             if parent_path.startswith(QUOTA_ROOT) and path.endswith("/" + LIMIT_NODE):
                 self.quota_roots.discard(parent_path[len(QUOTA_ROOT):])
-            self._quota_update(path, -1, -len(node.data or b""))
-        fired = self.watches.data.trigger(path, EventType.NodeDeleted, zxid, node.acl)
-        self.watches.child.trigger(path, EventType.NodeDeleted, zxid, node.acl, suppress=fired)
+            self._quota_update(path, -1, -dlen)
+        fired = self.watches.data.trigger(path, EventType.NodeDeleted, zxid, acl)
+        self.watches.child.trigger(path, EventType.NodeDeleted, zxid, acl, suppress=fired)
         self.watches.child.trigger(parent_path, EventType.NodeChildrenChanged, zxid, parent.acl)
 
     def set_data(self, path: str, data: bytes | None, version: int, zxid: int, time: int) -> Node:
-        node = self.nodes[path]
-        diff = len(data or b"") - len(node.data or b"")
+        """`set_data_entry`, the node returned as a Node (a copy when packed: for tools and tests)."""
+        return entry_node(self.set_data_entry(path, data, version, zxid, time))
+
+    def set_data_entry(self, path: str, data: bytes | None, version: int, zxid: int, time: int) -> Node | bytes:
+        """Set the data of `path`: a packed leaf gets a new record, a Node is changed in place."""
+        e = self.nodes[path]
+        diff = len(data or b"") - entry_data_len(e)
         self.data_size += diff
         if self.quota_roots and diff:
             self._quota_update(path, 0, diff)
-        node.data = data
-        node.version = version
-        node.mzxid = zxid
-        node.mtime = time
-        self.watches.data.trigger(path, EventType.NodeDataChanged, zxid, node.acl)
-        return node
+        if isinstance(e, Node):
+            e.data = data
+            e.version = version
+            e.mzxid = zxid
+            e.mtime = time
+            acl = e.acl
+            out: Node | bytes = e
+        else:
+            czxid, _, ctime, _, _, ccv, aversion, cowner, _, _, pzxid, acl_id, flags = LEAF_HEAD.unpack_from(e)
+            if flags & (LEAF_OWNER | LEAF_CVERSION):  # the rare records with stored fields of their own
+                node = as_node(e)
+                node.data, node.version, node.mzxid, node.mtime = data, version, zxid, time
+                out = pack_node(node)
+            else:
+                out = pack_leaf(data, acl_id, czxid, zxid, ctime, time, version, ccv >> 1, aversion, cowner, pzxid)
+            self.nodes[path] = out
+            acl = aclmod.acl_by_id(acl_id)
+        self.watches.data.trigger(path, EventType.NodeDataChanged, zxid, acl)
+        return out
 
     # ---- quotas (ZooKeeper keeps usage in /zookeeper/quota<path>/zookeeper_stats) -------------
 
@@ -580,8 +872,8 @@ class DataTree:
                     p = stack.pop()
                     n = self.nodes[p]
                     count += 1
-                    bytes_ += len(n.data or b"")
-                    stack.extend(n.child_paths())
+                    bytes_ += entry_data_len(n)
+                    stack.extend(entry_child_paths(n))
             self._write_stats(parent_path + "/" + STATS_NODE, count, bytes_, absolute=True)
 
     def quota_root_of(self, path: str) -> str | None:
@@ -604,9 +896,9 @@ class DataTree:
 
     def _write_stats(self, stats_path: str, count: int, bytes_: int, absolute: bool) -> None:
         """Rewrite the stats node's data in place: usage is not a client write (no version/mzxid change)."""
-        node = self.nodes.get(stats_path)
-        if node is None:
+        if stats_path not in self.nodes:
             return
+        node = self._mutable(stats_path)
         fields = parse_stats(node.data)
         if absolute:
             fields["count"], fields["bytes"] = count, bytes_
@@ -616,6 +908,7 @@ class DataTree:
         old = len(node.data or b"")
         node.data = format_stats(fields)
         self.data_size += len(node.data) - old
+        self._store(stats_path, node)
 
     # ---- watches --------------------------------------------------------------------------
 
@@ -623,7 +916,7 @@ class DataTree:
                     persistent: list[str], recursive: list[str], watcher: Watcher) -> None:
         """Re-register a reconnecting client's watches, firing what it missed (DataTree.setWatches)."""
         for p in data:
-            node = self.nodes.get(p)
+            node = self.get(p)
             if node is None:
                 watcher.process(EventType.NodeDeleted, p, -1)
             elif node.mzxid > relative_zxid:
@@ -631,13 +924,13 @@ class DataTree:
             else:
                 self.watches.data.add(p, watcher, STANDARD)
         for p in exist:
-            node = self.nodes.get(p)
-            if node is not None:
-                watcher.process(EventType.NodeCreated, p, -1, node.acl)
+            e = self.nodes.get(p)
+            if e is not None:
+                watcher.process(EventType.NodeCreated, p, -1, entry_acl(e))
             else:
                 self.watches.data.add(p, watcher, STANDARD)
         for p in child:
-            node = self.nodes.get(p)
+            node = self.get(p)
             if node is None:
                 watcher.process(EventType.NodeDeleted, p, -1)
             elif node.pzxid > relative_zxid:

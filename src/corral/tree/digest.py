@@ -23,8 +23,10 @@ import zlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # datatree imports the digest log, which imports this module
-    from .datatree import DataTree, Node
+from .datatree import Node, persisted
+
+if TYPE_CHECKING:
+    from .datatree import DataTree
 
 DIGEST_VERSION = 2
 EXCLUDED_PREFIX = "/zookeeper/"
@@ -50,10 +52,10 @@ def node_digest(path: str, data: bytes | None, czxid: int, mzxid: int, pzxid: in
                                  ephemeral_owner), crc)
 
 
-def digest_of(path: str, node: Node) -> int:
-    """The digest of one of corral's nodes (its fields are StatPersisted's)."""
-    return node_digest(path, node.data, node.czxid, node.mzxid, node.pzxid, node.ctime, node.mtime, node.version,
-                       node.cversion, node.aversion, node.ephemeral_owner)
+def digest_of(path: str, node: Node | bytes) -> int:
+    """The digest of one of corral's nodes, a Node or a packed leaf record (StatPersisted's fields)."""
+    d, _, czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner = persisted(node)
+    return node_digest(path, d, czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner)
 
 
 def sum_digests(digests: Iterable[int]) -> int:

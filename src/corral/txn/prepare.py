@@ -42,10 +42,13 @@ from ..protocol import (
     validate_path,
 )
 from ..tree import acl as aclmod
-from ..tree.acl import AclList, AuthId
+from ..tree.acl import AclList, AuthId, acl_by_id
 from ..tree.datatree import (
     CONFIG_NODE,
     CONTAINER_OWNER,
+    LEAF_CVERSION,
+    LEAF_HEAD,
+    LEAF_OWNER,
     LIMIT_NODE,
     QUOTA_ROOT,
     SPECIAL_PATHS,
@@ -53,8 +56,12 @@ from ..tree.datatree import (
     TTL_MASK,
     DataTree,
     MultiOps,
+    Node,
+    as_node,
+    entry_data,
     i32,
     is_ephemeral_owner,
+    leaf_data_len,
     parse_stats,
 )
 
@@ -173,11 +180,7 @@ class Preparer:
             path = "/"
         rec = self.by_path.get(path)
         if rec is None:
-            n = self.tree.nodes.get(path)
-            if n is None:
-                raise KeeperError(Errs.NONODE, path)
-            return ChangeRecord(-1, path, True, n.version, n.cversion, n.aversion, n.ephemeral_owner,
-                                n.num_children(), n.acl, len(n.data or b""))
+            return self._committed(-1, path)
         if not rec.exists:
             raise KeeperError(Errs.NONODE, path)
         return rec
@@ -202,16 +205,29 @@ class Preparer:
         state a copy would have given."""
         rec = self.by_path.get(path or "/")
         if rec is None:
-            n = self.tree.nodes.get(path or "/")
-            if n is None:
-                raise KeeperError(Errs.NONODE, path)
-            return ChangeRecord(zxid, path or "/", True, n.version, n.cversion, n.aversion, n.ephemeral_owner,
-                                n.num_children(), n.acl, len(n.data or b""))
+            return self._committed(zxid, path or "/")
         if not rec.exists:
             raise KeeperError(Errs.NONODE, path)
         if rec.zxid == zxid:
             return rec
         return rec.duplicate(zxid)
+
+    def _committed(self, zxid: int, path: str) -> ChangeRecord:
+        """The committed state of `path` as a ChangeRecord stamped `zxid`, read from the record of a packed
+        leaf without building a Node (every write to a leaf passes here)."""
+        e = self.tree.nodes.get(path)
+        if e is None:
+            raise KeeperError(Errs.NONODE, path)
+        if isinstance(e, Node):
+            return ChangeRecord(zxid, path, True, e.version, e.cversion, e.aversion, e.ephemeral_owner,
+                                e.num_children(), e.acl, len(e.data or b""))
+        _, _, _, _, version, ccv, aversion, cowner, _, _, _, acl_id, flags = LEAF_HEAD.unpack_from(e)
+        if flags & (LEAF_OWNER | LEAF_CVERSION):
+            n = as_node(e)
+            return ChangeRecord(zxid, path, True, n.version, n.cversion, n.aversion, n.ephemeral_owner, 0, n.acl,
+                                len(n.data or b""))
+        return ChangeRecord(zxid, path, True, version, ccv >> 1, aversion, cowner, 0, acl_by_id(acl_id),
+                            leaf_data_len(e))
 
     def _check_quota(self, path: str, bytes_diff: int, count_diff: int) -> None:
         """ZooKeeperServer.checkQuota (3.7+, `enforceQuota`): a change that takes the deepest quota root
@@ -223,7 +239,7 @@ class Preparer:
         limits = self.tree.nodes.get(f"{QUOTA_ROOT}{root}/{LIMIT_NODE}")
         if limits is None:
             return
-        limit = parse_stats(limits.data)
+        limit = parse_stats(entry_data(limits))
         stats_node = self.tree.nodes.get(f"{QUOTA_ROOT}{root}/{STATS_NODE}")
         for diff, soft_key, hard_key, used_key in ((count_diff, "count", "countHardLimit", "count"),
                                                    (bytes_diff, "bytes", "byteHardLimit", "bytes")):
@@ -232,7 +248,7 @@ class Preparer:
                 continue
             if stats_node is None:
                 return
-            new = parse_stats(stats_node.data).get(used_key, 0) + diff
+            new = parse_stats(entry_data(stats_node)).get(used_key, 0) + diff
             cap = hard if hard > -1 else soft
             if new > cap:
                 log.info("event=quota_exceeded root=%s %s=%d %sLimit=%d", root, used_key, new,
