@@ -86,6 +86,7 @@ __all__ = [
     "learner_info_data",
     "packet_name",
     "read_snap_signature",
+    "txn_log_payload",
 ]
 
 REQUEST, PROPOSAL, ACK, COMMIT, PING, REVALIDATE, SYNC, INFORM = 1, 2, 3, 4, 5, 6, 7, 8
@@ -349,6 +350,52 @@ class TxnEntry:
         except DecodeError as e:
             raise PeerProtocolError(f"malformed txn: {e}") from e
         return cls(hdr, buf[off:end], digest)
+
+
+_TXN_HEADER_SIZE = 32  # TxnHeader: clientId long, cxid int, zxid long, time long, type int (at 28)
+_LEN = struct.Struct(">i")
+_SET_DATA, _DELETE = 5, 2  # OpCode.setData, OpCode.delete
+
+
+def _skip_bytes(buf: bytes, off: int) -> int:
+    """The end of a jute ustring/buffer at `off`, or -1 where the generic decoder must judge."""
+    if off + 4 > len(buf):
+        return -1
+    n = int(_LEN.unpack_from(buf, off)[0])
+    off += 4
+    if n == -1:
+        return off
+    if n < 0 or off + n > len(buf):
+        return -1
+    return off + n
+
+
+def txn_log_payload(data: bytes | bytearray | memoryview) -> bytes:
+    """`TxnEntry.decode(data).log_payload`, without building records for the common txns.
+
+    Every learner runs this once per PROPOSAL/INFORM; the generic decoder builds a TxnHeader and the
+    whole txn record (then re-encodes the header) only to find where the txn ends. For setData and
+    delete the extent follows from the length fields alone, with the jute reader's rules (a ustring
+    decodes with replacement characters, so no content can fail it); the header is 32 fixed bytes
+    that re-encode to themselves, so header + txn is the received bytes up to that end. Anything
+    else, or anything the scan cannot vouch for, goes through `TxnEntry.decode`, its checks and errors.
+    """
+    buf = bytes(data)
+    n = len(buf)
+    if n >= _TXN_HEADER_SIZE:
+        t = int(_LEN.unpack_from(buf, 28)[0])
+        end = -1
+        if t == _SET_DATA:
+            end = _skip_bytes(buf, _TXN_HEADER_SIZE)
+            if end >= 0:
+                end = _skip_bytes(buf, end)
+            if end >= 0:
+                end = end + 4 if end + 4 <= n else -1
+        elif t == _DELETE:
+            end = _skip_bytes(buf, _TXN_HEADER_SIZE)
+        if end >= 0 and (n == end or n == end + 12):  # nothing after the txn, or a 12-byte digest
+            return buf[:end]
+    return TxnEntry.decode(buf).log_payload
 
 
 def decode_inform_and_activate(pkt: QuorumPacket) -> tuple[int, TxnEntry]:

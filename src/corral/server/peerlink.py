@@ -75,7 +75,7 @@ _MAX_MARKS = 4096
 def txn_payload(data: bytes) -> bytes:
     """A PROPOSAL's or INFORM's data as the core carries it: TxnHeader + txn, checked, digest dropped
     (corral does not compute Apache's tree digest yet, see docs/architecture.md)."""
-    return P.TxnEntry.decode(data).log_payload
+    return P.txn_log_payload(data)
 
 
 def vote_frame(vote: Vote, config: bytes) -> bytes:
