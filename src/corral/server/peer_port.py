@@ -47,19 +47,39 @@ class _Conn(asyncio.Protocol):
         self.mgr = mgr
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self._out: list[bytes] = []  # written this loop pass, sent together at its end
 
     @property
     def peer(self) -> int | None:
         raise NotImplementedError
 
     def write(self, data: bytes) -> None:
+        """Queued until the end of this loop pass: a leader proposing a batch of client requests
+        writes a PROPOSAL per txn and learner, a follower an ACK per txn, and a send() each was a
+        syscall (~9 % of a leader's CPU under write load). One writev per connection and pass."""
         t = self.transport
         if t is None or self.closed or not data:
             return
-        if t.get_write_buffer_size() > MAX_QUEUE_BYTES:
-            self.abort("send queue over its bound")
+        out = self._out
+        if not out:
+            if t.get_write_buffer_size() > MAX_QUEUE_BYTES:
+                self.abort("send queue over its bound")
+                return
+            asyncio.get_running_loop().call_soon(self.send_queued)
+        out.append(data)
+
+    def send_queued(self) -> None:
+        """Hands what write() queued to the transport (also before a deliberate close)."""
+        out, self._out = self._out, []
+        if not out:
             return
-        t.write(data)
+        t = self.transport
+        if t is None or self.closed or t.is_closing():
+            return
+        if len(out) == 1:
+            t.write(out[0])
+        else:
+            t.writelines(out)
 
     def abort(self, reason: str, *, quiet: bool = False) -> None:
         if self.closed:
@@ -228,6 +248,7 @@ class LeaderConn(_Conn):
             return True
         if auth.required:
             log.warning("event=peer_refused port=peer side=leader reason=quorum_sasl: %s", auth.failure)
+            self.send_queued()
             self.closed = True
             if self.transport is not None:
                 self.transport.close()  # after the ERROR packet
