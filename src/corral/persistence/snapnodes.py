@@ -49,10 +49,22 @@ class NodeRecordError(Exception):
         self.reason = reason
 
 
+#: The ACL of a node whose ACL number the snapshot's ACL map lacks, until a logged txn sets it: no
+#: permission for anyone (only a superuser), so a node is never left more open than it was.
+UNRESOLVED_ACL: AclList = ((0, "world", "anyone"),)
+
+
 def load_nodes(tree: DataTree, data: bytes | mmap.mmap, off: int, acls: dict[int, AclList],
-               release: Callable[[int, int], None] | None = None) -> int:
+               release: Callable[[int, int], None] | None = None, unresolved: list[str] | None = None) -> int:
     """The node records (pre-order, parents first) from `off` up to the "/" ending them; returns the
-    offset after that marker. Raises NodeRecordError."""
+    offset after that marker. Raises NodeRecordError.
+
+    A node may refer to an ACL number that is not in the map: Apache's snapshots are fuzzy, the ACL map
+    is written before the nodes, and a node created (or given a new ACL) meanwhile has a number the map
+    never saw. Apache loads such a node anyway (ReferenceCountedACLCache.addUsage ignores the number,
+    ZOOKEEPER-3306) and the logged create or setACL after the snapshot's zxid sets its ACL again on replay.
+    So does corral: the node gets `UNRESOLVED_ACL` until then, and its path goes to `unresolved` (the
+    loader raises instead when no list is given)."""
     nodes = tree.nodes
     ephemerals = tree.ephemerals
     containers = tree.containers
@@ -92,7 +104,10 @@ def load_nodes(tree: DataTree, data: bytes | mmap.mmap, off: int, acls: dict[int
             key: int = vals[0]
             acl_id = acl_ids.get(key, -1)
             if acl_id < 0:
-                raise NodeRecordError(off + ks_size, f"node {p!r} refers to ACL {key}, not in the ACL map")
+                if unresolved is None:
+                    raise NodeRecordError(off + ks_size, f"node {p!r} refers to ACL {key}, not in the ACL map")
+                unresolved.append(p)
+                acl_id = aclmod.acl_id(aclmod.intern(UNRESOLVED_ACL))
             cversion: int = vals[6]
             owner: int = vals[8]
             if owner == 0 and cversion == 0:

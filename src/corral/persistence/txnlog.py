@@ -13,6 +13,7 @@ it with one fdatasync; it runs on a worker thread, never on the event loop.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import mmap
 import os
@@ -97,24 +98,43 @@ class LogRecord:
     payload: bytes
 
 
-def _record_at(data: _Image | memoryview, off: int) -> tuple[bytes, int] | None:
-    """The valid record starting at `off` as (payload, end), or None."""
-    n = len(data)
+def _record_at(data: _Image | memoryview, off: int, limit: int = -1) -> tuple[bytes, int] | None:
+    """The valid record starting at `off` and ending by `limit` (the data's end if -1) as (payload, end),
+    or None. The end marker is checked before the payload is copied: searching damaged data for the next
+    record tries every offset, and a garbage length would copy megabytes for nothing."""
+    n = len(data) if limit < 0 else limit
     if off + 12 > n:
         return None
     crc, length = _REC.unpack_from(data, off)
-    if length <= 0 or off + 12 + length + 1 > n:
+    stop = off + 12 + length
+    if length <= 0 or stop + 1 > n or data[stop] != EOR:
         return None
-    payload = bytes(data[off + 12:off + 12 + length])
-    if data[off + 12 + length] != EOR or zlib.adler32(payload) != crc:
+    payload = bytes(data[off + 12:stop])
+    if zlib.adler32(payload) != crc:
         return None
-    return payload, off + 12 + length + 1
+    return payload, stop + 1
 
 
-def _content_end(data: _Image) -> int:
+def _data_end(fd: int, size: int) -> int:
+    """The end of the file's last data extent: past it the file is a hole, zeros never written (the space
+    ZooKeeper's FilePadding and corral's writer preallocate). `size` where the file system cannot tell."""
+    end, pos = 0, 0
+    try:
+        for _ in range(1 << 12):  # a log file has a few extents; a fragmented one is read whole
+            start = os.lseek(fd, pos, os.SEEK_DATA)
+            end = pos = os.lseek(fd, start, os.SEEK_HOLE)
+            if pos >= size:
+                return size
+        return size
+    except OSError as e:
+        return end if e.errno == errno.ENXIO else size  # ENXIO: nothing but a hole from pos on
+
+
+def _content_end(data: _Image, data_end: int = -1) -> int:
     """Where the file's content ends: ZooKeeper preallocates log files with zeros (64 MiB at a time), and
-    a record always ends with 'B', so the trailing zeros are padding, not records."""
-    end = len(data)
+    a record always ends with 'B', so the trailing zeros are padding, not records. `data_end`: past it
+    the file is known to be zeros (a hole), so only what comes before is compared."""
+    end = len(data) if data_end < 0 else min(data_end, len(data))
     step = 1 << 16
     zeros = bytes(step)
     while end > 0:  # whole zero blocks from the end first: comparing is much faster than rstrip
@@ -128,7 +148,7 @@ def _content_end(data: _Image) -> int:
 def _chains_to_end(data: _Image, off: int, end: int) -> bool:
     """Whether valid records run from `off` back to back up to `end` (the content's end)."""
     while off < end:
-        rec = _record_at(data, off)
+        rec = _record_at(data, off, end)
         if rec is None:
             return False
         off = rec[1]
@@ -143,7 +163,14 @@ def _valid_record_after(data: _Image, start: int, end: int, min_zxid: int) -> in
     contain a well-formed record from passing for mid-log corruption."""
     off = start + 1
     while off + 13 <= end:
-        rec = _record_at(data, off)
+        if data[off:off + 12] == _NO_RECORD:
+            # A zero length: no record starts here. Skip the zero run at once (a preallocated file whose
+            # middle was never written is megabytes of it, a Python step a byte would take seconds); a
+            # record can start at the earliest 11 bytes before the run's end (zero checksum and length
+            # bytes but the last).
+            off = max(off + 1, _next_nonzero(data, off + 12, end) - 11)
+            continue
+        rec = _record_at(data, off, end)
         if rec is not None:
             try:
                 hdr = TxnHeader.deserialize(rec[0], 0)[0]
@@ -155,22 +182,40 @@ def _valid_record_after(data: _Image, start: int, end: int, min_zxid: int) -> in
     return None
 
 
+_NO_RECORD = bytes(12)
+
+
+def _next_nonzero(data: _Image, off: int, end: int) -> int:
+    """The offset of the first non-zero byte at or after `off` (`end` if none before it)."""
+    step = 1 << 16
+    while off < end:
+        chunk = data[off:min(off + step, end)]
+        rest = chunk.lstrip(b"\0")
+        if rest:
+            return off + len(chunk) - len(rest)
+        off += len(chunk)
+    return end
+
+
 _DROP_EVERY = 8 << 20  # bytes of a mapped log read between two drops of what is behind
 
 
 @contextlib.contextmanager
-def _mapped(path: Path) -> Iterator[_Image]:
-    """The file memory-mapped read-only (b"" when empty): its pages are the page cache's, and what the scan
-    has read can be dropped from this process's memory (a 64 MiB preallocated file is mostly zeros)."""
+def _mapped(path: Path) -> Iterator[tuple[_Image, int]]:
+    """The file memory-mapped read-only (b"" when empty) and where its last data extent ends: its pages are
+    the page cache's, and what the scan has read can be dropped from this process's memory (a 64 MiB
+    preallocated file is mostly zeros, and mostly a hole: that part is not even read)."""
     with open(path, "rb") as f:
-        if os.fstat(f.fileno()).st_size == 0:
-            yield b""
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            yield b"", 0
             return
+        data_end = _data_end(f.fileno(), size)
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         try:
             if hasattr(mmap, "MADV_SEQUENTIAL"):
                 mm.madvise(mmap.MADV_SEQUENTIAL)
-            yield mm
+            yield mm, data_end
         finally:
             mm.close()
 
@@ -197,11 +242,12 @@ def scan(path: Path, last_file: bool, after_zxid: int = -1) -> tuple[list[LogRec
     file too, and corral preallocates its own files the same way; the zxid sequence check in recovery still
     catches a lost acknowledged txn). Any other damage raises LogCorruptError naming file and offset.
     """
-    with _mapped(path) as data:
-        return _scan(path, data, last_file, after_zxid)
+    with _mapped(path) as (data, data_end):
+        return _scan(path, data, last_file, after_zxid, data_end)
 
 
-def _scan(path: Path, data: _Image, last_file: bool, after_zxid: int) -> tuple[list[LogRecord], int | None]:
+def _scan(path: Path, data: _Image, last_file: bool, after_zxid: int, data_end: int = -1
+          ) -> tuple[list[LogRecord], int | None]:
     if len(data) < len(HEADER):
         if last_file:
             return [], 0
@@ -215,7 +261,7 @@ def _scan(path: Path, data: _Image, last_file: bool, after_zxid: int) -> tuple[l
     off = len(HEADER)
     records: list[LogRecord] = []
     last_zxid = -1
-    end = max(_content_end(data), off)
+    end = max(_content_end(data, data_end), off)
     # ZooKeeper keeps at least PAD_MIN bytes preallocated past the record it writes; a shorter zero run
     # is only the end of some record's own bytes.
     padded = len(data) - end >= PAD_MIN

@@ -88,6 +88,10 @@ class _Conn(asyncio.Protocol):
             log.info("event=peer_closed port=peer side=%s peer=%s reason=%s", self.side, self.peer, reason)
         else:
             log.warning("event=peer_disconnected port=peer side=%s peer=%s reason=%s", self.side, self.peer, reason)
+        # What was written before the abort reaches the socket first, as when every write was immediate:
+        # a leader stepping down after a reconfig commits it (COMMITANDACTIVATE) and then drops its
+        # learners in the same loop pass, and that commit must not be lost with the connection.
+        self.send_queued()
         self.closed = True
         if self.transport is not None:
             self.transport.abort()
