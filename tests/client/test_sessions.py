@@ -242,8 +242,14 @@ async def test_server_restart_keeps_the_session(server_kind, base, tmp_path):
         mark = len(states.seen)
         srv.stop()
         await states.until(SessionState.DISCONNECTED, mark)
+        t0 = time.monotonic()
         await asyncio.get_running_loop().run_in_executor(None, srv.start)
-        await states.until(SessionState.CONNECTED, mark, timeout=60)
+        restart_s = time.monotonic() - t0
+        try:
+            await states.until(SessionState.CONNECTED, mark, timeout=60)
+        except TimeoutError:  # seen once against Apache under make test, not reproduced: say what happened
+            raise AssertionError(f"no reconnect; restart took {restart_s:.1f} s, states {states.seen[mark:]}, "
+                                 f"client error {getattr(zk, '_terminal', None)!r}\n{srv.log()[-3000:]}") from None
         assert zk.session_id == sid
         assert (await zk.get_data(base))[0] == b"before"
         assert await zk.exists(eph) is not None

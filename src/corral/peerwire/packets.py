@@ -117,6 +117,7 @@ _QI = struct.Struct(">qi")
 _QII = struct.Struct(">qii")
 _QB = struct.Struct(">q?")
 _HEAD = struct.Struct(">iq")
+_HEAD_LEN = struct.Struct(">iqi")  # type, zxid and the data's length
 
 
 def packet_name(ptype: int) -> str:
@@ -149,8 +150,26 @@ class PacketReader:
         self._buf += data
         out: list[QuorumPacket] = []
         buf = self._buf
+        n = len(buf)
         off = 0
+        names = PACKET_NAMES
         while not self.paused:
+            # The common packet (a known type, a sane data length, no authinfo) is cut out here at once:
+            # a learner reads two per write (PROPOSAL, COMMIT) and the generic record decoder was ~15 %
+            # of its loop. Anything else takes the checked path below, with its errors.
+            if n >= off + 16:
+                ptype, zxid, dlen = _HEAD_LEN.unpack_from(buf, off)
+                dend = off + 16 + (dlen if dlen > 0 else 0)
+                if ptype in names and -1 <= dlen <= self.max_buffer and n >= dend + 4:
+                    count = _I.unpack_from(buf, dend)[0]
+                    if count == -1 or count == 0:
+                        pkt = QuorumPacket(ptype, zxid, bytes(buf[off + 16:dend]) if dlen >= 0 else None,
+                                           None if count == -1 else [])
+                        off = dend + 4
+                        out.append(pkt)
+                        if ptype == SNAP:
+                            self.paused = True
+                        continue
             end = self._packet_end(buf, off)
             if end is None:
                 break
