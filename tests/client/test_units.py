@@ -192,6 +192,10 @@ def test_client_derives_timeouts_from_the_session_timeout():
     zk._negotiated_ms = 3000  # what a server granted
     assert zk.read_timeout == pytest.approx(2.0)
     assert zk.connect_timeout == pytest.approx(0.75)
+    # One host: one attempt may not take the whole session timeout (the client would expire the session
+    # after a single unanswered handshake): it is capped at the read timeout, leaving time for a retry.
+    one = Client("127.0.0.1:1", timeout=6.0)
+    assert one.connect_timeout == pytest.approx(4.0) and one.read_timeout == pytest.approx(4.0)
 
 
 async def test_calls_before_start_raise_client_closed():

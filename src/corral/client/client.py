@@ -350,8 +350,14 @@ class Client:
 
     @property
     def connect_timeout(self) -> float:
-        """Time allowed for one connection attempt: session timeout / number of hosts (ZooKeeper's rule)."""
-        return max((self._negotiated_ms or self._requested_ms) / 1000 / len(self._provider), _MIN_ATTEMPT_TIMEOUT)
+        """Time allowed for one connection attempt: session timeout / number of hosts (ZooKeeper's rule),
+        and never more than the read timeout. This client declares a session expired once no server was
+        reached for the session timeout, so with one host ZooKeeper's rule let a single attempt that the
+        server accepts but never answers use up the whole session (seen: a handshake sent to Apache 3.8
+        in its start-up window, under load, got no reply); a server silent for the read timeout is dead
+        whether the handshake is done or not, and the rest of the session timeout is left for a retry."""
+        ms = self._negotiated_ms or self._requested_ms
+        return max(min(ms / 1000 / len(self._provider), ms * 2 / 3000), _MIN_ATTEMPT_TIMEOUT)
 
     @property
     def last_zxid(self) -> int:
