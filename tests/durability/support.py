@@ -19,7 +19,7 @@ from typing import NamedTuple
 from kazoo.client import KazooClient
 from kazoo.retry import KazooRetry
 
-from corral.persistence.files import LOG_PREFIX, SNAP_PREFIX, list_files
+from corral.persistence.files import LOG_PREFIX, SNAP_PREFIX, data_extents, list_files
 from corral.persistence.txnlog import decode_txn_payload, scan
 from corral.tree import DataTree
 from tests.support.server import CorralProcess
@@ -157,18 +157,11 @@ def copy_sparse(src: str | Path, dst: str | Path) -> None:
     """Copy a file keeping its holes: a log file is preallocated as a 64 MiB hole, and shutil writes
     every zero of it (tests that copy a data directory per damaged byte spent most of their time there)."""
     with open(src, "rb") as fin, open(dst, "wb") as fout:
-        fd, size = fin.fileno(), os.fstat(fin.fileno()).st_size
-        pos = 0
-        while pos < size:
-            try:
-                start = os.lseek(fd, pos, os.SEEK_DATA)
-            except OSError:  # ENXIO: only a hole is left
-                break
-            stop = os.lseek(fd, start, os.SEEK_HOLE)
+        size = os.fstat(fin.fileno()).st_size
+        for start, stop in data_extents(fin.fileno(), size):
             fin.seek(start)
             fout.seek(start)
             fout.write(fin.read(stop - start))
-            pos = stop
         fout.truncate(size)
     shutil.copymode(src, dst)
 

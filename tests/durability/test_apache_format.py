@@ -24,7 +24,7 @@ import pytest
 
 from corral.persistence import recover
 from corral.persistence.epochs import CURRENT, write_epoch
-from corral.persistence.files import make_private_dir, snapshot_zxid, sort_by_zxid
+from corral.persistence.files import data_extents, make_private_dir, snapshot_zxid, sort_by_zxid
 from corral.persistence.snapnodes import UNRESOLVED_ACL
 from corral.persistence.snapshot import (
     END_PATH,
@@ -384,3 +384,14 @@ def test_files_0600_and_directories_0700(tmp_path):
         assert (d / CURRENT).read_text() == "3"  # as ZooKeeper writes it: no newline
     finally:
         os.umask(old)
+
+
+def test_data_extents_cover_what_was_written_and_skip_the_preallocated_hole(tmp_path):
+    path = tmp_path / "log.1"
+    with open(path, "wb") as f:
+        f.write(b"x" * 10000)
+        f.truncate(64 << 20)  # as the writer preallocates: a hole, no data written
+    with open(path, "rb") as f:
+        extents = list(data_extents(f.fileno(), 64 << 20))
+    assert extents and extents[0][0] == 0 and 10000 <= extents[-1][1] < 64 << 20
+    assert list(data_extents(0, 0)) == []  # an empty file has none (no call reaches the fd)

@@ -12,8 +12,10 @@ them to the umask (usually world-readable).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 VERSION_DIR = "version-2"
@@ -125,3 +127,25 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def data_extents(fd: int, size: int, most: int = 1 << 12) -> Iterator[tuple[int, int]]:
+    """The (start, stop) ranges of a file that hold data; between and after them it is a hole (zeros never
+    written: the space ZooKeeper's FilePadding and corral's log writer preallocate). Where the file system
+    cannot tell, or after `most` ranges, the rest of the file is one range."""
+    pos = 0
+    for _ in range(most):
+        if pos >= size:
+            return
+        try:
+            start = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno == errno.ENXIO:  # nothing but a hole from pos on
+                return
+            yield pos, size
+            return
+        stop = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+        yield start, stop
+        pos = stop
+    if pos < size:
+        yield pos, size

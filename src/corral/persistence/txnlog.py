@@ -13,7 +13,6 @@ it with one fdatasync; it runs on a worker thread, never on the event loop.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import mmap
 import os
@@ -29,7 +28,16 @@ from typing import TypeAlias
 from ..protocol import DecodeError, FileHeader, OpCode, Record, TxnDigest, TxnHeader
 from ..txn import decode_txn
 from ..txn.codec import TXN_RECORDS, AnyTxn, serialize_multi, serialize_txn
-from .files import FORMAT_VERSION, LOG_MAGIC, LOG_PREFIX, PRIVATE_FILE, fsync_dir, list_files, make_private_dir
+from .files import (
+    FORMAT_VERSION,
+    LOG_MAGIC,
+    LOG_PREFIX,
+    PRIVATE_FILE,
+    data_extents,
+    fsync_dir,
+    list_files,
+    make_private_dir,
+)
 
 log = logging.getLogger("corral.txnlog")
 
@@ -116,18 +124,11 @@ def _record_at(data: _Image | memoryview, off: int, limit: int = -1) -> tuple[by
 
 
 def _data_end(fd: int, size: int) -> int:
-    """The end of the file's last data extent: past it the file is a hole, zeros never written (the space
-    ZooKeeper's FilePadding and corral's writer preallocate). `size` where the file system cannot tell."""
-    end, pos = 0, 0
-    try:
-        for _ in range(1 << 12):  # a log file has a few extents; a fragmented one is read whole
-            start = os.lseek(fd, pos, os.SEEK_DATA)
-            end = pos = os.lseek(fd, start, os.SEEK_HOLE)
-            if pos >= size:
-                return size
-        return size
-    except OSError as e:
-        return end if e.errno == errno.ENXIO else size  # ENXIO: nothing but a hole from pos on
+    """The end of the file's last data extent: past it the file is a hole (see `files.data_extents`)."""
+    end = 0
+    for _, stop in data_extents(fd, size):
+        end = stop
+    return end
 
 
 def _content_end(data: _Image, data_end: int = -1) -> int:
