@@ -28,6 +28,7 @@ from types import ModuleType
 COMPILED: tuple[str, ...] = (
     "corral.persistence.snapnodes",
     "corral.persistence.txnlog",
+    "corral.protocol.inline",
     "corral.protocol.paths",
     "corral.quorum.log",
     "corral.quorum.peer",

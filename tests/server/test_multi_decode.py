@@ -13,7 +13,7 @@ import struct
 
 import pytest
 
-from corral.protocol import CreateMode, DecodeError, OpCode
+from corral.protocol import CreateMode, DecodeError, OpCode, inline
 from corral.protocol.records import (
     ACL,
     CheckVersionRequest,
@@ -161,12 +161,12 @@ def test_acl_lists_are_shared_per_distinct_bytes_and_equal_to_fresh_ones():
 
 
 def test_acl_cache_is_bounded(monkeypatch):
-    monkeypatch.setattr(writes, "_acl_cache", {})
-    for i in range(writes._ACL_CACHE_MAX + 50):
+    monkeypatch.setattr(inline, "acl_cache", {})
+    for i in range(inline.ACL_CACHE_MAX + 50):
         acl = [ACL(31, Id("digest", f"user{i}:x"))]
         ops = decode_multi(multi((OpCode.create, CreateRequest("/a", b"", acl, 0))))
         assert ops[0][1].acl == acl
-    assert len(writes._acl_cache) <= writes._ACL_CACHE_MAX
+    assert len(inline.acl_cache) <= inline.ACL_CACHE_MAX
 
 
 # ---- single writes: decode_write reads create and setData inline too ------------------------------

@@ -27,7 +27,7 @@ from typing import TypeAlias
 
 from ..protocol import DecodeError, FileHeader, OpCode, Record, TxnDigest, TxnHeader
 from ..txn import decode_txn
-from ..txn.codec import TXN_RECORDS, AnyTxn, serialize_multi, serialize_txn
+from ..txn.codec import TXN_RECORDS, AnyTxn, decode_txn_at, serialize_multi, serialize_txn
 from .files import (
     FORMAT_VERSION,
     LOG_MAGIC,
@@ -63,6 +63,8 @@ def frame_record(payload: bytes) -> bytes:
 
 
 _TXN_HEADER = struct.Struct(">qiqqi")  # TxnHeader: clientId, cxid, zxid, time, type
+_TXN_HEADER_SIZE = _TXN_HEADER.size
+_unpack_txn_header = _TXN_HEADER.unpack_from
 
 
 def encode_txn_payload(hdr: TxnHeader, txn: AnyTxn) -> bytes:
@@ -77,8 +79,11 @@ def encode_txn_payload(hdr: TxnHeader, txn: AnyTxn) -> bytes:
 
 
 def decode_txn_payload(payload: bytes) -> tuple[TxnHeader, AnyTxn]:
-    hdr, off = TxnHeader.deserialize(payload, 0)
-    return hdr, decode_txn(hdr.type, payload[off:])
+    if len(payload) < _TXN_HEADER_SIZE:
+        hdr, off = TxnHeader.deserialize(payload, 0)  # raises the generic decoder's DecodeError
+        return hdr, decode_txn(hdr.type, payload[off:])
+    client_id, cxid, zxid, time, type_ = _unpack_txn_header(payload, 0)
+    return TxnHeader(client_id, cxid, zxid, time, type_), decode_txn_at(type_, payload, _TXN_HEADER_SIZE)
 
 
 def txn_digest(payload: bytes) -> TxnDigest | None:

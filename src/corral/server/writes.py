@@ -3,7 +3,7 @@
 A multi of a thousand creates is a thousand CreateRequests, each with an ACL list that is nearly always
 the same bytes; the generic jute decoder builds every ACL and Id record and walks every string through
 a helper call (about 6 µs per create). `decode_multi` reads the common sub-requests inline instead and
-decodes each distinct ACL vector once (`_acl_at`): the records it returns are equal to the generic
+decodes each distinct ACL vector once (protocol/inline.py): the records it returns are equal to the generic
 decoder's, and anything unusual (a null string, a truncated or oversized field) goes to the generic
 decoder at the same offset, so malformed input gets exactly the same DecodeError as before.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 import struct
 
 from ..protocol import (
-    ACL,
     CheckVersionRequest,
     CreateMode,
     CreateRequest,
@@ -28,6 +27,7 @@ from ..protocol import (
     SetACLRequest,
     SetDataRequest,
 )
+from ..protocol.inline import acl_at, path_data_at, string_at
 
 _SIMPLE: dict[int, type[Record]] = {
     OpCode.create: CreateRequest,
@@ -72,83 +72,20 @@ _CONTAINER_FLAGS = int(CreateMode.CONTAINER)
 _SET_DATA = int(OpCode.setData)
 _DELETE = int(OpCode.delete)
 _CHECK = int(OpCode.check)
-_ACL_MAX_ENTRIES = 64  # longer ACL vectors (legal but rare) take the generic decoder
-_ACL_CACHE_MAX = 1024
-# An ACL vector's exact bytes -> its decoded list, shared by every request that sent those bytes (request
-# records are never mutated: the preparer only reads them). Bounded: past the limit, misses decode anew.
-_acl_cache: dict[bytes, list[ACL]] = {}
-
-
-def _string_at(body: bytes, off: int, end: int) -> tuple[str | None, int]:
-    """A non-null jute ustring at `off` (as `read_ustring` decodes it), or (None, -1) when it is null or
-    does not fit: the caller then hands the whole record to the generic decoder."""
-    if off + 4 > end:
-        return None, -1
-    n = _unpack_i(body, off)[0]
-    off += 4
-    if n < 0 or off + n > end:
-        return None, -1
-    return body[off:off + n].decode("utf-8", "replace"), off + n
-
-
-def _acl_at(body: bytes, off: int, end: int) -> tuple[list[ACL] | None, int]:
-    """The ACL vector at `off` (non-null, entries with non-null strings), decoded once per distinct byte
-    string; (None, -1) for anything else."""
-    if off + 4 > end:
-        return None, -1
-    count = _unpack_i(body, off)[0]
-    if count < 0 or count > _ACL_MAX_ENTRIES:
-        return None, -1
-    p = off + 4
-    for _ in range(count):
-        for _field in range(2):  # perms + scheme length, then the id's length
-            p += 4
-            if p + 4 > end:
-                return None, -1
-            n = _unpack_i(body, p)[0]
-            if n < 0 or p + 4 + n > end:
-                return None, -1
-            p += n
-        p += 4
-    key = body[off:p]
-    acl = _acl_cache.get(key)
-    if acl is None:
-        acl = []
-        q = off + 4
-        for _ in range(count):
-            entry, q = ACL.deserialize(body, q)
-            acl.append(entry)
-        if len(_acl_cache) < _ACL_CACHE_MAX:
-            _acl_cache[key] = acl
-    return acl, p
-
-
-def _path_data_at(body: bytes, off: int, end: int) -> tuple[str | None, bytes | None, int]:
-    """The `ustring path, buffer data` that create and setData start with; offset -1 when malformed."""
-    path, p = _string_at(body, off, end)
-    if path is None or p + 4 > end:
-        return None, None, -1
-    n = _unpack_i(body, p)[0]
-    p += 4
-    if n >= 0 and p + n <= end:
-        return path, body[p:p + n], p + n
-    if n != -1:
-        return None, None, -1
-    return path, None, p
 
 
 def _create_at(body: bytes, off: int, end: int) -> tuple[CreateRequest | None, int]:
-    path, data, p = _path_data_at(body, off, end)
+    path, data, p = path_data_at(body, off, end)
     if path is None:
         return None, -1
-    acl, p = _acl_at(body, p, end)
+    acl, p = acl_at(body, p, end)
     if acl is None or p + 4 > end:
         return None, -1
     return CreateRequest(path, data, acl, _unpack_i(body, p)[0]), p + 4
 
 
 def _set_data_at(body: bytes, off: int, end: int) -> tuple[SetDataRequest | None, int]:
-    path, data, p = _path_data_at(body, off, end)
+    path, data, p = path_data_at(body, off, end)
     if path is None or p + 4 > end:
         return None, -1
     return SetDataRequest(path, data, _unpack_i(body, p)[0]), p + 4
@@ -156,7 +93,7 @@ def _set_data_at(body: bytes, off: int, end: int) -> tuple[SetDataRequest | None
 
 def _path_version_at(body: bytes, off: int, end: int) -> tuple[str | None, int, int]:
     """DeleteRequest / CheckVersionRequest: (path, version, end) or (None, 0, -1)."""
-    path, p = _string_at(body, off, end)
+    path, p = string_at(body, off, end)
     if path is None or p + 4 > end:
         return None, 0, -1
     return path, _unpack_i(body, p)[0], p + 4
