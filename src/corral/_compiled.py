@@ -36,6 +36,7 @@ COMPILED: tuple[str, ...] = (
     "corral.server.connection",
     "corral.server.frontend",
     "corral.server.host",
+    "corral.server.measures",
     "corral.server.reads",
     "corral.server.replies",
     "corral.server.sessions",

@@ -21,7 +21,8 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.utils import floatToGoString as _go_float
 
-from ..server.metrics import ADVANCED_QUANTILES, BASIC_QUANTILES, Summary, families
+from ..server.measures import Summary
+from ..server.metrics import ADVANCED_QUANTILES, BASIC_QUANTILES, families
 from .http import Site
 
 if TYPE_CHECKING:

@@ -66,7 +66,8 @@ from ..txn import AnyTxn, Preparer
 from .config import ServerConfig
 from .digests import carry_over
 from .forwarded import ForwardedRequest
-from .metrics import ServerMetrics, Summary
+from .measures import Summary
+from .metrics import ServerMetrics
 from .reconfig import Membership, ServerReconfig, parse_membership_text
 from .sessions import ExpiryTracker, SessionIds
 from .writes import decode_write
@@ -105,8 +106,9 @@ class Clock(Protocol):
 
 
 class Scheduler(Protocol):
-    def call_soon(self, fn: Callable[[], None]) -> None:
-        """Run `fn` after the current batch of work (one event-loop turn later)."""
+    def call_soon(self, fn: Callable[[], None]) -> object:
+        """Run `fn` after the current batch of work (one event-loop turn later); what it returns (an
+        asyncio Handle) is not used."""
 
 
 class LogStore(Protocol):
