@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kazoo.exceptions import NoAuthError
+from kazoo.security import CREATOR_ALL_ACL, make_digest_acl_credential
 
 from corral.server.sessions import session_password
 from tests.support.apache import require_apache
@@ -176,3 +178,26 @@ def test_a_corral_leader_reconfigures_an_apache_member(tmp_path, kazoo_clients):
     finally:
         apache.close()
         ens.close()
+
+
+def test_auth_ids_travel_with_forwarded_writes_both_ways(mixed, kazoo_clients):
+    """A digest-authenticated client writes through a corral follower and through the Apache follower:
+    the leader sees its auth ids in the REQUEST packet (a creator-only ACL names it, reads need it)."""
+    ens, apache = mixed
+    leader = ens.leader()
+    follower = next(m for m in (ens[1], ens[2]) if m is not leader)
+    apache.start(wait=False)
+    wait_until(lambda: apache.mode() == "follower", WAIT, "the Apache member following the corral leader")
+    expected_id = make_digest_acl_credential("alice", "secret")
+    for name, hosts in (("corral", follower.hostport), ("apache", apache.hosts)):
+        zk = start_kazoo(hosts, randomize_hosts=False, auth_data=[("digest", "alice:secret")])
+        kazoo_clients.append(zk)
+        path = zk.create(f"/authed-{name}", b"private", acl=CREATOR_ALL_ACL)
+        on_leader = start_kazoo(leader.hostport, randomize_hosts=False)
+        kazoo_clients.append(on_leader)
+        on_leader.sync(path)
+        with pytest.raises(NoAuthError):  # getData and getACL need READ (ADMIN): only alice has it
+            on_leader.get(path)
+        acl = zk.get_acls(path)[0]  # the ACL the leader built from the REQUEST's auth ids
+        assert [(a.id.scheme, a.id.id, a.perms) for a in acl] == [("digest", expected_id, 31)], acl
+        assert zk.get(path)[0] == b"private"

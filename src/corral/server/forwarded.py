@@ -17,7 +17,7 @@ from ..protocol import DecodeError, Id, OpCode, QuorumPacket
 from ..protocol.jute import Buffer, Int, Long, Record, record
 from ..quorum.errors import PeerProtocolError
 
-__all__ = ["ForwardedRequest", "request_from_wire", "request_to_wire"]
+__all__ = ["ForwardedRequest", "decode_forwarded", "encode_forwarded", "request_from_wire", "request_to_wire"]
 
 _TIMEOUT = struct.Struct(">i")
 
@@ -34,8 +34,105 @@ class ForwardedRequest(Record):
     auth: list[Id] | None
 
 
+_HEAD = struct.Struct(">qiiii")  # ForwardedRequest: session, cxid, type, timeout, body length
+_I = struct.Struct(">i")
+_PACKET_HEAD = struct.Struct(">iqi")  # QuorumPacket: type, zxid, data length
+_QII = struct.Struct(">qii")  # REQUEST data: sessionId, cxid, type
+_NULL = b"\xff\xff\xff\xff"
+
+AuthIds = list[tuple[str, str]]
+
+
+def encode_forwarded(session: int, cxid: int, op: int, timeout: int, body: bytes, auth: AuthIds) -> bytes:
+    """`ForwardedRequest(...).to_bytes()` packed directly: a learner does this for every client write it
+    forwards, and the generic record encoder cost more than the rest of the forwarding (same bytes:
+    tests/server/test_forwarded.py)."""
+    out = bytearray(_HEAD.pack(session, cxid, op, timeout, len(body)))
+    out += body
+    out += _I.pack(len(auth))
+    for scheme, ident in auth:
+        for s in (scheme, ident):
+            b = s.encode("utf-8", "surrogatepass")
+            out += _I.pack(len(b))
+            out += b
+    return bytes(out)
+
+
+def _auth_end(payload: bytes, off: int) -> int:
+    """The end of the vector<Id> at `off` when it fills the payload exactly with non-null strings, else
+    -1 (the generic decoder then reads, or refuses, the whole record)."""
+    end = len(payload)
+    if off + 4 > end:
+        return -1
+    count = _I.unpack_from(payload, off)[0]
+    p = off + 4
+    if count < 0 or count > (end - p) // 8:
+        return -1
+    for _ in range(2 * count):
+        if p + 4 > end:
+            return -1
+        n = _I.unpack_from(payload, p)[0]
+        p += 4
+        if n < 0 or p + n > end:
+            return -1
+        p += n
+    return p
+
+
+def decode_forwarded(payload: bytes) -> tuple[int, int, int, int, bytes, AuthIds]:
+    """(session, cxid, type, timeout, body, auth ids) of a host's forwarded-request payload; raises
+    DecodeError as `ForwardedRequest.from_bytes` does."""
+    if len(payload) >= _HEAD.size:
+        session, cxid, op, timeout, n = _HEAD.unpack_from(payload, 0)
+        p = _HEAD.size + n
+        if n >= 0 and _auth_end(payload, p) == len(payload):
+            count = _I.unpack_from(payload, p)[0]
+            q = p + 4
+            strings: list[str] = []
+            for _ in range(2 * count):  # lengths checked by _auth_end
+                k = _I.unpack_from(payload, q)[0]
+                strings.append(payload[q + 4:q + 4 + k].decode("utf-8", "replace"))
+                q += 4 + k
+            auth = [(strings[i], strings[i + 1]) for i in range(0, len(strings), 2)]
+            return session, cxid, op, timeout, payload[_HEAD.size:p], auth
+    req = ForwardedRequest.from_bytes(payload)
+    auth = [(i.scheme or "", i.id or "") for i in req.auth or ()]
+    return req.session, req.cxid, req.type, req.timeout, req.body or b"", auth
+
+
 def request_to_wire(payload: bytes) -> bytes:
-    """The host's forwarded-request payload as Apache's REQUEST packet."""
+    """The host's forwarded-request payload as Apache's REQUEST packet. The client's auth ids are the
+    same jute vector<Id> in both layouts, so they are copied as bytes (a null vector when empty)."""
+    if len(payload) >= _HEAD.size:
+        session, cxid, op, timeout, n = _HEAD.unpack_from(payload, 0)
+        p = _HEAD.size + n
+        if n >= 0 and _auth_end(payload, p) == len(payload):
+            if op == OpCode.createSession:
+                data = _QII.pack(session, cxid, op) + _I.pack(timeout)
+            else:
+                data = _QII.pack(session, cxid, op) + payload[_HEAD.size:p]
+            if _I.unpack_from(payload, p)[0] == 0:
+                return b"".join((_PACKET_HEAD.pack(P.REQUEST, -1, len(data)), data, _NULL))
+            if _valid_utf8_strings(payload, p + 4):  # else the generic path's replacement characters
+                return b"".join((_PACKET_HEAD.pack(P.REQUEST, -1, len(data)), data, payload[p:]))
+    return _request_to_wire_generic(payload)
+
+
+def _valid_utf8_strings(payload: bytes, off: int) -> bool:
+    """Whether the strings from `off` to the end (lengths checked by `_auth_end`) are valid UTF-8, so
+    that decoding and encoding them again, as the generic path does, gives the same bytes."""
+    end = len(payload)
+    while off < end:
+        n = _I.unpack_from(payload, off)[0]
+        try:
+            payload[off + 4:off + 4 + n].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        off += 4 + n
+    return True
+
+
+def _request_to_wire_generic(payload: bytes) -> bytes:
     try:
         req = ForwardedRequest.from_bytes(payload)
     except DecodeError as e:  # our own host wrote it: a bug, reported as the transport's one error
@@ -54,4 +151,7 @@ def request_from_wire(pkt: QuorumPacket) -> bytes:
             raise PeerProtocolError(f"createSession REQUEST body of {len(body)} bytes (its timeout is 4)")
         (timeout,) = _TIMEOUT.unpack(body)
         body = b""
+    auth = [(i.scheme or "", i.id or "") for i in pkt.authinfo or ()]
+    if all(i.scheme is not None and i.id is not None for i in pkt.authinfo or ()):
+        return encode_forwarded(fwd.session_id, fwd.cxid, fwd.type, timeout, body, auth)
     return ForwardedRequest(fwd.session_id, fwd.cxid, fwd.type, timeout, body, list(pkt.authinfo or [])).to_bytes()

@@ -37,7 +37,7 @@ from mypy_extensions import mypyc_attr
 from ..peerwire import config_version
 from ..persistence import decode_txn_payload, encode_txn_payload
 from ..persistence.snapshot import snapshot_bytes
-from ..protocol import CreateSessionTxn, DecodeError, Errs, Id, Ops, SetDataTxn, TxnHeader
+from ..protocol import CreateSessionTxn, DecodeError, Errs, Ops, SetDataTxn, TxnHeader
 from ..quorum import (
     Activated,
     Anomaly,
@@ -65,7 +65,7 @@ from ..tree.acl import AuthId
 from ..txn import AnyTxn, Preparer
 from .config import ServerConfig
 from .digests import carry_over
-from .forwarded import ForwardedRequest
+from .forwarded import decode_forwarded, encode_forwarded
 from .measures import Summary
 from .metrics import ServerMetrics
 from .reconfig import Membership, ServerReconfig, parse_membership_text
@@ -459,9 +459,8 @@ class QuorumHost:
             key = (session, cxid)
             if done is not None:
                 self.waiters[key] = (done, context)
-            req = ForwardedRequest(session, cxid, op, timeout, body, [Id(s, i) for s, i in auth])
             try:
-                self.peer.forward(req.to_bytes())
+                self.peer.forward(encode_forwarded(session, cxid, op, timeout, body, auth))
             except (NoLeader, Overloaded) as e:
                 self.waiters.pop(key, None)
                 log.warning("event=forward_refused reason=%s", e)
@@ -641,12 +640,11 @@ class QuorumHost:
         if not self.is_leader:
             return
         try:
-            req = ForwardedRequest.from_bytes(ev.payload)
+            session, cxid, op, timeout, body, auth = decode_forwarded(ev.payload)
         except DecodeError as e:
             log.error("event=bad_forwarded_request origin=%d reason=%s", ev.origin, e)
             return
-        auth = [(i.scheme or "", i.id or "") for i in req.auth or ()]
-        self._lead(req.session, req.cxid, req.type, req.body or b"", auth, None, None, req.timeout)
+        self._lead(session, cxid, op, body, auth, None, None, timeout)
 
     def _handle(self, r: Ready) -> None:
         store = self.store
