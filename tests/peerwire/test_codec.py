@@ -287,3 +287,33 @@ def test_a_stream_in_any_chunks_reads_as_packet_by_packet(packets: list, cuts: l
             break
     got += r.feed(raw[at:])
     assert got == want
+
+
+def test_auth_ids_decode_as_the_generic_record_and_are_shared() -> None:
+    """The reader's authinfo fast path (decoded Ids cached by their bytes): the same Ids as the record
+    decoder, invalid UTF-8 included; a null string or too many ids take the checked path."""
+    weird = b"\x00\x00\x00\x03\xff\xfeA"  # invalid UTF-8: replacement characters, as read_ustring gives
+    auth = struct.pack(">i", 2) + struct.pack(">i", 2) + b"ip" + struct.pack(">i", 9) + b"127.0.0.1" + \
+        struct.pack(">i", 6) + b"digest" + weird
+    one = struct.pack(">iqi", P.REQUEST, -1, 3) + b"abc" + auth
+    many = encode_packet(P.REQUEST, -1, b"x", [Id("ip", str(i)) for i in range(20)])
+    nulls = encode_packet(P.REQUEST, -1, b"x", [Id("digest", None)])
+    for raw in (one, many, nulls):
+        assert PacketReader().feed(raw) == [QuorumPacket.deserialize(raw, 0)[0]]
+    first, second = PacketReader().feed(one + one)
+    assert first.authinfo is second.authinfo
+
+
+@FUZZ
+@given(st.none() | st.binary(max_size=24))
+def test_request_type_reads_and_refuses_as_the_decoder(data: bytes | None) -> None:
+    pkt = QuorumPacket(P.REQUEST, -1, data, None)
+    try:
+        want: object = P.ForwardedRequest.decode(pkt).type
+    except PeerProtocolError:
+        want = PeerProtocolError
+    try:
+        got: object = P.request_type(pkt)
+    except PeerProtocolError:
+        got = PeerProtocolError
+    assert got == want

@@ -170,6 +170,18 @@ class PacketReader:
                         if ptype == SNAP:
                             self.paused = True
                         continue
+                    if 0 < count <= _AUTH_FAST_MAX:
+                        # A REQUEST forwarded for a client with auth ids (every client has its ip id): the
+                        # ids, the same few byte strings again and again, decoded once (`_auth_ids`).
+                        aend = self._auth_end(buf, dend + 4, count)
+                        if aend > 0:
+                            pkt = QuorumPacket(ptype, zxid, bytes(buf[off + 16:dend]) if dlen >= 0 else None,
+                                               _auth_ids(bytes(buf[dend:aend])))
+                            off = aend
+                            out.append(pkt)
+                            if ptype == SNAP:
+                                self.paused = True
+                            continue
             end = self._packet_end(buf, off)
             if end is None:
                 break
@@ -184,6 +196,19 @@ class PacketReader:
                 self.paused = True
         del buf[:off]
         return out
+
+    def _auth_end(self, buf: bytearray, off: int, count: int) -> int:
+        """The end of `count` Ids at `off` when every string is non-null, within `max_buffer` and
+        complete in `buf`; -1 otherwise (the checked path then decides)."""
+        n = len(buf)
+        for _ in range(2 * count):
+            if off + 4 > n:
+                return -1
+            k = _I.unpack_from(buf, off)[0]
+            if k < 0 or k > self.max_buffer:
+                return -1
+            off += 4 + k
+        return off if off <= n else -1
 
     def _len(self, buf: bytearray, off: int, what: str) -> int | None:
         if len(buf) < off + 4:
@@ -228,6 +253,29 @@ class PacketReader:
         """Continue after the snapshot stream, with the bytes the snapshot reader did not consume."""
         self.paused = False
         return self.feed(rest)
+
+
+_AUTH_FAST_MAX = 16  # more auth ids than this in one packet take the checked path
+_AUTH_CACHE_MAX = 256
+# An authinfo vector's bytes -> its Ids, shared by every packet that carried those bytes (packets are
+# read, never changed). Bounded: past the limit, misses decode anew.
+_auth_cache: dict[bytes, list[Id]] = {}
+
+
+def _auth_ids(raw: bytes) -> list[Id]:
+    """The Ids of a checked, non-null authinfo vector (count, then scheme and id strings)."""
+    ids = _auth_cache.get(raw)
+    if ids is None:
+        count = _I.unpack_from(raw, 0)[0]
+        ids = []
+        off = 4
+        for _ in range(count):
+            scheme, off = read_ustring(raw, off)
+            ident, off = read_ustring(raw, off)
+            ids.append(Id(scheme, ident))
+        if len(_auth_cache) < _AUTH_CACHE_MAX:
+            _auth_cache[raw] = ids
+    return ids
 
 
 def read_snap_signature(buf: bytes | bytearray | memoryview, off: int = 0) -> int | None:
@@ -472,6 +520,15 @@ class RevalidateAnswer:
             raise PeerProtocolError("malformed REVALIDATE answer")
         s, v = _QB.unpack(data)
         return cls(int(s), bool(v))
+
+
+def request_type(pkt: QuorumPacket) -> int:
+    """A REQUEST's opcode, checked as `ForwardedRequest.decode` checks the packet (the leader asks it of
+    every forwarded write, to tell a sync)."""
+    data = _data(pkt, "REQUEST")
+    if len(data) < _QII.size:
+        raise PeerProtocolError(f"REQUEST of {len(data)} bytes")
+    return int(_I.unpack_from(data, 12)[0])
 
 
 @dataclass(frozen=True, slots=True)

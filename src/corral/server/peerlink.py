@@ -366,7 +366,7 @@ class LeaderEnd(_End):
     """The leader's end of one learner connection; `session` is chosen by the transport, increasing."""
 
     def __init__(self, session: int, voters: frozenset[int], config: bytes | Callable[[int], bytes],
-                 request_type: Callable[[QuorumPacket], int] = lambda pkt: P.ForwardedRequest.decode(pkt).type,
+                 request_type: Callable[[QuorumPacket], int] = P.request_type,
                  request_payload: Callable[[QuorumPacket], bytes] = request_from_wire,
                  revalidate: Callable[[int, int], bool] | None = None, snap: SnapCodec | None = None,
                  my_id: int = -1, reconfig_of: ReconfigOf | None = None) -> None:
