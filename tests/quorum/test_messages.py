@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from typing import Any
 
@@ -137,3 +138,21 @@ def test_a_body_of_another_version_is_refused() -> None:
     future = struct.pack(">HB", PROTOCOL_VERSION + 1, m.Vote.TYPE) + vote.encode()[3:]
     with pytest.raises(PeerProtocolError, match="version"):
         decode(future)
+
+
+@pytest.mark.parametrize("msg", [
+    m.Proposal(session=1, seq=2, zxid=3, payload=b"p"), m.Ack(session=1, seq=2, zxid=3),
+    m.Commit(session=1, seq=2, zxid=3), m.Inform(session=1, seq=2, zxid=3, payload=b"p"),
+    m.Request(session=1, seq=2, payload=b"p"),
+])
+def test_the_per_write_messages_validate_as_the_generic_rules(msg: m.Message) -> None:
+    """Proposal, Ack, Commit, Inform and Request check their fields directly (one per write and learner);
+    every bad value is still refused, with the generic rule's message."""
+    msg.validate()
+    for name in (*msg.NON_NEGATIVE, *msg.REQUIRED_BYTES):
+        bad = dataclasses.replace(msg, **{name: None if name in msg.REQUIRED_BYTES else -1})
+        with pytest.raises(PeerProtocolError) as fast:
+            bad.validate()
+        with pytest.raises(PeerProtocolError) as generic:
+            m.Message.validate(bad)
+        assert str(fast.value) == str(generic.value)

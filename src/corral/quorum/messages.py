@@ -250,6 +250,11 @@ class Proposal(SessionMessage):
     zxid: Long
     payload: Buffer
 
+    def validate(self) -> None:
+        # Every write brings these (per learner): the generic check, by name, only to say what is wrong.
+        if self.session < 0 or self.seq < 0 or self.zxid < 0 or self.payload is None:
+            Message.validate(self)
+
 
 @record
 class NewLeader(SessionMessage):
@@ -287,6 +292,11 @@ class Ack(SessionMessage):
     seq: Long
     zxid: Long
 
+    def validate(self) -> None:
+        # Every write brings these (per learner): the generic check, by name, only to say what is wrong.
+        if self.session < 0 or self.seq < 0 or self.zxid < 0:
+            Message.validate(self)
+
 
 @record
 class Commit(SessionMessage):
@@ -297,6 +307,11 @@ class Commit(SessionMessage):
     session: Long
     seq: Long
     zxid: Long
+
+    def validate(self) -> None:
+        # Every write brings these (per learner): the generic check, by name, only to say what is wrong.
+        if self.session < 0 or self.seq < 0 or self.zxid < 0:
+            Message.validate(self)
 
 
 @record
@@ -310,6 +325,11 @@ class Inform(SessionMessage):
     seq: Long
     zxid: Long
     payload: Buffer
+
+    def validate(self) -> None:
+        # Every write brings these (per learner): the generic check, by name, only to say what is wrong.
+        if self.session < 0 or self.seq < 0 or self.zxid < 0 or self.payload is None:
+            Message.validate(self)
 
 
 @record
@@ -357,6 +377,11 @@ class Request(SessionMessage):
     session: Long
     seq: Long
     payload: Buffer
+
+    def validate(self) -> None:
+        # Every forwarded write: the generic check, by name, only to say what is wrong.
+        if self.session < 0 or self.seq < 0 or self.payload is None:
+            Message.validate(self)
 
 
 @record
