@@ -195,6 +195,24 @@ def test_edit_as_authenticated_user_and_refused_when_not(page, console, kz, cons
     assert "alice-pw" not in console.log()
 
 
+def test_a_navigation_wins_over_a_refresh_that_rewrites_the_address(page, console, kz) -> None:
+    """The route follows the hashchange's own URL: a refresh in flight (after a login, say) puts its node
+    back into the address bar with history.replaceState, and if that lands between a navigation and its
+    hashchange handler, reading location.hash there went back to the old node (seen in CI as a flaky
+    test_edit_as_authenticated_user_and_refused_when_not). Reproduced here in one JS task."""
+    from playwright.sync_api import expect
+
+    kz.ensure_path("/demo/nav-a")
+    kz.ensure_path("/demo/nav-b")
+    open_node(page, console, "/demo/nav-a")
+    expect(page.locator("#node-path")).to_have_text("/demo/nav-a")
+    page.evaluate("""() => {
+        location.hash = "#tree:" + encodeURIComponent("/demo/nav-b");
+        history.replaceState(null, "", "#tree:" + encodeURIComponent("/demo/nav-a"));
+    }""")
+    expect(page.locator("#node-path")).to_have_text("/demo/nav-b", timeout=WAIT_MS)
+
+
 def test_csrf_post_without_token_is_refused(page, console, kz) -> None:
     open_node(page, console, "/demo")
     login(page, "alice", "alice-pw")

@@ -540,8 +540,12 @@
     if (tab === "ensemble") api("GET", "api/ensemble").then(renderEnsemble).catch(() => {});
   }
 
-  async function route() {
-    const h = decodeURIComponent(location.hash.slice(1) || "tree:/");
+  // `hash`: the URL's fragment the navigation went to. A hashchange passes its event's newURL, not
+  // location.hash: a refresh still in flight (selectNode after a login, say) may have put its own node
+  // back into the address bar (history.replaceState) between the navigation and this handler, and the
+  // user's navigation must win.
+  async function route(hash) {
+    const h = decodeURIComponent((hash === undefined ? location.hash : hash).slice(1) || "tree:/");
     if (h.startsWith("tree:")) {
       const path = h.slice(5) || "/";
       showTab("tree");
@@ -564,7 +568,7 @@
     for (const b of $("formats").querySelectorAll("button")) {
       b.addEventListener("click", () => { state.format = b.dataset.format; renderData(); });
     }
-    window.addEventListener("hashchange", route);
+    window.addEventListener("hashchange", (ev) => route(new URL(ev.newURL).hash));
     try {
       await loadSession();
     } catch (e) {
