@@ -58,25 +58,31 @@ def encode_forwarded(session: int, cxid: int, op: int, timeout: int, body: bytes
     return bytes(out)
 
 
-def _auth_end(payload: bytes, off: int) -> int:
-    """The end of the vector<Id> at `off` when it fills the payload exactly with non-null strings, else
-    -1 (the generic decoder then reads, or refuses, the whole record)."""
+def _auth_strings(payload: bytes, off: int, errors: str) -> list[str] | None:
+    """The scheme and id strings of the vector<Id> at `off`, decoded with `errors` ("replace", as the
+    generic reader, or "strict"), when the vector fills the payload exactly with non-null strings (and,
+    strict, they are valid UTF-8); None otherwise: the generic record path then reads, or refuses, it."""
     end = len(payload)
     if off + 4 > end:
-        return -1
+        return None
     count = _I.unpack_from(payload, off)[0]
     p = off + 4
     if count < 0 or count > (end - p) // 8:
-        return -1
+        return None
+    strings: list[str] = []
     for _ in range(2 * count):
         if p + 4 > end:
-            return -1
+            return None
         n = _I.unpack_from(payload, p)[0]
         p += 4
         if n < 0 or p + n > end:
-            return -1
+            return None
+        try:
+            strings.append(payload[p:p + n].decode("utf-8", errors))
+        except UnicodeDecodeError:
+            return None
         p += n
-    return p
+    return strings if p == end else None
 
 
 def decode_forwarded(payload: bytes) -> tuple[int, int, int, int, bytes, AuthIds]:
@@ -85,15 +91,9 @@ def decode_forwarded(payload: bytes) -> tuple[int, int, int, int, bytes, AuthIds
     if len(payload) >= _HEAD.size:
         session, cxid, op, timeout, n = _HEAD.unpack_from(payload, 0)
         p = _HEAD.size + n
-        if n >= 0 and _auth_end(payload, p) == len(payload):
-            count = _I.unpack_from(payload, p)[0]
-            q = p + 4
-            strings: list[str] = []
-            for _ in range(2 * count):  # lengths checked by _auth_end
-                k = _I.unpack_from(payload, q)[0]
-                strings.append(payload[q + 4:q + 4 + k].decode("utf-8", "replace"))
-                q += 4 + k
-            auth = [(strings[i], strings[i + 1]) for i in range(0, len(strings), 2)]
+        strings = _auth_strings(payload, p, "replace") if n >= 0 else None
+        if strings is not None:
+            auth = list(zip(strings[::2], strings[1::2], strict=True))
             return session, cxid, op, timeout, payload[_HEAD.size:p], auth
     req = ForwardedRequest.from_bytes(payload)
     auth = [(i.scheme or "", i.id or "") for i in req.auth or ()]
@@ -106,30 +106,17 @@ def request_to_wire(payload: bytes) -> bytes:
     if len(payload) >= _HEAD.size:
         session, cxid, op, timeout, n = _HEAD.unpack_from(payload, 0)
         p = _HEAD.size + n
-        if n >= 0 and _auth_end(payload, p) == len(payload):
+        # Strict UTF-8: ids the generic path would decode with replacement characters (and so encode
+        # differently) take that path.
+        strings = _auth_strings(payload, p, "strict") if n >= 0 else None
+        if strings is not None:
             if op == OpCode.createSession:
                 data = _QII.pack(session, cxid, op) + _I.pack(timeout)
             else:
                 data = _QII.pack(session, cxid, op) + payload[_HEAD.size:p]
-            if _I.unpack_from(payload, p)[0] == 0:
-                return b"".join((_PACKET_HEAD.pack(P.REQUEST, -1, len(data)), data, _NULL))
-            if _valid_utf8_strings(payload, p + 4):  # else the generic path's replacement characters
-                return b"".join((_PACKET_HEAD.pack(P.REQUEST, -1, len(data)), data, payload[p:]))
+            auth = payload[p:] if strings else _NULL
+            return b"".join((_PACKET_HEAD.pack(P.REQUEST, -1, len(data)), data, auth))
     return _request_to_wire_generic(payload)
-
-
-def _valid_utf8_strings(payload: bytes, off: int) -> bool:
-    """Whether the strings from `off` to the end (lengths checked by `_auth_end`) are valid UTF-8, so
-    that decoding and encoding them again, as the generic path does, gives the same bytes."""
-    end = len(payload)
-    while off < end:
-        n = _I.unpack_from(payload, off)[0]
-        try:
-            payload[off + 4:off + 4 + n].decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-        off += 4 + n
-    return True
 
 
 def _request_to_wire_generic(payload: bytes) -> bytes:

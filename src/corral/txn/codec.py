@@ -85,7 +85,8 @@ def _generic_txn(type_: int, data: bytes) -> AnyTxn:
     assert isinstance(rec, MultiTxn)
     ops: list[tuple[int, Record]] = []
     for t in rec.txns or ():
-        ops.append((t.type, _sub_txn(t.type, t.data or b"", 0, len(t.data or b""))))
+        data = t.data or b""
+        ops.append((t.type, _sub_txn(t.type, data, 0, len(data))))
     return MultiOps(ops)
 
 
