@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shlex
 import signal
 import socket
@@ -40,6 +39,7 @@ from typing import NoReturn, TypedDict
 
 import click
 
+from ..localports import pick_free_ports, port_free
 from ..processes import alive, cmdline, read_pid_file
 from ..security.devpki import DEV_CLIENT_DN, DevPki
 
@@ -114,52 +114,11 @@ def _fail(message: str) -> NoReturn:
 # ---- ports --------------------------------------------------------------------------------------
 
 
-def _port_free(port: int) -> bool:
-    """Whether a server could listen on 127.0.0.1:port now (SO_REUSEADDR, as servers bind: a closed
-    connection lingering in TIME_WAIT does not count as taken)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _pick_ports(n: int) -> list[int]:
-    """n distinct free ports, below the ephemeral range when possible (an outgoing connection can take an
-    ephemeral port at any time, which would make a recorded port busy on a later `up`)."""
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    candidates = list(range(10000, low)) if low > 11000 else []
-    random.shuffle(candidates)
-    picked: list[int] = []
-    for port in candidates[:5000]:  # bounded: a busy machine still has thousands of free ports here
-        if len(picked) == n:
-            return picked
-        if _port_free(port):
-            picked.append(port)
-    socks = []  # fall back to ports the kernel hands out
-    try:
-        while len(picked) < n:
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-            if s.getsockname()[1] not in picked:
-                picked.append(s.getsockname()[1])
-    finally:
-        for s in socks:
-            s.close()
-    return picked
-
-
 def _port_conflict(m: Member) -> str | None:
     """A one-line error naming the first of the member's ports another process holds, or None."""
     for what, port in (("client", m["client_port"]), ("secure client", m["secure_client_port"]),
                        ("quorum", m["peer_port"]), ("election", m["election_port"])):
-        if port and not _port_free(port):
+        if port and not port_free(port):
             return (f"cannot start member {m['id']}: its {what} port 127.0.0.1:{port} is in use by another process "
                     f"(free it, or `corral ensemble down` and remove {STATE} to choose new ports)")
     return None
@@ -577,7 +536,7 @@ def _new_state(base: Path, count: int, observers: int, tick_time: int, tls: str)
     for a TLS ensemble: made by the first start)."""
     total = count + observers
     per = 4 if tls == "on" else 3
-    ports = iter(_pick_ports(per * total))
+    ports = iter(pick_free_ports(per * total))
     members = []
     for i in range(1, total + 1):
         client = next(ports) if tls != "only" else 0

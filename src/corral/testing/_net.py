@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from ..localports import pick_free_ports
+
 HOST = "127.0.0.1"
 T = TypeVar("T")
 log = logging.getLogger("corral.testing")
@@ -27,19 +29,11 @@ class WaitTimeout(AssertionError, TimeoutError):
 
 
 def free_ports(n: int) -> list[int]:
-    """`n` distinct TCP ports on 127.0.0.1 that nothing listens on right now (all bound at once, so they
-    differ). Another process may still take one before it is used: the server classes retry a start
-    whose port was taken."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            socks.append(s)
-            s.bind((HOST, 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """`n` distinct TCP ports on 127.0.0.1 that nothing listens on right now, below the kernel's
+    ephemeral range (see corral.localports: a port there can be taken by any outgoing connection before
+    its server binds it). Another process may still take one: the server classes retry a start whose
+    port was taken."""
+    return pick_free_ports(n, HOST)
 
 
 def free_port() -> int:

@@ -1,0 +1,32 @@
+"""Ports the harnesses pick stay out of the kernel's ephemeral range, where any outgoing connection
+could take them between the pick and the server's bind (a member failed to start that way in CI)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from corral.localports import pick_free_ports, port_free
+from corral.testing import free_port, free_ports
+
+
+def _ephemeral_low() -> int:
+    return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+
+
+def test_picked_ports_are_distinct_free_and_below_the_ephemeral_range() -> None:
+    low = _ephemeral_low()
+    ports = free_ports(30) + [free_port()]
+    assert len(set(ports[:30])) == 30
+    for port in ports:
+        assert 10000 <= port < low
+        assert port_free(port)
+
+
+def test_a_port_a_server_listens_on_is_not_free() -> None:
+    port = pick_free_ports(1)[0]
+    assert port_free(port)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        assert not port_free(port)
