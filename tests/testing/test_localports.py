@@ -16,7 +16,7 @@ def _ephemeral_low() -> int:
 
 def test_picked_ports_are_distinct_free_and_below_the_ephemeral_range() -> None:
     low = _ephemeral_low()
-    ports = free_ports(30) + [free_port()]
+    ports = [*free_ports(30), free_port()]
     assert len(set(ports[:30])) == 30
     for port in ports:
         assert 10000 <= port < low
