@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from corral.protocol import OpCode
 from corral.protocol.records import (
     ACL,
@@ -91,6 +93,20 @@ def test_every_logged_digest_is_the_whole_trees() -> None:
     assert len(truth) >= 10
     assert dict(log.entries) == truth
     assert log.history()[0] == {"zxid": min(truth), "digest": truth[min(truth)], "digest_version": 2}
+
+
+@pytest.mark.parametrize("known_limit", [0, 50, 100_000])
+def test_digests_kept_across_checkpoints_stay_exact(known_limit: int) -> None:
+    """A path changed again in a later interval reuses the digest its last checkpoint computed (or, past
+    the limit, is digested afresh): either way every entry is the whole tree's digest."""
+    tree = DataTree()
+    log = DigestLog(tree_digest(tree), known_limit=known_limit)
+    tree.digest_log = log
+    truth = _drive(tree, 2000, seed=23)
+    assert dict(log.entries) == truth
+    assert len(log.known) <= max(known_limit, INTERVAL * 4)
+    if known_limit == 100_000:
+        assert len(log.known) > 2 * INTERVAL  # kept beyond one checkpoint's paths
 
 
 def test_attached_midway_the_log_starts_there() -> None:

@@ -344,7 +344,8 @@ def recover_member(config: ServerConfig) -> tuple[DataTree, Recovered, RecoveryR
         report = recover(config.data_dir, config.log_dir, replay=False)
     snap_dir = version_dir(config.data_dir)
     tree = report.tree
-    _digest_log_at_start(tree, report)
+    if config.is_ensemble:
+        _digest_log_at_start(tree, report)
     state = Recovered(accepted_epoch=read_epoch(snap_dir, ACCEPTED), current_epoch=read_epoch(snap_dir, CURRENT),
                       log_base=tree.last_zxid, log=report.entries, applied_zxid=tree.last_zxid)
     return tree, state, report
@@ -354,7 +355,9 @@ def _digest_log_at_start(tree: DataTree, report: RecoveryReport) -> None:
     """Keep the `hash` digest history from start-up (tree/digestlog.py, `at_recovery`): the logged txns
     the member applies next (its own log, then the leader's DIFF) give the entries Apache's replay gives,
     so `corral migrate check` passes right after a swap on an idle ensemble. The server drops the log
-    when `hash` is not asked for (server/digests.py)."""
+    when `hash` is not asked for (server/digests.py). Members of an ensemble only: the history is
+    compared between members, and keeping it costs about a microsecond of the event loop per write
+    (`bench.core_cpu --digest-log`), so a standalone server starts it at the first `hash`, as before."""
     d = report.digest
     t0 = time.perf_counter()
     dlog = digestlog.at_recovery(tree, d.zxid, d.version, d.digest) if d is not None else \

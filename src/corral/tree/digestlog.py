@@ -21,16 +21,18 @@ applied Z, so until then the log waits (`start_after`), as Apache's DataTree doe
 
 While attached it does the least that gives the digests at the 128-multiples: on the first change of
 a path within an interval it remembers that path's digest before the change (0 for a path that did
-not exist; free when the path was digested at the previous checkpoint), and at the checkpoint it
-digests the changed paths once each, however often they changed in between. A path changed by many
-transactions of one interval (a parent receiving children, a hot node) costs one digest per interval,
-not one per change. Pure: the tree calls `before`/`after` around each txn; no clock, no I/O.
+not exist; free when the path was digested at an earlier checkpoint and is still in `known`), and at
+the checkpoint it digests the changed paths once each, however often they changed in between. A path
+changed by many transactions of one interval (a parent receiving children, a hot node) costs one
+digest per interval, not one per change; a working set of up to KNOWN_LIMIT paths changed again and
+again (setData over the same keys) costs one digest per change, not two. Pure: the tree calls
+`before`/`after` around each txn; no clock, no I/O.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..protocol import (
     CloseSessionTxn,
@@ -51,6 +53,12 @@ INTERVAL = 128  # DataTree.DIGEST_LOG_INTERVAL: zxids that are multiples of it a
 LIMIT = 1024  # DataTree.DIGEST_LOG_LIMIT: entries kept
 _CREATES = frozenset({Ops.create, Ops.create2, Ops.createContainer, Ops.createTTL})
 _DELETES = frozenset({Ops.delete, Ops.deleteContainer})
+_SET_DATA: Final = int(Ops.setData)
+_SET_ACL: Final = int(Ops.setACL)
+_CLOSE_SESSION: Final = int(Ops.closeSession)
+_MULTI: Final = int(Ops.multi)
+_PATH_ONLY: Final = (SetDataTxn, SetACLTxn)
+_WITH_PARENT: Final = (CreateTxn, CreateContainerTxn, CreateTTLTxn, DeleteTxn)
 
 
 def _parent(path: str) -> str:
@@ -58,19 +66,23 @@ def _parent(path: str) -> str:
     return path[:i] if i > 0 else "/"
 
 
+KNOWN_LIMIT = 65_536  # digests kept from earlier checkpoints (~7 MB at most); beyond it, the last one's only
 SMALL_TREE = 50_000  # without a usable snapshot digest, trees up to this size are digested whole (~0.1 s)
 
 
 class DigestLog:
     """Attached to a DataTree (`tree.digest_log`), which calls `before` and `after` around each txn."""
 
-    def __init__(self, digest: int, start_after: int = 0) -> None:
+    def __init__(self, digest: int, start_after: int = 0, known_limit: int = KNOWN_LIMIT) -> None:
         """`digest`: the tree's digest now, or (`start_after` > 0) after the txn `start_after`, which the
         tree has yet to apply: until then the hooks do nothing (the tree is a fuzzy snapshot's)."""
         self.start_after = start_after
         self.digest = digest  # the tree digest at the last checkpoint (or when the log was attached)
         self.old: dict[str, int] = {}  # path -> its digest before its first change since the last checkpoint
-        self.prev: dict[str, int] = {}  # path -> its digest at the last checkpoint (the paths changed before it)
+        # path -> its digest now, for paths digested at a checkpoint and not changed since (every change
+        # goes through `before`, which moves the path into `old` first, so an entry here is never stale)
+        self.known: dict[str, int] = {}
+        self.known_limit = known_limit
         self.entries: deque[tuple[int, int]] = deque(maxlen=LIMIT)  # (zxid, digest)
         self.last_read = 0.0  # the AdminServer's clock reading at the last `hash` (it drops an idle log)
 
@@ -85,15 +97,18 @@ class DigestLog:
         """Remember the digests of the paths the txn is about to change (first change in the interval)."""
         if self.start_after:
             return
-        if type_ in _CREATES or type_ in _DELETES:
-            path = txn.path if isinstance(txn, CreateTxn | CreateContainerTxn | CreateTTLTxn | DeleteTxn) else None
-            if path is not None:
-                self._touch(tree, path)
-                self._touch(tree, _parent(path))
-        elif type_ == Ops.setData or type_ == Ops.setACL:
-            if isinstance(txn, SetDataTxn | SetACLTxn) and txn.path is not None:
-                self._touch(tree, txn.path)
-        elif type_ == Ops.closeSession:
+        if type_ in (_SET_DATA, _SET_ACL):
+            if isinstance(txn, _PATH_ONLY):
+                path = txn.path
+                if path is not None and path not in self.old:
+                    self._touch(tree, path)
+        elif type_ in _CREATES or type_ in _DELETES:
+            if isinstance(txn, _WITH_PARENT):
+                path = txn.path
+                if path is not None:
+                    self._touch(tree, path)
+                    self._touch(tree, _parent(path))
+        elif type_ == _CLOSE_SESSION:
             paths: list[str] = []
             if isinstance(txn, CloseSessionTxn) and txn.paths2Delete is not None:
                 paths.extend(p for p in txn.paths2Delete if p is not None)
@@ -101,7 +116,7 @@ class DigestLog:
             for p in paths:
                 self._touch(tree, p)
                 self._touch(tree, _parent(p))
-        elif type_ == Ops.multi:
+        elif type_ == _MULTI:
             ops: list[tuple[int, object]] = getattr(txn, "ops", [])
             for sub_type, sub in ops:
                 self.before(tree, sub_type, sub, session)
@@ -127,13 +142,16 @@ class DigestLog:
             total += d - before
         self.digest = to_long(total)
         self.entries.append((zxid, self.digest))
-        self.prev = now
+        if len(self.known) + len(now) > self.known_limit:
+            self.known = now
+        else:
+            self.known.update(now)
         self.old = {}
 
     def _touch(self, tree: DataTree, path: str) -> None:
         if path in self.old or path.startswith(EXCLUDED_PREFIX):
             return
-        d = self.prev.get(path)
+        d = self.known.get(path)
         if d is None:
             node = tree.nodes.get(path)
             d = digest_of(path, node) if node is not None else 0
