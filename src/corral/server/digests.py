@@ -5,10 +5,11 @@ corral keeps it only while `hash` is being asked for (corral/tree/digestlog.py s
 at start-up on an ensemble member when that is cheap (`storage.recover_member`: the snapshot's digest,
 or a small tree), so the log replay and the leader's DIFF give the entries they give Apache and
 `corral migrate check` passes right after a member is swapped in on an idle ensemble; otherwise (and
-on a standalone server, where nothing compares it) the first request of either kind attaches it (digesting the whole tree once) and answers the entries so far, i.e. none. It is
-dropped after HASH_IDLE_SECONDS without a request (counted from its start when none came), and when a
-leader's snapshot replaces the tree, as Apache's, whose log starts over with its new DataTree, unless the
-new tree is small enough to digest at once (`carry_over`). `corral migrate check` compares these
+on a standalone server, where nothing compares it) the first request of either kind attaches it
+(digesting the whole tree once) and answers the entries so far, i.e. none. It is dropped after
+HASH_IDLE_SECONDS without a request (counted from its start when none came), and when a leader's
+snapshot replaces the tree, as Apache's, whose log starts over with its new DataTree, unless the new
+tree is small enough to digest at once (`carry_over`). `corral migrate check` compares these
 histories between members, so both interfaces must see the same log.
 """
 
