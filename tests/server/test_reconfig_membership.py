@@ -9,7 +9,7 @@ import pytest
 
 from corral.protocol import Errs, ReconfigRequest
 from corral.server.config import parse
-from corral.server.reconfig import Membership, QuorumServer, ServerReconfig, parse_server
+from corral.server.reconfig import Membership, QuorumServer, ServerReconfig, host_and_port, parse_server
 from corral.txn.prepare import KeeperError
 
 CFG = ("dataDir=/d\ninitLimit=5\nsyncLimit=2\nreconfigEnabled=true\n"
@@ -35,6 +35,29 @@ def req(joining: str | None = None, leaving: str | None = None, members: str | N
 ])
 def test_specs_round_trip_as_apache_writes_them(spec: str, text: str) -> None:
     assert parse_server(4, spec).text() == text
+
+
+@pytest.mark.parametrize("text,parts", [
+    ("h:1:2", ["h", "1", "2"]),
+    ("h:1:2:", ["h", "1", "2"]),  # Java's String.split drops trailing empty parts
+    ("h:1::", ["h", "1"]),
+    ("[::1]:1:2:observer", ["::1", "1", "2", "observer"]),
+    ("[::1]:1:2:", ["::1", "1", "2"]),
+    ("[::1]", ["::1"]),
+])
+def test_host_and_port_splits_as_configutils(text: str, parts: list[str]) -> None:
+    assert host_and_port(text) == parts
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[::1:1:2", "[::1:1:2 starts with '[' but has no matching ']:'"),
+    ("[::1]:", "[::1]: doesn't have a port after colon"),
+    ("[::1]x", "[::1]x doesn't have a port after colon"),
+])
+def test_host_and_port_refuses_as_configutils(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as e:
+        host_and_port(text)
+    assert str(e.value) == message
 
 
 def test_membership_text_is_quorummaj_tostring() -> None:

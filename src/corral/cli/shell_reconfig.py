@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from ..server.properties import PropertiesSyntaxError, parse_properties
+from ..server.reconfig import host_and_port
 from .shell_format import CliError, OptionSpec, ParsedArgs, parse_options
 
 __all__ = ["RECONFIG_OPTS", "RECONFIG_USAGE", "ReconfigArgs", "members_from_file", "parse_reconfig"]
@@ -47,27 +48,13 @@ def _java_port(text: str) -> bool:
     return bool(re.fullmatch(r"[+-]?\d+", text)) and -(1 << 31) <= int(text) < (1 << 31)
 
 
-def _host_and_port(text: str) -> list[str]:
-    """ConfigUtils.getHostAndPort: `[v6]:a:b` or `host:a:b` split at colons."""
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError(f"{text} starts with '[' but has no matching ']:'")
-        if end + 2 == len(text):
-            raise ValueError(f"{text} doesn't have a port after colon")
-        if end + 2 < len(text):
-            return [text[1:end], *text[end + 2:].split(":")]
-        return [text[1:end]]
-    return text.split(":")
-
-
 def _check_server(sid: int, value: str) -> None:
     """QuorumServer's address-string checks (messages as Java's ConfigException)."""
     parts = value.split(";")
     if len(parts) > 2:
         raise ValueError(value + _WRONG_FORMAT)
     if len(parts) == 2:
-        client = _host_and_port(parts[1])
+        client = host_and_port(parts[1])
         if len(client) > 2:
             raise ValueError(value + _WRONG_FORMAT)
         if not _java_port(client[-1]):
@@ -75,7 +62,7 @@ def _check_server(sid: int, value: str) -> None:
     addresses = parts[0].split("|")
     if len(addresses) > 1:
         raise ValueError(f"Multiple address feature is disabled, but multiple addresses were specified for sid {sid}")
-    server = _host_and_port(addresses[0])
+    server = host_and_port(addresses[0])
     if not 3 <= len(server) <= 4:
         raise ValueError(value + _WRONG_FORMAT)
     for port in server[1:3]:

@@ -27,7 +27,7 @@ from ..txn.prepare import KeeperError
 from .config import ServerConfig, ServerSpec
 from .properties import PropertiesSyntaxError, parse_properties
 
-__all__ = ["Membership", "QuorumServer", "ServerReconfig", "parse_membership_text"]
+__all__ = ["Membership", "QuorumServer", "ServerReconfig", "host_and_port", "parse_membership_text"]
 
 log = logging.getLogger("corral.reconfig")
 _JAVA_INT = re.compile(r"[+-]?[0-9]+")
@@ -109,8 +109,10 @@ class Membership:
         return cls(servers, cfg.config_version)
 
 
-def _host_and_port(text: str) -> list[str]:
-    """ConfigUtils.getHostAndPort: `[v6]:a:b` keeps the bracketed host whole, anything else splits on ':'."""
+def host_and_port(text: str) -> list[str]:
+    """ConfigUtils.getHostAndPort: `[v6]:a:b` keeps the bracketed host whole, anything else splits on ':'
+    (Java's String.split: trailing empty parts dropped). Raises a ValueError with Java's message. The
+    server's spec parser and the shell's client-side check of `reconfig` both use it."""
     if text.startswith("["):
         close = text.find("]")
         if close < 0:
@@ -118,7 +120,7 @@ def _host_and_port(text: str) -> list[str]:
         if close + 2 == len(text):
             raise _SpecError(f"{text} doesn't have a port after colon")
         if close + 2 < len(text):
-            return [text[1:close], *text[close + 2:].split(":")]
+            return [text[1:close], *_java_split(text[close + 2:], ":")]
         return [text.replace("[", "").replace("]", "")]
     return _java_split(text, ":")
 
@@ -149,7 +151,7 @@ def parse_server(sid: int, spec: str) -> QuorumServer:
     server = parts[0] if parts else ""
     client: tuple[str, int] | None = None
     if len(parts) >= 2 and parts[1]:
-        cparts = _host_and_port(parts[1])
+        cparts = host_and_port(parts[1])
         if len(cparts) > 2:
             raise _SpecError(f"{spec} does not have the form server_config or server_config;client_config")
         chost = cparts[0] if len(cparts) == 2 else "0.0.0.0"
@@ -158,7 +160,7 @@ def parse_server(sid: int, spec: str) -> QuorumServer:
         raise _SpecError("a secure client address (;host:secureClientPort) is not supported")
     if "|" in server:
         raise _SpecError(f"Multiple address feature is disabled, but multiple addresses were specified for sid {sid}")
-    sparts = _host_and_port(server)
+    sparts = host_and_port(server)
     if not 3 <= len(sparts) <= 4:
         raise _SpecError(f"{spec} does not have the form server_config or server_config;client_config")
     host = sparts[0]
