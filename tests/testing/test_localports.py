@@ -19,8 +19,9 @@ def test_picked_ports_are_distinct_free_and_below_the_ephemeral_range() -> None:
     ports = [*free_ports(30), free_port()]
     assert len(set(ports[:30])) == 30
     for port in ports:
-        assert 10000 <= port < low
         assert port_free(port)
+        if low > 11000:  # room below the range (Linux's default starts at 32768): the picks are there
+            assert 10000 <= port < low
 
 
 def test_a_port_a_server_listens_on_is_not_free() -> None:
