@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from ..protocol import DecodeError, FileHeader, OpCode, Record, TxnDigest, TxnHeader
+from ..protocol.inline import i32_at, i64_at
 from ..txn import decode_txn
 from ..txn.codec import TXN_RECORDS, AnyTxn, decode_txn_at, serialize_multi, serialize_txn
 from .files import (
@@ -64,7 +65,6 @@ def frame_record(payload: bytes) -> bytes:
 
 _TXN_HEADER = struct.Struct(">qiqqi")  # TxnHeader: clientId, cxid, zxid, time, type
 _TXN_HEADER_SIZE = _TXN_HEADER.size
-_unpack_txn_header = _TXN_HEADER.unpack_from
 
 
 def encode_txn_payload(hdr: TxnHeader, txn: AnyTxn) -> bytes:
@@ -82,8 +82,10 @@ def decode_txn_payload(payload: bytes) -> tuple[TxnHeader, AnyTxn]:
     if len(payload) < _TXN_HEADER_SIZE:
         hdr, off = TxnHeader.deserialize(payload, 0)  # raises the generic decoder's DecodeError
         return hdr, decode_txn(hdr.type, payload[off:])
-    client_id, cxid, zxid, time, type_ = _unpack_txn_header(payload, 0)
-    return TxnHeader(client_id, cxid, zxid, time, type_), decode_txn_at(type_, payload, _TXN_HEADER_SIZE)
+    # the header's fields read in place (clientId, cxid, zxid, time, type at 0, 8, 12, 20, 28)
+    type_ = i32_at(payload, 28)
+    return (TxnHeader(i64_at(payload, 0), i32_at(payload, 8), i64_at(payload, 12), i64_at(payload, 20), type_),
+            decode_txn_at(type_, payload, _TXN_HEADER_SIZE))
 
 
 def txn_digest(payload: bytes) -> TxnDigest | None:

@@ -11,12 +11,8 @@ exactly the generic decoder's DecodeError. Used by server/writes.py (requests) a
 
 from __future__ import annotations
 
-import struct
-
 from .records import ACL
 
-_I = struct.Struct(">i")
-_unpack_i = _I.unpack_from
 ACL_MAX_ENTRIES = 64  # longer ACL vectors (legal but rare) take the generic decoder
 ACL_CACHE_MAX = 1024
 # An ACL vector's exact bytes -> its decoded list, shared by every record that carried those bytes
@@ -25,12 +21,27 @@ ACL_CACHE_MAX = 1024
 acl_cache: dict[bytes, list[ACL]] = {}
 
 
+def i32_at(body: bytes, off: int) -> int:
+    """The big-endian int at `off` (the caller has checked that 4 bytes are there).
+
+    Four byte reads, not `struct.unpack_from`: compiled, about 8 ns against 95 (the struct call builds a
+    tuple and an int for every field), and a multi of a thousand setData reads four such fields each."""
+    v = body[off] << 24 | body[off + 1] << 16 | body[off + 2] << 8 | body[off + 3]
+    return v - 0x100000000 if v & 0x80000000 else v
+
+
+def i64_at(body: bytes, off: int) -> int:
+    """The big-endian long at `off` (8 bytes there, checked by the caller): the signed high word shifted,
+    the low word's bytes below it."""
+    return i32_at(body, off) << 32 | body[off + 4] << 24 | body[off + 5] << 16 | body[off + 6] << 8 | body[off + 7]
+
+
 def string_at(body: bytes, off: int, end: int) -> tuple[str | None, int]:
     """A non-null jute ustring at `off` (as `read_ustring` decodes it), or (None, -1) when it is null or
     does not fit."""
     if off + 4 > end:
         return None, -1
-    n = _unpack_i(body, off)[0]
+    n = i32_at(body, off)
     off += 4
     if n < 0 or off + n > end:
         return None, -1
@@ -43,7 +54,7 @@ def path_data_at(body: bytes, off: int, end: int) -> tuple[str | None, bytes | N
     path, p = string_at(body, off, end)
     if path is None or p + 4 > end:
         return None, None, -1
-    n = _unpack_i(body, p)[0]
+    n = i32_at(body, p)
     p += 4
     if n >= 0 and p + n <= end:
         return path, body[p:p + n], p + n
@@ -57,7 +68,7 @@ def acl_at(body: bytes, off: int, end: int) -> tuple[list[ACL] | None, int]:
     string; (None, -1) for anything else."""
     if off + 4 > end:
         return None, -1
-    count = _unpack_i(body, off)[0]
+    count = i32_at(body, off)
     if count < 0 or count > ACL_MAX_ENTRIES:
         return None, -1
     p = off + 4
@@ -66,7 +77,7 @@ def acl_at(body: bytes, off: int, end: int) -> tuple[list[ACL] | None, int]:
             p += 4
             if p + 4 > end:
                 return None, -1
-            n = _unpack_i(body, p)[0]
+            n = i32_at(body, p)
             if n < 0 or p + 4 + n > end:
                 return None, -1
             p += n

@@ -16,6 +16,12 @@ _I = struct.Struct(">i")
 _MH = struct.Struct(">i?i")  # MultiHeader
 _EVENT = struct.Struct(">iiqiii")  # length, xid=-1, zxid, err=0, type, state
 _MULTI_END = _MH.pack(-1, True, -1)
+# A successful sub-result's header is one of a few constant byte strings: built once, not per result
+_MH_CREATE = _MH.pack(Ops.create, False, 0)
+_MH_CREATE2 = _MH.pack(Ops.create2, False, 0)
+_MH_DELETE = _MH.pack(Ops.delete, False, 0)
+_MH_SET_DATA = _MH.pack(Ops.setData, False, 0)
+_MH_CHECK = _MH.pack(Ops.check, False, 0)
 pack_hdr = _HDR.pack
 pack_i = _I.pack
 
@@ -84,19 +90,19 @@ def multi_body(res: ApplyResult) -> bytes:
             out += _MH.pack(-1, False, sub.err)
             out += pack_i(sub.err)
         elif t == Ops.create:
-            out += _MH.pack(Ops.create, False, 0)
+            out += _MH_CREATE
             out += ustring(sub.path or "")
         elif t in (Ops.create2, Ops.createContainer, Ops.createTTL):
-            out += _MH.pack(Ops.create2, False, 0)
+            out += _MH_CREATE2
             out += ustring(sub.path or "")
             out += sub.stat or b""
         elif t in (Ops.delete, Ops.deleteContainer):
-            out += _MH.pack(Ops.delete, False, 0)
+            out += _MH_DELETE
         elif t == Ops.setData:
-            out += _MH.pack(Ops.setData, False, 0)
+            out += _MH_SET_DATA
             out += sub.stat or b""
         elif t == Ops.check:
-            out += _MH.pack(Ops.check, False, 0)
+            out += _MH_CHECK
         else:  # pragma: no cover - prepare only emits the types above
             out += _MH.pack(-1, False, Errs.SYSTEMERROR)
             out += pack_i(Errs.SYSTEMERROR)

@@ -10,8 +10,6 @@ decoder at the same offset, so malformed input gets exactly the same DecodeError
 
 from __future__ import annotations
 
-import struct
-
 from ..protocol import (
     CheckVersionRequest,
     CreateMode,
@@ -27,7 +25,7 @@ from ..protocol import (
     SetACLRequest,
     SetDataRequest,
 )
-from ..protocol.inline import acl_at, path_data_at, string_at
+from ..protocol.inline import acl_at, i32_at, path_data_at, string_at
 
 _SIMPLE: dict[int, type[Record]] = {
     OpCode.create: CreateRequest,
@@ -61,10 +59,6 @@ def decode_write(op: int, body: bytes) -> Record | list[tuple[int, Record]]:
     return _SIMPLE[op].from_bytes(body)
 
 
-_MH = struct.Struct(">i?i")  # MultiHeader: type, done, err
-_I = struct.Struct(">i")
-_unpack_mh = _MH.unpack_from
-_unpack_i = _I.unpack_from
 _CREATE = int(OpCode.create)
 _CREATE2 = int(OpCode.create2)
 _CREATE_CONTAINER = int(OpCode.createContainer)
@@ -81,14 +75,14 @@ def _create_at(body: bytes, off: int, end: int) -> tuple[CreateRequest | None, i
     acl, p = acl_at(body, p, end)
     if acl is None or p + 4 > end:
         return None, -1
-    return CreateRequest(path, data, acl, _unpack_i(body, p)[0]), p + 4
+    return CreateRequest(path, data, acl, i32_at(body, p)), p + 4
 
 
 def _set_data_at(body: bytes, off: int, end: int) -> tuple[SetDataRequest | None, int]:
     path, data, p = path_data_at(body, off, end)
     if path is None or p + 4 > end:
         return None, -1
-    return SetDataRequest(path, data, _unpack_i(body, p)[0]), p + 4
+    return SetDataRequest(path, data, i32_at(body, p)), p + 4
 
 
 def _path_version_at(body: bytes, off: int, end: int) -> tuple[str | None, int, int]:
@@ -96,7 +90,7 @@ def _path_version_at(body: bytes, off: int, end: int) -> tuple[str | None, int, 
     path, p = string_at(body, off, end)
     if path is None or p + 4 > end:
         return None, 0, -1
-    return path, _unpack_i(body, p)[0], p + 4
+    return path, i32_at(body, p), p + 4
 
 
 def decode_multi(body: bytes) -> list[tuple[int, Record]]:
@@ -110,7 +104,8 @@ def decode_multi(body: bytes) -> list[tuple[int, Record]]:
     end = len(body)
     while True:
         if off + 9 <= end:
-            t, done, _err = _unpack_mh(body, off)
+            t = i32_at(body, off)
+            done = body[off + 4] != 0
             off += 9
         else:
             mh, off = MultiHeader.deserialize(body, off)  # raises the generic decoder's error

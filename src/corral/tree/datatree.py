@@ -35,6 +35,7 @@ from ..protocol import (
     Stat,
     TxnHeader,
 )
+from ..protocol.inline import i32_at, i64_at
 from . import acl as aclmod
 from .acl import AclList
 from .watches import STANDARD, Watcher, WatchManager
@@ -842,13 +843,14 @@ class DataTree:
             acl = e.acl
             out: Node | bytes = e
         else:
-            czxid, _, ctime, _, _, ccv, aversion, cowner, _, _, pzxid, acl_id, flags = LEAF_HEAD.unpack_from(e)
-            if flags & (LEAF_OWNER | LEAF_CVERSION):  # the rare records with stored fields of their own
+            acl_id = i32_at(e, 68)
+            if e[72] & (LEAF_OWNER | LEAF_CVERSION):  # the rare records with stored fields of their own
                 node = as_node(e)
                 node.data, node.version, node.mzxid, node.mtime = data, version, zxid, time
                 out = pack_node(node)
-            else:
-                out = pack_leaf(data, acl_id, czxid, zxid, ctime, time, version, ccv >> 1, aversion, cowner, pzxid)
+            else:  # LEAF_HEAD's fields read in place: czxid, ctime, cversion * 2, aversion, owner, pzxid
+                out = pack_leaf(data, acl_id, i64_at(e, 0), zxid, i64_at(e, 16), time, version, i32_at(e, 36) >> 1,
+                                i32_at(e, 40), i64_at(e, 44), i64_at(e, 60))
             self.nodes[path] = out
             acl = aclmod.acl_by_id(acl_id)
         self.watches.data.trigger(path, EventType.NodeDataChanged, zxid, acl)

@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from ..protocol.inline import i32_at
 from .datatree import LEAF_CVERSION, LEAF_HEAD_SIZE, LEAF_NULL, LEAF_OWNER, Node, persisted
 
 if TYPE_CHECKING:
@@ -32,9 +33,6 @@ DIGEST_VERSION = 2
 EXCLUDED_PREFIX = "/zookeeper/"
 _STAT = struct.Struct(">qqqqqiiiq")
 _MASK = (1 << 64) - 1
-# A packed leaf's first 68 bytes (the wire Stat): czxid, mzxid, ctime, mtime, version, cversion as
-# clients see it (stored * 2), aversion, ephemeralOwner as clients see it, dataLength, numChildren, pzxid
-_LEAF_STAT = struct.Struct(">qqqqiiiqiiq")
 _UNUSUAL = LEAF_OWNER | LEAF_CVERSION
 
 
@@ -67,11 +65,14 @@ def digest_of(path: str, node: Node | bytes) -> int:
         if not flags & _UNUSUAL:
             if path.startswith(EXCLUDED_PREFIX):
                 return 0
-            czxid, mzxid, ctime, mtime, version, ccv, aversion, owner, _, _, pzxid = _LEAF_STAT.unpack_from(node)
-            crc = zlib.crc32(b"" if path == "/" else path.encode("utf-8", "surrogatepass"))
-            if not flags & LEAF_NULL:
-                crc = zlib.crc32(node[LEAF_HEAD_SIZE:], crc)
-            return zlib.crc32(_STAT.pack(czxid, mzxid, pzxid, ctime, mtime, version, ccv >> 1, aversion, owner), crc)
+            # The digest's 60 bytes are the record's own fields in another order (czxid mzxid | pzxid |
+            # ctime mtime version | cversion, stored = the client's / 2 | aversion owner): one CRC over
+            # the path, the data and those slices, nothing unpacked and packed again.
+            cversion = i32_at(node, 36) >> 1
+            return zlib.crc32(b"".join((
+                b"" if path == "/" else path.encode("utf-8", "surrogatepass"),
+                b"" if flags & LEAF_NULL else node[LEAF_HEAD_SIZE:],
+                node[0:16], node[60:68], node[16:36], cversion.to_bytes(4, "big", signed=True), node[40:52])))
     d, _, czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner = persisted(node)
     return node_digest(path, d, czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner)
 

@@ -25,7 +25,7 @@ from ..protocol import (
     SetACLTxn,
     SetDataTxn,
 )
-from ..protocol.inline import acl_at, path_data_at, string_at
+from ..protocol.inline import acl_at, i32_at, path_data_at, string_at
 from ..tree import MultiOps
 
 TXN_RECORDS: dict[int, type[Record]] = {
@@ -113,13 +113,12 @@ def _simple_txn_at(t: int, buf: bytes, off: int, end: int) -> Record | None:
         acl, p = acl_at(buf, p, end)
         if acl is None or p + 5 > end:
             return None
-        ephemeral, parent_cversion = _unpack_create_tail(buf, p)
-        return CreateTxn(path, data, acl, ephemeral, parent_cversion)
+        return CreateTxn(path, data, acl, buf[p] != 0, i32_at(buf, p + 1))
     if t == _SET_DATA:
         path, data, p = path_data_at(buf, off, end)
         if path is None or p + 4 > end:
             return None
-        return SetDataTxn(path, data, _unpack_i(buf, p)[0])
+        return SetDataTxn(path, data, i32_at(buf, p))
     if t in (_DELETE, _DELETE_CONTAINER):
         path, p = string_at(buf, off, end)
         return None if path is None else DeleteTxn(path)
@@ -132,7 +131,7 @@ def _multi_at(buf: bytes, off: int, end: int) -> MultiOps | None:
     checked first, so a damaged vector gets the generic error, not one from an earlier entry's body."""
     if off + 4 > end:
         return None
-    count = _unpack_i(buf, off)[0]
+    count = i32_at(buf, off)
     if count < 0 or count > end - off - 4:
         return None
     p = off + 4
@@ -140,7 +139,8 @@ def _multi_at(buf: bytes, off: int, end: int) -> MultiOps | None:
     for _ in range(count):
         if p + 8 > end:
             return None
-        t, n = _unpack_head(buf, p)
+        t = i32_at(buf, p)
+        n = i32_at(buf, p + 4)
         p += 8
         if n < 0 or p + n > end:
             return None
@@ -153,9 +153,6 @@ _I = struct.Struct(">i")
 _TXN_HEAD = struct.Struct(">ii")  # a MultiTxn entry's type and the length of its data
 _NO_HEAD = bytes(_TXN_HEAD.size)
 _CREATE_TAIL = struct.Struct(">?i")  # CreateTxn: ephemeral, parentCVersion
-_unpack_i = _I.unpack_from
-_unpack_head = _TXN_HEAD.unpack_from
-_unpack_create_tail = _CREATE_TAIL.unpack_from
 _CREATE = int(OpCode.create)
 _CREATE2 = int(OpCode.create2)
 _SET_DATA = int(OpCode.setData)
