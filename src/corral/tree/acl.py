@@ -52,14 +52,25 @@ _ids: dict[AclList, int] = {}
 _by_id: list[AclList] = []
 
 
+# The list `acl_id` last numbered and its number: creates in a row nearly always carry the same list
+# object (the preparer's interned one, or the decoder's cached one), and hashing the nested tuple for the
+# dict costs more than the identity test. Holding the list keeps its identity from being reused.
+_last_id: tuple[AclList | None, int] = (None, -1)
+
+
 def acl_id(acl: AclList) -> int:
     """The number of `acl` (interned first), given on first use."""
+    global _last_id
+    last = _last_id
+    if acl is last[0]:
+        return last[1]
     i = _ids.get(acl)
     if i is None:
         acl = intern(acl)
         i = len(_by_id)
         _ids[acl] = i
         _by_id.append(acl)
+    _last_id = (acl, i)
     return i
 
 

@@ -486,7 +486,8 @@ class Preparer:
 
     def _create(self, session: int, op: int, req: Record | None, auth: list[AuthId], zxid: int,
                 saved: dict[str, ChangeRecord | None] | None) -> Record:
-        assert isinstance(req, CreateRequest | CreateTTLRequest)
+        # a tuple, not `A | B`: compiled, the union is built on every call (~60 ns)
+        assert isinstance(req, (CreateRequest, CreateTTLRequest))
         path = req.path
         mode = _CREATE_MODES.get(req.flags)
         if mode is None:
