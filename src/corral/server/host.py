@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import struct
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -38,6 +37,7 @@ from ..peerwire import config_version
 from ..persistence import decode_txn_payload, encode_txn_payload
 from ..persistence.snapshot import snapshot_bytes
 from ..protocol import CreateSessionTxn, DecodeError, Errs, Ops, SetDataTxn, TxnHeader
+from ..protocol.inline import i32_at, i64_at
 from ..quorum import (
     Activated,
     Anomaly,
@@ -78,7 +78,6 @@ _NO_WAITER: tuple[None, None] = (None, None)
 TICKS_PER_TICKTIME = 10
 # A txn payload starts with its TxnHeader (clientId long, cxid int, zxid long, time long, type int): the
 # leader's wall-clock stamp, which ZooKeeper's quorum latency metrics measure a txn's age from.
-_TXN_TIME = struct.Struct(">q")
 TXN_TIME_OFFSET = 20
 _TXN_HEADER_SIZE = 32
 #: How long a member looks for a leader before it serves read-only (QuorumPeer: max(2000, tickTime) ms).
@@ -191,12 +190,11 @@ def ensemble_config(cfg: ServerConfig, server_id: int) -> EnsembleConfig:
                           ping_ticks=max(1, TICKS_PER_TICKTIME // 2))
 
 
-_TXN_TYPE = struct.Struct(">i")  # TxnHeader's type: after clientId (8), cxid (4), zxid (8) and time (8)
 
 
 def reconfig_members(payload: bytes) -> tuple[frozenset[int], frozenset[int]] | None:
     """The core's `ReconfigDecoder`: the (voters, observers) a logged reconfig txn installs."""
-    if len(payload) < 32 or _TXN_TYPE.unpack_from(payload, 28)[0] != Ops.reconfig:
+    if len(payload) < 32 or i32_at(payload, 28) != Ops.reconfig:
         return None
     try:
         _, txn = decode_txn_payload(payload)
@@ -785,10 +783,9 @@ class QuorumHost:
         """Each entry's age: now minus the time its leader stamped in its header (wall clocks, as
         ZooKeeper's Request.logLatency; a negative age from clock skew is not observed)."""
         now = self.clock.wall_ms()
-        unpack = _TXN_TIME.unpack_from
         for _, payload in entries:
             if len(payload) >= _TXN_HEADER_SIZE:
-                age = now - unpack(payload, TXN_TIME_OFFSET)[0]
+                age = now - i64_at(payload, TXN_TIME_OFFSET)
                 if age >= 0:
                     summary.observe(age)
 

@@ -266,7 +266,6 @@ LEAF_NULL: Final = 1
 LEAF_OWNER: Final = 2
 LEAF_CVERSION: Final = 4
 _Q8 = struct.Struct(">q")
-_ACL_ID = struct.Struct(">i")
 
 
 def pack_leaf(data: bytes | None, acl_id: int, czxid: int, mzxid: int, ctime: int, mtime: int, version: int,
@@ -317,17 +316,12 @@ def leaf_data_len(rec: bytes) -> int:
 
 
 def leaf_acl(rec: bytes) -> AclList:
-    acl_id: int = _ACL_ID.unpack_from(rec, 68)[0]
-    return aclmod.acl_by_id(acl_id)
+    return aclmod.acl_by_id(i32_at(rec, 68))
 
 
 def leaf_owner(rec: bytes) -> int:
     """The stored ephemeralOwner (containers and TTL nodes keep their markers)."""
-    if rec[72] & LEAF_OWNER:
-        owner: int = _Q8.unpack_from(rec, LEAF_HEAD_SIZE)[0]
-        return owner
-    cowner: int = _Q8.unpack_from(rec, 44)[0]
-    return cowner
+    return i64_at(rec, LEAF_HEAD_SIZE if rec[72] & LEAF_OWNER else 44)
 
 
 def as_node(rec: bytes) -> Node:
