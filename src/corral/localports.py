@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import random
 import socket
+import threading
+from collections import deque
 from pathlib import Path
 
 __all__ = ["pick_free_ports", "port_free"]
@@ -19,6 +21,15 @@ __all__ = ["pick_free_ports", "port_free"]
 HOST = "127.0.0.1"
 _LOWEST = 10000
 _MAX_PROBES = 5000  # bounded: a busy machine still has thousands of free ports below the ephemeral range
+# Not the `random` module's shared generator: a test framework may reseed it (hypothesis does around its
+# examples), and two picks from the same state would hand two servers the same port.
+_rng = random.SystemRandom()
+# The ports handed out lately, never handed out again soon: two servers picked one after the other but
+# started later (both still unbound at the second pick) must not get the same port.
+_RECENT = 4096
+_recent: deque[int] = deque(maxlen=_RECENT)
+_recent_set: set[int] = set()
+_lock = threading.Lock()
 
 
 def port_free(port: int, host: str = HOST) -> bool:
@@ -42,16 +53,28 @@ def _ephemeral_low() -> int:
 
 def pick_free_ports(n: int, host: str = HOST) -> list[int]:
     """`n` distinct ports nothing listens on now, below the ephemeral range when it leaves room; the
-    kernel's own picks otherwise. Another process may still bind one before it is used."""
+    kernel's own picks otherwise. None of the last few thousand ports this process handed out is handed
+    out again. Another process may still bind one before it is used."""
+    with _lock:
+        picked = _pick(n, host)
+        for port in picked:
+            if len(_recent) == _RECENT:
+                _recent_set.discard(_recent[0])
+            _recent.append(port)
+            _recent_set.add(port)
+    return picked
+
+
+def _pick(n: int, host: str) -> list[int]:
     low = _ephemeral_low()
-    candidates = list(range(_LOWEST, low)) if low > _LOWEST + 1000 else []
-    random.shuffle(candidates)
     picked: list[int] = []
-    for port in candidates[:_MAX_PROBES]:
-        if len(picked) == n:
-            return picked
-        if port_free(port, host):
-            picked.append(port)
+    if low > _LOWEST + 1000:
+        for _ in range(_MAX_PROBES):
+            if len(picked) == n:
+                return picked
+            port = _rng.randrange(_LOWEST, low)
+            if port not in _recent_set and port not in picked and port_free(port, host):
+                picked.append(port)
     socks: list[socket.socket] = []  # fall back to ports the kernel hands out, all bound at once
     try:
         for _ in range(n + 64):  # bounded: the kernel never hands out a bound port twice

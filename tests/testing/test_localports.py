@@ -31,3 +31,16 @@ def test_a_port_a_server_listens_on_is_not_free() -> None:
         s.bind(("127.0.0.1", port))
         s.listen()
         assert not port_free(port)
+
+
+def test_picks_one_after_another_never_repeat_even_when_the_global_random_is_reseeded() -> None:
+    """Two servers picked in turn and started later must not share a port: a test framework reseeding
+    `random` (hypothesis does around its examples) once handed the same port to Apache and corral in a
+    side-by-side test, whose client then ran both scenarios against one server."""
+    import random
+
+    seen = []
+    for _ in range(300):
+        random.seed(1234)
+        seen.append(free_port())
+    assert len(set(seen)) == len(seen)
