@@ -21,8 +21,8 @@ __all__ = ["pick_free_ports", "port_free"]
 HOST = "127.0.0.1"
 _LOWEST = 10000
 _MAX_PROBES = 5000  # bounded: a busy machine still has thousands of free ports below the ephemeral range
-# Not the `random` module's shared generator: a test framework may reseed it (hypothesis does around its
-# examples), and two picks from the same state would hand two servers the same port.
+# Not the `random` module's shared generator: anything in the process may reseed it, and two picks from
+# the same state would hand two servers the same port.
 _rng = random.SystemRandom()
 # The ports handed out lately, never handed out again soon: two servers picked one after the other but
 # started later (both still unbound at the second pick) must not get the same port.

@@ -34,9 +34,9 @@ def test_a_port_a_server_listens_on_is_not_free() -> None:
 
 
 def test_picks_one_after_another_never_repeat_even_when_the_global_random_is_reseeded() -> None:
-    """Two servers picked in turn and started later must not share a port: a test framework reseeding
-    `random` (hypothesis does around its examples) once handed the same port to Apache and corral in a
-    side-by-side test, whose client then ran both scenarios against one server."""
+    """Two servers picked in turn and started later must not share a port, whatever happens to the
+    `random` module's state (a side-by-side compat test once ran both of its scenarios against one
+    server, as two servers sharing a port would)."""
     import random
 
     seen = []

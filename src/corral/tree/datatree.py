@@ -260,6 +260,17 @@ class Node:
 # record into a Node: a copy, for reading (changing it changes nothing in the tree).
 
 LEAF_HEAD: Final = struct.Struct(">qqqqiiiqiiqiB")
+# Where LEAF_HEAD's fields start, for readers that take a few fields in place (protocol.inline's i32_at /
+# i64_at) instead of unpacking all thirteen
+AT_CZXID: Final = 0
+AT_CTIME: Final = 16
+AT_VERSION: Final = 32
+AT_CVERSION: Final = 36  # as clients see it: stored * 2
+AT_AVERSION: Final = 40
+AT_OWNER: Final = 44  # as clients see it
+AT_PZXID: Final = 60
+AT_ACL: Final = 68
+AT_FLAGS: Final = 72
 LEAF_HEAD_SIZE: Final = 73
 STAT_SIZE: Final = 68
 LEAF_NULL: Final = 1
@@ -316,12 +327,12 @@ def leaf_data_len(rec: bytes) -> int:
 
 
 def leaf_acl(rec: bytes) -> AclList:
-    return aclmod.acl_by_id(i32_at(rec, 68))
+    return aclmod.acl_by_id(i32_at(rec, AT_ACL))
 
 
 def leaf_owner(rec: bytes) -> int:
     """The stored ephemeralOwner (containers and TTL nodes keep their markers)."""
-    return i64_at(rec, LEAF_HEAD_SIZE if rec[72] & LEAF_OWNER else 44)
+    return i64_at(rec, LEAF_HEAD_SIZE if rec[AT_FLAGS] & LEAF_OWNER else AT_OWNER)
 
 
 def as_node(rec: bytes) -> Node:
@@ -839,14 +850,15 @@ class DataTree:
             acl = e.acl
             out: Node | bytes = e
         else:
-            acl_id = i32_at(e, 68)
-            if e[72] & (LEAF_OWNER | LEAF_CVERSION):  # the rare records with stored fields of their own
+            acl_id = i32_at(e, AT_ACL)
+            if e[AT_FLAGS] & (LEAF_OWNER | LEAF_CVERSION):  # the rare records with stored fields of their own
                 node = as_node(e)
                 node.data, node.version, node.mzxid, node.mtime = data, version, zxid, time
                 out = pack_node(node)
             else:  # LEAF_HEAD's fields read in place: czxid, ctime, cversion * 2, aversion, owner, pzxid
-                out = pack_leaf(data, acl_id, i64_at(e, 0), zxid, i64_at(e, 16), time, version, i32_at(e, 36) >> 1,
-                                i32_at(e, 40), i64_at(e, 44), i64_at(e, 60))
+                out = pack_leaf(data, acl_id, i64_at(e, AT_CZXID), zxid, i64_at(e, AT_CTIME), time, version,
+                                i32_at(e, AT_CVERSION) >> 1, i32_at(e, AT_AVERSION), i64_at(e, AT_OWNER),
+                                i64_at(e, AT_PZXID))
             self.nodes[path] = out
             acl = aclmod.acl_by_id(acl_id)
         self.watches.data.trigger(path, EventType.NodeDataChanged, zxid, acl)

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..protocol.inline import i32_at
-from .datatree import LEAF_CVERSION, LEAF_HEAD_SIZE, LEAF_NULL, LEAF_OWNER, Node, persisted
+from .datatree import AT_CVERSION, AT_FLAGS, LEAF_CVERSION, LEAF_HEAD_SIZE, LEAF_NULL, LEAF_OWNER, Node, persisted
 
 if TYPE_CHECKING:
     from .datatree import DataTree
@@ -61,14 +61,14 @@ def digest_of(path: str, node: Node | bytes) -> int:
     ACL lookup and no tuple of every field, as `persisted` builds (the digest log runs this once per
     write while it is kept)."""
     if isinstance(node, bytes):
-        flags = node[72]
+        flags = node[AT_FLAGS]
         if not flags & _UNUSUAL:
             if path.startswith(EXCLUDED_PREFIX):
                 return 0
             # The digest's 60 bytes are the record's own fields in another order (czxid mzxid | pzxid |
             # ctime mtime version | cversion, stored = the client's / 2 | aversion owner): one CRC over
             # the path, the data and those slices, nothing unpacked and packed again.
-            cversion = i32_at(node, 36) >> 1
+            cversion = i32_at(node, AT_CVERSION) >> 1
             return zlib.crc32(b"".join((
                 b"" if path == "/" else path.encode("utf-8", "surrogatepass"),
                 b"" if flags & LEAF_NULL else node[LEAF_HEAD_SIZE:],

@@ -45,6 +45,12 @@ from ..protocol.inline import i32_at, i64_at
 from ..tree import acl as aclmod
 from ..tree.acl import AclList, AuthId, acl_by_id
 from ..tree.datatree import (
+    AT_ACL,
+    AT_AVERSION,
+    AT_CVERSION,
+    AT_FLAGS,
+    AT_OWNER,
+    AT_VERSION,
     CONFIG_NODE,
     CONTAINER_OWNER,
     LEAF_CVERSION,
@@ -221,13 +227,13 @@ class Preparer:
         if isinstance(e, Node):
             return ChangeRecord(zxid, path, True, e.version, e.cversion, e.aversion, e.ephemeral_owner,
                                 e.num_children(), e.acl, len(e.data or b""))
-        if e[72] & (LEAF_OWNER | LEAF_CVERSION):
+        if e[AT_FLAGS] & (LEAF_OWNER | LEAF_CVERSION):
             n = as_node(e)
             return ChangeRecord(zxid, path, True, n.version, n.cversion, n.aversion, n.ephemeral_owner, 0, n.acl,
                                 len(n.data or b""))
-        # the record's fields read in place (LEAF_HEAD's offsets): version, cversion * 2, aversion, owner, ACL
-        return ChangeRecord(zxid, path, True, i32_at(e, 32), i32_at(e, 36) >> 1, i32_at(e, 40), i64_at(e, 44), 0,
-                            acl_by_id(i32_at(e, 68)), leaf_data_len(e))
+        return ChangeRecord(zxid, path, True, i32_at(e, AT_VERSION), i32_at(e, AT_CVERSION) >> 1,
+                            i32_at(e, AT_AVERSION), i64_at(e, AT_OWNER), 0, acl_by_id(i32_at(e, AT_ACL)),
+                            leaf_data_len(e))
 
     def _check_quota(self, path: str, bytes_diff: int, count_diff: int) -> None:
         """ZooKeeperServer.checkQuota (3.7+, `enforceQuota`): a change that takes the deepest quota root
