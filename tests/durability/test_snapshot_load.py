@@ -95,6 +95,45 @@ def test_hostile_node_records_are_named(records, reason):
         read_body(_body(*records)[:-len(END_PATH)] if reason.startswith("cut") else _body(*records))
 
 
+def _varied_records(rng: random.Random, n: int) -> list[bytes]:
+    """Children of /a and /a/b with data from none (null) to a few KB, ephemeral and container owners and
+    child versions: the common-leaf records and the others."""
+    out = [_record(b"/a", stat=struct.pack(">qqqqiiiqq", 1, 1, 1, 1, 0, 6, 0, 0, 1)),
+           _record(b"/a/b", stat=struct.pack(">qqqqiiiqq", 2, 2, 2, 2, 0, 4, 0, 0, 2))]
+    for i in range(n):
+        parent = b"/a/b" if i % 3 else b"/a"
+        size = rng.choice([-1, 0, 1, 7, 100, 999, 4000])
+        owner = rng.choice([0, 0, 0, 0x1234, -(1 << 63)])  # none, a session, a container
+        stat = struct.pack(">qqqqiiiqq", 10 + i, 11 + i, 12 + i, 13 + i, i % 5, rng.choice([0, 0, 2]), i % 3,
+                           owner, 14 + i)
+        out.append(_record(parent + b"/n%d" % i, data_len=size, stat=stat))
+    return out
+
+
+def test_records_split_across_any_window_load_as_from_one(tmp_path):
+    """The loader copies the file out in windows; a record cut by a window's end is read from the next.
+    Every window size, down to a few bytes, gives the same tree as one window holding everything."""
+    rng = random.Random(1407)
+    data = _body(*_varied_records(rng, 300))
+    whole = DataTree(system_nodes=False)
+    end = load_nodes(whole, data, 8, {-1: OPEN_ACL_UNSAFE}, window=len(data))
+    assert end == len(data) and len(whole.nodes) == 304
+    for window in (1, 5, 8, 13, 77, 100, 1000, 4096, 65536):
+        t = DataTree(system_nodes=False)
+        assert load_nodes(t, data, 8, {-1: OPEN_ACL_UNSAFE}, window=window) == end
+        assert list(t.nodes) == list(whole.nodes)
+        assert all(t.get(p).pack_stat() == whole.get(p).pack_stat() and t.get(p).data == whole.get(p).data
+                   and t.acl_of(p) == whole.acl_of(p) and t.get(p).children == whole.get(p).children
+                   for p in whole.nodes), window
+        assert t.ephemerals == whole.ephemerals and t.containers == whole.containers
+        assert t.data_size == whole.data_size
+    cuts = sorted(rng.sample(range(9, len(data) - len(END_PATH)), 60))
+    for cut in cuts:  # cut anywhere: a named error at any window, never an IndexError or a partial success
+        for window in (7, 1 << 20):
+            with pytest.raises(NodeRecordError):
+                load_nodes(DataTree(system_nodes=False), data[:cut], 8, {-1: OPEN_ACL_UNSAFE}, window=window)
+
+
 def test_a_node_whose_acl_number_the_map_lacks_is_locked_until_a_replayed_txn_sets_it(caplog):
     """Apache's fuzzy snapshots: the ACL map is written before the nodes, so a node created meanwhile can
     refer to a number the map lacks. It loads (as Apache loads it, ZOOKEEPER-3306) with no permission for
