@@ -43,8 +43,8 @@ AT_OWNER_IN_FILE: Final = 52
 RELEASE_EVERY: Final = 16384
 WINDOW: Final = 1 << 20  # bytes copied out of the file at a time
 CACHE_LIMIT: Final = 4096  # distinct packed dataLengths / ACL numbers kept
-_COUNTS = struct.Struct(">ii")  # a packed leaf's dataLength and numChildren
-_ACL_FLAGS = struct.Struct(">iB")  # a packed leaf's ACL number and flags
+_COUNTS: Final = struct.Struct(">ii")  # a packed leaf's dataLength and numChildren
+_ACL_FLAGS: Final = struct.Struct(">iB")  # a packed leaf's ACL number and flags
 
 
 class NodeRecordError(Exception):
@@ -58,7 +58,7 @@ class NodeRecordError(Exception):
 
 #: The ACL of a node whose ACL number the snapshot's ACL map lacks, until a logged txn sets it: no
 #: permission for anyone (only a superuser), so a node is never left more open than it was.
-UNRESOLVED_ACL: AclList = ((0, "world", "anyone"),)
+UNRESOLVED_ACL: Final[AclList] = ((0, "world", "anyone"),)
 
 
 def load_nodes(tree: DataTree, data: bytes | mmap.mmap, off: int, acls: dict[int, AclList],

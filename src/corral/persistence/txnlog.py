@@ -23,7 +23,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from ..protocol import DecodeError, FileHeader, OpCode, Record, TxnDigest, TxnHeader
 from ..protocol.inline import i32_at, i64_at
@@ -42,11 +42,11 @@ from .files import (
 
 log = logging.getLogger("corral.txnlog")
 
-_REC = struct.Struct(">qi")  # checksum, length
-EOR = 0x42
-HEADER = FileHeader(LOG_MAGIC, FORMAT_VERSION, 0).to_bytes()
-MAX_RECORD = 0x7FFFFFFF
-PAD_MIN = 4096  # FilePadding: the file is extended when a record would come within 4 KiB of its end
+_REC: Final = struct.Struct(">qi")  # checksum, length
+EOR: Final = 0x42
+HEADER: Final = FileHeader(LOG_MAGIC, FORMAT_VERSION, 0).to_bytes()
+MAX_RECORD: Final = 0x7FFFFFFF
+PAD_MIN: Final = 4096  # FilePadding: the file is extended when a record would come within 4 KiB of its end
 
 
 class LogCorruptError(Exception):
@@ -63,8 +63,8 @@ def frame_record(payload: bytes) -> bytes:
     return _REC.pack(zlib.adler32(payload), len(payload)) + payload + b"B"
 
 
-_TXN_HEADER = struct.Struct(">qiqqi")  # TxnHeader: clientId, cxid, zxid, time, type
-_TXN_HEADER_SIZE = _TXN_HEADER.size
+_TXN_HEADER: Final = struct.Struct(">qiqqi")  # TxnHeader: clientId, cxid, zxid, time, type
+_TXN_HEADER_SIZE: Final = _TXN_HEADER.size
 
 
 def encode_txn_payload(hdr: TxnHeader, txn: AnyTxn) -> bytes:
@@ -190,7 +190,7 @@ def _valid_record_after(data: _Image, start: int, end: int, min_zxid: int) -> in
     return None
 
 
-_NO_RECORD = bytes(12)
+_NO_RECORD: Final = bytes(12)
 
 
 def _next_nonzero(data: _Image, off: int, end: int) -> int:
@@ -205,7 +205,7 @@ def _next_nonzero(data: _Image, off: int, end: int) -> int:
     return end
 
 
-_DROP_EVERY = 8 << 20  # bytes of a mapped log read between two drops of what is behind
+_DROP_EVERY: Final = 8 << 20  # bytes of a mapped log read between two drops of what is behind
 
 
 @contextlib.contextmanager

@@ -11,10 +11,12 @@ exactly the generic decoder's DecodeError. Used by server/writes.py (requests) a
 
 from __future__ import annotations
 
+from typing import Final
+
 from .records import ACL
 
-ACL_MAX_ENTRIES = 64  # longer ACL vectors (legal but rare) take the generic decoder
-ACL_CACHE_MAX = 1024
+ACL_MAX_ENTRIES: Final = 64  # longer ACL vectors (legal but rare) take the generic decoder
+ACL_CACHE_MAX: Final = 1024
 # An ACL vector's exact bytes -> its decoded list, shared by every record that carried those bytes
 # (decoded records are never mutated: the preparer and the tree only read them). Bounded: past the
 # limit, misses decode anew.

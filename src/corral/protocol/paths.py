@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Final
 
 # \u0000, \u0001-\u001F, \u007F-\u009F, \uD800-\uF8FF, \uFFF0-\uFFFF are not allowed in a path.
 # Characters beyond the BMP are surrogate pairs in Java, so they are rejected too.
 # A raw pattern: `re` reads the escapes, so the source holds no surrogate code points (mypyc refuses those).
-_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\uf8ff\ufff0-\uffff\U00010000-\U0010ffff]")
+_BAD_CHARS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\uf8ff\ufff0-\uffff\U00010000-\U0010ffff]")
 
 
 class InvalidPath(ValueError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from .config import EnsembleConfig, Recovered
 from .errors import HostContractError, NoLeader, NotLeader, Overloaded
@@ -70,13 +71,14 @@ SnapshotSource = Callable[[], tuple[int, bytes]]
 #: A new leader asks it about the entries it will commit when it establishes (see `_Leader.pending_config`).
 ReconfigDecoder = Callable[[bytes], tuple[frozenset[int], frozenset[int]] | None]
 
-_TO_LEADER = (LearnerInfo, AckEpoch, Ack, Request, SyncRequest, PingReply)
-_TO_LEARNER = (LeaderInfo, Diff, Trunc, Snap, Proposal, NewLeader, UpToDate, Commit, Inform, Ping, SyncReply, Reset)
-_INF = 1 << 62
-_MAX_MARKS = 256
-_SESSION_BITS = 20
-_SESSION_MASK = (1 << _SESSION_BITS) - 1
-_INCARNATION_MASK = (1 << (63 - _SESSION_BITS)) - 1
+_TO_LEADER: Final = (LearnerInfo, AckEpoch, Ack, Request, SyncRequest, PingReply)
+_TO_LEARNER: Final = (LeaderInfo, Diff, Trunc, Snap, Proposal, NewLeader, UpToDate, Commit, Inform, Ping, SyncReply,
+                      Reset)
+_INF: Final = 1 << 62
+_MAX_MARKS: Final = 256
+_SESSION_BITS: Final = 20
+_SESSION_MASK: Final = (1 << _SESSION_BITS) - 1
+_INCARNATION_MASK: Final = (1 << (63 - _SESSION_BITS)) - 1
 
 # A vote as an ordered tuple: FastLeaderElection's totalOrderPredicate is tuple comparison.
 VoteKey = tuple[int, int, int]  # (peer epoch, zxid, server id)

@@ -19,25 +19,26 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Callable
+from typing import Final
 
 from ..protocol import ConnectRequest, DecodeError, OpCode, Perms, decode_connect_request
 from ..tree import acl as aclmod
 from . import replies
 from .fourletter import FOUR_LETTER_WORDS
 
-_LEN = struct.Struct(">i")
-_RH = struct.Struct(">ii")
+_LEN: Final = struct.Struct(">i")
+_RH: Final = struct.Struct(">ii")
 _unpack_len = _LEN.unpack_from
 _unpack_rh = _RH.unpack_from
 
 HANDSHAKE, WAITING, CONNECTED, CLOSED = range(4)
 
-WRITE_OPS = frozenset({OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL, OpCode.delete,
+WRITE_OPS: Final = frozenset({OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL, OpCode.delete,
                        OpCode.setData, OpCode.setACL, OpCode.multi, OpCode.reconfig, OpCode.deleteContainer})
 #: Requests that complete later, in a slot: writes, sync, closeSession.
-ASYNC_OPS = WRITE_OPS | {OpCode.sync, OpCode.closeSession}
+ASYNC_OPS: Final = WRITE_OPS | {OpCode.sync, OpCode.closeSession}
 #: Bytes a client may send after its ConnectRequest before the session is established.
-WAITING_SLACK = 65536
+WAITING_SLACK: Final = 65536
 
 
 # ---- events -------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from typing import Protocol
+from typing import Final, Protocol
 
 from ..protocol import (
     AuthPacket,
@@ -55,7 +55,7 @@ from .sessions import Session, session_password
 
 log = logging.getLogger("corral.cnxn")
 
-OP_NAMES: dict[int, str] = {
+OP_NAMES: Final[dict[int, str]] = {
     Ops.create: "CREA", Ops.create2: "CREA", Ops.createContainer: "CREA", Ops.createTTL: "CREA",
     Ops.delete: "DELE", Ops.exists: "EXIS", Ops.getData: "GETD", Ops.setData: "SETD",
     Ops.getACL: "GETA", Ops.setACL: "SETA", Ops.getChildren: "GETC", Ops.getChildren2: "GETC",
@@ -64,13 +64,13 @@ OP_NAMES: dict[int, str] = {
     Ops.getEphemerals: "GETE", Ops.getAllChildrenNumber: "GETACN", Ops.addWatch: "ADDW",
     Ops.checkWatches: "CHKW", Ops.removeWatches: "REMW", Ops.whoAmI: "HOMI", Ops.reconfig: "RCFG",
 }
-_MASK = 0xFFFFFFFFFFFFFFFF
+_MASK: Final = 0xFFFFFFFFFFFFFFFF
 #: Requests the audit log records (AuditHelper: createTTL is not among them in ZooKeeper 3.8/3.9).
-_AUDITED = frozenset({Ops.create, Ops.create2, Ops.createContainer, Ops.delete, Ops.deleteContainer, Ops.setData,
+_AUDITED: Final = frozenset({Ops.create, Ops.create2, Ops.createContainer, Ops.delete, Ops.deleteContainer, Ops.setData,
                       Ops.setACL, Ops.multi, Ops.reconfig})
 #: Seconds between two touches of a session by one connection: a burst of pipelined requests touches
 #: once; expiry is bucketed by tickTime anyway.
-TOUCH_EVERY = 0.001
+TOUCH_EVERY: Final = 0.001
 
 
 class Transport(Protocol):
@@ -863,7 +863,7 @@ class Frontend:
 
 
 
-_EPHEMERAL_FLAGS = frozenset(int(m) for m in CreateMode if m.ephemeral)
+_EPHEMERAL_FLAGS: Final = frozenset(int(m) for m in CreateMode if m.ephemeral)
 
 
 def _creates_ephemeral(op: int, body: bytes) -> bool:

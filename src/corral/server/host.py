@@ -29,7 +29,7 @@ import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from mypy_extensions import mypyc_attr
 
@@ -73,21 +73,21 @@ from .sessions import ExpiryTracker, SessionIds
 from .writes import decode_write
 
 log = logging.getLogger("corral.host")
-_NO_WAITER: tuple[None, None] = (None, None)
+_NO_WAITER: Final[tuple[None, None]] = (None, None)
 
-TICKS_PER_TICKTIME = 10
+TICKS_PER_TICKTIME: Final = 10
 # A txn payload starts with its TxnHeader (clientId long, cxid int, zxid long, time long, type int): the
 # leader's wall-clock stamp, which ZooKeeper's quorum latency metrics measure a txn's age from.
-TXN_TIME_OFFSET = 20
-_TXN_HEADER_SIZE = 32
+TXN_TIME_OFFSET: Final = 20
+_TXN_HEADER_SIZE: Final = 32
 #: How long a member looks for a leader before it serves read-only (QuorumPeer: max(2000, tickTime) ms).
-READ_ONLY_GRACE_MS = 2000
+READ_ONLY_GRACE_MS: Final = 2000
 #: Deliberately broken behaviours, test-only (see tests/simulation): what corral did before sessions
 #: became committed state. ``tick_by_calls``: the core's clock counts tick() calls, not elapsed time,
 #: so a process resumed after a pause believes little time passed; ``local_expiry_verdict``: the
 #: leader's expiry marks sessions dead locally, its prepare refuses them (SESSIONEXPIRED) and a new
 #: term's tracker skips them, whether or not their closeSession ever commits.
-HOST_UNSAFE_KNOBS = frozenset({"tick_by_calls", "local_expiry_verdict"})
+HOST_UNSAFE_KNOBS: Final = frozenset({"tick_by_calls", "local_expiry_verdict"})
 #: Called with (context, header, result) once a submitted request is applied here. A context object
 #: instead of a closure per request: the write path builds none.
 Waiter = Callable[[Any, TxnHeader, ApplyResult], None]

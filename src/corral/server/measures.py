@@ -9,8 +9,9 @@ set 8x32. Recording costs no allocation once a summary's ring is full.
 from __future__ import annotations
 
 import math
+from typing import Final
 
-RING = 1024  # recent observations a summary keeps for its quantiles
+RING: Final = 1024  # recent observations a summary keeps for its quantiles
 
 
 class Counter:

@@ -9,7 +9,7 @@ Watches are registered here, after the ACL check and before the reply is queued.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING, Final, TypeGuard
 
 from ..protocol import (
     AddWatchMode,
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 Handler = Callable[["DataTree", "ServerConnection", int, bytes], bytes]
 """(tree, connection, xid, body after the request header) → the reply frame."""
 
-_WATCHER_TYPES = frozenset(int(t) for t in WatcherType)
+_WATCHER_TYPES: Final = frozenset(int(t) for t in WatcherType)
 
 
 def _path_and_watch(body: bytes) -> tuple[str, bool]:
@@ -253,7 +253,7 @@ def multi_read(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) ->
     return frame(xid, tree.last_zxid, 0, bytes(out))
 
 
-HANDLERS: dict[int, Handler] = {
+HANDLERS: Final[dict[int, Handler]] = {
     Ops.getData: get_data,
     Ops.exists: exists,
     Ops.getChildren: get_children,

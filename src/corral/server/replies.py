@@ -7,21 +7,22 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Collection
+from typing import Final
 
 from ..protocol import Errs, KeeperState, Ops, Xid
 from ..tree import ApplyResult
 
-_HDR = struct.Struct(">iiqi")  # frame length, xid, zxid, err
-_I = struct.Struct(">i")
-_MH = struct.Struct(">i?i")  # MultiHeader
-_EVENT = struct.Struct(">iiqiii")  # length, xid=-1, zxid, err=0, type, state
-_MULTI_END = _MH.pack(-1, True, -1)
+_HDR: Final = struct.Struct(">iiqi")  # frame length, xid, zxid, err
+_I: Final = struct.Struct(">i")
+_MH: Final = struct.Struct(">i?i")  # MultiHeader
+_EVENT: Final = struct.Struct(">iiqiii")  # length, xid=-1, zxid, err=0, type, state
+_MULTI_END: Final = _MH.pack(-1, True, -1)
 # A successful sub-result's header is one of a few constant byte strings: built once, not per result
-_MH_CREATE = _MH.pack(Ops.create, False, 0)
-_MH_CREATE2 = _MH.pack(Ops.create2, False, 0)
-_MH_DELETE = _MH.pack(Ops.delete, False, 0)
-_MH_SET_DATA = _MH.pack(Ops.setData, False, 0)
-_MH_CHECK = _MH.pack(Ops.check, False, 0)
+_MH_CREATE: Final = _MH.pack(Ops.create, False, 0)
+_MH_CREATE2: Final = _MH.pack(Ops.create2, False, 0)
+_MH_DELETE: Final = _MH.pack(Ops.delete, False, 0)
+_MH_SET_DATA: Final = _MH.pack(Ops.setData, False, 0)
+_MH_CHECK: Final = _MH.pack(Ops.check, False, 0)
 pack_hdr = _HDR.pack
 pack_i = _I.pack
 
@@ -110,8 +111,8 @@ def multi_body(res: ApplyResult) -> bytes:
     return bytes(out)
 
 
-MULTI_HEADER = _MH
-MULTI_END = _MULTI_END
+MULTI_HEADER: Final = _MH
+MULTI_END: Final = _MULTI_END
 
 
 

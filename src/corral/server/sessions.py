@@ -9,13 +9,13 @@ ExpiryQueue, so one check per tick expires whole buckets instead of one timer pe
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from .frontend import Link
 
-_MASK48 = (1 << 48) - 1
-_MASK64 = (1 << 64) - 1
+_MASK48: Final = (1 << 48) - 1
+_MASK64: Final = (1 << 64) - 1
 
 
 def _signed64(v: int) -> int:

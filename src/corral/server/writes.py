@@ -10,6 +10,8 @@ decoder at the same offset, so malformed input gets exactly the same DecodeError
 
 from __future__ import annotations
 
+from typing import Final
+
 from ..protocol import (
     CheckVersionRequest,
     CreateMode,
@@ -27,7 +29,7 @@ from ..protocol import (
 )
 from ..protocol.inline import acl_at, i32_at, path_data_at, string_at
 
-_SIMPLE: dict[int, type[Record]] = {
+_SIMPLE: Final[dict[int, type[Record]]] = {
     OpCode.create: CreateRequest,
     OpCode.create2: CreateRequest,
     OpCode.createContainer: CreateRequest,
@@ -59,13 +61,13 @@ def decode_write(op: int, body: bytes) -> Record | list[tuple[int, Record]]:
     return _SIMPLE[op].from_bytes(body)
 
 
-_CREATE = int(OpCode.create)
-_CREATE2 = int(OpCode.create2)
-_CREATE_CONTAINER = int(OpCode.createContainer)
-_CONTAINER_FLAGS = int(CreateMode.CONTAINER)
-_SET_DATA = int(OpCode.setData)
-_DELETE = int(OpCode.delete)
-_CHECK = int(OpCode.check)
+_CREATE: Final = int(OpCode.create)
+_CREATE2: Final = int(OpCode.create2)
+_CREATE_CONTAINER: Final = int(OpCode.createContainer)
+_CONTAINER_FLAGS: Final = int(CreateMode.CONTAINER)
+_SET_DATA: Final = int(OpCode.setData)
+_DELETE: Final = int(OpCode.delete)
+_CHECK: Final = int(OpCode.check)
 
 
 def _create_at(body: bytes, off: int, end: int) -> tuple[CreateRequest | None, int]:

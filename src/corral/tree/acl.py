@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import unicodedata
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from ..protocol import ACL, Id, PermBits
 
@@ -18,14 +18,14 @@ AclList = tuple[AclEntry, ...]
 AuthId = tuple[str, str]  # (scheme, id) an authenticated connection holds
 RawAclEntry = tuple[int, str | None, str | None]  # as a client sent it: jute strings may be null
 
-OPEN_ACL_UNSAFE: AclList = ((int(PermBits.ALL), "world", "anyone"),)
-READ_ACL_UNSAFE: AclList = ((int(PermBits.READ), "world", "anyone"),)
+OPEN_ACL_UNSAFE: Final[AclList] = ((int(PermBits.ALL), "world", "anyone"),)
+READ_ACL_UNSAFE: Final[AclList] = ((int(PermBits.READ), "world", "anyone"),)
 
 _interned: dict[AclList, AclList] = {}
 # Wire records of each interned ACL list (shared: records are never mutated after decoding).
 _from_records: dict[int, tuple[list[ACL], AclList]] = {}
 _records: dict[AclList, list[ACL]] = {}
-_FIXED_MAX = 4096
+_FIXED_MAX: Final = 4096
 
 
 class InvalidACLError(Exception):
@@ -136,7 +136,7 @@ def _java_split_len(s: str, sep: str) -> int:
     return len(parts)
 
 
-_JAVA_INT_MAX = 2**31 - 1
+_JAVA_INT_MAX: Final = 2**31 - 1
 
 
 def _java_digit(ch: str, radix: int) -> int:
@@ -309,7 +309,7 @@ class NullIdError(Exception):
 
 
 # Providers whose identities count as "authenticated" for the `auth` pseudo-scheme (ip does not).
-_AUTHENTICATED_SCHEMES = {"digest", "sasl", "x509"}
+_AUTHENTICATED_SCHEMES: Final = {"digest", "sasl", "x509"}
 
 
 # Normalised ACLs by their client-supplied entries, for lists without the `auth` scheme (whose result

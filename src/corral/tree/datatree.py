@@ -43,13 +43,13 @@ from .watches import STANDARD, Watcher, WatchManager
 if TYPE_CHECKING:
     from .digestlog import DigestLog
 
-CONTAINER_OWNER = -0x8000000000000000  # Long.MIN_VALUE: EphemeralType.CONTAINER
-TTL_MASK = -0x100000000000000  # 0xFF00000000000000 as a signed long
-SPECIAL_PATHS = frozenset({"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"})
-QUOTA_ROOT = "/zookeeper/quota"
-CONFIG_NODE = "/zookeeper/config"
-LIMIT_NODE = "zookeeper_limits"
-STATS_NODE = "zookeeper_stats"
+CONTAINER_OWNER: Final = -0x8000000000000000  # Long.MIN_VALUE: EphemeralType.CONTAINER
+TTL_MASK: Final = -0x100000000000000  # 0xFF00000000000000 as a signed long
+SPECIAL_PATHS: Final = frozenset({"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"})
+QUOTA_ROOT: Final = "/zookeeper/quota"
+CONFIG_NODE: Final = "/zookeeper/config"
+LIMIT_NODE: Final = "zookeeper_limits"
+STATS_NODE: Final = "zookeeper_stats"
 
 
 def parse_stats(data: bytes | None) -> dict[str, int]:
@@ -98,15 +98,15 @@ def client_owner(owner: int) -> int:
 
 
 #: Node's fields (compiled, Node has no `__slots__` attribute to list them).
-NODE_FIELDS = ("acl", "aversion", "ctime", "cversion", "czxid", "data", "ephemeral_owner", "kids", "mtime",
+NODE_FIELDS: Final = ("acl", "aversion", "ctime", "cversion", "czxid", "data", "ephemeral_owner", "kids", "mtime",
                "mzxid", "pzxid", "version")
 
-_LEN = struct.Struct(">i")
-NO_CHILDREN: frozenset[str] = frozenset()
-EMPTY_VECTOR = b"\x00\x00\x00\x00"  # vector<ustring> with no names
+_LEN: Final = struct.Struct(">i")
+NO_CHILDREN: Final[frozenset[str]] = frozenset()
+EMPTY_VECTOR: Final = b"\x00\x00\x00\x00"  # vector<ustring> with no names
 
 
-_LENGTHS = [_LEN.pack(n) for n in range(256)]
+_LENGTHS: Final = [_LEN.pack(n) for n in range(256)]
 
 
 def encode_names(paths: Collection[str]) -> bytes:
@@ -276,7 +276,7 @@ STAT_SIZE: Final = 68
 LEAF_NULL: Final = 1
 LEAF_OWNER: Final = 2
 LEAF_CVERSION: Final = 4
-_Q8 = struct.Struct(">q")
+_Q8: Final = struct.Struct(">q")
 
 
 def pack_leaf(data: bytes | None, acl_id: int, czxid: int, mzxid: int, ctime: int, mtime: int, version: int,

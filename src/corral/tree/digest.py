@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..protocol.inline import i32_at
 from .datatree import AT_CVERSION, AT_FLAGS, LEAF_CVERSION, LEAF_HEAD_SIZE, LEAF_NULL, LEAF_OWNER, Node, persisted
@@ -29,11 +29,11 @@ from .datatree import AT_CVERSION, AT_FLAGS, LEAF_CVERSION, LEAF_HEAD_SIZE, LEAF
 if TYPE_CHECKING:
     from .datatree import DataTree
 
-DIGEST_VERSION = 2
-EXCLUDED_PREFIX = "/zookeeper/"
-_STAT = struct.Struct(">qqqqqiiiq")
-_MASK = (1 << 64) - 1
-_UNUSUAL = LEAF_OWNER | LEAF_CVERSION
+DIGEST_VERSION: Final = 2
+EXCLUDED_PREFIX: Final = "/zookeeper/"
+_STAT: Final = struct.Struct(">qqqqqiiiq")
+_MASK: Final = (1 << 64) - 1
+_UNUSUAL: Final = LEAF_OWNER | LEAF_CVERSION
 
 
 def to_long(value: int) -> int:

@@ -49,10 +49,10 @@ from .digest import DIGEST_VERSION, EXCLUDED_PREFIX, digest_of, to_long, tree_di
 if TYPE_CHECKING:
     from .datatree import DataTree
 
-INTERVAL = 128  # DataTree.DIGEST_LOG_INTERVAL: zxids that are multiples of it are logged
-LIMIT = 1024  # DataTree.DIGEST_LOG_LIMIT: entries kept
-_CREATES = frozenset({Ops.create, Ops.create2, Ops.createContainer, Ops.createTTL})
-_DELETES = frozenset({Ops.delete, Ops.deleteContainer})
+INTERVAL: Final = 128  # DataTree.DIGEST_LOG_INTERVAL: zxids that are multiples of it are logged
+LIMIT: Final = 1024  # DataTree.DIGEST_LOG_LIMIT: entries kept
+_CREATES: Final = frozenset({Ops.create, Ops.create2, Ops.createContainer, Ops.createTTL})
+_DELETES: Final = frozenset({Ops.delete, Ops.deleteContainer})
 _SET_DATA: Final = int(Ops.setData)
 _SET_ACL: Final = int(Ops.setACL)
 _CLOSE_SESSION: Final = int(Ops.closeSession)
@@ -66,8 +66,8 @@ def _parent(path: str) -> str:
     return path[:i] if i > 0 else "/"
 
 
-KNOWN_LIMIT = 65_536  # digests kept from earlier checkpoints (~7 MB at most); beyond it, the last one's only
-SMALL_TREE = 50_000  # without a usable snapshot digest, trees up to this size are digested whole (~0.1 s)
+KNOWN_LIMIT: Final = 65_536  # digests kept from earlier checkpoints (~7 MB at most); beyond it, the last one's only
+SMALL_TREE: Final = 50_000  # without a usable snapshot digest, trees up to this size are digested whole (~0.1 s)
 
 
 class DigestLog:

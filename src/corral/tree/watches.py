@@ -8,16 +8,16 @@ both). Modes are bits so a connection can hold a one-shot and a persistent watch
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Set
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from ..protocol import WatcherType
 
 if TYPE_CHECKING:
     from .acl import AclList
 
-STANDARD = 1
-PERSISTENT = 2
-RECURSIVE = 4
+STANDARD: Final = 1
+PERSISTENT: Final = 2
+RECURSIVE: Final = 4
 
 class Watcher(Protocol):
     def process(self, event_type: int, path: str, zxid: int, acl: AclList | None = None) -> None:
@@ -26,7 +26,7 @@ class Watcher(Protocol):
         not READ through it (ZooKeeper 3.8.4/3.9.2, CVE-2024-23944)."""
         ...
 
-_NOBODY: frozenset[Watcher] = frozenset()  # what `trigger` returns when no watch matched
+_NOBODY: Final[frozenset[Watcher]] = frozenset()  # what `trigger` returns when no watch matched
 
 
 class WatchTable:

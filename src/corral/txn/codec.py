@@ -7,6 +7,7 @@ records and never sees bytes; encoding packs the sub-records back into ZooKeeper
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 from ..protocol import (
     ACL,
@@ -28,7 +29,7 @@ from ..protocol import (
 from ..protocol.inline import acl_at, i32_at, path_data_at, string_at
 from ..tree import MultiOps
 
-TXN_RECORDS: dict[int, type[Record]] = {
+TXN_RECORDS: Final[dict[int, type[Record]]] = {
     OpCode.create: CreateTxn,
     OpCode.create2: CreateTxn,
     OpCode.createContainer: CreateContainerTxn,
@@ -149,17 +150,17 @@ def _multi_at(buf: bytes, off: int, end: int) -> MultiOps | None:
     return MultiOps([(t, _sub_txn(t, buf, a, b)) for t, a, b in spans])
 
 
-_I = struct.Struct(">i")
-_TXN_HEAD = struct.Struct(">ii")  # a MultiTxn entry's type and the length of its data
-_NO_HEAD = bytes(_TXN_HEAD.size)
-_CREATE_TAIL = struct.Struct(">?i")  # CreateTxn: ephemeral, parentCVersion
-_CREATE = int(OpCode.create)
-_CREATE2 = int(OpCode.create2)
-_SET_DATA = int(OpCode.setData)
-_DELETE = int(OpCode.delete)
-_DELETE_CONTAINER = int(OpCode.deleteContainer)
-_MULTI = int(OpCode.multi)
-_NULL = b"\xff\xff\xff\xff"
+_I: Final = struct.Struct(">i")
+_TXN_HEAD: Final = struct.Struct(">ii")  # a MultiTxn entry's type and the length of its data
+_NO_HEAD: Final = bytes(_TXN_HEAD.size)
+_CREATE_TAIL: Final = struct.Struct(">?i")  # CreateTxn: ephemeral, parentCVersion
+_CREATE: Final = int(OpCode.create)
+_CREATE2: Final = int(OpCode.create2)
+_SET_DATA: Final = int(OpCode.setData)
+_DELETE: Final = int(OpCode.delete)
+_DELETE_CONTAINER: Final = int(OpCode.deleteContainer)
+_MULTI: Final = int(OpCode.multi)
+_NULL: Final = b"\xff\xff\xff\xff"
 # The last ACL list written and its bytes: a multi's creates share one list (`acl.to_records`).
 _last_acl: tuple[list[ACL] | None, bytes] = (None, b"")
 

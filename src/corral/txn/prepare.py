@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol, cast
+from typing import Final, Protocol, cast
 
 from ..protocol import (
     CheckVersionRequest,
@@ -71,10 +71,11 @@ from ..tree.datatree import (
     parse_stats,
 )
 
-MAX_TTL = 0xFF_FFFF_FFFF
+MAX_TTL: Final = 0xFF_FFFF_FFFF
 # flags -> (ephemeral, sequential, ttl) of each CreateMode: a dict hit, where Enum.__new__ and the mode's
 # properties cost microseconds on every create.
-_CREATE_MODES: dict[int, tuple[bool, bool, bool]] = {int(m): (m.ephemeral, m.sequential, m.ttl) for m in CreateMode}
+_CREATE_MODES: Final[dict[int, tuple[bool, bool, bool]]] = {
+    int(m): (m.ephemeral, m.sequential, m.ttl) for m in CreateMode}
 log = logging.getLogger("corral.prepare")
 
 
