@@ -21,7 +21,22 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final
 
-from ..protocol import ConnectRequest, DecodeError, OpCode, Perms, decode_connect_request
+from ..protocol import ConnectRequest, DecodeError, decode_connect_request
+from ..protocol.codes import (
+    OP_CLOSE_SESSION,
+    OP_CREATE,
+    OP_CREATE2,
+    OP_CREATE_CONTAINER,
+    OP_CREATE_TTL,
+    OP_DELETE,
+    OP_DELETE_CONTAINER,
+    OP_MULTI,
+    OP_RECONFIG,
+    OP_SET_ACL,
+    OP_SET_DATA,
+    OP_SYNC,
+    PERM_READ,
+)
 from ..tree import acl as aclmod
 from . import replies
 from .fourletter import FOUR_LETTER_WORDS
@@ -33,10 +48,10 @@ _unpack_rh = _RH.unpack_from
 
 HANDSHAKE, WAITING, CONNECTED, CLOSED = range(4)
 
-WRITE_OPS: Final = frozenset({OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL, OpCode.delete,
-                       OpCode.setData, OpCode.setACL, OpCode.multi, OpCode.reconfig, OpCode.deleteContainer})
+WRITE_OPS: Final = frozenset({OP_CREATE, OP_CREATE2, OP_CREATE_CONTAINER, OP_CREATE_TTL, OP_DELETE,
+                       OP_SET_DATA, OP_SET_ACL, OP_MULTI, OP_RECONFIG, OP_DELETE_CONTAINER})
 #: Requests that complete later, in a slot: writes, sync, closeSession.
-ASYNC_OPS: Final = WRITE_OPS | {OpCode.sync, OpCode.closeSession}
+ASYNC_OPS: Final = WRITE_OPS | {OP_SYNC, OP_CLOSE_SESSION}
 #: Bytes a client may send after its ConnectRequest before the session is established.
 WAITING_SLACK: Final = 65536
 
@@ -326,7 +341,7 @@ class ServerConnection:
     def process(self, event_type: int, path: str, zxid: int, acl: aclmod.AclList | None = None) -> None:
         """Watcher: queue a notification, unless this connection may not READ the node (ZooKeeper
         3.8.4/3.9.2: a watch must not reveal the path of a node the watcher cannot read)."""
-        if self.state == CLOSED or (acl is not None and not self.can(acl, Perms.READ)):
+        if self.state == CLOSED or (acl is not None and not self.can(acl, PERM_READ)):
             return
         data = replies.notification(event_type, path, zxid)
         self._send(data)

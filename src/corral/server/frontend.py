@@ -23,12 +23,49 @@ from ..protocol import (
     AuthPacket,
     CreateMode,
     DecodeError,
-    Errs,
     GetSASLRequest,
-    Ops,
     SyncRequest,
     TxnHeader,
     Xid,
+)
+from ..protocol.codes import (
+    ERR_AUTHFAILED,
+    ERR_EPHEMERALONLOCALSESSION,
+    ERR_MARSHALLINGERROR,
+    ERR_NOTREADONLY,
+    ERR_SESSIONCLOSEDREQUIRESASLAUTH,
+    ERR_UNIMPLEMENTED,
+    OP_ADD_WATCH,
+    OP_AUTH,
+    OP_CHECK_WATCHES,
+    OP_CLOSE_SESSION,
+    OP_CREATE,
+    OP_CREATE2,
+    OP_CREATE_CONTAINER,
+    OP_CREATE_SESSION,
+    OP_CREATE_TTL,
+    OP_DELETE,
+    OP_DELETE_CONTAINER,
+    OP_ERROR,
+    OP_EXISTS,
+    OP_GET_ACL,
+    OP_GET_ALL_CHILDREN_NUMBER,
+    OP_GET_CHILDREN,
+    OP_GET_CHILDREN2,
+    OP_GET_DATA,
+    OP_GET_EPHEMERALS,
+    OP_MULTI,
+    OP_MULTI_READ,
+    OP_PING,
+    OP_RECONFIG,
+    OP_REMOVE_WATCHES,
+    OP_SASL,
+    OP_SET_ACL,
+    OP_SET_DATA,
+    OP_SET_WATCHES,
+    OP_SET_WATCHES2,
+    OP_SYNC,
+    OP_WHO_AM_I,
 )
 from ..security import audit as auditmod
 from ..security.digest_md5 import DigestMd5Server, SaslError
@@ -56,18 +93,18 @@ from .sessions import Session, session_password
 log = logging.getLogger("corral.cnxn")
 
 OP_NAMES: Final[dict[int, str]] = {
-    Ops.create: "CREA", Ops.create2: "CREA", Ops.createContainer: "CREA", Ops.createTTL: "CREA",
-    Ops.delete: "DELE", Ops.exists: "EXIS", Ops.getData: "GETD", Ops.setData: "SETD",
-    Ops.getACL: "GETA", Ops.setACL: "SETA", Ops.getChildren: "GETC", Ops.getChildren2: "GETC",
-    Ops.sync: "SYNC", Ops.ping: "PING", Ops.multi: "MULT", Ops.multiRead: "MLTR",
-    Ops.closeSession: "CLOS", Ops.setWatches: "SETW", Ops.setWatches2: "STW2", Ops.auth: "AUTH",
-    Ops.getEphemerals: "GETE", Ops.getAllChildrenNumber: "GETACN", Ops.addWatch: "ADDW",
-    Ops.checkWatches: "CHKW", Ops.removeWatches: "REMW", Ops.whoAmI: "HOMI", Ops.reconfig: "RCFG",
+    OP_CREATE: "CREA", OP_CREATE2: "CREA", OP_CREATE_CONTAINER: "CREA", OP_CREATE_TTL: "CREA",
+    OP_DELETE: "DELE", OP_EXISTS: "EXIS", OP_GET_DATA: "GETD", OP_SET_DATA: "SETD",
+    OP_GET_ACL: "GETA", OP_SET_ACL: "SETA", OP_GET_CHILDREN: "GETC", OP_GET_CHILDREN2: "GETC",
+    OP_SYNC: "SYNC", OP_PING: "PING", OP_MULTI: "MULT", OP_MULTI_READ: "MLTR",
+    OP_CLOSE_SESSION: "CLOS", OP_SET_WATCHES: "SETW", OP_SET_WATCHES2: "STW2", OP_AUTH: "AUTH",
+    OP_GET_EPHEMERALS: "GETE", OP_GET_ALL_CHILDREN_NUMBER: "GETACN", OP_ADD_WATCH: "ADDW",
+    OP_CHECK_WATCHES: "CHKW", OP_REMOVE_WATCHES: "REMW", OP_WHO_AM_I: "HOMI", OP_RECONFIG: "RCFG",
 }
 _MASK: Final = 0xFFFFFFFFFFFFFFFF
 #: Requests the audit log records (AuditHelper: createTTL is not among them in ZooKeeper 3.8/3.9).
-_AUDITED: Final = frozenset({Ops.create, Ops.create2, Ops.createContainer, Ops.delete, Ops.deleteContainer, Ops.setData,
-                      Ops.setACL, Ops.multi, Ops.reconfig})
+_AUDITED: Final = frozenset({OP_CREATE, OP_CREATE2, OP_CREATE_CONTAINER, OP_DELETE, OP_DELETE_CONTAINER,
+                             OP_SET_DATA, OP_SET_ACL, OP_MULTI, OP_RECONFIG})
 #: Seconds between two touches of a session by one connection: a burst of pipelined requests touches
 #: once; expiry is bucketed by tickTime anyway.
 TOUCH_EVERY: Final = 0.001
@@ -408,7 +445,7 @@ class Frontend:
             return
         if req.sessionId == 0:
             sid = host.new_session_id()
-            if not host.submit(sid, 0, Ops.createSession, b"", [], self._created, (link, sid, timeout), timeout):
+            if not host.submit(sid, 0, OP_CREATE_SESSION, b"", [], self._created, (link, sid, timeout), timeout):
                 host.forget_session_id(sid)
                 self.close(link, "no quorum to create the session")
             return
@@ -529,7 +566,7 @@ class Frontend:
         link.last_op = OP_NAMES.get(op, "UNKN")
         link.last_cxid = ev.xid
         if self.security.enforce and not self._authenticated(link):
-            link.conn.finish(ev, replies.error(ev.xid, 0, Errs.SESSIONCLOSEDREQUIRESASLAUTH), close_after=True)
+            link.conn.finish(ev, replies.error(ev.xid, 0, ERR_SESSIONCLOSEDREQUIRESASLAUTH), close_after=True)
             self._refuse_unauthenticated(link, op)
             return
         host = self.host
@@ -539,9 +576,9 @@ class Frontend:
             host.touch(sid, session.timeout)
         if sid in host.local_sessions and not self._local_async(link, ev):
             return
-        if op == Ops.sync:
+        if op == OP_SYNC:
             self._sync(link, ev)
-        elif op == Ops.closeSession:
+        elif op == OP_CLOSE_SESSION:
             link.closing_requested = True
             log.info("event=session_closing session=0x%x reason=client_request", sid & _MASK)
             ev.context = link
@@ -559,7 +596,7 @@ class Frontend:
         sid = link.session_id
         op = ev.op
         conn = link.conn
-        if op == Ops.closeSession:
+        if op == OP_CLOSE_SESSION:
             host.remove_local_session(sid)
             self.sessions.pop(sid, None)
             link.closing_requested = True
@@ -569,14 +606,14 @@ class Frontend:
             return False
         if host.read_only:
             # ReadOnlyRequestProcessor: every write and sync answered NotReadOnly
-            conn.finish(ev, replies.error(ev.xid, host.tree.last_zxid, Errs.NOTREADONLY))
+            conn.finish(ev, replies.error(ev.xid, host.tree.last_zxid, ERR_NOTREADONLY))
             self._dirty[link] = None
             if conn.released:
                 self._pump(link)
             return False
-        if op in (Ops.create, Ops.create2, Ops.multi) and _creates_ephemeral(op, ev.body):
+        if op in (OP_CREATE, OP_CREATE2, OP_MULTI) and _creates_ephemeral(op, ev.body):
             if not host.local_sessions_upgrading:
-                if op != Ops.multi:  # the leader refuses it; answered -120 (a multi: the leader's results)
+                if op != OP_MULTI:  # the leader refuses it; answered -120 (a multi: the leader's results)
                     self._ephemeral_on_local.add((sid, ev.xid))
             elif not host.upgrade_local_session(sid):
                 self.close(link, "no quorum to upgrade the local session")
@@ -593,9 +630,9 @@ class Frontend:
         op = ev.op
         if self.audit is not None and op in _AUDITED:
             self._audit(link, ev, hdr, res)
-        if res.err and (op != Ops.multi or hdr.type == Ops.error):
-            data = replies.error(ev.xid, zxid, Errs.EPHEMERALONLOCALSESSION if eol else res.err)
-        elif op == Ops.reconfig:  # GetDataResponse: the configuration now active, and the node's stat
+        if res.err and (op != OP_MULTI or hdr.type == OP_ERROR):
+            data = replies.error(ev.xid, zxid, ERR_EPHEMERALONLOCALSESSION if eol else res.err)
+        elif op == OP_RECONFIG:  # GetDataResponse: the configuration now active, and the node's stat
             config = self.host.tree.data_of(CONFIG_NODE)
             data = replies.frame(ev.xid, zxid, 0, replies.buffer(config) + (res.stat or b""))
         else:
@@ -645,7 +682,7 @@ class Frontend:
         try:
             path = SyncRequest.from_bytes(ev.body).path
         except DecodeError:
-            conn.finish(ev, replies.error(ev.xid, self.host.tree.last_zxid, Errs.MARSHALLINGERROR))
+            conn.finish(ev, replies.error(ev.xid, self.host.tree.last_zxid, ERR_MARSHALLINGERROR))
             return
 
         def done(ok: bool) -> None:
@@ -678,24 +715,24 @@ class Frontend:
             link.touched = ev.t0
             host.touch(session.id, session.timeout)
         tree = host.tree
-        if op == Ops.auth:
+        if op == OP_AUTH:
             self._auth(link, xid, ev.body)
             return
-        if op == Ops.sasl and self.security.sasl_enabled:
+        if op == OP_SASL and self.security.sasl_enabled:
             self._sasl(link, xid, ev.body)
             return
         if self.security.enforce and not self._authenticated(link):
-            conn.reply(replies.error(xid, 0, Errs.SESSIONCLOSEDREQUIRESASLAUTH))
+            conn.reply(replies.error(xid, 0, ERR_SESSIONCLOSEDREQUIRESASLAUTH))
             self._refuse_unauthenticated(link, op)
             return
-        if op == Ops.ping:
+        if op == OP_PING:
             conn.reply(replies.error(Xid.PING, tree.last_zxid, 0))
             return
         handler = reads.HANDLERS.get(op)
         if handler is None:
             # Unknown opcodes, a top-level `check`, sasl without SASL configured: an error with zxid -1
             # (ZooKeeper's answer to an invalid request), then close.
-            conn.reply(replies.error(xid, -1, Errs.AUTHFAILED if op == Ops.sasl else Errs.UNIMPLEMENTED))
+            conn.reply(replies.error(xid, -1, ERR_AUTHFAILED if op == OP_SASL else ERR_UNIMPLEMENTED))
             self.close(link, f"unsupported opcode {op}", logging.WARNING)
             return
         try:
@@ -703,7 +740,7 @@ class Frontend:
         except DecodeError as e:
             log.info("event=bad_request peer=%s:%s session=0x%x op=%d reason=%s",
                      link.peer[0], link.peer[1], session.id & _MASK, op, e)
-            reply = replies.error(xid, tree.last_zxid, Errs.MARSHALLINGERROR)
+            reply = replies.error(xid, tree.last_zxid, ERR_MARSHALLINGERROR)
         conn.reply(reply)
         lat = self._latency(link, ev.t0, tree.last_zxid)
         self.metrics.readlatency.observe(lat)
@@ -720,7 +757,7 @@ class Frontend:
             ids = aclmod.authenticate(pkt.scheme, pkt.auth, self.config.super_digest, link.peer[0], link.tls_ids)
         except aclmod.AuthFailedError as e:
             self.metrics.auth_failed.value += 1
-            conn.reply(replies.error(xid, 0, Errs.AUTHFAILED))
+            conn.reply(replies.error(xid, 0, ERR_AUTHFAILED))
             self.close(link, f"authentication failed: {e}", logging.WARNING)
             return
         for i in ids:
@@ -767,7 +804,7 @@ class Frontend:
             if sec.allow_sasl_failed and not sec.sasl_required:
                 conn.reply(replies.frame(xid, 0, 0, replies.buffer(None)))
                 return
-            code = Errs.SESSIONCLOSEDREQUIRESASLAUTH if sec.sasl_required else Errs.AUTHFAILED
+            code = ERR_SESSIONCLOSEDREQUIRESASLAUTH if sec.sasl_required else ERR_AUTHFAILED
             conn.reply(replies.frame(xid, 0, code, replies.buffer(None)))
             self.close(link, "SASL authentication failed", logging.WARNING)
             return
@@ -789,7 +826,7 @@ class Frontend:
         audit = self.audit
         assert audit is not None
         op = ev.op
-        failed_txn = hdr.type == Ops.error
+        failed_txn = hdr.type == OP_ERROR
         try:
             req = writes.decode_write(op, ev.body) if op in _AUDITED else None
         except DecodeError:
@@ -804,29 +841,29 @@ class Frontend:
 
         result = "failure" if failed_txn or res.err else "success"
         path = getattr(req, "path", None) if failed_txn else res.path
-        if op in (Ops.create, Ops.create2, Ops.createContainer):
+        if op in (OP_CREATE, OP_CREATE2, OP_CREATE_CONTAINER):
             flags = getattr(req, "flags", None)
             line(auditmod.OP_CREATE, path, result, auditmod.CREATE_MODES.get(flags) if flags is not None else None)
-        elif op in (Ops.delete, Ops.deleteContainer):
+        elif op in (OP_DELETE, OP_DELETE_CONTAINER):
             line(auditmod.OP_DELETE, getattr(req, "path", None) if failed_txn or res.path is None else res.path,
                  result)
-        elif op == Ops.setData:
+        elif op == OP_SET_DATA:
             line(auditmod.OP_SETDATA, getattr(req, "path", None) if failed_txn or res.path is None else res.path,
                  result)
-        elif op == Ops.setACL:
+        elif op == OP_SET_ACL:
             acl = auditmod.acl_string(aclmod.from_records(getattr(req, "acl", None)))
             line(auditmod.OP_SETACL, getattr(req, "path", None) if failed_txn or res.path is None else res.path,
                  result, acl=acl)
-        elif op == Ops.reconfig:
+        elif op == OP_RECONFIG:
             line(auditmod.OP_RECONFIG, None, result)
-        elif op == Ops.multi:
+        elif op == OP_MULTI:
             if failed_txn:
                 line(auditmod.OP_MULTI, None, "failure")
                 return
             modes: dict[str, str] = {}
             if isinstance(req, list):
                 for t, r in req:
-                    if t in (Ops.create, Ops.create2, Ops.createContainer):
+                    if t in (OP_CREATE, OP_CREATE2, OP_CREATE_CONTAINER):
                         p, f = getattr(r, "path", None), getattr(r, "flags", None)
                         if p is not None and f is not None:
                             modes[p] = auditmod.CREATE_MODES.get(f, "")
@@ -835,13 +872,13 @@ class Frontend:
             for i, sub in enumerate(res.multi):
                 sub_path = sub.path if sub.path is not None else \
                     getattr(ops[i][1], "path", None) if i < len(ops) else None
-                if sub.type in (Ops.create, Ops.create2, Ops.createTTL, Ops.createContainer):
+                if sub.type in (OP_CREATE, OP_CREATE2, OP_CREATE_TTL, OP_CREATE_CONTAINER):
                     line(auditmod.OP_CREATE, sub_path, "success", modes.get(sub_path or ""))
-                elif sub.type in (Ops.delete, Ops.deleteContainer):
+                elif sub.type in (OP_DELETE, OP_DELETE_CONTAINER):
                     line(auditmod.OP_DELETE, sub_path, "success")
-                elif sub.type == Ops.setData:
+                elif sub.type == OP_SET_DATA:
                     line(auditmod.OP_SETDATA, sub_path, "success")
-                elif sub.type == Ops.error:
+                elif sub.type == OP_ERROR:
                     failed = True
             if failed:
                 line(auditmod.OP_MULTI, None, "failure")
@@ -862,7 +899,6 @@ class Frontend:
         return lat
 
 
-
 _EPHEMERAL_FLAGS: Final = frozenset(int(m) for m in CreateMode if m.ephemeral)
 
 
@@ -874,5 +910,5 @@ def _creates_ephemeral(op: int, body: bytes) -> bool:
     except DecodeError:
         return False
     if isinstance(req, list):
-        return any(t in (Ops.create, Ops.create2) and getattr(r, "flags", None) in _EPHEMERAL_FLAGS for t, r in req)
+        return any(t in (OP_CREATE, OP_CREATE2) and getattr(r, "flags", None) in _EPHEMERAL_FLAGS for t, r in req)
     return getattr(req, "flags", None) in _EPHEMERAL_FLAGS

@@ -36,7 +36,14 @@ from mypy_extensions import mypyc_attr
 from ..peerwire import config_version
 from ..persistence import decode_txn_payload, encode_txn_payload
 from ..persistence.snapshot import snapshot_bytes
-from ..protocol import CreateSessionTxn, DecodeError, Errs, Ops, SetDataTxn, TxnHeader
+from ..protocol import CreateSessionTxn, DecodeError, SetDataTxn, TxnHeader
+from ..protocol.codes import (
+    ERR_MARSHALLINGERROR,
+    ERR_SESSIONEXPIRED,
+    OP_CLOSE_SESSION,
+    OP_CREATE_SESSION,
+    OP_RECONFIG,
+)
 from ..protocol.inline import i32_at, i64_at
 from ..quorum import (
     Activated,
@@ -190,11 +197,9 @@ def ensemble_config(cfg: ServerConfig, server_id: int) -> EnsembleConfig:
                           ping_ticks=max(1, TICKS_PER_TICKTIME // 2))
 
 
-
-
 def reconfig_members(payload: bytes) -> tuple[frozenset[int], frozenset[int]] | None:
     """The core's `ReconfigDecoder`: the (voters, observers) a logged reconfig txn installs."""
-    if len(payload) < 32 or i32_at(payload, 28) != Ops.reconfig:
+    if len(payload) < 32 or i32_at(payload, 28) != OP_RECONFIG:
         return None
     try:
         _, txn = decode_txn_payload(payload)
@@ -349,7 +354,7 @@ class QuorumHost:
             return True  # upgraded already
         log.info("event=session_upgrading session=0x%x timeout=%d", sid & 0xFFFFFFFFFFFFFFFF, timeout)
         self._creating.add(sid)
-        if not self.submit(sid, 0, Ops.createSession, b"", [], None, None, timeout):
+        if not self.submit(sid, 0, OP_CREATE_SESSION, b"", [], None, None, timeout):
             self._creating.discard(sid)
             return False
         return True
@@ -403,7 +408,7 @@ class QuorumHost:
                 self.expired_sessions += 1
                 self.metrics.stale_sessions_expired.value += 1
                 log.info("event=session_expired session=0x%x", sid & 0xFFFFFFFFFFFFFFFF)
-                self._lead(sid, 0, Ops.closeSession, b"", [], None, None, 0)
+                self._lead(sid, 0, OP_CLOSE_SESSION, b"", [], None, None, 0)
             self._drain()
 
     def on_message(self, frm: int, msg: Message) -> None:
@@ -530,29 +535,29 @@ class QuorumHost:
         self.metrics.prep_processor_request_queued.value += 1
         hdr: TxnHeader
         txn: AnyTxn
-        if op == Ops.createSession:
+        if op == OP_CREATE_SESSION:
             if self.expiry is not None:
                 self.expiry.track(sid, timeout, self.now_ms())
             hdr, txn = pre.session_txn(zxid, sid, op, timeout, wall)
-        elif op == Ops.closeSession:
+        elif op == OP_CLOSE_SESSION:
             if not pre.session_alive(sid):
                 if done is None:
                     return  # expiry of a session already closed or closing
-                hdr, txn = pre.error_txn(zxid, sid, cxid, Errs.SESSIONEXPIRED, wall)
+                hdr, txn = pre.error_txn(zxid, sid, cxid, ERR_SESSIONEXPIRED, wall)
             else:
                 hdr, txn = pre.session_txn(zxid, sid, op, 0, wall, cxid)
         elif sid in self._dead:  # the "local_expiry_verdict" knob: refused on a local verdict
-            hdr, txn = pre.error_txn(zxid, sid, cxid, Errs.SESSIONEXPIRED, wall)
+            hdr, txn = pre.error_txn(zxid, sid, cxid, ERR_SESSIONEXPIRED, wall)
         else:
             try:
                 rec = decode_write(op, body)
             except DecodeError as e:
                 log.info("event=bad_request session=0x%x op=%d reason=%s", sid & 0xFFFFFFFFFFFFFFFF, op, e)
-                hdr, txn = pre.error_txn(zxid, sid, cxid, Errs.MARSHALLINGERROR, wall)
+                hdr, txn = pre.error_txn(zxid, sid, cxid, ERR_MARSHALLINGERROR, wall)
             else:
                 hdr, txn = pre.prepare(zxid, sid, cxid, op, rec, auth, wall)
         try:
-            if hdr.type == Ops.reconfig:
+            if hdr.type == OP_RECONFIG:
                 proposed = self._propose_reconfig(hdr, txn)
             else:
                 proposed = peer.propose(encode_txn_payload(hdr, txn))
@@ -829,9 +834,9 @@ class QuorumHost:
                 elif commit_age is not None:
                     commit_age.observe(age)
             t = hdr.type
-            if t == Ops.closeSession or t == Ops.createSession:
+            if t in (OP_CLOSE_SESSION, OP_CREATE_SESSION):
                 self._session_applied(hdr, txn)
-            elif t == Ops.reconfig:
+            elif t == OP_RECONFIG:
                 self._reconfig_applied(zxid, txn)
             if obs is not None:
                 obs.applied(self, zxid, payload, hdr, txn, res)
@@ -841,7 +846,7 @@ class QuorumHost:
 
     def _session_applied(self, hdr: TxnHeader, txn: AnyTxn) -> None:
         sid = hdr.clientId
-        if hdr.type == Ops.createSession:
+        if hdr.type == OP_CREATE_SESSION:
             self._creating.discard(sid)
             if self.expiry is not None and sid not in self.expiry and isinstance(txn, CreateSessionTxn):
                 self.expiry.track(sid, txn.timeOut, self.now_ms())

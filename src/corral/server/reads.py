@@ -16,17 +16,36 @@ from ..protocol import (
     AddWatchRequest,
     CheckWatchesRequest,
     DecodeError,
-    Errs,
     GetACLRequest,
     GetAllChildrenNumberRequest,
     GetEphemeralsRequest,
     MultiHeader,
-    Ops,
-    PermBits,
     RemoveWatchesRequest,
     SetWatches,
     SetWatches2,
     WatcherType,
+)
+from ..protocol.codes import (
+    ERR_BADARGUMENTS,
+    ERR_NOAUTH,
+    ERR_NONODE,
+    ERR_NOWATCHER,
+    OP_ADD_WATCH,
+    OP_CHECK_WATCHES,
+    OP_EXISTS,
+    OP_GET_ACL,
+    OP_GET_ALL_CHILDREN_NUMBER,
+    OP_GET_CHILDREN,
+    OP_GET_CHILDREN2,
+    OP_GET_DATA,
+    OP_GET_EPHEMERALS,
+    OP_MULTI_READ,
+    OP_REMOVE_WATCHES,
+    OP_SET_WATCHES,
+    OP_SET_WATCHES2,
+    OP_WHO_AM_I,
+    PERM_ADMIN,
+    PERM_READ,
 )
 from ..protocol.jute import read_ustring
 from ..tree.datatree import (
@@ -64,9 +83,9 @@ def get_data(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> b
     path, watch = _path_and_watch(body)
     e = tree.nodes.get(path)
     if e is None:
-        return error(xid, tree.last_zxid, Errs.NONODE)
-    if not conn.can(entry_acl(e), PermBits.READ):
-        return error(xid, tree.last_zxid, Errs.NOAUTH)
+        return error(xid, tree.last_zxid, ERR_NONODE)
+    if not conn.can(entry_acl(e), PERM_READ):
+        return error(xid, tree.last_zxid, ERR_NOAUTH)
     if watch:
         tree.watches.data.add(path, conn, STANDARD)
     if isinstance(e, bytes):  # a packed leaf: its Stat and data are slices of the record
@@ -87,14 +106,14 @@ def get_data(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> b
 def exists(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
     path, watch = _path_and_watch(body)
     if "\0" in path:
-        return error(xid, tree.last_zxid, Errs.BADARGUMENTS)
+        return error(xid, tree.last_zxid, ERR_BADARGUMENTS)
     e = tree.nodes.get(path)
-    if e is not None and not conn.can(entry_acl(e), PermBits.READ):
-        return error(xid, tree.last_zxid, Errs.NOAUTH)
+    if e is not None and not conn.can(entry_acl(e), PERM_READ):
+        return error(xid, tree.last_zxid, ERR_NOAUTH)
     if watch:
         tree.watches.data.add(path, conn, STANDARD)
     if e is None:
-        return error(xid, tree.last_zxid, Errs.NONODE)
+        return error(xid, tree.last_zxid, ERR_NONODE)
     return pack_hdr(84, xid, tree.last_zxid, 0) + entry_stat(e)
 
 
@@ -102,9 +121,9 @@ def _children(tree: DataTree, conn: ServerConnection, xid: int, body: bytes, wit
     path, watch = _path_and_watch(body)
     e = tree.nodes.get(path)
     if e is None:
-        return error(xid, tree.last_zxid, Errs.NONODE)
-    if not conn.can(entry_acl(e), PermBits.READ):
-        return error(xid, tree.last_zxid, Errs.NOAUTH)
+        return error(xid, tree.last_zxid, ERR_NONODE)
+    if not conn.can(entry_acl(e), PERM_READ):
+        return error(xid, tree.last_zxid, ERR_NOAUTH)
     if watch:
         tree.watches.child.add(path, conn, STANDARD)
     body_out = entry_children_vector(e)
@@ -125,11 +144,11 @@ def get_acl(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> by
     req = GetACLRequest.from_bytes(body)
     e = tree.nodes.get(req.path or "/")
     if e is None:
-        return error(xid, tree.last_zxid, Errs.NONODE)
+        return error(xid, tree.last_zxid, ERR_NONODE)
     acl = entry_acl(e)
-    can_admin = conn.can(acl, PermBits.ADMIN)
-    if not can_admin and not conn.can(acl, PermBits.READ):
-        return error(xid, tree.last_zxid, Errs.NOAUTH)
+    can_admin = conn.can(acl, PERM_ADMIN)
+    if not can_admin and not conn.can(acl, PERM_READ):
+        return error(xid, tree.last_zxid, ERR_NOAUTH)
     if not can_admin:
         # Without ADMIN, digest hashes are masked (ZOOKEEPER-1392).
         acl = tuple((p, s, i.split(":", 1)[0] + ":x" if s == "digest" else i) for p, s, i in acl)
@@ -156,9 +175,9 @@ def get_all_children_number(tree: DataTree, conn: ServerConnection, xid: int, bo
     path = req.path or "/"
     e = tree.nodes.get(path)
     if e is None:
-        return error(xid, tree.last_zxid, Errs.NONODE)
-    if not conn.can(entry_acl(e), PermBits.READ):
-        return error(xid, tree.last_zxid, Errs.NOAUTH)
+        return error(xid, tree.last_zxid, ERR_NONODE)
+    if not conn.can(entry_acl(e), PERM_READ):
+        return error(xid, tree.last_zxid, ERR_NOAUTH)
     # ZooKeeper counts keys under `path + "/"`; for "" that includes "/" itself.
     count = len(tree.nodes) if req.path == "" else tree.count_descendants(path)
     return frame(xid, tree.last_zxid, 0, pack_i(count))
@@ -205,7 +224,7 @@ def check_watches(tree: DataTree, conn: ServerConnection, xid: int, body: bytes)
     if req.type not in _WATCHER_TYPES:
         raise DecodeError(f"invalid watcher type {req.type}")
     ok = tree.watches.contains(req.path or "", conn, req.type)
-    return error(xid, tree.last_zxid, 0 if ok else Errs.NOWATCHER)
+    return error(xid, tree.last_zxid, 0 if ok else ERR_NOWATCHER)
 
 
 def remove_watches(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
@@ -213,7 +232,7 @@ def remove_watches(tree: DataTree, conn: ServerConnection, xid: int, body: bytes
     if req.type not in _WATCHER_TYPES:
         raise DecodeError(f"invalid watcher type {req.type}")
     ok = tree.watches.remove(req.path or "", conn, req.type)
-    return error(xid, tree.last_zxid, 0 if ok else Errs.NOWATCHER)
+    return error(xid, tree.last_zxid, 0 if ok else ERR_NOWATCHER)
 
 
 def who_am_i(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) -> bytes:
@@ -233,7 +252,7 @@ def multi_read(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) ->
         mh, off = MultiHeader.deserialize(body, off)
         if mh.done:
             break
-        if mh.type not in (Ops.getData, Ops.getChildren):
+        if mh.type not in (OP_GET_DATA, OP_GET_CHILDREN):
             raise DecodeError("Mixing different kind of ops")
         path, off = read_ustring(body, off)
         if off >= len(body):
@@ -242,30 +261,30 @@ def multi_read(tree: DataTree, conn: ServerConnection, xid: int, body: bytes) ->
         ops.append((mh.type, path or ""))
     for t, path in ops:
         e = tree.nodes.get(path)
-        if e is None or not conn.can(entry_acl(e), PermBits.READ):
-            err = Errs.NONODE if e is None else Errs.NOAUTH
+        if e is None or not conn.can(entry_acl(e), PERM_READ):
+            err = ERR_NONODE if e is None else ERR_NOAUTH
             out += MULTI_HEADER.pack(-1, False, err) + pack_i(err)
-        elif t == Ops.getData:
-            out += MULTI_HEADER.pack(Ops.getData, False, 0) + replies.buffer(entry_data(e)) + entry_stat(e)
+        elif t == OP_GET_DATA:
+            out += MULTI_HEADER.pack(OP_GET_DATA, False, 0) + replies.buffer(entry_data(e)) + entry_stat(e)
         else:
-            out += MULTI_HEADER.pack(Ops.getChildren, False, 0) + entry_children_vector(e)
+            out += MULTI_HEADER.pack(OP_GET_CHILDREN, False, 0) + entry_children_vector(e)
     out += MULTI_END
     return frame(xid, tree.last_zxid, 0, bytes(out))
 
 
 HANDLERS: Final[dict[int, Handler]] = {
-    Ops.getData: get_data,
-    Ops.exists: exists,
-    Ops.getChildren: get_children,
-    Ops.getChildren2: get_children2,
-    Ops.getACL: get_acl,
-    Ops.getEphemerals: get_ephemerals,
-    Ops.getAllChildrenNumber: get_all_children_number,
-    Ops.setWatches: lambda t, c, x, b: set_watches(t, c, x, b, False),
-    Ops.setWatches2: lambda t, c, x, b: set_watches(t, c, x, b, True),
-    Ops.addWatch: add_watch,
-    Ops.checkWatches: check_watches,
-    Ops.removeWatches: remove_watches,
-    Ops.whoAmI: who_am_i,
-    Ops.multiRead: multi_read,
+    OP_GET_DATA: get_data,
+    OP_EXISTS: exists,
+    OP_GET_CHILDREN: get_children,
+    OP_GET_CHILDREN2: get_children2,
+    OP_GET_ACL: get_acl,
+    OP_GET_EPHEMERALS: get_ephemerals,
+    OP_GET_ALL_CHILDREN_NUMBER: get_all_children_number,
+    OP_SET_WATCHES: lambda t, c, x, b: set_watches(t, c, x, b, False),
+    OP_SET_WATCHES2: lambda t, c, x, b: set_watches(t, c, x, b, True),
+    OP_ADD_WATCH: add_watch,
+    OP_CHECK_WATCHES: check_watches,
+    OP_REMOVE_WATCHES: remove_watches,
+    OP_WHO_AM_I: who_am_i,
+    OP_MULTI_READ: multi_read,
 }

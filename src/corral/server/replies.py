@@ -9,7 +9,21 @@ import struct
 from collections.abc import Collection
 from typing import Final
 
-from ..protocol import Errs, KeeperState, Ops, Xid
+from ..protocol import KeeperState, Xid
+from ..protocol.codes import (
+    ERR_SYSTEMERROR,
+    OP_CHECK,
+    OP_CREATE,
+    OP_CREATE2,
+    OP_CREATE_CONTAINER,
+    OP_CREATE_TTL,
+    OP_DELETE,
+    OP_DELETE_CONTAINER,
+    OP_ERROR,
+    OP_MULTI,
+    OP_SET_ACL,
+    OP_SET_DATA,
+)
 from ..tree import ApplyResult
 
 _HDR: Final = struct.Struct(">iiqi")  # frame length, xid, zxid, err
@@ -18,11 +32,11 @@ _MH: Final = struct.Struct(">i?i")  # MultiHeader
 _EVENT: Final = struct.Struct(">iiqiii")  # length, xid=-1, zxid, err=0, type, state
 _MULTI_END: Final = _MH.pack(-1, True, -1)
 # A successful sub-result's header is one of a few constant byte strings: built once, not per result
-_MH_CREATE: Final = _MH.pack(Ops.create, False, 0)
-_MH_CREATE2: Final = _MH.pack(Ops.create2, False, 0)
-_MH_DELETE: Final = _MH.pack(Ops.delete, False, 0)
-_MH_SET_DATA: Final = _MH.pack(Ops.setData, False, 0)
-_MH_CHECK: Final = _MH.pack(Ops.check, False, 0)
+_MH_CREATE: Final = _MH.pack(OP_CREATE, False, 0)
+_MH_CREATE2: Final = _MH.pack(OP_CREATE2, False, 0)
+_MH_DELETE: Final = _MH.pack(OP_DELETE, False, 0)
+_MH_SET_DATA: Final = _MH.pack(OP_SET_DATA, False, 0)
+_MH_CHECK: Final = _MH.pack(OP_CHECK, False, 0)
 pack_hdr = _HDR.pack
 pack_i = _I.pack
 
@@ -72,13 +86,13 @@ def notification(event_type: int, path: str, zxid: int) -> bytes:
 
 def write_body(op: int, res: ApplyResult, req_path: str | None) -> bytes:
     """The response body of a successful write (`op` is the client's opcode)."""
-    if op == Ops.create:
+    if op == OP_CREATE:
         return ustring(res.path or "")
-    if op in (Ops.create2, Ops.createContainer, Ops.createTTL):
+    if op in (OP_CREATE2, OP_CREATE_CONTAINER, OP_CREATE_TTL):
         return ustring(res.path or "") + (res.stat or b"")
-    if op in (Ops.setData, Ops.setACL):
+    if op in (OP_SET_DATA, OP_SET_ACL):
         return res.stat or b""
-    if op == Ops.multi:
+    if op == OP_MULTI:
         return multi_body(res)
     return b""
 
@@ -87,34 +101,32 @@ def multi_body(res: ApplyResult) -> bytes:
     out = bytearray()
     for sub in res.multi:
         t = sub.type
-        if t == Ops.error:
+        if t == OP_ERROR:
             out += _MH.pack(-1, False, sub.err)
             out += pack_i(sub.err)
-        elif t == Ops.create:
+        elif t == OP_CREATE:
             out += _MH_CREATE
             out += ustring(sub.path or "")
-        elif t in (Ops.create2, Ops.createContainer, Ops.createTTL):
+        elif t in (OP_CREATE2, OP_CREATE_CONTAINER, OP_CREATE_TTL):
             out += _MH_CREATE2
             out += ustring(sub.path or "")
             out += sub.stat or b""
-        elif t in (Ops.delete, Ops.deleteContainer):
+        elif t in (OP_DELETE, OP_DELETE_CONTAINER):
             out += _MH_DELETE
-        elif t == Ops.setData:
+        elif t == OP_SET_DATA:
             out += _MH_SET_DATA
             out += sub.stat or b""
-        elif t == Ops.check:
+        elif t == OP_CHECK:
             out += _MH_CHECK
         else:  # pragma: no cover - prepare only emits the types above
-            out += _MH.pack(-1, False, Errs.SYSTEMERROR)
-            out += pack_i(Errs.SYSTEMERROR)
+            out += _MH.pack(-1, False, ERR_SYSTEMERROR)
+            out += pack_i(ERR_SYSTEMERROR)
     out += _MULTI_END
     return bytes(out)
 
 
 MULTI_HEADER: Final = _MH
 MULTI_END: Final = _MULTI_END
-
-
 
 
 def connect_response(timeout: int, session_id: int, passwd: bytes, with_readonly: bool,

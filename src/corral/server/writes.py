@@ -21,23 +21,37 @@ from ..protocol import (
     DeleteContainerRequest,
     DeleteRequest,
     MultiHeader,
-    OpCode,
     ReconfigRequest,
     Record,
     SetACLRequest,
     SetDataRequest,
 )
+from ..protocol.codes import (
+    OP_CHECK,
+    OP_CREATE,
+    OP_CREATE2,
+    OP_CREATE_CONTAINER,
+    OP_CREATE_TTL,
+    OP_DELETE,
+    OP_DELETE_CONTAINER,
+    OP_GET_CHILDREN,
+    OP_GET_DATA,
+    OP_MULTI,
+    OP_RECONFIG,
+    OP_SET_ACL,
+    OP_SET_DATA,
+)
 from ..protocol.inline import acl_at, i32_at, path_data_at, string_at
 
 _SIMPLE: Final[dict[int, type[Record]]] = {
-    OpCode.create: CreateRequest,
-    OpCode.create2: CreateRequest,
-    OpCode.createContainer: CreateRequest,
-    OpCode.createTTL: CreateTTLRequest,
-    OpCode.delete: DeleteRequest,
-    OpCode.setData: SetDataRequest,
-    OpCode.setACL: SetACLRequest,
-    OpCode.reconfig: ReconfigRequest,
+    OP_CREATE: CreateRequest,
+    OP_CREATE2: CreateRequest,
+    OP_CREATE_CONTAINER: CreateRequest,
+    OP_CREATE_TTL: CreateTTLRequest,
+    OP_DELETE: DeleteRequest,
+    OP_SET_DATA: SetDataRequest,
+    OP_SET_ACL: SetACLRequest,
+    OP_RECONFIG: ReconfigRequest,
 }
 
 
@@ -47,27 +61,21 @@ def decode_write(op: int, body: bytes) -> Record | list[tuple[int, Record]]:
     setData and the creates, nearly every write, are read inline (`_set_data_at`, `_create_at`: a
     third of the generic decoder's cost, per request); anything they do not take (a null path, a
     truncated field, a long ACL) goes to the generic decoder, so errors are the same."""
-    if op == _SET_DATA:
+    if op == OP_SET_DATA:
         sd = _set_data_at(body, 0, len(body))[0]
         return sd if sd is not None else SetDataRequest.from_bytes(body)
-    if op in (_CREATE, _CREATE2, _CREATE_CONTAINER):
+    if op in (OP_CREATE, OP_CREATE2, OP_CREATE_CONTAINER):
         cr = _create_at(body, 0, len(body))[0]
         return cr if cr is not None else CreateRequest.from_bytes(body)
-    if op == OpCode.multi:
+    if op == OP_MULTI:
         return decode_multi(body)
-    if op == OpCode.deleteContainer:
+    if op == OP_DELETE_CONTAINER:
         dc = DeleteContainerRequest.from_bytes(body)
         return DeleteRequest((dc.path or b"").decode("utf-8", "replace"), -1)
     return _SIMPLE[op].from_bytes(body)
 
 
-_CREATE: Final = int(OpCode.create)
-_CREATE2: Final = int(OpCode.create2)
-_CREATE_CONTAINER: Final = int(OpCode.createContainer)
 _CONTAINER_FLAGS: Final = int(CreateMode.CONTAINER)
-_SET_DATA: Final = int(OpCode.setData)
-_DELETE: Final = int(OpCode.delete)
-_CHECK: Final = int(OpCode.check)
 
 
 def _create_at(body: bytes, off: int, end: int) -> tuple[CreateRequest | None, int]:
@@ -115,29 +123,29 @@ def decode_multi(body: bytes) -> list[tuple[int, Record]]:
         if done:
             return ops
         rec: Record
-        if t in (_CREATE, _CREATE2, _CREATE_CONTAINER):
+        if t in (OP_CREATE, OP_CREATE2, OP_CREATE_CONTAINER):
             cr, p = _create_at(body, off, end)
             if cr is None:
                 cr, p = CreateRequest.deserialize(body, off)
             rec, off = cr, p
-            t = _CREATE_CONTAINER if cr.flags == _CONTAINER_FLAGS else _CREATE
-        elif t == _SET_DATA:
+            t = OP_CREATE_CONTAINER if cr.flags == _CONTAINER_FLAGS else OP_CREATE
+        elif t == OP_SET_DATA:
             sd, p = _set_data_at(body, off, end)
             if sd is None:
                 sd, p = SetDataRequest.deserialize(body, off)
             rec, off = sd, p
-        elif t in (_DELETE, _CHECK):
+        elif t in (OP_DELETE, OP_CHECK):
             path, version, p = _path_version_at(body, off, end)
             if path is not None:
-                rec = DeleteRequest(path, version) if t == _DELETE else CheckVersionRequest(path, version)
+                rec = DeleteRequest(path, version) if t == OP_DELETE else CheckVersionRequest(path, version)
                 off = p
-            elif t == _DELETE:
+            elif t == OP_DELETE:
                 rec, off = DeleteRequest.deserialize(body, off)
             else:
                 rec, off = CheckVersionRequest.deserialize(body, off)
-        elif t == OpCode.createTTL:
+        elif t == OP_CREATE_TTL:
             rec, off = CreateTTLRequest.deserialize(body, off)
-        elif t in (OpCode.getData, OpCode.getChildren):
+        elif t in (OP_GET_DATA, OP_GET_CHILDREN):
             raise DecodeError("Mixing different kind of ops")
         else:
             raise DecodeError(f"Invalid type of op {t}")

@@ -26,14 +26,32 @@ from ..protocol import (
     CreateTxn,
     DeleteTxn,
     ErrorTxn,
-    Errs,
     EventType,
-    Ops,
     Record,
     SetACLTxn,
     SetDataTxn,
     Stat,
     TxnHeader,
+)
+from ..protocol.codes import (
+    ERR_NODEEXISTS,
+    ERR_NONODE,
+    ERR_OK,
+    ERR_RUNTIMEINCONSISTENCY,
+    OP_CHECK,
+    OP_CLOSE_SESSION,
+    OP_CREATE,
+    OP_CREATE2,
+    OP_CREATE_CONTAINER,
+    OP_CREATE_SESSION,
+    OP_CREATE_TTL,
+    OP_DELETE,
+    OP_DELETE_CONTAINER,
+    OP_ERROR,
+    OP_MULTI,
+    OP_RECONFIG,
+    OP_SET_ACL,
+    OP_SET_DATA,
 )
 from ..protocol.inline import i32_at, i64_at
 from . import acl as aclmod
@@ -464,15 +482,9 @@ class ApplyResult:
 # The transaction types `_apply` dispatches on, as plain ints and sets of ints: compiled, these are C
 # statics, where each `Ops.x` is a module-dict and a class-attribute lookup (about ten of those per
 # applied op, a multi's sub-ops included).
-_CREATE_TYPES: Final = frozenset({int(Ops.create), int(Ops.create2), int(Ops.createContainer), int(Ops.createTTL)})
-_DELETE_TYPES: Final = frozenset({int(Ops.delete), int(Ops.deleteContainer)})
-_SET_DATA_TYPES: Final = frozenset({int(Ops.setData), int(Ops.reconfig)})
-_SET_ACL: Final = int(Ops.setACL)
-_CREATE_SESSION: Final = int(Ops.createSession)
-_CLOSE_SESSION: Final = int(Ops.closeSession)
-_ERROR: Final = int(Ops.error)
-_CHECK: Final = int(Ops.check)
-_MULTI: Final = int(Ops.multi)
+_CREATE_TYPES: Final = frozenset({OP_CREATE, OP_CREATE2, OP_CREATE_CONTAINER, OP_CREATE_TTL})
+_DELETE_TYPES: Final = frozenset({OP_DELETE, OP_DELETE_CONTAINER})
+_SET_DATA_TYPES: Final = frozenset({OP_SET_DATA, OP_RECONFIG})
 
 
 class DataTree:
@@ -647,7 +659,7 @@ class DataTree:
                 existing = self.nodes.get(txn.path)
                 if existing is not None:
                     self._replay_existing(type_, txn, zxid)
-                    r.err = Errs.NODEEXISTS
+                    r.err = ERR_NODEEXISTS
                     return r
                 r.stat = entry_stat(self.create_entry(txn.path, txn.data, aclmod.from_txn_records(txn.acl),
                                                       owner, txn.parentCVersion, zxid, time))
@@ -655,23 +667,23 @@ class DataTree:
                 assert isinstance(txn, DeleteTxn) and txn.path is not None
                 if txn.path not in self.nodes:
                     self._replay_missing_delete(txn.path, zxid)
-                    r.err = Errs.NONODE
+                    r.err = ERR_NONODE
                     return r
                 self.delete_node(txn.path, zxid)
             elif type_ in _SET_DATA_TYPES:
                 assert isinstance(txn, SetDataTxn) and txn.path is not None
                 r.stat = entry_stat(self.set_data_entry(txn.path, txn.data, txn.version, zxid, time))
-            elif type_ == _SET_ACL:
+            elif type_ == OP_SET_ACL:
                 assert isinstance(txn, SetACLTxn) and txn.path is not None
                 node = self._mutable(txn.path)
                 node.acl = aclmod.intern(aclmod.from_txn_records(txn.acl))
                 node.aversion = txn.version
                 self._store(txn.path, node)
                 r.stat = node.pack_stat()
-            elif type_ == _CREATE_SESSION:
+            elif type_ == OP_CREATE_SESSION:
                 assert isinstance(txn, CreateSessionTxn)
                 self.sessions[session] = txn.timeOut
-            elif type_ == _CLOSE_SESSION:
+            elif type_ == OP_CLOSE_SESSION:
                 paths = txn.paths2Delete if isinstance(txn, CloseSessionTxn) and txn.paths2Delete is not None \
                     else sorted(self.ephemerals.get(session, ()))
                 hook = self.on_ephemeral_deleted
@@ -690,17 +702,17 @@ class DataTree:
                         if hook is not None:
                             hook(session, p, True)
                 self.sessions.pop(session, None)
-            elif type_ == _ERROR:
+            elif type_ == OP_ERROR:
                 assert isinstance(txn, ErrorTxn)
                 r.err = txn.err
-            elif type_ == _CHECK:
+            elif type_ == OP_CHECK:
                 assert isinstance(txn, CheckVersionTxn)
-            elif type_ == _MULTI:
+            elif type_ == OP_MULTI:
                 assert isinstance(txn, MultiOps)
                 self._apply_multi(txn, r, session, zxid, time)
         except KeyError:
             # Replaying a fuzzy snapshot's overlap can meet changes already applied; live state never does.
-            r.err = Errs.NONODE
+            r.err = ERR_NONODE
         return r
 
     def _replay_existing(self, type_: int, txn: CreateTxn | CreateContainerTxn | CreateTTLTxn, zxid: int) -> None:
@@ -713,7 +725,7 @@ class DataTree:
         node = self._mutable(txn.path)
         node.acl = aclmod.intern(aclmod.from_txn_records(txn.acl))
         self._store(txn.path, node)
-        if type_ != Ops.create:
+        if type_ != OP_CREATE:
             return
         assert isinstance(txn, CreateTxn)
         i = txn.path.rfind("/")
@@ -742,15 +754,15 @@ class DataTree:
 
     def _apply_multi(self, txn: MultiOps, r: ApplyResult, session: int, zxid: int, time: int) -> None:
         subs = txn.ops
-        failed = any(t == _ERROR for t, _ in subs)
+        failed = any(t == OP_ERROR for t, _ in subs)
         post_failed = False
         rec: Record | None
         for ttype, rec in subs:
-            if ttype == _ERROR:
+            if ttype == OP_ERROR:
                 post_failed = True
             elif failed:
-                rec = ErrorTxn(Errs.RUNTIMEINCONSISTENCY if post_failed else Errs.OK)
-                ttype = Ops.error
+                rec = ErrorTxn(ERR_RUNTIMEINCONSISTENCY if post_failed else ERR_OK)
+                ttype = OP_ERROR
             sub = self._apply(ttype, rec, session, zxid, time)
             r.multi.append(sub)
             if sub.err and not r.err:

@@ -21,29 +21,44 @@ from ..protocol import (
     DeleteTxn,
     ErrorTxn,
     MultiTxn,
-    OpCode,
     Record,
     SetACLTxn,
     SetDataTxn,
+)
+from ..protocol.codes import (
+    OP_CHECK,
+    OP_CLOSE_SESSION,
+    OP_CREATE,
+    OP_CREATE2,
+    OP_CREATE_CONTAINER,
+    OP_CREATE_SESSION,
+    OP_CREATE_TTL,
+    OP_DELETE,
+    OP_DELETE_CONTAINER,
+    OP_ERROR,
+    OP_MULTI,
+    OP_RECONFIG,
+    OP_SET_ACL,
+    OP_SET_DATA,
 )
 from ..protocol.inline import acl_at, i32_at, path_data_at, string_at
 from ..tree import MultiOps
 
 TXN_RECORDS: Final[dict[int, type[Record]]] = {
-    OpCode.create: CreateTxn,
-    OpCode.create2: CreateTxn,
-    OpCode.createContainer: CreateContainerTxn,
-    OpCode.createTTL: CreateTTLTxn,
-    OpCode.delete: DeleteTxn,
-    OpCode.deleteContainer: DeleteTxn,
-    OpCode.setData: SetDataTxn,
-    OpCode.reconfig: SetDataTxn,  # ZooKeeper logs a reconfig as the setData of /zookeeper/config
-    OpCode.setACL: SetACLTxn,
-    OpCode.check: CheckVersionTxn,
-    OpCode.createSession: CreateSessionTxn,
-    OpCode.closeSession: CloseSessionTxn,
-    OpCode.error: ErrorTxn,
-    OpCode.multi: MultiTxn,
+    OP_CREATE: CreateTxn,
+    OP_CREATE2: CreateTxn,
+    OP_CREATE_CONTAINER: CreateContainerTxn,
+    OP_CREATE_TTL: CreateTTLTxn,
+    OP_DELETE: DeleteTxn,
+    OP_DELETE_CONTAINER: DeleteTxn,
+    OP_SET_DATA: SetDataTxn,
+    OP_RECONFIG: SetDataTxn,  # ZooKeeper logs a reconfig as the setData of /zookeeper/config
+    OP_SET_ACL: SetACLTxn,
+    OP_CHECK: CheckVersionTxn,
+    OP_CREATE_SESSION: CreateSessionTxn,
+    OP_CLOSE_SESSION: CloseSessionTxn,
+    OP_ERROR: ErrorTxn,
+    OP_MULTI: MultiTxn,
 }
 
 AnyTxn = Record | MultiOps | None
@@ -67,7 +82,7 @@ def decode_txn_at(type_: int, buf: bytes, off: int) -> AnyTxn:
     rec = _simple_txn_at(type_, buf, off, end)
     if rec is not None:
         return rec
-    if type_ == _MULTI:
+    if type_ == OP_MULTI:
         ops = _multi_at(buf, off, end)
         if ops is not None:
             return ops
@@ -78,10 +93,10 @@ def _generic_txn(type_: int, data: bytes) -> AnyTxn:
     cls = TXN_RECORDS.get(type_)
     if cls is None:
         raise DecodeError(f"unknown txn type {type_}")
-    if type_ == OpCode.closeSession and not data:
+    if type_ == OP_CLOSE_SESSION and not data:
         return None
     rec = cls.from_bytes(data)
-    if type_ != OpCode.multi:
+    if type_ != OP_MULTI:
         return rec
     assert isinstance(rec, MultiTxn)
     ops: list[tuple[int, Record]] = []
@@ -93,7 +108,7 @@ def _generic_txn(type_: int, data: bytes) -> AnyTxn:
 
 def _sub_txn(t: int, buf: bytes, off: int, end: int) -> Record:
     """One entry of a MultiTxn, the record of type `t` in `buf[off:end]`."""
-    if t == OpCode.multi or t not in TXN_RECORDS:
+    if t == OP_MULTI or t not in TXN_RECORDS:
         raise DecodeError(f"invalid txn type {t} in a multi")
     sub = _simple_txn_at(t, buf, off, end)
     if sub is not None:
@@ -107,7 +122,7 @@ def _sub_txn(t: int, buf: bytes, off: int, end: int) -> Record:
 def _simple_txn_at(t: int, buf: bytes, off: int, end: int) -> Record | None:
     """CreateTxn, SetDataTxn or DeleteTxn read inline, or None (not one of them, or not for the inline
     reader: the caller decodes it generically)."""
-    if t in (_CREATE, _CREATE2):
+    if t in (OP_CREATE, OP_CREATE2):
         path, data, p = path_data_at(buf, off, end)
         if path is None:
             return None
@@ -115,12 +130,12 @@ def _simple_txn_at(t: int, buf: bytes, off: int, end: int) -> Record | None:
         if acl is None or p + 5 > end:
             return None
         return CreateTxn(path, data, acl, buf[p] != 0, i32_at(buf, p + 1))
-    if t == _SET_DATA:
+    if t == OP_SET_DATA:
         path, data, p = path_data_at(buf, off, end)
         if path is None or p + 4 > end:
             return None
         return SetDataTxn(path, data, i32_at(buf, p))
-    if t in (_DELETE, _DELETE_CONTAINER):
+    if t in (OP_DELETE, OP_DELETE_CONTAINER):
         path, p = string_at(buf, off, end)
         return None if path is None else DeleteTxn(path)
     return None
@@ -154,12 +169,6 @@ _I: Final = struct.Struct(">i")
 _TXN_HEAD: Final = struct.Struct(">ii")  # a MultiTxn entry's type and the length of its data
 _NO_HEAD: Final = bytes(_TXN_HEAD.size)
 _CREATE_TAIL: Final = struct.Struct(">?i")  # CreateTxn: ephemeral, parentCVersion
-_CREATE: Final = int(OpCode.create)
-_CREATE2: Final = int(OpCode.create2)
-_SET_DATA: Final = int(OpCode.setData)
-_DELETE: Final = int(OpCode.delete)
-_DELETE_CONTAINER: Final = int(OpCode.deleteContainer)
-_MULTI: Final = int(OpCode.multi)
 _NULL: Final = b"\xff\xff\xff\xff"
 # The last ACL list written and its bytes: a multi's creates share one list (`acl.to_records`).
 _last_acl: tuple[list[ACL] | None, bytes] = (None, b"")

@@ -30,8 +30,6 @@ from ..protocol import (
     ErrorTxn,
     Errs,
     InvalidPath,
-    Ops,
-    PermBits,
     ReconfigRequest,
     Record,
     SetACLRequest,
@@ -40,6 +38,25 @@ from ..protocol import (
     SetDataTxn,
     TxnHeader,
     validate_path,
+)
+from ..protocol.codes import (
+    OP_CHECK,
+    OP_CREATE,
+    OP_CREATE2,
+    OP_CREATE_CONTAINER,
+    OP_CREATE_SESSION,
+    OP_CREATE_TTL,
+    OP_DELETE,
+    OP_DELETE_CONTAINER,
+    OP_ERROR,
+    OP_RECONFIG,
+    OP_SET_ACL,
+    OP_SET_DATA,
+    PERM_ADMIN,
+    PERM_CREATE,
+    PERM_DELETE,
+    PERM_READ,
+    PERM_WRITE,
 )
 from ..protocol.inline import i32_at, i64_at
 from ..tree import acl as aclmod
@@ -341,12 +358,12 @@ class Preparer:
                 txn = self._one(session, op, req, auth, zxid, time, None)
             return TxnHeader(session, cxid, zxid, time, op), txn
         except KeeperError as e:
-            return TxnHeader(session, cxid, zxid, time, Ops.error), ErrorTxn(e.code)
+            return TxnHeader(session, cxid, zxid, time, OP_ERROR), ErrorTxn(e.code)
 
     def session_txn(self, zxid: int, session: int, op: int, timeout: int, time: int,
                     cxid: int = 0) -> tuple[TxnHeader, Record]:
         """createSession / closeSession transactions (a client's request, or the leader's expiry)."""
-        if op == Ops.createSession:
+        if op == OP_CREATE_SESSION:
             self._session_change(zxid, session, True)
             return TxnHeader(session, cxid, zxid, time, op), CreateSessionTxn(timeout)
         self._session_change(zxid, session, False)
@@ -383,9 +400,9 @@ class Preparer:
 
     def _one(self, session: int, op: int, req: Record | None, auth: list[AuthId], zxid: int, time: int,
              saved: dict[str, ChangeRecord | None] | None) -> Record:
-        if op in (Ops.create, Ops.create2, Ops.createContainer, Ops.createTTL):
+        if op in (OP_CREATE, OP_CREATE2, OP_CREATE_CONTAINER, OP_CREATE_TTL):
             return self._create(session, op, req, auth, zxid, saved)
-        if op == Ops.delete:
+        if op == OP_DELETE:
             assert isinstance(req, DeleteRequest)
             path = req.path
             parent_path = _parent_of_raw(path)
@@ -393,7 +410,7 @@ class Preparer:
             if path in SPECIAL_PATHS:
                 raise KeeperError(Errs.BADARGUMENTS, path)
             parent = self.record(parent_path)
-            if not (self.skip_acl or aclmod.check_acl(parent.acl, PermBits.DELETE, auth)):
+            if not (self.skip_acl or aclmod.check_acl(parent.acl, PERM_DELETE, auth)):
                 raise KeeperError(Errs.NOAUTH, path)
             node = self.record(path)
             _check_version(node.version, req.version, path)
@@ -401,7 +418,7 @@ class Preparer:
                 raise KeeperError(Errs.NOTEMPTY, path)
             self._delete_record(path, zxid, saved)
             return DeleteTxn(path)
-        if op == Ops.deleteContainer:
+        if op == OP_DELETE_CONTAINER:
             assert isinstance(req, DeleteRequest)
             path = req.path
             parent_path = _parent_of_raw(path)
@@ -416,11 +433,11 @@ class Preparer:
             self.record(parent_path)
             self._delete_record(path, zxid, saved)
             return DeleteTxn(path)
-        if op == Ops.setData:
+        if op == OP_SET_DATA:
             assert isinstance(req, SetDataRequest)
             path = self._known_or_valid(req.path)
             node = self.changing(path, zxid)
-            if not (self.skip_acl or aclmod.check_acl(node.acl, PermBits.WRITE, auth)):
+            if not (self.skip_acl or aclmod.check_acl(node.acl, PERM_WRITE, auth)):
                 raise KeeperError(Errs.NOAUTH, path)
             new_len = len(req.data or b"")
             if self.enforce_quota:
@@ -430,7 +447,7 @@ class Preparer:
             node.data_len = new_len
             self._add(node, saved)
             return SetDataTxn(path, req.data, version)
-        if op == Ops.setACL:
+        if op == OP_SET_ACL:
             assert isinstance(req, SetACLRequest)
             path = self._known_or_valid(req.path)
             try:
@@ -440,21 +457,21 @@ class Preparer:
             except aclmod.NullIdError:
                 raise KeeperError(Errs.MARSHALLINGERROR, path)
             node = self.changing(path, zxid)
-            if not (self.skip_acl or aclmod.check_acl(node.acl, PermBits.ADMIN, auth)):
+            if not (self.skip_acl or aclmod.check_acl(node.acl, PERM_ADMIN, auth)):
                 raise KeeperError(Errs.NOAUTH, path)
             version = _check_version(node.aversion, req.version, path)
             node.aversion = version
             node.acl = acl
             self._add(node, saved)
             return SetACLTxn(path, aclmod.to_records(acl), version)
-        if op == Ops.check:
+        if op == OP_CHECK:
             assert isinstance(req, CheckVersionRequest)
             path = _validate(req.path)
             node = self.record(path)
-            if not (self.skip_acl or aclmod.check_acl(node.acl, PermBits.READ, auth)):
+            if not (self.skip_acl or aclmod.check_acl(node.acl, PERM_READ, auth)):
                 raise KeeperError(Errs.NOAUTH, path)
             return CheckVersionTxn(path, _check_version(node.version, req.version, path))
-        if op == Ops.reconfig:
+        if op == OP_RECONFIG:
             assert isinstance(req, ReconfigRequest)
             return self._reconfig(req, auth, zxid, saved)
         raise KeeperError(Errs.UNIMPLEMENTED)
@@ -475,7 +492,7 @@ class Preparer:
             raise KeeperError(Errs.RECONFIGINPROGRESS)
         data = policy.prepare(req, zxid)
         node = self.record(CONFIG_NODE)
-        if not (policy.skip_acl or aclmod.check_acl(node.acl, PermBits.WRITE, auth)):
+        if not (policy.skip_acl or aclmod.check_acl(node.acl, PERM_WRITE, auth)):
             log.info("event=reconfig_refused reason=no_auth")
             raise KeeperError(Errs.NOAUTH)
         # Apache: a SetDataTxn of the new configuration on /zookeeper/config, version -1, in a txn of
@@ -489,7 +506,7 @@ class Preparer:
     @staticmethod
     def error_txn(zxid: int, session: int, cxid: int, code: int, time: int) -> tuple[TxnHeader, Record]:
         """A write whose body could not be decoded still consumes a zxid (ZooKeeper: MarshallingError)."""
-        return TxnHeader(session, cxid, zxid, time, Ops.error), ErrorTxn(code)
+        return TxnHeader(session, cxid, zxid, time, OP_ERROR), ErrorTxn(code)
 
     def _create(self, session: int, op: int, req: Record | None, auth: list[AuthId], zxid: int,
                 saved: dict[str, ChangeRecord | None] | None) -> Record:
@@ -520,7 +537,7 @@ class Preparer:
         except aclmod.NullIdError:
             raise KeeperError(Errs.MARSHALLINGERROR, path)
         parent = self.changing(parent_path, zxid)  # this txn's pending parent: added below if the create succeeds
-        if not (self.skip_acl or aclmod.check_acl(parent.acl, PermBits.CREATE, auth)):
+        if not (self.skip_acl or aclmod.check_acl(parent.acl, PERM_CREATE, auth)):
             raise KeeperError(Errs.NOAUTH, path)
         parent_cversion = parent.cversion
         if sequential:
@@ -537,9 +554,9 @@ class Preparer:
         # below). ZooKeeper derives it from the flags instead, so a createContainer with EPHEMERAL flags
         # pipelined ahead of its session's close gets the container deleted by that close; here the
         # pending state always equals what applying gives.
-        if op == Ops.createContainer:
+        if op == OP_CREATE_CONTAINER:
             owner = CONTAINER_OWNER
-        elif op == Ops.createTTL:
+        elif op == OP_CREATE_TTL:
             owner = TTL_MASK | ttl
         elif ephemeral:
             owner = session
@@ -553,9 +570,9 @@ class Preparer:
         # The transaction follows the opcode, the pending owner the flags, exactly as ZooKeeper's
         # pRequest2TxnCreate: a plain create with CONTAINER flags makes a persistent node, and the
         # header type (the opcode) must always match the record, or the log could not be read back.
-        if op == Ops.createContainer:
+        if op == OP_CREATE_CONTAINER:
             return CreateContainerTxn(path, req.data, acl_records, new_cversion)
-        if op == Ops.createTTL:
+        if op == OP_CREATE_TTL:
             return CreateTTLTxn(path, req.data, acl_records, new_cversion, ttl)
         return CreateTxn(path, req.data, acl_records, ephemeral, new_cversion)
 
@@ -567,7 +584,7 @@ class Preparer:
         failed = False
         for op, sub in ops:
             if failed:
-                txns.append((Ops.error, ErrorTxn(Errs.RUNTIMEINCONSISTENCY)))
+                txns.append((OP_ERROR, ErrorTxn(Errs.RUNTIMEINCONSISTENCY)))
                 continue
             try:
                 self.check_session(session)
@@ -575,7 +592,7 @@ class Preparer:
                 txns.append((op, rec))
             except KeeperError as e:
                 failed = True
-                txns.append((Ops.error, ErrorTxn(e.code)))
+                txns.append((OP_ERROR, ErrorTxn(e.code)))
                 self._rollback(zxid, saved)
         return MultiOps(txns)
 
