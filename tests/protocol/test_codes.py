@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from corral.protocol import codes
-from corral.protocol.constants import Err, OpCode, Perms
+from corral.protocol.constants import Err, EventType, KeeperState, OpCode, Perms, WatcherType, Xid
 
 
 def _name(member: str) -> str:
@@ -20,6 +20,10 @@ def test_every_member_has_its_code_and_nothing_else_is_there():
     expected = {f"OP_{_name(m.name)}": int(m) for m in OpCode}
     expected |= {f"ERR_{m.name}": int(m) for m in Err}
     expected |= {f"PERM_{m.name}": int(m) for m in Perms}
-    present = {k: v for k, v in vars(codes).items() if k.isupper() and k.startswith(("OP_", "ERR_", "PERM_"))}
+    expected |= {f"EVENT_{_name(m.name)}": int(m) for m in EventType}
+    expected |= {f"STATE_{_name(m.name)}": int(m) for m in KeeperState}
+    expected |= {f"WATCHER_{_name(m.name)}": int(m) for m in WatcherType}
+    expected |= {f"XID_{_name(m.name)}": int(m) for m in Xid}
+    present = {k: v for k, v in vars(codes).items() if k.isupper() and k[0] != "_"}
     assert present == expected
     assert all(type(v) is int for v in present.values())  # literals, not enum members

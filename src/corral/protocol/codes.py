@@ -1,4 +1,5 @@
-"""Opcodes, error codes and permission bits as plain int constants, for the compiled modules.
+"""Opcodes, error codes, permission bits, event and watch types, states and special xids as plain int
+constants, for the compiled modules.
 
 Why: compiled with mypyc, a module-level `Final` with a literal value is inlined where it is used, while
 `Ops.create` (constants.py) is a module dictionary lookup and a class attribute lookup on every use; the
@@ -86,3 +87,37 @@ PERM_CREATE: Final = 4
 PERM_DELETE: Final = 8
 PERM_ADMIN: Final = 16
 PERM_ALL: Final = 31
+
+# EventType
+EVENT_NONE_: Final = -1
+EVENT_NODE_CREATED: Final = 1
+EVENT_NODE_DELETED: Final = 2
+EVENT_NODE_DATA_CHANGED: Final = 3
+EVENT_NODE_CHILDREN_CHANGED: Final = 4
+EVENT_DATA_WATCH_REMOVED: Final = 5
+EVENT_CHILD_WATCH_REMOVED: Final = 6
+EVENT_PERSISTENT_WATCH_REMOVED: Final = 7
+
+# KeeperState
+STATE_UNKNOWN: Final = -1
+STATE_DISCONNECTED: Final = 0
+STATE_NO_SYNC_CONNECTED: Final = 1
+STATE_SYNC_CONNECTED: Final = 3
+STATE_AUTH_FAILED: Final = 4
+STATE_CONNECTED_READ_ONLY: Final = 5
+STATE_SASL_AUTHENTICATED: Final = 6
+STATE_CLOSED: Final = 7
+STATE_EXPIRED: Final = -112
+
+# WatcherType
+WATCHER_CHILDREN: Final = 1
+WATCHER_DATA: Final = 2
+WATCHER_ANY: Final = 3
+WATCHER_PERSISTENT: Final = 4
+WATCHER_PERSISTENT_RECURSIVE: Final = 5
+
+# Xid
+XID_NOTIFICATION: Final = -1
+XID_PING: Final = -2
+XID_AUTH: Final = -4
+XID_SET_WATCHES: Final = -8

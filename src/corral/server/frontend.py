@@ -26,7 +26,6 @@ from ..protocol import (
     GetSASLRequest,
     SyncRequest,
     TxnHeader,
-    Xid,
 )
 from ..protocol.codes import (
     ERR_AUTHFAILED,
@@ -66,6 +65,7 @@ from ..protocol.codes import (
     OP_SET_WATCHES2,
     OP_SYNC,
     OP_WHO_AM_I,
+    XID_PING,
 )
 from ..security import audit as auditmod
 from ..security.digest_md5 import DigestMd5Server, SaslError
@@ -726,7 +726,7 @@ class Frontend:
             self._refuse_unauthenticated(link, op)
             return
         if op == OP_PING:
-            conn.reply(replies.error(Xid.PING, tree.last_zxid, 0))
+            conn.reply(replies.error(XID_PING, tree.last_zxid, 0))
             return
         handler = reads.HANDLERS.get(op)
         if handler is None:

@@ -80,6 +80,11 @@ from .sessions import ExpiryTracker, SessionIds
 from .writes import decode_write
 
 log = logging.getLogger("corral.host")
+# Role's members as statics (compiled, `Role.X` goes through the enum class's attribute hook every time)
+_FOLLOWING: Final = Role.FOLLOWING
+_LEADING: Final = Role.LEADING
+_LOOKING: Final = Role.LOOKING
+_OBSERVING: Final = Role.OBSERVING
 _NO_WAITER: Final[tuple[None, None]] = (None, None)
 
 TICKS_PER_TICKTIME: Final = 10
@@ -252,7 +257,7 @@ class QuorumHost:
                          reconfig_of=reconfig_members)
         self.ids = SessionIds(server_id, clock.wall_ms())
         self.expiry: ExpiryTracker | None = None  # only while leading
-        self.role = Role.LOOKING
+        self.role = _LOOKING
         self.serving = False
         self.leader_id: int | None = None
         # Leader: proposals of this term by zxid, with the decoded txn (so committing needs no decode)
@@ -302,12 +307,12 @@ class QuorumHost:
             return "read-only"
         if not self.serving:
             return "looking"
-        return {Role.LEADING: "leader", Role.FOLLOWING: "follower", Role.OBSERVING: "observer"}.get(
+        return {_LEADING: "leader", _FOLLOWING: "follower", _OBSERVING: "observer"}.get(
             self.role, "looking")
 
     @property
     def is_leader(self) -> bool:
-        return self.serving and self.role is Role.LEADING
+        return self.serving and self.role is _LEADING
 
     @property
     def log_busy(self) -> bool:
@@ -396,7 +401,7 @@ class QuorumHost:
                 self.metrics.stale_sessions_expired.value += 1
                 log.info("event=session_expired session=0x%x local=true", sid & 0xFFFFFFFFFFFFFFFF)
                 self.listener.session_closed(sid)
-        if self.read_only_enabled and not self.read_only and not self.serving and self.role is Role.LOOKING \
+        if self.read_only_enabled and not self.read_only and not self.serving and self.role is _LOOKING \
                 and self.clock.monotonic_ms() - self._ro_looking_since >= max(READ_ONLY_GRACE_MS, self.cfg.tick_time):
             self.read_only = True
             log.warning("event=read_only_started looking_ms=%.0f",
@@ -453,7 +458,7 @@ class QuorumHost:
         elsewhere)."""
         if not self.serving:
             return False
-        if self.role is Role.LEADING:
+        if self.role is _LEADING:
             if self._held or self._backlog or self.peer.outstanding >= self.max_outstanding:
                 self._backlog.append((session, cxid, op, body, auth, done, context, timeout))
             else:
@@ -494,7 +499,7 @@ class QuorumHost:
         the next ping reply."""
         if session_id in self.local_sessions:
             self.local_expiry.touch(session_id, self.now_ms(), timeout)
-        elif self.role is Role.LEADING:
+        elif self.role is _LEADING:
             if self.expiry is not None:
                 self.expiry.touch(session_id, self.now_ms(), timeout)
         else:
@@ -504,14 +509,14 @@ class QuorumHost:
         """An Apache learner asks whether a client may reconnect there with this session
         (`LeaderZooKeeperServer.checkIfValidGlobalSession`): only the leader answers yes, for a
         committed session that is tracked and not closing, and the question counts as its activity."""
-        if self.role is not Role.LEADING or self.expiry is None or session_id not in self.tree.sessions \
+        if self.role is not _LEADING or self.expiry is None or session_id not in self.tree.sessions \
                 or self.session_closing(session_id):
             return False
         return self.expiry.touch(session_id, self.now_ms(), timeout)
 
     def session_closing(self, session_id: int) -> bool:
         """On the leader: a closeSession for the session is in flight."""
-        return self.role is Role.LEADING and self.preparer.session_closing(session_id)
+        return self.role is _LEADING and self.preparer.session_closing(session_id)
 
     # ---- the leader's side of writes -----------------------------------------------------------
 
@@ -674,7 +679,7 @@ class QuorumHost:
             m.sync_processor_request_queued.value += len(r.append)
             if self.is_leader:
                 m.proposal_count.value += len(r.append)
-            elif self.serving and self.role is Role.FOLLOWING:  # PROPOSALs in broadcast (Follower)
+            elif self.serving and self.role is _FOLLOWING:  # PROPOSALs in broadcast (Follower)
                 m.learner_proposal_received_count.value += len(r.append)
                 self._observe_ages(m.proposal_latency, r.append)
             if not self._log_pending:
@@ -765,9 +770,9 @@ class QuorumHost:
         m.sync_processor_queue_and_flush_time.observe(now - queued)
         self._flush_log()
         if gen == self._gen:
-            if self.ensemble and self.serving and self.role is not Role.OBSERVING:  # the ack this fsync makes
+            if self.ensemble and self.serving and self.role is not _OBSERVING:  # the ack this fsync makes
                 self._observe_ages(m.proposal_ack_creation_latency, batch)
-                if self.role is Role.LEADING:
+                if self.role is _LEADING:
                     for zxid, _ in batch:
                         self._ack_latency(self.server_id, zxid)
             self.peer.persisted(batch[-1][0])
@@ -863,7 +868,7 @@ class QuorumHost:
             self._activated(ev)
         elif isinstance(ev, RoleChanged | SteppedDown):
             self.leader_config = None  # a new leader (or none): only its NEWLEADER counts
-            if isinstance(ev, RoleChanged) and ev.role is not Role.LOOKING:
+            if isinstance(ev, RoleChanged) and ev.role is not _LOOKING:
                 self.role = ev.role
                 self.leader_id = ev.leader
                 self._end_read_only(f"a leader was elected ({ev.leader})")
@@ -904,16 +909,16 @@ class QuorumHost:
             m = self.metrics
             m.election_time.observe(round(self.last_election_ms))
             m.unavailable_time.observe(round(self.last_election_ms))
-            if ev.role is Role.LEADING:
+            if ev.role is _LEADING:
                 m.leader_unavailable_time.observe(round(self.last_election_ms))
-            elif ev.role is Role.FOLLOWING and self._sync_since is not None:
+            elif ev.role is _FOLLOWING and self._sync_since is not None:
                 m.follower_sync_time.observe(round(self.clock.monotonic_ms() - self._sync_since))
         self._sync_since = None
         log.info("event=serving role=%s leader=%d epoch=%d zxid=0x%x election_ms=%.0f", ev.role.name.lower(),
                  ev.leader, ev.epoch, ev.zxid, self.last_election_ms)
         if self.ensemble and self.cfg.reconfig_enabled:
             self._establish_config(ev)
-        if ev.role is Role.LEADING:
+        if ev.role is _LEADING:
             # A new term: pending state and expiry start from what is committed. Every committed
             # session gets a full timeout, as ZooKeeper's new leader gives it.
             self.preparer.reset()
@@ -943,7 +948,7 @@ class QuorumHost:
         `newleader_config` says), a learner's from its leader's NEWLEADER when newer than its own
         (Learner.syncWithLeader at UPTODATE, QuorumPeer.processReconfig)."""
         current = self.reconfig.membership
-        if ev.role is Role.LEADING:
+        if ev.role is _LEADING:
             new = self.newleader_config(ev.epoch)
         else:
             text, self.leader_config = self.leader_config, None
@@ -964,7 +969,7 @@ class QuorumHost:
         """A notification carried a newer configuration: FastLeaderElection adopts it while looking
         (QuorumPeer.processReconfig), so a member that missed a reconfig (removed and added back, or down
         while it committed) votes with the current voters."""
-        if not self.cfg.reconfig_enabled or self.peer.role is not Role.LOOKING:
+        if not self.cfg.reconfig_enabled or self.peer.role is not _LOOKING:
             return
         try:
             version = config_version(text)
@@ -983,13 +988,13 @@ class QuorumHost:
             log.warning("event=stopped_serving reason=%s", reason)
             self._looking_since = self.clock.monotonic_ms()
             self.metrics.looking_count.value += 1
-        if self.serving or self.role is not Role.LOOKING:
+        if self.serving or self.role is not _LOOKING:
             self._ro_looking_since = self.clock.monotonic_ms()  # a new LOOKING period: a new grace period
         if not self.read_only:
             self._drop_local_sessions()  # the member's sessions die with the server that held them
         self.serving = False
         self._sync_since = None
-        self.role = Role.LOOKING
+        self.role = _LOOKING
         self.leader_id = None
         self.expiry = None
         self.preparer.reset()

@@ -9,7 +9,6 @@ import struct
 from collections.abc import Collection
 from typing import Final
 
-from ..protocol import KeeperState, Xid
 from ..protocol.codes import (
     ERR_SYSTEMERROR,
     OP_CHECK,
@@ -23,6 +22,8 @@ from ..protocol.codes import (
     OP_MULTI,
     OP_SET_ACL,
     OP_SET_DATA,
+    STATE_SYNC_CONNECTED,
+    XID_NOTIFICATION,
 )
 from ..tree import ApplyResult
 
@@ -78,7 +79,7 @@ def notification(event_type: int, path: str, zxid: int) -> bytes:
     if last[2] == zxid and last[0] == event_type and last[1] == path:
         return last[3]
     b = path.encode("utf-8", "surrogatepass")
-    frame = _EVENT.pack(28 + len(b), Xid.NOTIFICATION, zxid, 0, event_type, KeeperState.SyncConnected) \
+    frame = _EVENT.pack(28 + len(b), XID_NOTIFICATION, zxid, 0, event_type, STATE_SYNC_CONNECTED) \
         + pack_i(len(b)) + b
     _last_notification = (event_type, path, zxid, frame)
     return frame

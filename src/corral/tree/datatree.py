@@ -26,7 +26,6 @@ from ..protocol import (
     CreateTxn,
     DeleteTxn,
     ErrorTxn,
-    EventType,
     Record,
     SetACLTxn,
     SetDataTxn,
@@ -38,6 +37,10 @@ from ..protocol.codes import (
     ERR_NONODE,
     ERR_OK,
     ERR_RUNTIMEINCONSISTENCY,
+    EVENT_NODE_CHILDREN_CHANGED,
+    EVENT_NODE_CREATED,
+    EVENT_NODE_DATA_CHANGED,
+    EVENT_NODE_DELETED,
     OP_CHECK,
     OP_CLOSE_SESSION,
     OP_CREATE,
@@ -807,8 +810,8 @@ class DataTree:
             self._quota_node_created(parent_path, path[i + 1:])
         if self.quota_roots:
             self._quota_update(path, 1, len(data or b""))
-        self.watches.data.trigger(path, EventType.NodeCreated, zxid, acl)
-        self.watches.child.trigger(parent_path, EventType.NodeChildrenChanged, zxid, parent.acl)
+        self.watches.data.trigger(path, EVENT_NODE_CREATED, zxid, acl)
+        self.watches.child.trigger(parent_path, EVENT_NODE_CHILDREN_CHANGED, zxid, parent.acl)
         return rec
 
     def delete_node(self, path: str, zxid: int) -> None:
@@ -839,9 +842,9 @@ class DataTree:
             if parent_path.startswith(QUOTA_ROOT) and path.endswith("/" + LIMIT_NODE):
                 self.quota_roots.discard(parent_path[len(QUOTA_ROOT):])
             self._quota_update(path, -1, -dlen)
-        fired = self.watches.data.trigger(path, EventType.NodeDeleted, zxid, acl)
-        self.watches.child.trigger(path, EventType.NodeDeleted, zxid, acl, suppress=fired)
-        self.watches.child.trigger(parent_path, EventType.NodeChildrenChanged, zxid, parent.acl)
+        fired = self.watches.data.trigger(path, EVENT_NODE_DELETED, zxid, acl)
+        self.watches.child.trigger(path, EVENT_NODE_DELETED, zxid, acl, suppress=fired)
+        self.watches.child.trigger(parent_path, EVENT_NODE_CHILDREN_CHANGED, zxid, parent.acl)
 
     def set_data(self, path: str, data: bytes | None, version: int, zxid: int, time: int) -> Node:
         """`set_data_entry`, the node returned as a Node (a copy when packed: for tools and tests)."""
@@ -873,7 +876,7 @@ class DataTree:
                                 i64_at(e, AT_PZXID))
             self.nodes[path] = out
             acl = aclmod.acl_by_id(acl_id)
-        self.watches.data.trigger(path, EventType.NodeDataChanged, zxid, acl)
+        self.watches.data.trigger(path, EVENT_NODE_DATA_CHANGED, zxid, acl)
         return out
 
     # ---- quotas (ZooKeeper keeps usage in /zookeeper/quota<path>/zookeeper_stats) -------------
@@ -940,23 +943,23 @@ class DataTree:
         for p in data:
             node = self.get(p)
             if node is None:
-                watcher.process(EventType.NodeDeleted, p, -1)
+                watcher.process(EVENT_NODE_DELETED, p, -1)
             elif node.mzxid > relative_zxid:
-                watcher.process(EventType.NodeDataChanged, p, -1, node.acl)
+                watcher.process(EVENT_NODE_DATA_CHANGED, p, -1, node.acl)
             else:
                 self.watches.data.add(p, watcher, STANDARD)
         for p in exist:
             e = self.nodes.get(p)
             if e is not None:
-                watcher.process(EventType.NodeCreated, p, -1, entry_acl(e))
+                watcher.process(EVENT_NODE_CREATED, p, -1, entry_acl(e))
             else:
                 self.watches.data.add(p, watcher, STANDARD)
         for p in child:
             node = self.get(p)
             if node is None:
-                watcher.process(EventType.NodeDeleted, p, -1)
+                watcher.process(EVENT_NODE_DELETED, p, -1)
             elif node.pzxid > relative_zxid:
-                watcher.process(EventType.NodeChildrenChanged, p, -1, node.acl)
+                watcher.process(EVENT_NODE_CHILDREN_CHANGED, p, -1, node.acl)
             else:
                 self.watches.child.add(p, watcher, STANDARD)
         for p in persistent:

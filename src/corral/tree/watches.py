@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Set
 from typing import TYPE_CHECKING, Final, Protocol
 
-from ..protocol import WatcherType
+from ..protocol.codes import (
+    WATCHER_CHILDREN,
+    WATCHER_DATA,
+    WATCHER_PERSISTENT,
+    WATCHER_PERSISTENT_RECURSIVE,
+)
 
 if TYPE_CHECKING:
     from .acl import AclList
@@ -157,13 +162,13 @@ class WatchManager:
 
     def _masks(self, wtype: int) -> list[tuple[WatchTable, int]]:
         # Data/Children/Any cover every mode in their table, as ZooKeeper's containsWatcher(path, w) does.
-        if wtype == WatcherType.Children:
+        if wtype == WATCHER_CHILDREN:
             return [(self.child, STANDARD | PERSISTENT)]
-        if wtype == WatcherType.Data:
+        if wtype == WATCHER_DATA:
             return [(self.data, STANDARD | PERSISTENT | RECURSIVE)]
-        if wtype == WatcherType.Persistent:
+        if wtype == WATCHER_PERSISTENT:
             return [(self.data, PERSISTENT), (self.child, PERSISTENT)]
-        if wtype == WatcherType.PersistentRecursive:
+        if wtype == WATCHER_PERSISTENT_RECURSIVE:
             return [(self.data, RECURSIVE)]
         return [(self.data, STANDARD | PERSISTENT | RECURSIVE), (self.child, STANDARD | PERSISTENT)]
 
