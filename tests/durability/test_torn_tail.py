@@ -509,3 +509,19 @@ def test_txns_logged_again_by_a_resynced_apache_follower_are_recovered_once(tmp_
     w.close()
     with pytest.raises(LogCorruptError, match="zxid 0x2 does not increase"):
         scan(other / "log.1", True)
+
+
+def test_a_checksummed_record_too_short_for_a_txn_header_is_named(tmp_path: Path) -> None:
+    """The scan reads each record's zxid in place from its header: a valid record (checksum, end marker)
+    whose payload cannot hold a TxnHeader is damage named by file and offset, never an IndexError."""
+    acl = [ACL(31, Id("world", "anyone"))]
+    log_dir = tmp_path / "version-2"
+    w = TxnLogWriter(log_dir)
+    w.append([(1, encode_txn_payload(TxnHeader(7, 0, 1, 1000, OpCode.create), CreateTxn("/a", b"", acl, False, -1))),
+              (2, b"\0" * 19)])  # 19 bytes: the zxid itself would be cut
+    w.close()
+    whole = (log_dir / "log.1").read_bytes()
+    second = whole.index(b"\0" * 19) - 12  # the record's checksum and length come first
+    for last_file in (True, False):
+        with pytest.raises(LogCorruptError, match=f"offset {second}: unreadable txn header"):
+            scan(log_dir / "log.1", last_file)

@@ -64,6 +64,7 @@ def frame_record(payload: bytes) -> bytes:
 
 
 _TXN_HEADER: Final = struct.Struct(">qiqqi")  # TxnHeader: clientId, cxid, zxid, time, type
+TXN_ZXID_OFFSET: Final = 12
 _TXN_HEADER_SIZE: Final = _TXN_HEADER.size
 
 
@@ -291,18 +292,19 @@ def _scan(path: Path, data: _Image, last_file: bool, after_zxid: int, data_end: 
                 raise LogCorruptError(path, off, "damaged record in a log file that is not the last one")
             return records, off
         payload, rec_end = rec
-        try:
-            hdr = TxnHeader.deserialize(payload, 0)[0]
-        except DecodeError:
+        # Only the header's zxid is needed here (the txn is decoded by whoever applies it): read in place,
+        # not through a TxnHeader record (about half of this loop's time).
+        if len(payload) < _TXN_HEADER_SIZE:
             raise LogCorruptError(path, off, "unreadable txn header")
-        if hdr.zxid <= last_zxid:
-            if not _logged_again(records, hdr.zxid, payload):
-                raise LogCorruptError(path, off, f"zxid 0x{hdr.zxid:x} does not increase")
+        zxid = i64_at(payload, TXN_ZXID_OFFSET)
+        if zxid <= last_zxid:
+            if not _logged_again(records, zxid, payload):
+                raise LogCorruptError(path, off, f"zxid 0x{zxid:x} does not increase")
             off = rec_end  # the same txn written again: recovered once
             continue
-        last_zxid = hdr.zxid
-        if hdr.zxid > after_zxid:
-            records.append(LogRecord(off, rec_end, hdr.zxid, payload))
+        last_zxid = zxid
+        if zxid > after_zxid:
+            records.append(LogRecord(off, rec_end, zxid, payload))
         off = rec_end
     return records, None
 
