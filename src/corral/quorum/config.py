@@ -130,7 +130,7 @@ class Recovered:
         for zxid, payload in self.log:
             if zxid <= prev:
                 raise ValueError(f"log zxids not increasing after {prev:#x}")
-            if not isinstance(payload, bytes | bytearray):
+            if not isinstance(payload, (bytes, bytearray)):  # a tuple: `bytes | bytearray` is built per call
                 raise ValueError("log payloads must be bytes")
             prev = zxid
         if not self.log_base <= self.applied_zxid <= self.last_zxid:
