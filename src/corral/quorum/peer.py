@@ -708,7 +708,11 @@ class Peer:
 # ---- leader -------------------------------------------------------------------------------------
 
 # learner handler states, at the leader
-H_NEW, H_EPOCH_SENT, H_EPOCH_ACKED, H_SYNCING, H_SYNCED = range(5)
+H_NEW: Final = 0
+H_EPOCH_SENT: Final = 1
+H_EPOCH_ACKED: Final = 2
+H_SYNCING: Final = 3
+H_SYNCED: Final = 4
 
 
 class _Handler:
@@ -1273,7 +1277,12 @@ class _Leader:
 # ---- learner (follower or observer) -------------------------------------------------------------
 
 # learner stages
-L_DISCOVERY, L_SYNC_WAIT, L_SYNCING, L_NEWLEADER, L_ACKED, L_ACTIVE = range(6)
+L_DISCOVERY: Final = 0
+L_SYNC_WAIT: Final = 1
+L_SYNCING: Final = 2
+L_NEWLEADER: Final = 3
+L_ACKED: Final = 4
+L_ACTIVE: Final = 5
 
 
 class _Learner:

@@ -43,10 +43,13 @@ from .fourletter import FOUR_LETTER_WORDS
 
 _LEN: Final = struct.Struct(">i")
 _RH: Final = struct.Struct(">ii")
-_unpack_len = _LEN.unpack_from
-_unpack_rh = _RH.unpack_from
+_unpack_len: Final = _LEN.unpack_from
+_unpack_rh: Final = _RH.unpack_from
 
-HANDSHAKE, WAITING, CONNECTED, CLOSED = range(4)
+HANDSHAKE: Final = 0
+WAITING: Final = 1
+CONNECTED: Final = 2
+CLOSED: Final = 3
 
 WRITE_OPS: Final = frozenset({OP_CREATE, OP_CREATE2, OP_CREATE_CONTAINER, OP_CREATE_TTL, OP_DELETE,
                        OP_SET_DATA, OP_SET_ACL, OP_MULTI, OP_RECONFIG, OP_DELETE_CONTAINER})

@@ -38,8 +38,8 @@ _MH_CREATE2: Final = _MH.pack(OP_CREATE2, False, 0)
 _MH_DELETE: Final = _MH.pack(OP_DELETE, False, 0)
 _MH_SET_DATA: Final = _MH.pack(OP_SET_DATA, False, 0)
 _MH_CHECK: Final = _MH.pack(OP_CHECK, False, 0)
-pack_hdr = _HDR.pack
-pack_i = _I.pack
+pack_hdr: Final = _HDR.pack
+pack_i: Final = _I.pack
 
 
 def frame(xid: int, zxid: int, err: int, body: bytes = b"") -> bytes:
