@@ -171,3 +171,16 @@ def test_small_files_are_read_whole_and_the_threshold_is_the_chunk(tmp_path):
     data = HEADER + body_bytes(t)
     data += struct.pack(">q", zlib.adler32(data)) + END_PATH
     assert sorted(parse_snapshot(data, 0).tree.nodes) == sorted(t.nodes)
+
+
+def test_acl_numbers_of_any_value_resolve_from_the_first_node_on():
+    """The loader remembers the last node's ACL number; a map key equal to its starting value (-2), on
+    the very first record (the root), must resolve like any other, and a missing one still be reported."""
+    acl = ((1, "ip", "127.0.0.1"),)
+    body = struct.pack(">ii", 0, 0) + _record(b"", acl_key=-2) + _record(b"/zookeeper") + \
+        _record(b"/x", acl_key=-2) + END_PATH
+    tree = DataTree(system_nodes=False)
+    load_nodes(tree, body, 8, {-1: OPEN_ACL_UNSAFE, -2: acl})
+    assert tree.acl_of("/") == acl and tree.acl_of("/x") == acl and tree.acl_of("/zookeeper") == OPEN_ACL_UNSAFE
+    with pytest.raises(NodeRecordError, match="ACL -2, not in the ACL map"):
+        load_nodes(DataTree(system_nodes=False), body, 8, {-1: OPEN_ACL_UNSAFE})

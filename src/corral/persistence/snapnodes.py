@@ -89,7 +89,7 @@ def load_nodes(tree: DataTree, data: bytes | mmap.mmap, off: int, acls: dict[int
     counts_cache: dict[int, bytes] = {}  # a leaf's packed (dataLength, numChildren 0) by dataLength
     acl_cache: dict[int, bytes] = {}  # a leaf's packed (ACL number, flags) by ACL number * 2 + null flag
     last_key = -2  # the last node's ACL key and number: most nodes of a tree share their parent's ACL
-    last_acl_id = -1
+    last_acl_id = acl_ids.get(last_key, -1)  # (consistent from the start, whatever the map holds)
     last_dlen = -1  # and the last common leaf's data length, with its packed counts
     last_counts = b""
     quota_root = QUOTA_ROOT
