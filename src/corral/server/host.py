@@ -811,7 +811,10 @@ class QuorumHost:
         if leader:
             m.commit_count.value += len(entries)
         # the txn's age as applied here; on a leader also when its quorum acked it, on a learner when
-        # its COMMIT came (the same moment in corral: commits are applied as they arrive)
+        # its COMMIT came (the same moment in corral: commits are applied as they arrive). Only while
+        # serving: what a restart commits again from its own log, or a learner's sync brings, is hours
+        # old and reached no client now (Apache loads and syncs those without FinalRequestProcessor).
+        ages = self.serving
         quorum_age = m.quorum_ack_latency if leader and self.ensemble else None
         learner = self.ensemble and self.serving and not leader
         if learner:
@@ -832,7 +835,7 @@ class QuorumHost:
             res = tree.apply(hdr, txn)
             committed(zxid)
             age = wall - hdr.time
-            if age >= 0:
+            if ages and age >= 0:
                 m.propagation_latency.observe(age)
                 if quorum_age is not None:
                     quorum_age.observe(age)
