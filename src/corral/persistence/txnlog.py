@@ -64,8 +64,11 @@ def frame_record(payload: bytes) -> bytes:
 
 
 _TXN_HEADER: Final = struct.Struct(">qiqqi")  # TxnHeader: clientId, cxid, zxid, time, type
+# Where a logged payload's TxnHeader fields start, for readers that take one in place (the log scan's zxid,
+# the host's age metrics: the leader's wall-clock stamp ZooKeeper measures a txn's age from), and its size.
 TXN_ZXID_OFFSET: Final = 12
-_TXN_HEADER_SIZE: Final = _TXN_HEADER.size
+TXN_TIME_OFFSET: Final = 20
+TXN_HEADER_SIZE: Final = 32
 
 
 def encode_txn_payload(hdr: TxnHeader, txn: AnyTxn) -> bytes:
@@ -80,13 +83,13 @@ def encode_txn_payload(hdr: TxnHeader, txn: AnyTxn) -> bytes:
 
 
 def decode_txn_payload(payload: bytes) -> tuple[TxnHeader, AnyTxn]:
-    if len(payload) < _TXN_HEADER_SIZE:
+    if len(payload) < TXN_HEADER_SIZE:
         hdr, off = TxnHeader.deserialize(payload, 0)  # raises the generic decoder's DecodeError
         return hdr, decode_txn(hdr.type, payload[off:])
     # the header's fields read in place (clientId, cxid, zxid, time, type at 0, 8, 12, 20, 28)
     type_ = i32_at(payload, 28)
     return (TxnHeader(i64_at(payload, 0), i32_at(payload, 8), i64_at(payload, 12), i64_at(payload, 20), type_),
-            decode_txn_at(type_, payload, _TXN_HEADER_SIZE))
+            decode_txn_at(type_, payload, TXN_HEADER_SIZE))
 
 
 def txn_digest(payload: bytes) -> TxnDigest | None:
@@ -294,7 +297,7 @@ def _scan(path: Path, data: _Image, last_file: bool, after_zxid: int, data_end: 
         payload, rec_end = rec
         # Only the header's zxid is needed here (the txn is decoded by whoever applies it): read in place,
         # not through a TxnHeader record (about half of this loop's time).
-        if len(payload) < _TXN_HEADER_SIZE:
+        if len(payload) < TXN_HEADER_SIZE:
             raise LogCorruptError(path, off, "unreadable txn header")
         zxid = i64_at(payload, TXN_ZXID_OFFSET)
         if zxid <= last_zxid:

@@ -44,6 +44,14 @@ from .messages import (
     Vote,
 )
 from .ready import (
+    PHASE_BROADCAST,
+    PHASE_DISCOVERY,
+    PHASE_ELECTION,
+    PHASE_SYNC,
+    ROLE_FOLLOWING,
+    ROLE_LEADING,
+    ROLE_LOOKING,
+    ROLE_OBSERVING,
     Activated,
     Anomaly,
     Epochs,
@@ -71,16 +79,6 @@ SnapshotSource = Callable[[], tuple[int, bytes]]
 #: A new leader asks it about the entries it will commit when it establishes (see `_Leader.pending_config`).
 ReconfigDecoder = Callable[[bytes], tuple[frozenset[int], frozenset[int]] | None]
 
-# Role's and Phase's members as statics (compiled, `Role.X` goes through the enum class's attribute hook
-# on every use)
-_BROADCAST: Final = Phase.BROADCAST
-_DISCOVERY: Final = Phase.DISCOVERY
-_ELECTION: Final = Phase.ELECTION
-_SYNC: Final = Phase.SYNC
-_FOLLOWING: Final = Role.FOLLOWING
-_LEADING: Final = Role.LEADING
-_LOOKING: Final = Role.LOOKING
-_OBSERVING: Final = Role.OBSERVING
 _TO_LEADER: Final = (LearnerInfo, AckEpoch, Ack, Request, SyncRequest, PingReply)
 _TO_LEARNER: Final = (LeaderInfo, Diff, Trunc, Snap, Proposal, NewLeader, UpToDate, Commit, Inform, Ping, SyncReply,
                       Reset)
@@ -145,8 +143,8 @@ class Peer:
         # goes above it, so that voter can join (see _Leader.on_learner_info).
         self._epoch_floor = 0
 
-        self._role = _LOOKING
-        self._phase = _ELECTION
+        self._role = ROLE_LOOKING
+        self._phase = PHASE_ELECTION
         self._leader: _Leader | None = None
         self._learner: _Learner | None = None
         # election state (FastLeaderElection)
@@ -194,7 +192,7 @@ class Peer:
     @property
     def serving(self) -> bool:
         """In the broadcast phase: a leader may propose, a learner may serve its clients."""
-        return self._phase is _BROADCAST
+        return self._phase is PHASE_BROADCAST
 
     @property
     def accepted_epoch(self) -> int:
@@ -230,7 +228,7 @@ class Peer:
         (czxid, mzxid) before serialising the payload, as ZooKeeper's getNextZxid() does.
         """
         leader = self._leader
-        if leader is None or self._phase is not _BROADCAST:
+        if leader is None or self._phase is not PHASE_BROADCAST:
             raise NotLeader(f"server {self.id} is {self._role.name} in {self._phase.name}")
         epoch = leader.epoch
         assert epoch is not None
@@ -259,7 +257,7 @@ class Peer:
         """`ticks` ticks of time passed (normally one; more when the host's clock says the process
         was stopped or starved, so that timeouts see the real elapsed time at once)."""
         self._now += max(1, ticks)
-        if self._role is _LOOKING:
+        if self._role is ROLE_LOOKING:
             self._election_tick()
         elif self._leader is not None:
             self._leader.tick()
@@ -276,7 +274,7 @@ class Peer:
         elif isinstance(msg, _TO_LEADER):
             if self._leader is not None:
                 self._leader.receive(frm, msg)
-            elif not (isinstance(msg, LearnerInfo) and self._role is _LOOKING
+            elif not (isinstance(msg, LearnerInfo) and self._role is ROLE_LOOKING
                       and self._vote is not None and self._vote[2] == self.id):
                 # Not leading (and not about to): tell the learner at once so it re-elects.
                 self._send(frm, Reset(session=msg.session, seq=0))
@@ -287,7 +285,7 @@ class Peer:
     def propose(self, payload: bytes) -> int:
         """Leader only: log `payload` under the next zxid and broadcast it; returns the zxid."""
         leader = self._leader
-        if leader is None or self._phase is not _BROADCAST:
+        if leader is None or self._phase is not PHASE_BROADCAST:
             raise NotLeader(f"server {self.id} is {self._role.name} in {self._phase.name}")
         zxid = leader.propose(payload if type(payload) is bytes else bytes(payload))
         if leader.unrounded:
@@ -303,7 +301,7 @@ class Peer:
         follow or observe) and steps down if it is no longer a voter. One at a time: the host refuses
         a second one while this is uncommitted (ReconfigInProgress), the core raises `Overloaded`."""
         leader = self._leader
-        if leader is None or self._phase is not _BROADCAST:
+        if leader is None or self._phase is not PHASE_BROADCAST:
             raise NotLeader(f"server {self.id} is {self._role.name} in {self._phase.name}")
         if leader.pending_config is not None:
             raise Overloaded("a reconfiguration is already in progress")
@@ -328,7 +326,7 @@ class Peer:
     def forward(self, payload: bytes) -> None:
         """Send a write to the leader; the leader's host gets `RequestForwarded` (on the leader
         itself too, so the host has one path for all writes)."""
-        if self._phase is not _BROADCAST:
+        if self._phase is not PHASE_BROADCAST:
             raise NoLeader(f"server {self.id} has no established leader")
         if self._leader is not None:
             self._event(RequestForwarded(self.id, bytes(payload)))
@@ -340,7 +338,7 @@ class Peer:
     def sync(self, token: int) -> None:
         """Barrier: `SyncDone(token)` once this peer applied every write committed before the
         leader saw the sync (and the leader proved it still leads a quorum)."""
-        if self._phase is not _BROADCAST:
+        if self._phase is not PHASE_BROADCAST:
             raise NoLeader(f"server {self.id} has no established leader")
         if self._leader is not None:
             self._leader.local_sync(token)
@@ -394,7 +392,7 @@ class Peer:
         """Leader in broadcast only: itself and the voters synced with it (UPTODATE sent), the set
         ZooKeeper's Leader.isQuorumSynced counts before it accepts a reconfig; empty otherwise."""
         lead = self._leader
-        if lead is None or self._phase is not _BROADCAST:
+        if lead is None or self._phase is not PHASE_BROADCAST:
             return frozenset()
         synced = {sid for sid, h in lead.handlers.items() if h.uptodate and not h.observer}
         synced.add(self.id)
@@ -552,8 +550,8 @@ class Peer:
         self._fail_syncs(reason)
         self._leader = None
         self._learner = None
-        self._role = _LOOKING
-        self._phase = _ELECTION
+        self._role = ROLE_LOOKING
+        self._phase = PHASE_ELECTION
         self._clock += 1
         self._vote = self._own_vote() if self.is_voter else None
         self._recv = {}
@@ -561,7 +559,7 @@ class Peer:
         self._decide_at = None
         self._notify_gap = 1
         self._notify_at = self._now + 1
-        self._event(RoleChanged(_LOOKING, None, self._current_epoch, reason))
+        self._event(RoleChanged(ROLE_LOOKING, None, self._current_epoch, reason))
         self._broadcast_vote()
         if self.is_voter:
             self._check_election()  # an ensemble of one elects itself at once
@@ -575,16 +573,16 @@ class Peer:
         self._start_looking(f"stepped down: {reason}")
 
     def _become_leader(self) -> None:
-        self._role = _LEADING
-        self._phase = _DISCOVERY
+        self._role = ROLE_LEADING
+        self._phase = PHASE_DISCOVERY
         self._learner = None
         self._leader = _Leader(self)
-        self._event(RoleChanged(_LEADING, self.id, self._current_epoch, "elected"))
+        self._event(RoleChanged(ROLE_LEADING, self.id, self._current_epoch, "elected"))
         self._leader.maybe_decide_epoch()
 
     def _become_learner(self, leader: int) -> None:
-        self._role = _OBSERVING if self.is_observer else _FOLLOWING
-        self._phase = _DISCOVERY
+        self._role = ROLE_OBSERVING if self.is_observer else ROLE_FOLLOWING
+        self._phase = PHASE_DISCOVERY
         self._leader = None
         self._event(RoleChanged(self._role, leader, self._current_epoch, "elected"))
         self._learner = _Learner(self, leader)
@@ -595,7 +593,7 @@ class Peer:
         return (self._current_epoch, self.log.last, self.id)
 
     def _vote_msg(self) -> Vote:
-        if self._role is _LOOKING:
+        if self._role is ROLE_LOOKING:
             vote = self._vote or (self._current_epoch, self.log.last, -1)
         else:
             vote = self._decided or (self._current_epoch, self.log.last, self.leader_id or -1)
@@ -614,16 +612,16 @@ class Peer:
         if seen is not None and seen[0] == n.incarnation and seen[1] >= n.round:
             return  # older than a notification we already have from that process
         self._seen[frm] = (n.incarnation, n.round)
-        if frm not in self._voters or self._role is not _LOOKING:
+        if frm not in self._voters or self._role is not ROLE_LOOKING:
             # An observer asking who leads, or a LOOKING peer while we are settled: tell it our vote. Once
             # per tick per peer: two looking peers whose configurations each leave the other out (a
             # reconfiguration half activated) would otherwise answer each other without end.
-            if n.state == _LOOKING and self._answered.get(frm) != self._now:
+            if n.state == ROLE_LOOKING and self._answered.get(frm) != self._now:
                 self._answered[frm] = self._now
                 self._send(frm, self._vote_msg())
             return
         vote: VoteKey = (n.peer_epoch, n.zxid, n.leader)
-        if n.state != _LOOKING:
+        if n.state != ROLE_LOOKING:
             self._recv.pop(frm, None)
             self._outside[frm] = (n.leader, n.state, vote)
             self._check_outside()
@@ -671,7 +669,7 @@ class Peer:
                 support[(leader, vote[0])] = support.get((leader, vote[0]), 0) + 1
         for (leader, epoch), count in sorted(support.items()):
             claim = self._outside.get(leader)
-            if count >= self._q and leader != self.id and claim is not None and claim[1] == _LEADING \
+            if count >= self._q and leader != self.id and claim is not None and claim[1] == ROLE_LEADING \
                     and claim[2][0] == epoch:
                 self._decided = claim[2]
                 self._become_learner(leader)
@@ -826,12 +824,12 @@ class _Leader:
             if msg.touches:
                 p._event(SessionTouches(h.sid, tuple((t.session_id, t.timeout) for t in msg.touches)))
         elif isinstance(msg, Request):
-            if p._phase is _BROADCAST and h.uptodate:
+            if p._phase is PHASE_BROADCAST and h.uptodate:
                 p._event(RequestForwarded(h.sid, msg.payload or b""))
             else:
                 self.drop(h, "REQUEST before UPTODATE")
         elif isinstance(msg, SyncRequest):
-            if p._phase is _BROADCAST and h.uptodate:
+            if p._phase is PHASE_BROADCAST and h.uptodate:
                 self.syncs.append(_PendingSync(h.sid, h.session, msg.token, p.log.last))
                 self.unrounded += 1
             else:
@@ -911,7 +909,7 @@ class _Leader:
         h.marks = m.marks
         h.complete = m.complete
         h.state = H_EPOCH_ACKED
-        if h.sid in p._voters and m.current_epoch != -1 and p._phase is _DISCOVERY:
+        if h.sid in p._voters and m.current_epoch != -1 and p._phase is PHASE_DISCOVERY:
             # The ACKEPOCH quorum intersects every quorum that committed something, so the leader
             # must be at least as recent as each of its members, or it could lose a committed
             # entry. Learners acking after the quorum need no check: what they have beyond our log
@@ -920,7 +918,7 @@ class _Leader:
                 p._step_down(f"learner {h.sid} is ahead ({m.current_epoch}, {format_zxid(m.last_zxid)})")
                 return
             self.epoch_acks.add(h.sid)
-        if p._phase is _DISCOVERY:
+        if p._phase is PHASE_DISCOVERY:
             self.maybe_finish_discovery()
         else:
             self.start_sync(h)
@@ -933,14 +931,14 @@ class _Leader:
         entries, and that server could win the next election.
         """
         p = self.p
-        if p._phase is not _DISCOVERY or self.epoch is None or len(self.epoch_acks) < p._q:
+        if p._phase is not PHASE_DISCOVERY or self.epoch is None or len(self.epoch_acks) < p._q:
             return
         if p._durable < p.log.last:
             return  # on_persisted() comes back here
         p._set_epochs(current=self.epoch)
         self.newleader = p.log.last
         self.find_pending_config()
-        p._phase = _SYNC
+        p._phase = PHASE_SYNC
         for h in self.handlers.values():
             if h.state == H_EPOCH_ACKED:
                 self.start_sync(h)
@@ -1028,7 +1026,7 @@ class _Leader:
                 self.tx(h, Inform(session=h.session, seq=self.seq(h), zxid=z, payload=payload))
             h.informed = upto
             h.state = H_SYNCED
-            if p._phase is _BROADCAST:
+            if p._phase is PHASE_BROADCAST:
                 self.send_uptodate(h)
             return
         for z, payload in log.after(start):
@@ -1056,9 +1054,9 @@ class _Leader:
             h.state = H_SYNCED
             h.acked = m.zxid
             h.lease_from = max(h.lease_from, h.newleader_sent)
-            if p._phase is _SYNC:
+            if p._phase is PHASE_SYNC:
                 self.maybe_establish()
-            elif p._phase is _BROADCAST:
+            elif p._phase is PHASE_BROADCAST:
                 self.send_uptodate(h)
                 self.advance_commit()
         elif h.state == H_SYNCED:
@@ -1071,7 +1069,7 @@ class _Leader:
     def maybe_establish(self) -> None:
         """A quorum acked NEWLEADER: everything we synced them is committed in this epoch."""
         p = self.p
-        if p._phase is not _SYNC:
+        if p._phase is not PHASE_SYNC:
             return
         synced = 1 + sum(1 for h in self.handlers.values() if h.state == H_SYNCED and h.sid in p._voters)
         if synced < p._q:
@@ -1083,7 +1081,7 @@ class _Leader:
                                                if h.state == H_SYNCED and not h.observer and h.sid in new_voters)
             if acked < len(new_voters) // 2 + 1:
                 return
-        p._phase = _BROADCAST
+        p._phase = PHASE_BROADCAST
         assert self.epoch is not None
         p._settle_vote(self.epoch)
         self.advance_commit()
@@ -1092,12 +1090,12 @@ class _Leader:
             if h.state == H_SYNCED and not h.uptodate:
                 self.send_uptodate(h)
         assert self.epoch is not None
-        p._event(Activated(_LEADING, p.id, self.epoch, p._committed))
+        p._event(Activated(ROLE_LEADING, p.id, self.epoch, p._committed))
 
     def advance_commit(self) -> None:
         """Commit what a quorum of voters (this leader included) has durably acked in this epoch."""
         p = self.p
-        if p._phase is not _BROADCAST:
+        if p._phase is not PHASE_BROADCAST:
             return
         if p._q == 1:
             c = p._durable  # an ensemble of one (a standalone server): its own fsync is the quorum
@@ -1245,7 +1243,7 @@ class _Leader:
     def tick(self) -> None:
         p = self.p
         now = p._now
-        if p._phase is not _BROADCAST:
+        if p._phase is not PHASE_BROADCAST:
             if now - self.start >= self.cfg.init_limit:
                 p._step_down("no quorum synced within initLimit")
                 return
@@ -1475,7 +1473,7 @@ class _Learner:
     def on_uptodate(self, m: UpToDate) -> None:
         p = self.p
         self.stage = L_ACTIVE
-        p._phase = _BROADCAST
+        p._phase = PHASE_BROADCAST
         assert self.epoch is not None
         p._settle_vote(self.epoch)
         self.leader_commit = max(self.leader_commit, m.zxid)

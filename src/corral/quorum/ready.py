@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Final
 
 from .messages import Message
 
@@ -41,6 +42,18 @@ class Phase(enum.IntEnum):
     DISCOVERY = 1
     SYNC = 2
     BROADCAST = 3
+
+
+# The members as statics, for the compiled modules: there `Role.LEADING` goes through the enum class's
+# attribute hook (EnumType.__getattr__ on 3.11) at every use; a `Final` is a C static.
+ROLE_LOOKING: Final = Role.LOOKING
+ROLE_FOLLOWING: Final = Role.FOLLOWING
+ROLE_LEADING: Final = Role.LEADING
+ROLE_OBSERVING: Final = Role.OBSERVING
+PHASE_ELECTION: Final = Phase.ELECTION
+PHASE_DISCOVERY: Final = Phase.DISCOVERY
+PHASE_SYNC: Final = Phase.SYNC
+PHASE_BROADCAST: Final = Phase.BROADCAST
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from mypy_extensions import mypyc_attr
 from ..peerwire import config_version
 from ..persistence import decode_txn_payload, encode_txn_payload
 from ..persistence.snapshot import snapshot_bytes
+from ..persistence.txnlog import TXN_HEADER_SIZE, TXN_TIME_OFFSET
 from ..protocol import CreateSessionTxn, DecodeError, SetDataTxn, TxnHeader
 from ..protocol.codes import (
     ERR_MARSHALLINGERROR,
@@ -58,7 +59,6 @@ from ..quorum import (
     Ready,
     Recovered,
     RequestForwarded,
-    Role,
     RoleChanged,
     SessionTouches,
     SteppedDown,
@@ -67,6 +67,7 @@ from ..quorum import (
     make_zxid,
 )
 from ..quorum.messages import Ack, AckEpoch
+from ..quorum.ready import ROLE_FOLLOWING, ROLE_LEADING, ROLE_LOOKING, ROLE_OBSERVING
 from ..tree import ApplyResult, DataTree
 from ..tree.acl import AuthId
 from ..txn import AnyTxn, Preparer
@@ -80,18 +81,9 @@ from .sessions import ExpiryTracker, SessionIds
 from .writes import decode_write
 
 log = logging.getLogger("corral.host")
-# Role's members as statics (compiled, `Role.X` goes through the enum class's attribute hook every time)
-_FOLLOWING: Final = Role.FOLLOWING
-_LEADING: Final = Role.LEADING
-_LOOKING: Final = Role.LOOKING
-_OBSERVING: Final = Role.OBSERVING
 _NO_WAITER: Final[tuple[None, None]] = (None, None)
 
 TICKS_PER_TICKTIME: Final = 10
-# A txn payload starts with its TxnHeader (clientId long, cxid int, zxid long, time long, type int): the
-# leader's wall-clock stamp, which ZooKeeper's quorum latency metrics measure a txn's age from.
-TXN_TIME_OFFSET: Final = 20
-_TXN_HEADER_SIZE: Final = 32
 #: How long a member looks for a leader before it serves read-only (QuorumPeer: max(2000, tickTime) ms).
 READ_ONLY_GRACE_MS: Final = 2000
 #: Deliberately broken behaviours, test-only (see tests/simulation): what corral did before sessions
@@ -257,7 +249,7 @@ class QuorumHost:
                          reconfig_of=reconfig_members)
         self.ids = SessionIds(server_id, clock.wall_ms())
         self.expiry: ExpiryTracker | None = None  # only while leading
-        self.role = _LOOKING
+        self.role = ROLE_LOOKING
         self.serving = False
         self.leader_id: int | None = None
         # Leader: proposals of this term by zxid, with the decoded txn (so committing needs no decode)
@@ -307,12 +299,12 @@ class QuorumHost:
             return "read-only"
         if not self.serving:
             return "looking"
-        return {_LEADING: "leader", _FOLLOWING: "follower", _OBSERVING: "observer"}.get(
+        return {ROLE_LEADING: "leader", ROLE_FOLLOWING: "follower", ROLE_OBSERVING: "observer"}.get(
             self.role, "looking")
 
     @property
     def is_leader(self) -> bool:
-        return self.serving and self.role is _LEADING
+        return self.serving and self.role is ROLE_LEADING
 
     @property
     def log_busy(self) -> bool:
@@ -401,7 +393,7 @@ class QuorumHost:
                 self.metrics.stale_sessions_expired.value += 1
                 log.info("event=session_expired session=0x%x local=true", sid & 0xFFFFFFFFFFFFFFFF)
                 self.listener.session_closed(sid)
-        if self.read_only_enabled and not self.read_only and not self.serving and self.role is _LOOKING \
+        if self.read_only_enabled and not self.read_only and not self.serving and self.role is ROLE_LOOKING \
                 and self.clock.monotonic_ms() - self._ro_looking_since >= max(READ_ONLY_GRACE_MS, self.cfg.tick_time):
             self.read_only = True
             log.warning("event=read_only_started looking_ms=%.0f",
@@ -458,7 +450,7 @@ class QuorumHost:
         elsewhere)."""
         if not self.serving:
             return False
-        if self.role is _LEADING:
+        if self.role is ROLE_LEADING:
             if self._held or self._backlog or self.peer.outstanding >= self.max_outstanding:
                 self._backlog.append((session, cxid, op, body, auth, done, context, timeout))
             else:
@@ -499,7 +491,7 @@ class QuorumHost:
         the next ping reply."""
         if session_id in self.local_sessions:
             self.local_expiry.touch(session_id, self.now_ms(), timeout)
-        elif self.role is _LEADING:
+        elif self.role is ROLE_LEADING:
             if self.expiry is not None:
                 self.expiry.touch(session_id, self.now_ms(), timeout)
         else:
@@ -509,14 +501,14 @@ class QuorumHost:
         """An Apache learner asks whether a client may reconnect there with this session
         (`LeaderZooKeeperServer.checkIfValidGlobalSession`): only the leader answers yes, for a
         committed session that is tracked and not closing, and the question counts as its activity."""
-        if self.role is not _LEADING or self.expiry is None or session_id not in self.tree.sessions \
+        if self.role is not ROLE_LEADING or self.expiry is None or session_id not in self.tree.sessions \
                 or self.session_closing(session_id):
             return False
         return self.expiry.touch(session_id, self.now_ms(), timeout)
 
     def session_closing(self, session_id: int) -> bool:
         """On the leader: a closeSession for the session is in flight."""
-        return self.role is _LEADING and self.preparer.session_closing(session_id)
+        return self.role is ROLE_LEADING and self.preparer.session_closing(session_id)
 
     # ---- the leader's side of writes -----------------------------------------------------------
 
@@ -679,7 +671,7 @@ class QuorumHost:
             m.sync_processor_request_queued.value += len(r.append)
             if self.is_leader:
                 m.proposal_count.value += len(r.append)
-            elif self.serving and self.role is _FOLLOWING:  # PROPOSALs in broadcast (Follower)
+            elif self.serving and self.role is ROLE_FOLLOWING:  # PROPOSALs in broadcast (Follower)
                 m.learner_proposal_received_count.value += len(r.append)
                 self._observe_ages(m.proposal_latency, r.append)
             if not self._log_pending:
@@ -770,9 +762,9 @@ class QuorumHost:
         m.sync_processor_queue_and_flush_time.observe(now - queued)
         self._flush_log()
         if gen == self._gen:
-            if self.ensemble and self.serving and self.role is not _OBSERVING:  # the ack this fsync makes
+            if self.ensemble and self.serving and self.role is not ROLE_OBSERVING:  # the ack this fsync makes
                 self._observe_ages(m.proposal_ack_creation_latency, batch)
-                if self.role is _LEADING:
+                if self.role is ROLE_LEADING:
                     for zxid, _ in batch:
                         self._ack_latency(self.server_id, zxid)
             self.peer.persisted(batch[-1][0])
@@ -794,7 +786,7 @@ class QuorumHost:
         ZooKeeper's Request.logLatency; a negative age from clock skew is not observed)."""
         now = self.clock.wall_ms()
         for _, payload in entries:
-            if len(payload) >= _TXN_HEADER_SIZE:
+            if len(payload) >= TXN_HEADER_SIZE:
                 age = now - i64_at(payload, TXN_TIME_OFFSET)
                 if age >= 0:
                     summary.observe(age)
@@ -871,7 +863,7 @@ class QuorumHost:
             self._activated(ev)
         elif isinstance(ev, RoleChanged | SteppedDown):
             self.leader_config = None  # a new leader (or none): only its NEWLEADER counts
-            if isinstance(ev, RoleChanged) and ev.role is not _LOOKING:
+            if isinstance(ev, RoleChanged) and ev.role is not ROLE_LOOKING:
                 self.role = ev.role
                 self.leader_id = ev.leader
                 self._end_read_only(f"a leader was elected ({ev.leader})")
@@ -912,16 +904,16 @@ class QuorumHost:
             m = self.metrics
             m.election_time.observe(round(self.last_election_ms))
             m.unavailable_time.observe(round(self.last_election_ms))
-            if ev.role is _LEADING:
+            if ev.role is ROLE_LEADING:
                 m.leader_unavailable_time.observe(round(self.last_election_ms))
-            elif ev.role is _FOLLOWING and self._sync_since is not None:
+            elif ev.role is ROLE_FOLLOWING and self._sync_since is not None:
                 m.follower_sync_time.observe(round(self.clock.monotonic_ms() - self._sync_since))
         self._sync_since = None
         log.info("event=serving role=%s leader=%d epoch=%d zxid=0x%x election_ms=%.0f", ev.role.name.lower(),
                  ev.leader, ev.epoch, ev.zxid, self.last_election_ms)
         if self.ensemble and self.cfg.reconfig_enabled:
             self._establish_config(ev)
-        if ev.role is _LEADING:
+        if ev.role is ROLE_LEADING:
             # A new term: pending state and expiry start from what is committed. Every committed
             # session gets a full timeout, as ZooKeeper's new leader gives it.
             self.preparer.reset()
@@ -951,7 +943,7 @@ class QuorumHost:
         `newleader_config` says), a learner's from its leader's NEWLEADER when newer than its own
         (Learner.syncWithLeader at UPTODATE, QuorumPeer.processReconfig)."""
         current = self.reconfig.membership
-        if ev.role is _LEADING:
+        if ev.role is ROLE_LEADING:
             new = self.newleader_config(ev.epoch)
         else:
             text, self.leader_config = self.leader_config, None
@@ -972,7 +964,7 @@ class QuorumHost:
         """A notification carried a newer configuration: FastLeaderElection adopts it while looking
         (QuorumPeer.processReconfig), so a member that missed a reconfig (removed and added back, or down
         while it committed) votes with the current voters."""
-        if not self.cfg.reconfig_enabled or self.peer.role is not _LOOKING:
+        if not self.cfg.reconfig_enabled or self.peer.role is not ROLE_LOOKING:
             return
         try:
             version = config_version(text)
@@ -991,13 +983,13 @@ class QuorumHost:
             log.warning("event=stopped_serving reason=%s", reason)
             self._looking_since = self.clock.monotonic_ms()
             self.metrics.looking_count.value += 1
-        if self.serving or self.role is not _LOOKING:
+        if self.serving or self.role is not ROLE_LOOKING:
             self._ro_looking_since = self.clock.monotonic_ms()  # a new LOOKING period: a new grace period
         if not self.read_only:
             self._drop_local_sessions()  # the member's sessions die with the server that held them
         self.serving = False
         self._sync_since = None
-        self.role = _LOOKING
+        self.role = ROLE_LOOKING
         self.leader_id = None
         self.expiry = None
         self.preparer.reset()
