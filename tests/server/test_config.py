@@ -164,6 +164,8 @@ def test_unknown_keys_warn_but_are_not_fatal(caplog):
     ("electionAlg=1", "electionAlg"),
     ("tickTime=0", "tickTime"),
     ("jute.maxbuffer=0", "jute.maxbuffer"),
+    ("fsync.inlineMaxMicros=-1", "fsync.inlineMaxMicros"),
+    ("fsync.inlineMaxMicros=0.5", "fsync.inlineMaxMicros"),
     ("minSessionTimeout=50000\nmaxSessionTimeout=10000", "minSessionTimeout"),
 ])
 def test_bad_values_raise_config_error_naming_the_key(text, key):
@@ -588,3 +590,9 @@ def test_standalone_enabled_false_makes_one_server_line_an_ensemble(tmp_path):
     assert not load(_dynamic(tmp_path, "zoo.cfg.dynamic.0", one, "clientPort=2182\n"), env={}).is_ensemble
     cfg = load(_dynamic(tmp_path, "zoo.cfg.dynamic.0", one, "standaloneEnabled=false\nreconfigEnabled=true\n"), env={})
     assert cfg.is_ensemble and cfg.my_id == 2 and cfg.reconfig_enabled and not cfg.standalone_enabled
+
+
+def test_inline_sync_limit_defaults_to_a_millisecond_and_zero_turns_it_off():
+    assert cfg_of("").inline_sync_us == 1000
+    assert cfg_of("fsync.inlineMaxMicros=250").inline_sync_us == 250
+    assert cfg_of("fsync.inlineMaxMicros=0").inline_sync_us == 0

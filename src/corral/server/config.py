@@ -86,6 +86,9 @@ class ServerConfig:
     container_max_never_used: int = 0
     data_dir_autocreate: bool = True  # zookeeper.datadir.autocreate (zkServer.sh: ZOO_DATADIR_AUTOCREATE_DISABLE)
     fsync_warning_ms: int = 1000
+    # corral's own: a small log write while the log thread is idle runs on the event loop when the last
+    # fsyncs all took at most this long (µs); 0: always on the thread (Storage.append says why).
+    inline_sync_us: int = 1000
     admin_enabled: bool = True  # the AdminServer (HTTP JSON commands), on by default as in ZooKeeper
     admin_address: str = "0.0.0.0"
     admin_port: int = 8080

@@ -678,12 +678,16 @@ class QuorumHost:
                 self._queued_since = self.clock.monotonic_ms()
             self._log_pending.extend(r.append)
             m.sync_processor_queue_size.observe(len(self._log_pending))
-            self._flush_log()
         elif log_changed and r.log_end is not None:
             self.peer.persisted(r.log_end)
         send = self.network.send
         for to, msg in r.messages:
             send(to, msg)
+        if r.append:
+            # After the messages: a leader's PROPOSALs are queued before the append, so that an append
+            # written on the loop itself (Storage.append) runs after they went out, not before. No
+            # message here waits for this append: the core sends what needs it after `persisted`.
+            self._flush_log()
         if r.commit:
             self._apply(r.commit)
         for ev in r.events:

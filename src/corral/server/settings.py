@@ -276,6 +276,8 @@ SETTINGS: tuple[Setting, ...] = (
             "container_max_never_used", "znode.container.maxNeverUsedIntervalMs", "0"),
     Setting("datadir.autocreate", java_bool, "data_dir_autocreate", "zookeeper.datadir.autocreate", "true"),
     Setting("fsync.warningthresholdms", java_int, "fsync_warning_ms", "zookeeper.fsync.warningthresholdms", "1000"),
+    Setting("fsync.inlineMaxMicros", int_at_least(0, " (0: never inline)"), "inline_sync_us",
+            apache_default="(corral only) 1000"),
     Setting("admin.enableServer", java_bool, "admin_enabled", "zookeeper.admin.enableServer", "true"),
     Setting("admin.serverAddress", host, "admin_address", "zookeeper.admin.serverAddress", "0.0.0.0"),
     Setting("admin.serverPort", port, "admin_port", "zookeeper.admin.serverPort", "8080"),
