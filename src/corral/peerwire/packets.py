@@ -421,7 +421,10 @@ class TxnEntry:
 
 _TXN_HEADER_SIZE = 32  # TxnHeader: clientId long, cxid int, zxid long, time long, type int (at 28)
 _LEN = struct.Struct(">i")
-_SET_DATA, _DELETE = 5, 2  # OpCode.setData, OpCode.delete
+_SET_DATA, _DELETE, _MULTI = 5, 2, 14  # OpCode.setData, OpCode.delete, OpCode.multi
+# The creates' txns: path, data, ACL vector, then this many fixed bytes (CreateTxn: ephemeral boolean +
+# parentCVersion int; CreateContainerTxn: parentCVersion; CreateTTLTxn: parentCVersion + ttl long).
+_CREATE_TAILS = {1: 5, 15: 5, 19: 4, 21: 12}  # OpCode.create, create2, createContainer, createTTL
 
 
 def _skip_bytes(buf: bytes, off: int) -> int:
@@ -437,13 +440,54 @@ def _skip_bytes(buf: bytes, off: int) -> int:
     return off + n
 
 
+def _skip_vector(buf: bytes, off: int) -> tuple[int, int]:
+    """(count, offset after the count) of a jute vector at `off` (count -1: null), with
+    `read_vector_len`'s rule; (0, -1) where the generic decoder must judge."""
+    if off + 4 > len(buf):
+        return 0, -1
+    n = int(_LEN.unpack_from(buf, off)[0])
+    if n < -1 or n > len(buf) - off:
+        return 0, -1
+    return n, off + 4
+
+
+def _skip_create(buf: bytes, fixed: int) -> int:
+    """The end of a create's txn (path, data, ACLs, `fixed` bytes) after the header, or -1."""
+    off = _skip_bytes(buf, _TXN_HEADER_SIZE)
+    if off >= 0:
+        off = _skip_bytes(buf, off)
+    if off < 0:
+        return -1
+    count, off = _skip_vector(buf, off)
+    for _ in range(count):  # ACL: perms int, then the Id's scheme and id ustrings
+        if off < 0 or off + 4 > len(buf):
+            return -1
+        off = _skip_bytes(buf, off + 4)
+        if off >= 0:
+            off = _skip_bytes(buf, off)
+    if off < 0 or off + fixed > len(buf):
+        return -1
+    return off + fixed
+
+
+def _skip_multi(buf: bytes) -> int:
+    """The end of a MultiTxn (a vector of Txn: type int, data buffer) after the header, or -1."""
+    count, off = _skip_vector(buf, _TXN_HEADER_SIZE)
+    for _ in range(count):
+        if off < 0 or off + 4 > len(buf):
+            return -1
+        off = _skip_bytes(buf, off + 4)
+    return off
+
+
 def txn_log_payload(data: bytes | bytearray | memoryview) -> bytes:
     """`TxnEntry.decode(data).log_payload`, without building records for the common txns.
 
     Every learner runs this once per PROPOSAL/INFORM; the generic decoder builds a TxnHeader and the
-    whole txn record (then re-encodes the header) only to find where the txn ends. For setData and
-    delete the extent follows from the length fields alone, with the jute reader's rules (a ustring
-    decodes with replacement characters, so no content can fail it); the header is 32 fixed bytes
+    whole txn record (then re-encodes the header) only to find where the txn ends. For setData, delete,
+    the creates and multi the extent follows from the length fields alone, with the jute reader's rules
+    (a ustring decodes with replacement characters, so no content can fail it; a multi's txns are
+    opaque buffers to that decoder too); the header is 32 fixed bytes
     that re-encode to themselves, so header + txn is the received bytes up to that end. Anything
     else, or anything the scan cannot vouch for, goes through `TxnEntry.decode`, its checks and errors.
     """
@@ -460,6 +504,10 @@ def txn_log_payload(data: bytes | bytearray | memoryview) -> bytes:
                 end = end + 4 if end + 4 <= n else -1
         elif t == _DELETE:
             end = _skip_bytes(buf, _TXN_HEADER_SIZE)
+        elif t in _CREATE_TAILS:
+            end = _skip_create(buf, _CREATE_TAILS[t])
+        elif t == _MULTI:
+            end = _skip_multi(buf)
         if end >= 0 and (n == end or n == end + 12):  # nothing after the txn, or a 12-byte digest
             return buf[:end]
     return TxnEntry.decode(buf).log_payload
