@@ -317,3 +317,15 @@ def test_request_type_reads_and_refuses_as_the_decoder(data: bytes | None) -> No
     except PeerProtocolError:
         got = PeerProtocolError
     assert got == want
+
+
+@given(ptype=st.integers(-2**31, 2**31 - 1), zxid=st.integers(-2**63, 2**63 - 1),
+       data=st.one_of(st.none(), st.binary(max_size=64)),
+       authinfo=st.one_of(st.none(), st.lists(st.builds(Id, st.text(max_size=5), st.text(max_size=5)), max_size=3)))
+def test_encode_packet_is_the_records_encoding(ptype: int, zxid: int, data: bytes | None,
+                                               authinfo: list[Id] | None) -> None:
+    """The direct packing (packets without authinfo) writes what the jute record writes."""
+    assert P.encode_packet(ptype, zxid, data, authinfo) == QuorumPacket(ptype, zxid, data, authinfo).to_bytes()
+    pkts = P.PacketReader().feed(P.encode_packet(P.COMMIT, 5) + P.encode_packet(P.PROPOSAL, 6, b"txn"))
+    assert [(p.type, p.zxid, p.data, p.authinfo) for p in pkts] == [(P.COMMIT, 5, None, None),
+                                                                     (P.PROPOSAL, 6, b"txn", None)]

@@ -124,7 +124,17 @@ def packet_name(ptype: int) -> str:
     return PACKET_NAMES.get(ptype, f"type {ptype}")
 
 
+_PACKET_HEAD = struct.Struct(">iqi")  # type, zxid, the data's length
+_NULL = b"\xff\xff\xff\xff"  # a null buffer or vector
+
+
 def encode_packet(ptype: int, zxid: int, data: bytes | None = None, authinfo: list[Id] | None = None) -> bytes:
+    """QuorumPacket(ptype, zxid, data, authinfo).to_bytes(); without authinfo (every packet but a
+    forwarded REQUEST's) packed directly: a leader encodes a PROPOSAL and a COMMIT per txn and learner."""
+    if authinfo is None:
+        if data is None:
+            return _PACKET_HEAD.pack(ptype, zxid, -1) + _NULL
+        return b"".join((_PACKET_HEAD.pack(ptype, zxid, len(data)), data, _NULL))
     return QuorumPacket(ptype, zxid, data, authinfo).to_bytes()
 
 
