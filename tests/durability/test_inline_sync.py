@@ -247,3 +247,7 @@ def test_metrics_count_inline_groups(tmp_path, force_sync):
     metrics = dict(storage.corral_metrics())
     assert metrics["zk_txnlog_inline_writes"] == (2 if force_sync else 10)
     assert metrics["zk_txnlog_appended"] == 10
+    # every fdatasync in µs (ZooKeeper's fsynctime is whole ms); none without forceSync
+    fsyncs = storage.metrics.fsync_time_us
+    assert fsyncs.count == (10 if force_sync else 0) == storage.metrics.fsynctime.count
+    assert not force_sync or 10_000_000 > fsyncs.max >= fsyncs.min >= 0

@@ -61,6 +61,9 @@ class ServerMetrics:
         self.sync_processor_request_queued = Counter("sync_processor_request_queued")
         self.sync_processor_batch_size = Summary("sync_processor_batch_size")  # the group commit's size
         self.fsynctime = Summary("fsynctime")  # ms per group write + fdatasync
+        # corral's own: µs per fdatasync (ZooKeeper's fsynctime is whole ms, 0 on a fast disk; this is the
+        # figure to set fsync.inlineMaxMicros by)
+        self.fsync_time_us = Summary("corral_fsync_time_us", advanced=True)
         self.proposal_count = Counter("proposal_count")
         self.commit_count = Counter("commit_count")
         # the log writer's queue (SyncRequestProcessor), ms; corral's writer takes its whole queue as one

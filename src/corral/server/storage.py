@@ -232,8 +232,9 @@ class Storage:
         if self.writer.force_sync:
             ms = self.writer.last_sync_ms
             recent = self._recent_sync_us
-            recent[self.writer.fsyncs % len(recent)] = ms * 1000
+            recent[self.writer.fsyncs % len(recent)] = us = ms * 1000
             self._slowest_recent_us = max(recent)
+            self.metrics.fsync_time_us.observe(round(us))
             self.metrics.fsynctime.observe(round(ms))
             if ms > self.config.fsync_warning_ms:
                 self.metrics.fsync_threshold_exceed.value += 1
