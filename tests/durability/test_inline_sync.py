@@ -251,3 +251,22 @@ def test_metrics_count_inline_groups(tmp_path, force_sync):
     fsyncs = storage.metrics.fsync_time_us
     assert fsyncs.count == (10 if force_sync else 0) == storage.metrics.fsynctime.count
     assert not force_sync or 10_000_000 > fsyncs.max >= fsyncs.min >= 0
+
+
+def test_closing_after_the_loop_ended_still_writes_a_waiting_inline_group(tmp_path):
+    """An inline group whose callback never ran (the loop stopped first) is written by `close()`."""
+    storage = _storage(tmp_path, force_sync=False)
+    rec = Recorder(storage)
+    loop = asyncio.new_event_loop()
+
+    def append_then_stop() -> None:
+        storage.append(_batch(1, 2), rec.callback(2))  # inline: scheduled for the loop's next pass
+        loop.stop()  # which never comes
+
+    loop.call_soon(append_then_stop)
+    loop.run_forever()
+    loop.close()
+    assert rec.writers == [] and rec.done == []
+    storage.close()
+    assert rec.writers == ["loop"] and rec.done == []  # written on close; no loop to report on
+    assert _logged(storage) == [1, 2]

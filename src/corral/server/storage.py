@@ -177,7 +177,10 @@ class Storage:
         except Exception as e:  # reported like the thread's: the host decides (a log failure is fatal)
             exc = e
         self._inline = []  # only now: until the records are written, later appends queue behind them
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # `close()` after the loop ended: written, and nobody is left to tell
+            return
         for _, done in todo:
             if defer:
                 loop.call_soon(done, exc)
