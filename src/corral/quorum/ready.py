@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from .messages import Message
@@ -112,16 +112,33 @@ class Reconfigured(Event):
     observers: frozenset[int]
 
 
-@dataclass(frozen=True)
 class RequestForwarded(Event):
     """At the leader: a write a server (`origin`, possibly the leader itself) forwarded.
 
     The host prepares it against its pending state and calls `propose()` with the resulting txn;
     the origin server recognises its request when the txn is committed there.
+
+    A plain class, unlike the other (rare) events: the leader makes one per forwarded write, and
+    compiled, a frozen dataclass's `__init__` is interpreted code setting each field through
+    `object.__setattr__`.
     """
 
-    origin: int
-    payload: bytes
+    __slots__ = ("origin", "payload")
+
+    def __init__(self, origin: int, payload: bytes) -> None:
+        self.origin: Final = origin
+        self.payload: Final = payload
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RequestForwarded):
+            return NotImplemented
+        return self.origin == other.origin and self.payload == other.payload
+
+    def __hash__(self) -> int:
+        return hash((self.origin, self.payload))
+
+    def __repr__(self) -> str:
+        return f"RequestForwarded(origin={self.origin!r}, payload={self.payload!r})"
 
 
 @dataclass(frozen=True)
@@ -161,7 +178,6 @@ class Anomaly(Event):
     description: str
 
 
-@dataclass(slots=True)
 class Ready:
     """One batch of work for the host. Handle the fields in this order, then call `advance()`:
 
@@ -180,16 +196,29 @@ class Ready:
     `log_end` is set when the batch changes the log (2-4): the zxid to pass to `persisted()` once
     this batch's log changes are durable (after a truncation or a snapshot with nothing appended,
     the host still reports it, so that a learner can acknowledge its sync).
+
+    A plain class, not a dataclass: compiled, a dataclass keeps the interpreted `__init__` that
+    `dataclasses` generates (four `default_factory` calls), and the core makes one per poll.
     """
 
-    epochs: Epochs | None = None
-    truncate_to: int | None = None
-    install_snapshot: tuple[int, bytes] | None = None
-    append: list[tuple[int, bytes]] = field(default_factory=list)
-    messages: list[tuple[int, Message]] = field(default_factory=list)
-    commit: list[tuple[int, bytes]] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    log_end: int | None = None
+    __slots__ = ("append", "commit", "epochs", "events", "install_snapshot", "log_end", "messages",
+                 "truncate_to")
+
+    def __init__(self) -> None:
+        self.epochs: Epochs | None = None
+        self.truncate_to: int | None = None
+        self.install_snapshot: tuple[int, bytes] | None = None
+        self.append: list[tuple[int, bytes]] = []
+        self.messages: list[tuple[int, Message]] = []
+        self.commit: list[tuple[int, bytes]] = []
+        self.events: list[Event] = []
+        self.log_end: int | None = None
+
+    def __repr__(self) -> str:
+        return (f"Ready(epochs={self.epochs!r}, truncate_to={self.truncate_to!r}, "
+                f"install_snapshot={self.install_snapshot!r}, append={self.append!r}, "
+                f"messages={self.messages!r}, commit={self.commit!r}, events={self.events!r}, "
+                f"log_end={self.log_end!r})")
 
     def __bool__(self) -> bool:
         # The usual fields first: a host asks this after every call it makes.
