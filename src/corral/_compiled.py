@@ -29,6 +29,8 @@ COMPILED: tuple[str, ...] = (
     "corral.persistence.txnlog",
     "corral.protocol.inline",
     "corral.protocol.paths",
+    "corral.protocol.recordbase",
+    "corral.protocol.records_gen",
     "corral.quorum.log",
     "corral.quorum.peer",
     "corral.quorum.ready",

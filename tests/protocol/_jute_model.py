@@ -4,7 +4,7 @@ It reads only each record's declared field list (`FIELDS`) and encodes values wi
 calls, so a test can compare corral's generated codec against a second, deliberately naive encoder
 instead of only checking that the codec agrees with itself. It also provides representative and
 random (hypothesis) instances for every record class, found by walking `Record`'s subclasses, so a
-record added to `records.py` is covered without editing the tests.
+record added to `records_spec.py` is covered without editing the tests.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 from hypothesis import strategies as st
 
-from corral.protocol import records
+from corral.protocol import records_gen
 from corral.protocol.jute import Record
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
@@ -23,15 +23,16 @@ LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
 
 def all_record_classes() -> list[type[Record]]:
-    """Every concrete record class defined in corral.protocol.records (private ones included)."""
+    """Every record class corral runs: those generated from records_spec.py (private ones included)."""
     seen: list[type[Record]] = []
     stack = list(Record.__subclasses__())
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
-        # @record(dataclass(slots=True)) replaces each class; the pre-slots original may linger as a
-        # subclass until garbage-collected, so keep only the class the module actually binds.
-        if cls.__module__ == records.__name__ and getattr(records, cls.__name__, None) is cls and cls not in seen:
+        # records_spec's @record classes (dataclasses, when the generator or a test imported it) and their
+        # pre-slots originals are Record subclasses too: keep only the classes records_gen binds.
+        if cls.__module__ == records_gen.__name__ and getattr(records_gen, cls.__name__, None) is cls \
+                and cls not in seen:
             seen.append(cls)
     return sorted(seen, key=lambda c: c.__name__)
 

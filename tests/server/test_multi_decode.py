@@ -13,7 +13,7 @@ import struct
 
 import pytest
 
-from corral.protocol import CreateMode, DecodeError, OpCode, inline
+from corral.protocol import CreateMode, DecodeError, OpCode, Record, inline
 from corral.protocol.records import (
     ACL,
     CheckVersionRequest,
@@ -22,7 +22,6 @@ from corral.protocol.records import (
     DeleteRequest,
     Id,
     MultiHeader,
-    Record,
     SetDataRequest,
 )
 from corral.server import writes

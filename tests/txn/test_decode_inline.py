@@ -11,7 +11,7 @@ import struct
 import pytest
 
 from corral.persistence.txnlog import decode_txn_payload
-from corral.protocol import DecodeError
+from corral.protocol import DecodeError, Record
 from corral.protocol.constants import OpCode
 from corral.protocol.records import (
     ACL,
@@ -25,7 +25,6 @@ from corral.protocol.records import (
     ErrorTxn,
     Id,
     MultiTxn,
-    Record,
     SetACLTxn,
     SetDataTxn,
     Txn,
