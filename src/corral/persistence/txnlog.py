@@ -21,7 +21,6 @@ import time
 import zlib
 from bisect import bisect_left
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeAlias
 
@@ -109,12 +108,28 @@ def txn_digest(payload: bytes) -> TxnDigest | None:
 _Image: TypeAlias = bytes | mmap.mmap  # a log file's contents: read, or memory-mapped by `scan`
 
 
-@dataclass
 class LogRecord:
-    offset: int
-    end: int
-    zxid: int
-    payload: bytes
+    """One record of a log file: where it starts and ends, its zxid, its payload (the txn's bytes).
+
+    A plain class, not a dataclass: compiled, a dataclass keeps its interpreted generated `__init__`,
+    and a scan makes one of these per logged txn (hundreds of thousands in a recovery)."""
+
+    __slots__ = ("end", "offset", "payload", "zxid")
+
+    def __init__(self, offset: int, end: int, zxid: int, payload: bytes) -> None:
+        self.offset = offset
+        self.end = end
+        self.zxid = zxid
+        self.payload = payload
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LogRecord):
+            return NotImplemented
+        return (self.offset, self.end, self.zxid, self.payload) == (other.offset, other.end, other.zxid,
+                                                                    other.payload)
+
+    def __repr__(self) -> str:
+        return f"LogRecord(offset={self.offset}, end={self.end}, zxid=0x{self.zxid:x}, payload={self.payload!r})"
 
 
 def _record_at(data: _Image | memoryview, off: int, limit: int = -1) -> tuple[bytes, int] | None:
