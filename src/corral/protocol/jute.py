@@ -60,7 +60,6 @@ Bool = Annotated[bool, "boolean"]
 Buffer = Annotated[bytes | None, "buffer"]
 UString = Annotated[str | None, "ustring"]
 
-
 _FIXED = {"int": ("i", 4), "long": ("q", 8), "boolean": ("?", 1)}
 
 _I = struct.Struct(">i")
@@ -160,6 +159,7 @@ class _Codec:
         self.ser: list[str] = []
         self.de: list[str] = []
         self._run: list[tuple[str, str, int]] = []
+        self._runs = 0  # struct layouts made so far: F0, F1, ...
         for name, tp in self.fields:
             self._field(name, tp)
         self._flush()
@@ -192,7 +192,8 @@ class _Codec:
             return
         fmt = ">" + "".join(c for _, c, _ in run)
         size = sum(s for _, _, s in run)
-        tag = f"{self.prefix}F{sum(1 for k in self.consts if k.startswith(self.prefix + 'F'))}"
+        tag = f"{self.prefix}F{self._runs}"
+        self._runs += 1
         self.consts[tag] = struct.Struct(fmt)
         names = [n for n, _, _ in run]
         self.ser.append(f"out += {tag}.pack({', '.join('self.' + n for n in names)})")
@@ -245,8 +246,7 @@ class _Codec:
                indent + one + "try:",
                *body(self.de, 2), indent + one * 2 + f"return cls({fields}), off",
                indent + one + "except (struct.error, IndexError, OverflowError) as exc:",
-               indent + one * 2 + (f"raise DecodeError(f'bad {cls}: {{exc}}')" if typed else
-                                   f"raise DecodeError('bad {cls}: %s' % exc)")]
+               indent + one * 2 + f"raise DecodeError(f'bad {cls}: {{exc}}')"]
         return out
 
 
@@ -286,13 +286,12 @@ def module_source(spec: types.ModuleType, docstring: str) -> str:
            "", "from .jute import (", *(f"    {h}," for h in helpers), ")", "",
            'pack_i: Final = struct.Struct(">i").pack',
            "_ = (Bool, Buffer, Int, Long, UString)  # the kinds FIELDS names (some modules declare none of one)"]
-    for cls in classes:
-        codec = _Codec(cls, f"_{cls.__name__.lstrip('_')}_", by_name=True)
+    codecs = [_Codec(cls, f"_{cls.__name__.lstrip('_')}_", by_name=True) for cls in classes]
+    for codec in codecs:
         for name, value in codec.consts.items():
             assert isinstance(value, struct.Struct)
             out.append(f"{name}: Final = struct.Struct({value.format!r})")
-    for cls in classes:
-        codec = _Codec(cls, f"_{cls.__name__.lstrip('_')}_", by_name=True)
+    for cls, codec in zip(classes, codecs, strict=True):
         dfields = {f.name: f for f in dataclasses.fields(cls)}
         name = cls.__name__
         doc = cls.__doc__ or ""
