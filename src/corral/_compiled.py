@@ -25,6 +25,7 @@ from types import ModuleType
 #: Modules of the compiled build (dotted names under `corral`). Not here: modules declaring jute records
 #: (`@record` reads field annotations at import, which compiled classes do not keep) and thin adapters.
 COMPILED: tuple[str, ...] = (
+    "corral.persistence.snapemit",
     "corral.persistence.snapnodes",
     "corral.persistence.txnlog",
     "corral.protocol.inline",

@@ -43,6 +43,11 @@ def test_memlog_lookup_truncate_and_reset() -> None:
         log.payload(12)
     with pytest.raises(ValueError):
         log.append(20, b"dup")
+    assert list(log.iter_after(11)) == log.after(11) and list(log.iter_after(20)) == []
+    assert list(log.iter_after(10)) == log.after(10)
+    for unordered in ([(11, b"a"), (11, b"b")], [(12, b"a"), (11, b"b")], [(10, b"a")]):
+        with pytest.raises(ValueError):  # entries must follow the base and each other, as `append` checks
+            MemLog(10, unordered)
     log.truncate(12)
     assert log.last == 11
     log.reset(50)

@@ -44,8 +44,8 @@ from ..protocol import DecodeError, FileHeader
 from ..tree import DataTree
 from ..tree import acl as aclmod
 from ..tree.acl import OPEN_ACL_UNSAFE, AclList
-from ..tree.datatree import Node, entry_acl, persisted
 from ..tree.digest import DIGEST_VERSION, EXCLUDED_PREFIX, to_long
+from . import snapemit
 from .files import FORMAT_VERSION, PRIVATE_FILE, SNAP_MAGIC, SNAP_PREFIX, fsync_dir, snapshot_temp, snapshot_zxid
 from .snapnodes import RELEASE_EVERY, NodeRecordError, load_nodes
 
@@ -169,11 +169,7 @@ def write_body(tree: DataTree, emit: Callable[[bytes], object],
     for sid, timeout in tree.sessions.items():
         emit(_SESSION.pack(sid, timeout))
     # ZooKeeper's ACL cache: OPEN_ACL_UNSAFE is key -1 outside the map, other lists count up from 1.
-    keys: dict[AclList, int] = {OPEN_ACL_UNSAFE: OPEN_ACL_KEY}
-    for e in tree.nodes.values():
-        acl = entry_acl(e)
-        if acl not in keys:
-            keys[acl] = len(keys)
+    keys, in_dict_order = snapemit.acl_keys(tree, OPEN_ACL_UNSAFE, OPEN_ACL_KEY)
     emit(_I.pack(len(keys) - 1))
     for acl, key in keys.items():
         if key == OPEN_ACL_KEY:
@@ -181,30 +177,7 @@ def write_body(tree: DataTree, emit: Callable[[bytes], object],
         emit(_Q.pack(key) + _I.pack(len(acl)))
         for perms, scheme, ident in acl:
             emit(_I.pack(perms) + _ustr(scheme) + _ustr(ident))
-    nodes = tree.nodes
-    pack_node = _KEY_STAT.pack
-    pack_digest = _DIGEST_STAT.pack
-    crc32 = zlib.crc32
-    digest = 0
-    count = 0
-    stack = ["/"]
-    while stack:
-        path = stack.pop()
-        e = nodes[path]
-        pb = b"" if path == "/" else path.encode("utf-8", "surrogatepass")
-        d, acl, czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner = persisted(e)
-        emit(b"".join((_I.pack(len(pb)), pb, _buf(d), pack_node(keys[acl], czxid, mzxid, ctime, mtime, version,
-                                                                cversion, aversion, owner, pzxid))))
-        if not path.startswith(EXCLUDED_PREFIX):
-            c = crc32(pb)
-            if d is not None:
-                c = crc32(d, c)
-            digest += crc32(pack_digest(czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner), c)
-        if isinstance(e, Node) and e.kids is not None:
-            stack.extend(e.kids.paths)
-        count += 1
-        if progress is not None and count % 100000 == 0:
-            progress(count)
+    digest = snapemit.write_nodes(tree, keys, EXCLUDED_PREFIX, emit, progress, in_dict_order)
     emit(END_PATH)
     return to_long(digest)
 

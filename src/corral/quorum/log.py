@@ -8,7 +8,7 @@ older than the window is sent as a SNAP.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 __all__ = ["MemLog"]
 
@@ -22,8 +22,15 @@ class MemLog:
         self.base = base
         self._z: list[int] = []
         self._p: list[bytes] = []
-        for z, p in entries:
-            self.append(z, bytes(p))
+        zs = self._z
+        ps = self._p
+        last = base
+        for z, p in entries:  # a restart's whole recovered log: append's checks, inline
+            if z <= last:
+                raise ValueError(f"zxid {z:#x} does not follow {last:#x}")
+            zs.append(z)
+            ps.append(p)
+            last = z
 
     def __len__(self) -> int:
         return len(self._z)
@@ -85,6 +92,15 @@ class MemLog:
         if j - i == 1:  # the usual commit: one entry (the two lists always have equal lengths)
             return [(z[i], self._p[i])]
         return list(zip(z[i:j], self._p[i:j], strict=True))
+
+    def iter_after(self, zxid: int) -> Iterator[tuple[int, bytes]]:
+        """The entries with `z > zxid`, one at a time (`after` builds them all as a list first: at a
+        restart's scan of the whole recovered log, hundreds of thousands of tuples at once)."""
+        assert zxid >= self.base, "asked for entries older than the window"
+        z = self._z
+        p = self._p
+        for i in range(bisect_right(z, zxid), len(z)):
+            yield z[i], p[i]
 
     def append(self, zxid: int, payload: bytes) -> None:
         if zxid <= self.last:

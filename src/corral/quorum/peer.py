@@ -952,7 +952,7 @@ class _Leader:
         decode = p._reconfig_of
         if decode is None:
             return
-        for zxid, payload in p.log.after(p._committed):
+        for zxid, payload in p.log.iter_after(p._committed):
             found = decode(payload)
             if found is not None:
                 self.pending_config = (zxid, found[0], found[1])

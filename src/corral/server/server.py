@@ -26,7 +26,7 @@ from ..security.quorum import build_quorum_security
 from ..tree import ApplyResult, DataTree
 from ..tree import acl as aclmod
 from ..tree.datatree import CONTAINER_OWNER
-from . import digests, dynamic_file, fourletter
+from . import digests, dynamic_file, fourletter, memory
 from .config import ServerConfig, resolve_member
 from .frontend import Frontend, Link, ServerStats
 from .host import TICKS_PER_TICKTIME, QuorumHost
@@ -121,15 +121,7 @@ class CorralServer:
         if self.peers is not None:
             self.peers.metrics = self.metrics
         self.host.preparer.on_quota_exceeded = self.metrics.quota_exceeded_in
-        # Built here, started by start(): the web console can be mounted first (admin.add_subapp).
-        # Imported here: corral.admin reads this package's modules (a module-level import would be a cycle).
-        from ..admin.http import AdminServer
-
-        self.admin: AdminServer | None = None
-        if config.admin_enabled:
-            self.admin = AdminServer(self, config.admin_address, config.admin_port, config.admin_command_url)
-            if config.console_enable:
-                self._mount_console()
+        self.admin: AdminServer | None = None  # built by start(), once the logged txns are committed again
         self.metrics_server: MetricsServer | None = None
         if config.prometheus_enabled:
             from ..admin.prometheus import MetricsServer
@@ -222,7 +214,19 @@ class CorralServer:
         if (self.security.tls is not None and cfg.secure_client_port is not None) or (
                 self.peers is not None and self.peers.security is not None and self.peers.security.reload):
             self._every(1.0, self._check_tls_files)
-        self.host.start()
+        with memory.paused():  # a restart commits its logged txns again here
+            self.host.start()
+        if cfg.admin_enabled:
+            # Built only now: aiohttp and the web console (~11 MB) are not resident while a restart commits
+            # its logged txns again, the peak of its memory. Started before the client port, as Apache's
+            # AdminServer is. Imported here: corral.admin reads this package's modules (a module-level
+            # import would be a cycle).
+            from ..admin.http import AdminServer
+
+            self.admin = AdminServer(self, cfg.admin_address, cfg.admin_port, cfg.admin_command_url)
+            if cfg.console_enable:
+                self._mount_console()  # before start(): mounted as a subapp (admin.add_subapp)
+            await self.admin.start()
         if cfg.plain_client_port:
             self._listener = await loop.create_server(
                 lambda: ClientProtocol(self.frontend), cfg.client_port_address, cfg.client_port,
@@ -245,8 +249,6 @@ class CorralServer:
         self._every(cfg.container_check_interval / 1000, self._reap_containers)
         self._every(digests.IDLE_CHECK_SECONDS, lambda: digests.drop_if_idle(self.tree))
         self.storage.start_autopurge()
-        if self.admin is not None:
-            await self.admin.start()
         if self.metrics_server is not None:
             await self.metrics_server.start()
         log.info("event=serving address=%s port=%d mode=%s tickTime=%d minSessionTimeout=%d "
