@@ -26,6 +26,8 @@ from ..tree import acl as aclmod
 from ..tree.acl import AclList
 from ..tree.datatree import (
     AT_ACL,
+    AT_CVERSION,
+    AT_DATA_LEN,
     AT_FLAGS,
     AT_PZXID,
     LEAF_CVERSION,
@@ -42,8 +44,6 @@ _Q: Final = struct.Struct(">q")
 _KEY_STAT: Final = struct.Struct(">qqqqqiiiqq")  # DataNode's `long acl` then StatPersisted
 _DIGEST_STAT: Final = struct.Struct(">qqqqqiiiq")  # what DigestCalculator adds after path and data
 NULL_DATA: Final = b"\xff\xff\xff\xff"
-AT_CCV: Final = 36  # a leaf's cversion as clients see it (stored * 2)
-AT_DLEN: Final = 52  # a leaf's dataLength: the file's length prefix of the data, as it is
 CHUNK: Final = 1 << 20  # bytes handed to `emit` at a time
 PROGRESS_EVERY: Final = 100000
 _ODD: Final = LEAF_OWNER | LEAF_CVERSION
@@ -103,19 +103,16 @@ def write_nodes(tree: DataTree, keys: dict[AclList, int], excluded: str, emit: C
     by path), and at a million znodes the lookups, each a cache miss in a table of that size, were about
     a third of the writing."""
     nodes = tree.nodes
-    key_of_id: dict[int, bytes] = {}  # a leaf's ACL number -> the file's 8-byte ACL key
-    for acl, key in keys.items():
-        key_of_id[aclmod.acl_id(acl)] = _Q.pack(key)
-    out = _Out(emit, progress)
+    out = _Out(keys, excluded, emit, progress)
     if in_dict_order:
         for path, e in nodes.items():
-            out.node(path, e, keys, key_of_id, excluded)
+            out.node(path, e)
         return out.finish()
     stack = ["/"]
     while stack:
         path = stack.pop()
         e = nodes[path]
-        out.node(path, e, keys, key_of_id, excluded)
+        out.node(path, e)
         if isinstance(e, Node) and e.kids is not None:
             stack.extend(e.kids.paths)
     return out.finish()
@@ -124,7 +121,13 @@ def write_nodes(tree: DataTree, keys: dict[AclList, int], excluded: str, emit: C
 class _Out:
     """The records and the digest as they are made: one node at a time, in the caller's order."""
 
-    def __init__(self, emit: Callable[[bytes], object], progress: Callable[[int], None] | None) -> None:
+    def __init__(self, keys: dict[AclList, int], excluded: str, emit: Callable[[bytes], object],
+                 progress: Callable[[int], None] | None) -> None:
+        self.keys = keys
+        self.key_of_id: dict[int, bytes] = {}  # a leaf's ACL number -> the file's 8-byte ACL key
+        for acl, key in keys.items():
+            self.key_of_id[aclmod.acl_id(acl)] = _Q.pack(key)
+        self.excluded = excluded
         self.emit = emit
         self.progress = progress
         self.parts: list[bytes] = []
@@ -134,33 +137,32 @@ class _Out:
         self.last_id = -1
         self.last_key = b""
 
-    def node(self, path: str, e: Node | bytes, keys: dict[AclList, int], key_of_id: dict[int, bytes],
-             excluded: str) -> None:
+    def node(self, path: str, e: Node | bytes) -> None:
         pb = b"" if path == "/" else path.encode("utf-8", "surrogatepass")
-        if isinstance(e, Node) or e[AT_FLAGS] & _ODD or i32_at(e, AT_CCV) != 0:
+        if isinstance(e, Node) or e[AT_FLAGS] & _ODD or i32_at(e, AT_CVERSION) != 0:
             d, acl, czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner = persisted(e)
             rec = b"".join((_I.pack(len(pb)), pb, NULL_DATA if d is None else _I.pack(len(d)) + d,
-                            _KEY_STAT.pack(keys[acl], czxid, mzxid, ctime, mtime, version, cversion, aversion,
+                            _KEY_STAT.pack(self.keys[acl], czxid, mzxid, ctime, mtime, version, cversion, aversion,
                                            owner, pzxid)))
             dstat = _DIGEST_STAT.pack(czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner)
         else:
             i = i32_at(e, AT_ACL)
             if i != self.last_id:
-                self.last_key = key_of_id[i]
+                self.last_key = self.key_of_id[i]
                 self.last_id = i
             if e[AT_FLAGS] & LEAF_NULL:
                 d = None
                 dl = NULL_DATA
             else:
                 d = e[LEAF_HEAD_SIZE:]
-                dl = e[AT_DLEN:AT_DLEN + 4]
-            head = e[:AT_DLEN]  # czxid, mzxid, ctime, mtime, version, cversion (0), aversion, owner
+                dl = e[AT_DATA_LEN:AT_DATA_LEN + 4]
+            head = e[:AT_DATA_LEN]  # czxid, mzxid, ctime, mtime, version, cversion (0), aversion, owner
             pz = e[AT_PZXID:AT_PZXID + 8]
             rec = b"".join((_I.pack(len(pb)), pb, dl, b"" if d is None else d, self.last_key, head, pz))
             dstat = b"".join((head[:16], pz, head[16:]))
         self.parts.append(rec)
         self.size += len(rec)
-        if not path.startswith(excluded):
+        if not path.startswith(self.excluded):
             c = zlib.crc32(pb)
             if d is not None:
                 c = zlib.crc32(d, c)

@@ -54,9 +54,6 @@ log = logging.getLogger("corral.snapshot")
 _Q = struct.Struct(">q")
 _I = struct.Struct(">i")
 _SESSION = struct.Struct(">qi")
-_STATP = struct.Struct(">qqqqiiiqq")
-_KEY_STAT = struct.Struct(">q" + _STATP.format[1:])  # DataNode's `long acl` then StatPersisted
-_DIGEST_STAT = struct.Struct(">qqqqqiiiq")  # the 60 bytes DigestCalculator adds after path and data
 _ZXID_DIGEST = struct.Struct(">qiq")
 HEADER = FileHeader(SNAP_MAGIC, FORMAT_VERSION, -1).to_bytes()
 END_PATH = b"\x00\x00\x00\x01/"  # the string "/": ends the nodes, and every seal
@@ -122,10 +119,6 @@ def _read_ustring(data: Image, off: int) -> tuple[str | None, int]:
     if n < 0 or off + n > len(data):
         raise DecodeError(f"unreasonable string length {n}")
     return data[off:off + n].decode("utf-8", "replace"), off + n
-
-
-def _buf(b: bytes | None) -> bytes:
-    return b"\xff\xff\xff\xff" if b is None else _I.pack(len(b)) + b
 
 
 # ---- writing ------------------------------------------------------------------------------------------

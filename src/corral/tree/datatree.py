@@ -289,6 +289,7 @@ AT_VERSION: Final = 32
 AT_CVERSION: Final = 36  # as clients see it: stored * 2
 AT_AVERSION: Final = 40
 AT_OWNER: Final = 44  # as clients see it
+AT_DATA_LEN: Final = 52  # dataLength: also a snapshot record's length prefix of the data, as it is
 AT_PZXID: Final = 60
 AT_ACL: Final = 68
 AT_FLAGS: Final = 72
