@@ -93,8 +93,10 @@ def test_busy_admin_port_is_one_line_and_clients_are_served(tmp_path: Path) -> N
             from tests.support.net import four_letter
 
             def ok() -> bool:
+                # the AdminServer starts just after the client port (as in Apache's QuorumPeer.start)
                 try:
-                    return four_letter(HOST, port, "ruok", timeout=1) == "imok"
+                    return four_letter(HOST, port, "ruok", timeout=1) == "imok" and \
+                        "admin_server_not_started" in log.read_text(errors="replace")
                 except OSError:
                     return False
             wait_until(ok, 30, "corral to serve with its admin port taken")

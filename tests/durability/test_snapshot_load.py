@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import struct
+import threading
 import zlib
 
 import pytest
@@ -184,3 +185,28 @@ def test_acl_numbers_of_any_value_resolve_from_the_first_node_on():
     assert tree.acl_of("/") == acl and tree.acl_of("/x") == acl and tree.acl_of("/zookeeper") == OPEN_ACL_UNSAFE
     with pytest.raises(NodeRecordError, match="ACL -2, not in the ACL map"):
         load_nodes(DataTree(system_nodes=False), body, 8, {-1: OPEN_ACL_UNSAFE})
+
+
+@pytest.mark.parametrize("mapped", [True, False])
+def test_the_checksum_worker_finds_damage_on_either_side_of_its_chunk_marks(tmp_path, monkeypatch, mapped):
+    """The file's Adler32 is computed on a worker thread in steps (snapshot._AdlerAhead), paced by the
+    loader over a mapped file; a seal is checked from the last step's mark before it. A flipped bit
+    anywhere, and at the bytes next to a mark, is found; the worker is gone once the load returns or
+    fails (a mapped file could not close else). Steps of 1 MiB here, so a 3 MB file has several."""
+    monkeypatch.setattr(snapmod._AdlerAhead, "STEP", snapmod._CHUNK)
+    path = write_snapshot(_big_tree(24000), tmp_path)
+    good = path.read_bytes()
+    assert len(good) > 3 * snapmod._CHUNK
+    load = load_snapshot if mapped else (lambda p: parse_snapshot(p.read_bytes(), None))
+    assert sorted(load(path).tree.nodes) == sorted(_big_tree(24000).nodes)
+    chunk = snapmod._CHUNK
+    for at in (len(HEADER) + 5, chunk - 1, chunk, 2 * chunk + 1, len(good) - 40, len(good) - snapmod.SEAL_SIZE - 1):
+        bad = bytearray(good)
+        bad[at] ^= 0x10
+        path.write_bytes(bytes(bad))
+        with pytest.raises(SnapshotCorruptError):
+            load(path)
+        assert not [t for t in threading.enumerate() if t.name == "snapshot-adler32"]
+    path.write_bytes(good)
+    assert load(path).digest is not None
+    assert not [t for t in threading.enumerate() if t.name == "snapshot-adler32"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from corral.testing import parse_mntr, parse_srvr
+from corral.testing import admin_listening, parse_mntr, parse_srvr
 from tests.support.net import HOST, free_ports
 from tests.support.proxy import TcpProxy
 from tests.support.server import NOT_SERVING, CorralProcess
@@ -134,7 +134,9 @@ class Member(CorralProcess):
         return parse_mntr(self.four_letter("mntr"))
 
     def serving(self) -> bool:
-        return self.mode() in ("leader", "follower", "observer")
+        """Leader, follower or observer, and its AdminServer (if enabled) answers: it starts just after
+        the client port."""
+        return self.mode() in ("leader", "follower", "observer") and admin_listening(self.config())
 
     def log(self, tail: int = 6000) -> str:
         return super().log(tail)
@@ -220,7 +222,8 @@ class Ensemble:
 
         def ok() -> Member | None:
             modes = {m.sid: m.mode() for m in ms}
-            if any(v not in ("leader", "follower", "observer") for v in modes.values()):
+            if any(v not in ("leader", "follower", "observer") for v in modes.values()) or \
+                    not all(admin_listening(m.config()) for m in ms):
                 return None
             leaders = [m for m in ms if modes[m.sid] == "leader"]
             if len(leaders) != 1:

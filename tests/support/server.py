@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-from corral.testing import parse_srvr
+from corral.testing import admin_listening, parse_srvr
 from corral.testing.process import ManagedProcess
 
 from .apache import ADMIN_CLASSPATH, CLASSPATH_EXTRA, ZK_JAR, _java, require_apache
@@ -164,9 +164,11 @@ class ServerProcess(ManagedProcess):
 
     def _answers(self) -> bool:
         if self.ready == "srvr":
-            return "Mode:" in self.four_letter("srvr", timeout=1.0)
-        return self.four_letter("ruok", timeout=1.0) == "imok" and \
-            "not currently serving" not in self.four_letter("srvr", timeout=1.0)
+            serving = "Mode:" in self.four_letter("srvr", timeout=1.0)
+        else:
+            serving = self.four_letter("ruok", timeout=1.0) == "imok" and \
+                "not currently serving" not in self.four_letter("srvr", timeout=1.0)
+        return serving and admin_listening(self.config())
 
     def restart(self, timeout: float | None = None, *, hard: bool = False, wait: bool = True) -> Self:
         """Stop (or, with `hard`, kill -9) and start again on the same dataDir and port."""

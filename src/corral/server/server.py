@@ -9,6 +9,7 @@ standalone server: an ensemble of one voter), the disk (`Storage`), timers, four
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import random
 import time
@@ -171,6 +172,24 @@ class CorralServer:
     def wall_ms() -> int:
         return int(time.time() * 1000)
 
+    async def _start_admin(self) -> None:
+        """The AdminServer after the client port, in the order of Apache's QuorumPeer.start (a failure
+        to bind it is logged and the server goes on serving, as there). Built only now: aiohttp and the
+        web console (~11 MB) are not resident while a restart commits its logged txns again, the peak of
+        its memory. aiohttp's import (~140 ms, most of it loading CA certificates for its client's TLS
+        contexts) runs on a worker thread, so the event loop serves the clients that reconnect after a
+        restart meanwhile; aiohttp imports no corral module, so the two threads never wait on each
+        other's import locks. corral.admin is imported here, not at module level: it reads this
+        package's modules (a cycle)."""
+        await asyncio.to_thread(importlib.import_module, "aiohttp.web")
+        from ..admin.http import AdminServer
+
+        cfg = self.config
+        self.admin = AdminServer(self, cfg.admin_address, cfg.admin_port, cfg.admin_command_url)
+        if cfg.console_enable:
+            self._mount_console()  # before start(): mounted as a subapp (admin.add_subapp)
+        await self.admin.start()
+
     def _mount_console(self) -> None:
         """The web console at /console/ of the admin server: a ZooKeeper client of this server's plain
         client port (docs/operations.md, "Web console")."""
@@ -216,17 +235,6 @@ class CorralServer:
             self._every(1.0, self._check_tls_files)
         with memory.paused():  # a restart commits its logged txns again here
             self.host.start()
-        if cfg.admin_enabled:
-            # Built only now: aiohttp and the web console (~11 MB) are not resident while a restart commits
-            # its logged txns again, the peak of its memory. Started before the client port, as Apache's
-            # AdminServer is. Imported here: corral.admin reads this package's modules (a module-level
-            # import would be a cycle).
-            from ..admin.http import AdminServer
-
-            self.admin = AdminServer(self, cfg.admin_address, cfg.admin_port, cfg.admin_command_url)
-            if cfg.console_enable:
-                self._mount_console()  # before start(): mounted as a subapp (admin.add_subapp)
-            await self.admin.start()
         if cfg.plain_client_port:
             self._listener = await loop.create_server(
                 lambda: ClientProtocol(self.frontend), cfg.client_port_address, cfg.client_port,
@@ -249,6 +257,8 @@ class CorralServer:
         self._every(cfg.container_check_interval / 1000, self._reap_containers)
         self._every(digests.IDLE_CHECK_SECONDS, lambda: digests.drop_if_idle(self.tree))
         self.storage.start_autopurge()
+        if cfg.admin_enabled:
+            await self._start_admin()
         if self.metrics_server is not None:
             await self.metrics_server.start()
         log.info("event=serving address=%s port=%d mode=%s tickTime=%d minSessionTimeout=%d "

@@ -24,7 +24,7 @@ with ServerProcess() as srv:
 Importing this package never imports pytest.
 """
 
-from ._net import WaitTimeout, four_letter, free_port, free_ports, parse_mntr, parse_srvr, wait_until
+from ._net import WaitTimeout, admin_listening, four_letter, free_port, free_ports, parse_mntr, parse_srvr, wait_until
 from .ensemble import Ensemble, Member
 from .inprocess import InProcessServer, serve_in_process
 from .process import ServerHandle, ServerProcess
@@ -40,6 +40,7 @@ __all__ = [
     "ServerHandle",
     "ServerProcess",
     "WaitTimeout",
+    "admin_listening",
     "four_letter",
     "free_port",
     "free_ports",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from ..localports import pick_free_ports
@@ -57,6 +57,21 @@ def four_letter(port: int, cmd: str, timeout: float = 5.0, host: str = HOST) -> 
                 break
             chunks.append(b)
     return b"".join(chunks).decode(errors="replace")
+
+
+def admin_listening(config: Mapping[str, object], timeout: float = 1.0) -> bool:
+    """Whether the AdminServer a zoo.cfg enables (`admin.enableServer=true`) accepts connections; true
+    when it is off. corral starts it just after the client port (as Apache's QuorumPeer does), so a
+    readiness probe that only asks the client port can see the server before its AdminServer."""
+    if str(config.get("admin.enableServer", "true")).lower() != "true":
+        return True
+    address = str(config.get("admin.serverAddress") or "0.0.0.0")
+    host = HOST if address in ("0.0.0.0", "::", "") else address
+    try:
+        with socket.create_connection((host, int(str(config.get("admin.serverPort", 8080)))), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _fields(text: str, sep: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Self
 
-from ._net import HOST, free_ports, log, parse_mntr, parse_srvr, wait_until
+from ._net import HOST, admin_listening, free_ports, log, parse_mntr, parse_srvr, wait_until
 from .process import ServerProcess
 from .proxy import PairLink
 
@@ -87,8 +87,9 @@ class Member(ServerProcess):
         return super().mode() if self.alive else "down"
 
     def serving(self) -> bool:
-        """Whether it serves clients now (it is leader, follower or observer)."""
-        return self.mode() in SERVING
+        """Whether it serves clients now (it is leader, follower or observer), and its AdminServer, if
+        enabled, answers too (it starts just after the client port)."""
+        return self.mode() in SERVING and admin_listening(self.config())
 
 
 class Ensemble:
@@ -322,7 +323,7 @@ class Ensemble:
                     return f"members {gone} exited"
             ms = live()
             modes = {m.sid: m.mode() for m in ms}
-            if any(v not in SERVING for v in modes.values()):
+            if any(v not in SERVING for v in modes.values()) or not all(admin_listening(m.config()) for m in ms):
                 return None
             leaders = [m for m in ms if modes[m.sid] == "leader"]
             if len(leaders) != 1:

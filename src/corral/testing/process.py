@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
-from ._net import HOST, WaitTimeout, four_letter, free_port, log, parse_srvr, wait_until
+from ._net import HOST, WaitTimeout, admin_listening, four_letter, free_port, log, parse_srvr, wait_until
 
 if TYPE_CHECKING:
     from ..client import Client, SyncClient
@@ -301,7 +301,7 @@ class ServerProcess(ServerHandle, ManagedProcess):
         log.info("event=server_started pid=%d port=%d dir=%s", self.proc.pid, self.port, self.data_dir)
 
     def _answers(self) -> bool:
-        return self.ready()
+        return self.ready() and admin_listening(self.config())
 
     def ready(self) -> bool:
         """Whether the server answers `ruok` and says it serves."""
