@@ -38,11 +38,11 @@ from ..tree.datatree import (
     Node,
     persisted,
 )
+from ..tree.digest import DIGEST_STAT
 
 _I: Final = struct.Struct(">i")
 _Q: Final = struct.Struct(">q")
 _KEY_STAT: Final = struct.Struct(">qqqqqiiiqq")  # DataNode's `long acl` then StatPersisted
-_DIGEST_STAT: Final = struct.Struct(">qqqqqiiiq")  # what DigestCalculator adds after path and data
 NULL_DATA: Final = b"\xff\xff\xff\xff"
 CHUNK: Final = 1 << 20  # bytes handed to `emit` at a time
 PROGRESS_EVERY: Final = 100000
@@ -144,7 +144,7 @@ class _Out:
             rec = b"".join((_I.pack(len(pb)), pb, NULL_DATA if d is None else _I.pack(len(d)) + d,
                             _KEY_STAT.pack(self.keys[acl], czxid, mzxid, ctime, mtime, version, cversion, aversion,
                                            owner, pzxid)))
-            dstat = _DIGEST_STAT.pack(czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner)
+            dstat = DIGEST_STAT.pack(czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner)
         else:
             i = i32_at(e, AT_ACL)
             if i != self.last_id:
@@ -162,6 +162,9 @@ class _Out:
             dstat = b"".join((head[:16], pz, head[16:]))
         self.parts.append(rec)
         self.size += len(rec)
+        # digest.digest_of's value, from the bytes this record was just made of (no second encoding of
+        # the path or slice of the data); tests/durability/test_apache_format.py checks the sum
+        # against digest.tree_digest
         if not path.startswith(self.excluded):
             c = zlib.crc32(pb)
             if d is not None:

@@ -39,14 +39,11 @@ def bulk_load() -> Iterator[None]:
     No collection before the freeze: what a load allocates is the structure itself (a loader makes no
     cycles), and a young-generation pass over a just-loaded 1M-znode tree walks all of it (~0.1 s of a
     restart) to find nothing."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
+    with paused():
+        try:
+            yield
+        finally:
+            gc.freeze()
 
 
 @contextmanager

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 DIGEST_VERSION: Final = 2
 EXCLUDED_PREFIX: Final = "/zookeeper/"
-_STAT: Final = struct.Struct(">qqqqqiiiq")
+DIGEST_STAT: Final = struct.Struct(">qqqqqiiiq")  # the stat fields DigestCalculator adds after path and data
 _MASK: Final = (1 << 64) - 1
 _UNUSUAL: Final = LEAF_OWNER | LEAF_CVERSION
 
@@ -50,8 +50,8 @@ def node_digest(path: str, data: bytes | None, czxid: int, mzxid: int, pzxid: in
     crc = zlib.crc32(b"" if path == "/" else path.encode("utf-8", "surrogatepass"))
     if data is not None:
         crc = zlib.crc32(data, crc)
-    return zlib.crc32(_STAT.pack(czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion,
-                                 ephemeral_owner), crc)
+    return zlib.crc32(DIGEST_STAT.pack(czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion,
+                                       ephemeral_owner), crc)
 
 
 def digest_of(path: str, node: Node | bytes) -> int:
